@@ -32,7 +32,7 @@ public readonly struct Socks5Greeting : IEquatable<Socks5Greeting>
     }
 
     /// <summary>A greeting offering the given methods.</summary>
-    /// <exception cref="ArgumentException">No method is given.</exception>
+    /// <exception cref="ArgumentException">No method is given, or all 256 are (NMETHODS can count at most 255).</exception>
     public static Socks5Greeting Create(ReadOnlySpan<Socks5AuthMethod> methods)
     {
         if (methods.IsEmpty)
@@ -47,7 +47,15 @@ public readonly struct Socks5Greeting : IEquatable<Socks5Greeting>
             bits[(byte)method >> 6] |= 1UL << ((byte)method & 63);
         }
 
-        return new Socks5Greeting(bits[0], bits[1], bits[2], bits[3]);
+        var greeting = new Socks5Greeting(bits[0], bits[1], bits[2], bits[3]);
+
+        // NMETHODS is one byte: all 256 methods would be written as NMETHODS = 0 followed by 256 bytes.
+        if (greeting.MethodCount > byte.MaxValue)
+        {
+            throw new ArgumentException($"A greeting can offer at most {byte.MaxValue} distinct methods.", nameof(methods));
+        }
+
+        return greeting;
     }
 
     /// <summary>The number of distinct methods offered.</summary>

@@ -1,0 +1,10 @@
+using System.Net.Sockets;
+using Sockeye.Protocol.Socks5;
+
+namespace Sockeye.Server.Commands;
+
+/// <summary>What a CONNECT attempt produced: a connected socket, or the reply code and the error behind it.</summary>
+internal readonly record struct ConnectResult(Socket? Target, Socks5ReplyCode ReplyCode, SocketError SocketError)
+{
+    public static ConnectResult Failed(SocketError error) => new(null, ReplyCodes.FromSocketError(error), error);
+}

@@ -1,0 +1,39 @@
+using System.Net;
+
+namespace Sockeye.Server.Configuration;
+
+/// <summary>Everything a <see cref="SockeyeServer"/> needs to know. Validate with <see cref="SockeyeServerOptionsValidator"/>.</summary>
+public sealed class SockeyeServerOptions
+{
+    /// <summary>The endpoints to accept SOCKS5 clients on. Port 0 asks the OS for a free port.</summary>
+    /// <remarks>Defaults to none; the <c>sockeye</c> executable adds 127.0.0.1:1080 when none is configured.</remarks>
+    public IList<IPEndPoint> Listeners { get; } = new List<IPEndPoint>();
+
+    /// <summary>The accounts allowed to use the proxy. When any is configured, clients must authenticate (RFC 1929).</summary>
+    /// <remarks>Defaults to none: no authentication. Anyone who can reach a listener can then use the proxy.</remarks>
+    public IList<SockeyeUser> Users { get; } = new List<SockeyeUser>();
+
+    /// <summary>Time a client has, from accept to a complete request, before it is disconnected.</summary>
+    /// <remarks>Defaults to 10 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it; then half-open handshakes hold sockets forever.</remarks>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time allowed to resolve a destination and connect to it, over all of its addresses.</summary>
+    /// <remarks>Defaults to 10 seconds. When it runs out the client gets reply X'06' (TTL expired).</remarks>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A tunnel with no data in either direction for this long is closed.</summary>
+    /// <remarks>Defaults to 5 minutes. <see cref="TimeSpan.Zero"/> or <see cref="Timeout.InfiniteTimeSpan"/> disables it.</remarks>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>On shutdown, how long open tunnels may go on before they are closed.</summary>
+    /// <remarks>Defaults to 10 seconds.</remarks>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The accept backlog of each listener.</summary>
+    /// <remarks>Defaults to 512.</remarks>
+    public int ListenBacklog { get; set; } = 512;
+
+    /// <summary>The size of the pooled buffer each direction of a busy tunnel uses. An idle tunnel holds none.</summary>
+    /// <remarks>Defaults to 64 KiB, the size YARP's stream copier settled on; issue 5's benchmark will revisit it.</remarks>
+    public int RelayBufferBytes { get; set; } = 64 * 1024;
+}

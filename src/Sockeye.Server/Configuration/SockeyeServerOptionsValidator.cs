@@ -1,0 +1,85 @@
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace Sockeye.Server.Configuration;
+
+/// <summary>
+/// Checks a <see cref="SockeyeServerOptions"/> and reports every problem at once, each naming its configuration key
+/// (as written in a config file) and what to do about it.
+/// </summary>
+public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServerOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, SockeyeServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (options.Listeners.Count == 0)
+        {
+            errors.Add("listeners: at least one endpoint is needed, e.g. 127.0.0.1:1080.");
+        }
+
+        for (int i = 0; i < options.Listeners.Count; i++)
+        {
+            if (options.Listeners[i] is null)
+            {
+                errors.Add($"listeners[{i}]: the endpoint is missing.");
+            }
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < options.Users.Count; i++)
+        {
+            SockeyeUser user = options.Users[i];
+            CheckCredentialField(errors, $"users[{i}].name", user.Name);
+            CheckCredentialField(errors, $"users[{i}].password", user.Password);
+            if (!string.IsNullOrEmpty(user.Name) && !names.Add(user.Name))
+            {
+                errors.Add($"users[{i}].name: '{user.Name}' is configured twice; remove one.");
+            }
+        }
+
+        CheckTimeout(errors, "handshakeTimeout", options.HandshakeTimeout, allowDisabled: true);
+        CheckTimeout(errors, "connectTimeout", options.ConnectTimeout, allowDisabled: false);
+        CheckTimeout(errors, "idleTimeout", options.IdleTimeout, allowDisabled: true);
+        CheckTimeout(errors, "shutdownTimeout", options.ShutdownTimeout, allowDisabled: false);
+        if (options.ListenBacklog is < 1 or > 65535)
+        {
+            errors.Add($"listenBacklog: {options.ListenBacklog} is out of range; use 1 to 65535.");
+        }
+
+        if (options.RelayBufferBytes is < 1024 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"relayBufferBytes: {options.RelayBufferBytes} is out of range; use 1024 to 16777216.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckCredentialField(List<string> errors, string key, string? value)
+    {
+        int length = value is null ? 0 : Encoding.UTF8.GetByteCount(value);
+        if (length is 0 or > 255)
+        {
+            errors.Add($"{key}: must be 1 to 255 bytes of UTF-8 (RFC 1929); it is {length}.");
+        }
+    }
+
+    private static void CheckTimeout(List<string> errors, string key, TimeSpan value, bool allowDisabled)
+    {
+        if (value == Timeout.InfiniteTimeSpan || value == TimeSpan.Zero)
+        {
+            if (!allowDisabled)
+            {
+                errors.Add($"{key}: must be a positive duration, e.g. 10s.");
+            }
+
+            return;
+        }
+
+        if (value < TimeSpan.Zero || value.TotalMilliseconds > int.MaxValue)
+        {
+            errors.Add($"{key}: {value} is out of range; use a positive duration of at most 24 days.");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Sockeye.Server.Diagnostics;
+
+/// <summary>Listener and host events, IDs 1000–1999.</summary>
+internal static partial class ServerLog
+{
+    [LoggerMessage(1001, LogLevel.Information, "Listening on {EndPoint}", EventName = "Listening")]
+    public static partial void Listening(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Accept failed on {EndPoint}; still accepting", EventName = "AcceptFailed")]
+    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, Exception exception);
+
+    [LoggerMessage(1003, LogLevel.Information, "Stopped accepting; draining {SessionCount} session(s) for up to {GracePeriod}", EventName = "Draining")]
+    public static partial void Draining(ILogger logger, int sessionCount, TimeSpan gracePeriod);
+
+    [LoggerMessage(1004, LogLevel.Information, "Grace period over; closing {SessionCount} remaining session(s)", EventName = "ClosingRemaining")]
+    public static partial void ClosingRemaining(ILogger logger, int sessionCount);
+
+    [LoggerMessage(1005, LogLevel.Information, "Stopped", EventName = "Stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(1006, LogLevel.Information, "Users configured: {UserCount}; clients must authenticate with a username and password", EventName = "AuthenticationRequired")]
+    public static partial void AuthenticationRequired(ILogger logger, int userCount);
+
+    [LoggerMessage(1007, LogLevel.Information, "No users configured; clients connect without authentication", EventName = "NoAuthentication")]
+    public static partial void NoAuthentication(ILogger logger);
+}

@@ -1,0 +1,38 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Sessions;
+
+namespace Sockeye.Server.Diagnostics;
+
+/// <summary>Per-session events: 2xxx handshake and authentication, 3xxx commands, 4xxx relay. Hostile input logs at Debug.</summary>
+internal static partial class SessionLog
+{
+    [LoggerMessage(2001, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: malformed {Phase} ({ParseError})", EventName = "HandshakeMalformed")]
+    public static partial void HandshakeMalformed(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase, Socks5ParseError parseError);
+
+    [LoggerMessage(2002, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: no acceptable authentication method offered", EventName = "NoAcceptableMethod")]
+    public static partial void NoAcceptableMethod(ILogger logger, long connectionId, EndPoint? clientEndPoint);
+
+    [LoggerMessage(2003, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: authentication failed for user {User}", EventName = "AuthenticationFailed")]
+    public static partial void AuthenticationFailed(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user);
+
+    [LoggerMessage(2004, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: handshake timed out in {Phase}", EventName = "HandshakeTimeout")]
+    public static partial void HandshakeTimedOut(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase);
+
+    [LoggerMessage(2005, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: closed by the client during {Phase}", EventName = "HandshakeAbandoned")]
+    public static partial void HandshakeAbandoned(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase);
+
+    [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
+    public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
+
+    [LoggerMessage(3002, LogLevel.Debug, "Session {ConnectionId}: {Command} is not supported", EventName = "CommandNotSupported")]
+    public static partial void CommandNotSupported(ILogger logger, long connectionId, Socks5Command command);
+
+    [LoggerMessage(4001, LogLevel.Debug, "Session {ConnectionId}: relay ended ({CloseReason}, {SocketError})", EventName = "RelayEnded")]
+    public static partial void RelayEnded(ILogger logger, long connectionId, SessionCloseReason closeReason, SocketError socketError);
+
+    [LoggerMessage(4002, LogLevel.Error, "Session {ConnectionId} from {ClientEndPoint}: unexpected error; connection reset", EventName = "SessionFault")]
+    public static partial void SessionFault(ILogger logger, long connectionId, EndPoint? clientEndPoint, Exception exception);
+}

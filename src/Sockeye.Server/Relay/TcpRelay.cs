@@ -1,0 +1,153 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace Sockeye.Server.Relay;
+
+/// <summary>
+/// Copies bytes both ways between a client and its destination until both directions end.
+/// <list type="bullet">
+/// <item>Half-close: when one side sends FIN, the other side's sending half is shut down and the other direction goes on.</item>
+/// <item>Backpressure: a direction reads again only after everything it read was sent, so it never holds more than one buffer.</item>
+/// <item>Idle tunnels hold no buffer: each pass starts with a zero-byte read, and the buffer goes back to the pool
+/// before waiting (YARP's <c>StreamCopier</c>, Kestrel's <c>WaitForDataBeforeAllocatingBuffer</c>).</item>
+/// </list>
+/// </summary>
+internal sealed class TcpRelay
+{
+    private readonly Socket _client;
+    private readonly Socket _target;
+    private readonly int _bufferSize;
+    private readonly TimeProvider _timeProvider;
+    private long _lastActivityTimestamp;
+    private long _bytesUp;
+    private long _bytesDown;
+
+    public TcpRelay(Socket client, Socket target, int bufferSize, TimeProvider timeProvider)
+    {
+        _client = client;
+        _target = target;
+        _bufferSize = bufferSize;
+        _timeProvider = timeProvider;
+        _lastActivityTimestamp = timeProvider.GetTimestamp();
+    }
+
+    /// <summary>The <see cref="TimeProvider.GetTimestamp"/> of the last read in either direction.</summary>
+    public long LastActivityTimestamp => Volatile.Read(ref _lastActivityTimestamp);
+
+    public long BytesUp => Volatile.Read(ref _bytesUp);
+
+    public long BytesDown => Volatile.Read(ref _bytesDown);
+
+    /// <summary>Relays until both directions end, or until <paramref name="cancellationToken"/> aborts the tunnel.</summary>
+    public async Task<RelayOutcome> RunAsync(CancellationToken cancellationToken)
+    {
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<DirectionResult> upstream = CopyAsync(_client, _target, upstream: true, abort.Token);
+        Task<DirectionResult> downstream = CopyAsync(_target, _client, upstream: false, abort.Token);
+
+        // A failed direction takes the other one down with it; a clean EOF leaves the other running (half-close).
+        Task<DirectionResult> first = await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
+        DirectionResult firstResult = await first.ConfigureAwait(false);
+        if (firstResult.End != RelayDirectionEnd.Eof)
+        {
+            await abort.CancelAsync().ConfigureAwait(false);
+        }
+
+        DirectionResult up = await upstream.ConfigureAwait(false);
+        DirectionResult down = await downstream.ConfigureAwait(false);
+        SocketError error = firstResult.Error != SocketError.Success ? firstResult.Error
+            : up.Error != SocketError.Success ? up.Error : down.Error;
+        return new RelayOutcome(up.End, down.End, error, BytesUp, BytesDown);
+    }
+
+    private async Task<DirectionResult> CopyAsync(Socket source, Socket sink, bool upstream, CancellationToken cancellationToken)
+    {
+        byte[]? buffer = null;
+        bool lastReadFilledBuffer = false;
+        try
+        {
+            while (true)
+            {
+                // After a read that filled the buffer more data is almost surely waiting: skip the zero-byte read.
+                if (!lastReadFilledBuffer)
+                {
+                    ValueTask<int> dataAvailable = source.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
+                    if (!dataAvailable.IsCompleted && buffer is not null)
+                    {
+                        byte[] idle = buffer;
+                        buffer = null;
+                        ArrayPool<byte>.Shared.Return(idle);
+                    }
+
+                    await dataAvailable.ConfigureAwait(false);
+                }
+
+                buffer ??= ArrayPool<byte>.Shared.Rent(_bufferSize);
+                int read = await source.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    SocketErrors.TryShutdown(sink, SocketShutdown.Send);
+                    return new DirectionResult(RelayDirectionEnd.Eof, SocketError.Success);
+                }
+
+                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                SocketError sendError = await SendAllAsync(sink, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                if (sendError != SocketError.Success)
+                {
+                    return new DirectionResult(RelayDirectionEnd.WriteFailed, sendError);
+                }
+
+                if (upstream)
+                {
+                    Volatile.Write(ref _bytesUp, _bytesUp + read);
+                }
+                else
+                {
+                    Volatile.Write(ref _bytesDown, _bytesDown + read);
+                }
+
+                lastReadFilledBuffer = read == buffer.Length;
+            }
+        }
+        catch (SocketException e)
+        {
+            return new DirectionResult(RelayDirectionEnd.ReadFailed, e.SocketErrorCode);
+        }
+        catch (OperationCanceledException)
+        {
+            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+        }
+        catch (ObjectDisposedException)
+        {
+            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>Sends every byte, returning an error instead of throwing so the caller knows which side failed.</summary>
+    internal static async ValueTask<SocketError> SendAllAsync(Socket sink, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!data.IsEmpty)
+            {
+                int sent = await sink.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                data = data[sent..];
+            }
+
+            return SocketError.Success;
+        }
+        catch (SocketException e)
+        {
+            return e.SocketErrorCode;
+        }
+    }
+
+    private readonly record struct DirectionResult(RelayDirectionEnd End, SocketError Error);
+}

@@ -1,0 +1,20 @@
+namespace Sockeye.Server.Sessions;
+
+/// <summary>Where a session is; logged with malformed-input events and visible in a dump.</summary>
+internal enum HandshakePhase
+{
+    /// <summary>Waiting for the method-selection request.</summary>
+    Greeting,
+
+    /// <summary>Waiting for the RFC 1929 username/password request.</summary>
+    Authentication,
+
+    /// <summary>Waiting for the SOCKS request.</summary>
+    Request,
+
+    /// <summary>Resolving and connecting to the destination.</summary>
+    Connecting,
+
+    /// <summary>Relaying data.</summary>
+    Relaying,
+}

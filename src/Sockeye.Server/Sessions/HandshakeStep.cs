@@ -1,0 +1,20 @@
+namespace Sockeye.Server.Sessions;
+
+/// <summary>What the handshake loop does next after parsing what it has.</summary>
+internal enum HandshakeStep
+{
+    /// <summary>The current message is incomplete: read more.</summary>
+    NeedMore,
+
+    /// <summary>Send the reply in the output area, then parse on (the next message may already be here).</summary>
+    Reply,
+
+    /// <summary>Send the reply in the output area, then close: the handshake failed.</summary>
+    ReplyAndClose,
+
+    /// <summary>Close without a reply: the bytes are not SOCKS5 at all.</summary>
+    Close,
+
+    /// <summary>A complete request was parsed.</summary>
+    RequestReady,
+}

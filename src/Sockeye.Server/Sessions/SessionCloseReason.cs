@@ -1,0 +1,50 @@
+namespace Sockeye.Server.Sessions;
+
+/// <summary>Why a session ended. The first reason recorded wins; it is logged once per session.</summary>
+internal enum SessionCloseReason
+{
+    /// <summary>Not closed yet.</summary>
+    None = 0,
+
+    /// <summary>Both directions ended with a FIN and the tunnel closed cleanly.</summary>
+    Completed,
+
+    /// <summary>The client closed before its handshake was complete.</summary>
+    ClientEof,
+
+    /// <summary>The client reset its connection.</summary>
+    ClientReset,
+
+    /// <summary>The destination reset its connection.</summary>
+    TargetReset,
+
+    /// <summary>The handshake did not complete within the handshake timeout.</summary>
+    HandshakeTimeout,
+
+    /// <summary>The tunnel carried no data for the idle timeout.</summary>
+    IdleTimeout,
+
+    /// <summary>The client sent bytes that are not valid SOCKS5.</summary>
+    Malformed,
+
+    /// <summary>The client offered no authentication method the server accepts.</summary>
+    NoAcceptableMethod,
+
+    /// <summary>RFC 1929 authentication failed.</summary>
+    AuthFailed,
+
+    /// <summary>A request was refused by the server's rules.</summary>
+    RuleDenied,
+
+    /// <summary>The server does not support the command.</summary>
+    CommandNotSupported,
+
+    /// <summary>The destination could not be resolved or connected to.</summary>
+    ConnectFailed,
+
+    /// <summary>The server shut down.</summary>
+    ServerShutdown,
+
+    /// <summary>An unexpected error in the server: a bug to report.</summary>
+    ServerFault,
+}

@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+
+namespace Sockeye.Server.Sessions;
+
+/// <summary>
+/// The live sessions of one server: counted for drain on shutdown, and swept by one shared timer for the idle timeout
+/// (one timer for all, rather than a timer reset on every read).
+/// </summary>
+internal sealed class SessionRegistry : IDisposable
+{
+    private readonly ConcurrentDictionary<long, Socks5Session> _sessions = new();
+    private readonly TimeProvider _timeProvider;
+    private readonly TimeSpan _idleTimeout;
+    private readonly ITimer? _idleSweep;
+    private readonly Lock _emptyLock = new();
+    private TaskCompletionSource? _empty;
+
+    public SessionRegistry(TimeProvider timeProvider, TimeSpan idleTimeout)
+    {
+        _timeProvider = timeProvider;
+        _idleTimeout = idleTimeout;
+        if (idleTimeout > TimeSpan.Zero)
+        {
+            // Sweeping four times per timeout closes an idle tunnel within 1.25 timeouts; at most once a second.
+            TimeSpan period = TimeSpan.FromTicks(Math.Min(idleTimeout.Ticks / 4, TimeSpan.TicksPerSecond));
+            _idleSweep = timeProvider.CreateTimer(static state => ((SessionRegistry)state!).SweepIdle(), this, period, period);
+        }
+    }
+
+    public int Count => _sessions.Count;
+
+    public void Add(Socks5Session session) => _sessions[session.Id] = session;
+
+    public void Remove(Socks5Session session)
+    {
+        _sessions.TryRemove(session.Id, out _);
+        if (_sessions.IsEmpty)
+        {
+            lock (_emptyLock)
+            {
+                _empty?.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Completes when no session is left.</summary>
+    public Task WhenEmptyAsync()
+    {
+        lock (_emptyLock)
+        {
+            if (_sessions.IsEmpty)
+            {
+                return Task.CompletedTask;
+            }
+
+            _empty ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _empty.Task;
+        }
+    }
+
+    /// <summary>Aborts every session that matches <paramref name="predicate"/>; returns how many.</summary>
+    public int AbortWhere(Func<Socks5Session, bool> predicate, SessionCloseReason reason)
+    {
+        int count = 0;
+        foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+        {
+            if (predicate(entry.Value))
+            {
+                entry.Value.Abort(reason);
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    private void SweepIdle()
+    {
+        long now = _timeProvider.GetTimestamp();
+        foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+        {
+            Socks5Session session = entry.Value;
+            if (session.Phase == HandshakePhase.Relaying &&
+                _timeProvider.GetElapsedTime(session.LastActivityTimestamp, now) >= _idleTimeout)
+            {
+                session.Abort(SessionCloseReason.IdleTimeout);
+            }
+        }
+    }
+
+    public void Dispose() => _idleSweep?.Dispose();
+}

@@ -1,0 +1,176 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Sockeye.Protocol.Socks5;
+using Sockeye.Protocol.UsernamePassword;
+using Sockeye.Server.Diagnostics;
+
+namespace Sockeye.Server.Sessions;
+
+/// <summary>The handshake: greeting, optional RFC 1929 authentication, request.</summary>
+internal sealed partial class Socks5Session
+{
+    private int _inputStart;
+    private int _inputEnd;
+
+    /// <summary>
+    /// Reads and answers the handshake. Returns where the client's pipelined payload starts in <paramref name="buffer"/>
+    /// (it ends at <see cref="_inputEnd"/>), or -1 when the session is over.
+    /// </summary>
+    private async Task<int> HandshakeAsync(byte[] buffer)
+    {
+        CancellationToken cancellationToken = _lifetime.Token;
+        while (true)
+        {
+            HandshakeStep step = Advance(buffer, out int replyLength);
+            switch (step)
+            {
+                case HandshakeStep.RequestReady:
+                    return _inputStart;
+                case HandshakeStep.Reply:
+                    await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    continue;
+                case HandshakeStep.ReplyAndClose:
+                    await SendThenLingerAsync(buffer, replyLength).ConfigureAwait(false);
+                    return -1;
+                case HandshakeStep.Close:
+                    return -1;
+            }
+
+            if (_inputEnd == InputLength)
+            {
+                // Keep only the unparsed tail. Every message fits in the input area, so there is always room after this.
+                buffer.AsSpan(_inputStart, _inputEnd - _inputStart).CopyTo(buffer);
+                _inputEnd -= _inputStart;
+                _inputStart = 0;
+            }
+
+            int read = await _client.ReceiveAsync(buffer.AsMemory(_inputEnd, InputLength - _inputEnd), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                TrySetCloseReason(SessionCloseReason.ClientEof);
+                SessionLog.HandshakeAbandoned(_services.SessionLogger, _id, _clientEndPoint, _phase);
+                return -1;
+            }
+
+            _inputEnd += read;
+        }
+    }
+
+    /// <summary>Parses as far as the bytes in hand allow, and says what to do next. Synchronous, so it can use spans.</summary>
+    private HandshakeStep Advance(byte[] buffer, out int replyLength)
+    {
+        replyLength = 0;
+        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(buffer, _inputStart, _inputEnd - _inputStart));
+        Span<byte> output = buffer.AsSpan(OutputOffset);
+        Socks5ParseError error;
+        switch (_phase)
+        {
+            case HandshakePhase.Greeting:
+                if (!Socks5Greeting.TryParse(ref reader, out Socks5Greeting greeting, out error))
+                {
+                    return error == Socks5ParseError.None ? HandshakeStep.NeedMore : Malformed(error, output, out replyLength);
+                }
+
+                _inputStart += (int)reader.Consumed;
+                Socks5AuthMethod method = ChooseMethod(greeting);
+                replyLength = new Socks5MethodSelection(method).Write(output);
+                switch (method)
+                {
+                    case Socks5AuthMethod.UsernamePassword:
+                        _phase = HandshakePhase.Authentication;
+                        return HandshakeStep.Reply;
+                    case Socks5AuthMethod.NoAuthentication:
+                        _phase = HandshakePhase.Request;
+                        return HandshakeStep.Reply;
+                    default:
+                        TrySetCloseReason(SessionCloseReason.NoAcceptableMethod);
+                        SessionLog.NoAcceptableMethod(_services.SessionLogger, _id, _clientEndPoint);
+                        return HandshakeStep.ReplyAndClose;
+                }
+
+            case HandshakePhase.Authentication:
+                Span<byte> scratch = buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength);
+                try
+                {
+                    if (!UsernamePasswordRequest.TryParse(ref reader, scratch, out UsernamePasswordRequest credentials, out error))
+                    {
+                        return error == Socks5ParseError.None ? HandshakeStep.NeedMore : Malformed(error, output, out replyLength);
+                    }
+
+                    _inputStart += (int)reader.Consumed;
+                    if (!_services.Users.Verify(credentials.Username, credentials.Password))
+                    {
+                        TrySetCloseReason(SessionCloseReason.AuthFailed);
+                        SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, DecodeUserForLog(credentials.Username));
+                        replyLength = UsernamePasswordReply.Failure.Write(output);
+                        return HandshakeStep.ReplyAndClose;
+                    }
+
+                    _user = Encoding.UTF8.GetString(credentials.Username);
+                    _phase = HandshakePhase.Request;
+                    replyLength = UsernamePasswordReply.Success.Write(output);
+                    return HandshakeStep.Reply;
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(scratch);
+                }
+
+            case HandshakePhase.Request:
+                if (!Socks5Request.TryParse(ref reader, out Socks5Request request, out error))
+                {
+                    return error == Socks5ParseError.None ? HandshakeStep.NeedMore : Malformed(error, output, out replyLength);
+                }
+
+                _inputStart += (int)reader.Consumed;
+                _request = request;
+                return HandshakeStep.RequestReady;
+
+            default:
+                throw new InvalidOperationException($"No handshake in phase {_phase}.");
+        }
+    }
+
+    /// <summary>
+    /// NO AUTH when no users are configured, USERNAME/PASSWORD when any are, X'FF' when the client offers neither.
+    /// The server decides what it requires; a client offering more than that gains nothing.
+    /// </summary>
+    private Socks5AuthMethod ChooseMethod(in Socks5Greeting greeting)
+    {
+        Socks5AuthMethod required = _services.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
+        return greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
+    }
+
+    /// <summary>
+    /// The RFC's answer to malformed bytes, where it has one: X'FF' for a greeting with no methods, STATUS X'01' for a bad
+    /// RFC 1929 request, the parse error's reply code for a bad request. A wrong SOCKS version gets no reply: the client
+    /// does not speak SOCKS5 and could not read one.
+    /// </summary>
+    private HandshakeStep Malformed(Socks5ParseError error, Span<byte> output, out int replyLength)
+    {
+        TrySetCloseReason(SessionCloseReason.Malformed);
+        SessionLog.HandshakeMalformed(_services.SessionLogger, _id, _clientEndPoint, _phase, error);
+        replyLength = 0;
+        switch (_phase)
+        {
+            case HandshakePhase.Greeting when error == Socks5ParseError.NoMethodsOffered:
+                replyLength = new Socks5MethodSelection(Socks5AuthMethod.NoAcceptableMethods).Write(output);
+                break;
+            case HandshakePhase.Authentication:
+                replyLength = UsernamePasswordReply.Failure.Write(output);
+                break;
+            case HandshakePhase.Request:
+                _replyCode = error.ToReplyCode();
+                replyLength = Socks5Reply.Failure(_replyCode).Write(output);
+                break;
+        }
+
+        return replyLength == 0 ? HandshakeStep.Close : HandshakeStep.ReplyAndClose;
+    }
+
+    // A failed username is logged to help operators spot guessing; invalid UTF-8 is shown escaped, never raw.
+    private static string DecodeUserForLog(ReadOnlySpan<byte> username) =>
+        System.Text.Unicode.Utf8.IsValid(username) ? Encoding.UTF8.GetString(username) : Convert.ToHexString(username);
+}

@@ -1,0 +1,164 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Sockeye.Server.Authentication;
+using Sockeye.Server.Commands;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Listening;
+using Sockeye.Server.Sessions;
+
+namespace Sockeye.Server;
+
+/// <summary>
+/// A SOCKS5 server: listens on the configured endpoints and serves each client until it leaves or the server stops.
+/// Embeddable: several servers can run in one process, each with its own options.
+/// </summary>
+public sealed class SockeyeServer : IAsyncDisposable
+{
+    private readonly SockeyeServerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly SessionServices _services;
+    private readonly SessionRegistry _registry;
+    private readonly List<ConnectionListener> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly Action<Socket> _onAccepted;
+    private long _nextSessionId;
+    private int _state; // 0 new, 1 started, 2 stopped
+
+    /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
+    /// <exception cref="OptionsValidationException">The options are invalid; the exception lists every problem.</exception>
+    public SockeyeServer(SockeyeServerOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+        : this(options, loggerFactory, timeProvider, SystemHostResolver.Instance)
+    {
+    }
+
+    internal SockeyeServer(SockeyeServerOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IHostResolver resolver)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(nameof(SockeyeServerOptions), typeof(SockeyeServerOptions), validation.Failures);
+        }
+
+        _options = options;
+        loggerFactory ??= NullLoggerFactory.Instance;
+        _logger = loggerFactory.CreateLogger("Sockeye.Server");
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        var users = new UserDirectory(options.Users);
+        _services = new SessionServices(options, users, new ConnectCommand(resolver, options.ConnectTimeout, _timeProvider), _timeProvider, loggerFactory);
+        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout);
+        _onAccepted = OnAccepted;
+    }
+
+    /// <summary>The endpoints really listened on (port 0 replaced by the port the OS chose), once started.</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndPoints { get; private set; } = [];
+
+    /// <summary>The sessions open now, in any phase.</summary>
+    public int ActiveSessionCount => _registry.Count;
+
+    /// <summary>Opens every listener, then starts accepting. If any listener fails, none is left open.</summary>
+    /// <exception cref="SockeyeListenException">A listener could not be opened (e.g. its port is in use).</exception>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("The server has already been started.");
+        }
+
+        try
+        {
+            foreach (IPEndPoint endPoint in _options.Listeners)
+            {
+                _listeners.Add(ConnectionListener.Bind(endPoint, _options.ListenBacklog, _logger, _timeProvider));
+            }
+        }
+        catch
+        {
+            foreach (ConnectionListener listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            _listeners.Clear();
+            throw;
+        }
+
+        var endPoints = new List<IPEndPoint>(_listeners.Count);
+        foreach (ConnectionListener listener in _listeners)
+        {
+            endPoints.Add(listener.LocalEndPoint);
+            _acceptLoops.Add(listener.AcceptLoopAsync(_onAccepted));
+            ServerLog.Listening(_logger, listener.LocalEndPoint);
+        }
+
+        LocalEndPoints = endPoints;
+        if (_services.Users.RequiresAuthentication)
+        {
+            ServerLog.AuthenticationRequired(_logger, _services.Users.Count);
+        }
+        else
+        {
+            ServerLog.NoAuthentication(_logger);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Stops accepting, closes handshakes still in progress, lets tunnels drain for
+    /// <see cref="SockeyeServerOptions.ShutdownTimeout"/> (or until <paramref name="cancellationToken"/> fires), then closes the rest.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _state, 2) != 1)
+        {
+            return;
+        }
+
+        foreach (ConnectionListener listener in _listeners)
+        {
+            listener.Dispose();
+        }
+
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+
+        // A client still negotiating would only start a new tunnel during shutdown: close it now.
+        _registry.AbortWhere(static session => session.Phase != HandshakePhase.Relaying, SessionCloseReason.ServerShutdown);
+        ServerLog.Draining(_logger, _registry.Count, _options.ShutdownTimeout);
+        try
+        {
+            await _registry.WhenEmptyAsync().WaitAsync(_options.ShutdownTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            ServerLog.ClosingRemaining(_logger, _registry.Count);
+            _registry.AbortWhere(static _ => true, SessionCloseReason.ServerShutdown);
+            await _registry.WhenEmptyAsync().ConfigureAwait(false);
+        }
+
+        _registry.Dispose();
+        ServerLog.Stopped(_logger);
+    }
+
+    /// <summary>Stops the server, with the configured grace period, if it is running.</summary>
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    private void OnAccepted(Socket client)
+    {
+        var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry);
+        _registry.Add(session);
+        if (Volatile.Read(ref _state) != 1)
+        {
+            // Accepted just as the server stopped: do not start a session the drain has already counted out.
+            session.Abort(SessionCloseReason.ServerShutdown);
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
+    }
+}

@@ -1,0 +1,23 @@
+namespace Sockeye.Configuration;
+
+/// <summary>What was given on the command line; each value, when present, wins over the config file and the environment.</summary>
+internal sealed record CommandLineValues
+{
+    public IReadOnlyList<string> Listen { get; init; } = [];
+
+    public IReadOnlyList<string> Users { get; init; } = [];
+
+    public string? ConfigFile { get; init; }
+
+    public string? LogLevel { get; init; }
+
+    public bool AllowAnonymous { get; init; }
+
+    public string? HandshakeTimeout { get; init; }
+
+    public string? ConnectTimeout { get; init; }
+
+    public string? IdleTimeout { get; init; }
+
+    public string? ShutdownTimeout { get; init; }
+}

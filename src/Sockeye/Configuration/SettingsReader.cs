@@ -1,0 +1,229 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sockeye.Server.Configuration;
+
+namespace Sockeye.Configuration;
+
+/// <summary>
+/// Builds the effective settings from the config file, SOCKEYE_* environment variables and the command line (in rising
+/// precedence), and reports every problem at once, each as one line that names the key and says what is wrong.
+/// Read by hand rather than by the reflection binder: it stays trimming- and AOT-safe, and "10" can mean ten seconds.
+/// </summary>
+internal static class SettingsReader
+{
+    public static readonly IPEndPoint DefaultListener = new(IPAddress.Loopback, 1080);
+
+    private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
+        "listenBacklog", "relayBufferBytes", "allowAnonymous", "logLevel",
+    };
+
+    public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
+    {
+        var options = new SockeyeServerOptions();
+        foreach (IConfigurationSection section in configuration.GetChildren())
+        {
+            if (!KnownKeys.Contains(section.Key))
+            {
+                errors.Add($"{section.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
+            }
+        }
+
+        ReadListeners(configuration, commandLine, options, errors);
+        ReadUsers(configuration, commandLine, options, errors);
+        options.HandshakeTimeout = ReadDuration(commandLine.HandshakeTimeout, "--handshake-timeout", configuration, "handshakeTimeout", options.HandshakeTimeout, errors);
+        options.ConnectTimeout = ReadDuration(commandLine.ConnectTimeout, "--connect-timeout", configuration, "connectTimeout", options.ConnectTimeout, errors);
+        options.IdleTimeout = ReadDuration(commandLine.IdleTimeout, "--idle-timeout", configuration, "idleTimeout", options.IdleTimeout, errors);
+        options.ShutdownTimeout = ReadDuration(commandLine.ShutdownTimeout, "--shutdown-timeout", configuration, "shutdownTimeout", options.ShutdownTimeout, errors);
+        options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
+        options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
+        bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
+        LogLevel logLevel = ReadLogLevel(commandLine.LogLevel is null ? "logLevel" : "--log-level", commandLine.LogLevel ?? configuration["logLevel"], errors);
+
+        ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            errors.AddRange(validation.Failures);
+        }
+
+        CheckOpenProxy(options, allowAnonymous, errors);
+        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous) : null;
+    }
+
+    private static void ReadListeners(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)
+    {
+        if (commandLine.Listen.Count > 0)
+        {
+            foreach (string text in commandLine.Listen)
+            {
+                AddListener(options, "--listen", text, errors);
+            }
+
+            return;
+        }
+
+        foreach (IConfigurationSection listener in configuration.GetSection("listeners").GetChildren())
+        {
+            // Either "listeners": ["127.0.0.1:1080"] or "listeners": [{ "endpoint": "127.0.0.1:1080" }].
+            string key = $"listeners[{listener.Key}]";
+            string? text = listener.Value;
+            if (text is null)
+            {
+                key += ".endpoint";
+                text = listener["endpoint"];
+            }
+
+            AddListener(options, key, text, errors);
+        }
+
+        if (options.Listeners.Count == 0 && errors.Count == 0)
+        {
+            options.Listeners.Add(DefaultListener);
+        }
+    }
+
+    private static void AddListener(SockeyeServerOptions options, string key, string? text, List<string> errors)
+    {
+        if (EndPointParser.TryParse(text, out IPEndPoint? endPoint, out string problem))
+        {
+            options.Listeners.Add(endPoint!);
+        }
+        else
+        {
+            errors.Add($"{key}: {problem}.");
+        }
+    }
+
+    private static void ReadUsers(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)
+    {
+        foreach (IConfigurationSection user in configuration.GetSection("users").GetChildren())
+        {
+            // Either "users": ["alice:secret"] or "users": [{ "name": "alice", "password": "secret" }].
+            if (user.Value is not null)
+            {
+                AddUser(options, $"users[{user.Key}]", user.Value, errors);
+            }
+            else
+            {
+                options.Users.Add(new SockeyeUser(user["name"] ?? "", user["password"] ?? ""));
+            }
+        }
+
+        foreach (string text in commandLine.Users)
+        {
+            AddUser(options, "--user", text, errors);
+        }
+    }
+
+    private static void AddUser(SockeyeServerOptions options, string key, string text, List<string> errors)
+    {
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0 || colon == text.Length - 1)
+        {
+            // Never echo the value: it may be a password.
+            errors.Add($"{key}: expected NAME:PASSWORD, both non-empty.");
+            return;
+        }
+
+        options.Users.Add(new SockeyeUser(text[..colon], text[(colon + 1)..]));
+    }
+
+    private static TimeSpan ReadDuration(string? commandLineValue, string optionName, IConfiguration configuration, string key, TimeSpan defaultValue, List<string> errors)
+    {
+        (string name, string? text) = commandLineValue is not null ? (optionName, commandLineValue) : (key, configuration[key]);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+
+        if (DurationParser.TryParse(text, out TimeSpan value))
+        {
+            return value;
+        }
+
+        errors.Add($"{name}: '{text}' is not a duration; write e.g. 30s, 5m, 250ms, 1h or 00:05:00.");
+        return defaultValue;
+    }
+
+    private static int ReadInt(IConfiguration configuration, string key, int defaultValue, List<string> errors)
+    {
+        string? text = configuration[key];
+        if (text is null)
+        {
+            return defaultValue;
+        }
+
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+        {
+            return value;
+        }
+
+        errors.Add($"{key}: '{text}' is not a whole number.");
+        return defaultValue;
+    }
+
+    private static bool ReadBool(IConfiguration configuration, string key, List<string> errors)
+    {
+        string? text = configuration[key];
+        if (text is null)
+        {
+            return false;
+        }
+
+        if (bool.TryParse(text, out bool value))
+        {
+            return value;
+        }
+
+        errors.Add($"{key}: '{text}' is not true or false.");
+        return false;
+    }
+
+    private static LogLevel ReadLogLevel(string key, string? text, List<string> errors)
+    {
+        switch (text?.Trim().ToUpperInvariant())
+        {
+            case null or "" or "INFORMATION" or "INFO":
+                return LogLevel.Information;
+            case "TRACE":
+                return LogLevel.Trace;
+            case "DEBUG":
+                return LogLevel.Debug;
+            case "WARNING" or "WARN":
+                return LogLevel.Warning;
+            case "ERROR":
+                return LogLevel.Error;
+            case "CRITICAL":
+                return LogLevel.Critical;
+            case "NONE":
+                return LogLevel.None;
+            default:
+                errors.Add($"{key}: '{text}' is not a log level; use trace, debug, information, warning, error, critical or none.");
+                return LogLevel.Information;
+        }
+    }
+
+    private static void CheckOpenProxy(SockeyeServerOptions options, bool allowAnonymous, List<string> errors)
+    {
+        if (options.Users.Count > 0 || allowAnonymous)
+        {
+            return;
+        }
+
+        foreach (IPEndPoint endPoint in options.Listeners)
+        {
+            if (!IPAddress.IsLoopback(endPoint.Address))
+            {
+                errors.Add(
+                    $"listeners: {endPoint} is not a loopback address and no users are configured, so anyone who can reach it could use " +
+                    "this server as an open proxy. Add a user (--user NAME:PASSWORD or \"users\" in the config), listen on 127.0.0.1 or [::1], " +
+                    "or pass --allow-anonymous (\"allowAnonymous\": true) if an open proxy is really what you want.");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Hosting;
+using Sockeye.Server;
+
+namespace Sockeye.Hosting;
+
+/// <summary>Runs a <see cref="SockeyeServer"/> for the lifetime of the host: SIGINT/SIGTERM stop it with a drain.</summary>
+internal sealed class SockeyeHostedService : IHostedService
+{
+    private readonly SockeyeServer _server;
+
+    public SockeyeHostedService(SockeyeServer server) => _server = server;
+
+    public Task StartAsync(CancellationToken cancellationToken) => _server.StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _server.StopAsync(cancellationToken);
+}

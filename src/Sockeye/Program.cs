@@ -1,0 +1,3 @@
+using Sockeye;
+
+return await SockeyeCommandLine.RunAsync(args);

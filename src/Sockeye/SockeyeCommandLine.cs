@@ -1,0 +1,156 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sockeye.Configuration;
+using Sockeye.Hosting;
+using Sockeye.Server;
+using Sockeye.Server.Listening;
+
+namespace Sockeye;
+
+/// <summary>The <c>sockeye</c> command line: parses it, builds the settings, and runs the server until a signal stops it.</summary>
+internal static class SockeyeCommandLine
+{
+    /// <summary>Bad command line or configuration.</summary>
+    public const int ExitUsage = 2;
+
+    /// <summary>The server could not run (e.g. its port is in use).</summary>
+    public const int ExitFailure = 1;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+    {
+        output ??= Console.Out;
+        error ??= Console.Error;
+
+        var listen = new Option<string[]>("--listen", "-l")
+        {
+            Description = "Endpoint to accept clients on, HOST:PORT or [IPv6]:PORT; repeat for several. Default: 127.0.0.1:1080.",
+            HelpName = "HOST:PORT",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var user = new Option<string[]>("--user", "-u")
+        {
+            Description = "Account NAME:PASSWORD; repeat for several. Any user makes authentication required.",
+            HelpName = "NAME:PASSWORD",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var config = new Option<string>("--config", "-c") { Description = "JSON configuration file (see docs/configuration.md).", HelpName = "FILE" };
+        var logLevel = new Option<string>("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default: information.", HelpName = "LEVEL" };
+        var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Allow a non-loopback listener without users: an open proxy." };
+        var handshakeTimeout = new Option<string>("--handshake-timeout") { Description = "Time a client has to complete its handshake. Default: 10s.", HelpName = "DURATION" };
+        var connectTimeout = new Option<string>("--connect-timeout") { Description = "Time to resolve and connect to a destination. Default: 10s.", HelpName = "DURATION" };
+        var idleTimeout = new Option<string>("--idle-timeout") { Description = "Close a tunnel idle this long; 0 for never. Default: 5m.", HelpName = "DURATION" };
+        var shutdownTimeout = new Option<string>("--shutdown-timeout") { Description = "Grace period for open tunnels on SIGTERM/SIGINT. Default: 10s.", HelpName = "DURATION" };
+
+        var root = new RootCommand("Sockeye: a SOCKS5 proxy server (RFC 1928, RFC 1929).")
+        {
+            listen, user, config, logLevel, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout,
+        };
+
+        root.SetAction((parseResult, token) =>
+        {
+            var values = new CommandLineValues
+            {
+                Listen = parseResult.GetValue(listen) ?? [],
+                Users = parseResult.GetValue(user) ?? [],
+                ConfigFile = parseResult.GetValue(config),
+                LogLevel = parseResult.GetValue(logLevel),
+                AllowAnonymous = parseResult.GetValue(allowAnonymous),
+                HandshakeTimeout = parseResult.GetValue(handshakeTimeout),
+                ConnectTimeout = parseResult.GetValue(connectTimeout),
+                IdleTimeout = parseResult.GetValue(idleTimeout),
+                ShutdownTimeout = parseResult.GetValue(shutdownTimeout),
+            };
+            return ServeAsync(values, error, cancellationToken);
+        });
+
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (System.CommandLine.Parsing.ParseError parseError in parsed.Errors)
+            {
+                await error.WriteLineAsync($"sockeye: {parseError.Message} (see sockeye --help)").ConfigureAwait(false);
+            }
+
+            return ExitUsage;
+        }
+
+        // The host handles SIGINT/SIGTERM with a drain; System.CommandLine must not kill the process first.
+        var invocation = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
+        return await parsed.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<int> ServeAsync(CommandLineValues values, TextWriter error, CancellationToken cancellationToken)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = null;
+        try
+        {
+            IConfiguration configuration = BuildConfiguration(values.ConfigFile);
+            settings = SettingsReader.Read(configuration, values, errors);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            errors.Add($"--config: cannot read '{values.ConfigFile}': {e.Message}");
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException)
+        {
+            errors.Add($"--config: '{values.ConfigFile}' is not valid JSON: {(e.InnerException ?? e).Message}");
+        }
+
+        if (settings is null)
+        {
+            foreach (string line in errors)
+            {
+                await error.WriteLineAsync($"sockeye: {line}").ConfigureAwait(false);
+            }
+
+            return ExitUsage;
+        }
+
+        using IHost host = BuildHost(settings);
+        try
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            return 0;
+        }
+        catch (SockeyeListenException e)
+        {
+            await error.WriteLineAsync($"sockeye: {e.Message}").ConfigureAwait(false);
+            return ExitFailure;
+        }
+    }
+
+    private static IConfiguration BuildConfiguration(string? configFile)
+    {
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+        {
+            builder.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+        }
+
+        builder.AddEnvironmentVariables("SOCKEYE_");
+        return builder.Build();
+    }
+
+    private static IHost BuildHost(SockeyeSettings settings)
+    {
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.SetMinimumLevel(settings.LogLevel);
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.UseUtcTimestamp = true;
+            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
+        builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
+
+        // The host must not give up on the drain before the server does.
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Server.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        builder.Services.AddSingleton(services => new SockeyeServer(settings.Server, services.GetRequiredService<ILoggerFactory>(), TimeProvider.System));
+        builder.Services.AddHostedService<SockeyeHostedService>();
+        return builder.Build();
+    }
+}
