@@ -16,4 +16,9 @@ internal static class ThrowHelpers
     [DoesNotReturn]
     private static void ThrowDestinationTooShort(Span<byte> destination, int needed) =>
         throw new ArgumentException($"The destination holds {destination.Length} bytes; the message needs {needed}.", nameof(destination));
+
+    /// <summary>A <c>default(Socks5Address)</c> has no type: it is a programming error to send one.</summary>
+    [DoesNotReturn]
+    public static int ThrowDefaultAddress() =>
+        throw new InvalidOperationException("This Socks5Address is default (no address type); build one with FromIPAddress or FromDomainName.");
 }

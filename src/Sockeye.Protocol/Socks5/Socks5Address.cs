@@ -55,7 +55,8 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
     {
         Socks5AddressType.IPv4 => 1 + 4,
         Socks5AddressType.IPv6 => 1 + 16,
-        _ => 1 + 1 + Encoding.UTF8.GetByteCount(_domainName!),
+        Socks5AddressType.DomainName => 1 + 1 + Encoding.UTF8.GetByteCount(_domainName!),
+        _ => ThrowHelpers.ThrowDefaultAddress(),
     };
 
     /// <summary>Wraps an IP address. An IPv4 address becomes ATYP X'01', an IPv6 address (including an IPv4-mapped one) X'04'.</summary>
@@ -149,7 +150,7 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
                 destination[0] = (byte)Socks5AddressType.IPv6;
                 WriteIPv6(destination.Slice(1, 16));
                 return 17;
-            default:
+            case Socks5AddressType.DomainName:
                 int length = Encoding.UTF8.GetByteCount(_domainName!);
                 ThrowHelpers.ThrowIfTooShort(destination, 2 + length);
                 destination[0] = (byte)Socks5AddressType.DomainName;
@@ -157,6 +158,8 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
                 int written = Encoding.UTF8.GetBytes(_domainName, destination.Slice(2, length));
                 Debug.Assert(written == length);
                 return 2 + length;
+            default:
+                return ThrowHelpers.ThrowDefaultAddress();
         }
     }
 

@@ -59,6 +59,6 @@ public readonly record struct Socks5Request(Socks5Command Command, Socks5Address
     /// <summary>Writes the request; returns the bytes written.</summary>
     public int Write(Span<byte> destination) => AddressedMessage.Write(destination, (byte)Command, Destination, Port);
 
-    /// <summary>The request as text, for logs: "CONNECT example.com:443".</summary>
+    /// <summary>The request as text, for logs: "Connect example.com:443".</summary>
     public override string ToString() => $"{Command} {Destination.ToString(Port)}";
 }
