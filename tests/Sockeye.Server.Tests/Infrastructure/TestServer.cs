@@ -1,0 +1,33 @@
+using System.Net;
+using Sockeye.Server.Commands;
+using Sockeye.Server.Configuration;
+
+namespace Sockeye.Server.Tests.Infrastructure;
+
+/// <summary>A real <see cref="SockeyeServer"/> on 127.0.0.1 with an OS-assigned port.</summary>
+internal sealed class TestServer : IAsyncDisposable
+{
+    private TestServer(SockeyeServer server, SockeyeServerOptions options)
+    {
+        Server = server;
+        Options = options;
+    }
+
+    public SockeyeServer Server { get; }
+
+    public SockeyeServerOptions Options { get; }
+
+    public IPEndPoint EndPoint => Server.LocalEndPoints[0];
+
+    public static async Task<TestServer> StartAsync(Action<SockeyeServerOptions>? configure = null, IHostResolver? resolver = null, IPAddress? listenAddress = null)
+    {
+        var options = new SockeyeServerOptions();
+        options.Listeners.Add(new IPEndPoint(listenAddress ?? IPAddress.Loopback, 0));
+        configure?.Invoke(options);
+        var server = new SockeyeServer(options, loggerFactory: null, timeProvider: null, resolver ?? SystemHostResolver.Instance);
+        await server.StartAsync();
+        return new TestServer(server, options);
+    }
+
+    public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+}

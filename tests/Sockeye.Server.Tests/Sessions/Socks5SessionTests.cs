@@ -1,0 +1,240 @@
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Sessions;
+
+public sealed class Socks5SessionTests
+{
+    private static void WithAlice(SockeyeServerOptions options) => options.Users.Add(new SockeyeUser("alice", "secret"));
+
+    [Fact]
+    public async Task Connect_NoAuth_RepliesSuccessWithOutboundLocalEndPoint()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync(Socks5Bytes.NoAuthGreeting);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        await client.SendAsync(Socks5Bytes.Connect(target.EndPoint));
+        byte[] reply = await client.ReceiveReplyAsync();
+        using Socket accepted = await target.AcceptAsync();
+
+        Assert.Equal(new byte[] { 5, 0, 0, 1 }, reply[..4]);
+        Assert.Equal(accepted.RemoteEndPoint, Socks5Bytes.BoundEndPoint(reply));
+    }
+
+    [Fact]
+    public async Task Connect_WholeHandshakeAndPayloadInOneWrite_NoByteLost()
+    {
+        await using TestServer server = await TestServer.StartAsync(WithAlice);
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        byte[] payload = "GET / HTTP/1.0\r\n\r\n"u8.ToArray();
+
+        await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret"), .. Socks5Bytes.Connect(target.EndPoint), .. payload]);
+        using Socket accepted = await target.AcceptAsync();
+        byte[] received = new byte[payload.Length];
+        int offset = 0;
+        while (offset < received.Length)
+        {
+            int read = await accepted.ReceiveAsync(received.AsMemory(offset), SocketFlags.None).DefaultTimeout();
+            Assert.NotEqual(0, read);
+            offset += read;
+        }
+
+        Assert.Equal(payload, received);
+        Assert.Equal(new byte[] { 5, 2, 1, 0 }, await client.ReceiveExactlyAsync(4));
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Fact]
+    public async Task Connect_NoAuthPipelinedWithPayload_PayloadArrivesFirst()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint), 1, 2, 3]);
+        using Socket accepted = await target.AcceptAsync();
+        byte[] received = new byte[3];
+        Assert.Equal(3, await accepted.ReceiveAsync(received, SocketFlags.None).DefaultTimeout());
+        Assert.Equal(new byte[] { 1, 2, 3 }, received);
+    }
+
+    [Fact]
+    public async Task Authentication_CorrectPassword_Succeeds()
+    {
+        await using TestServer server = await TestServer.StartAsync(WithAlice);
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([5, 2, 0, 2]);
+        Assert.Equal(new byte[] { 5, 2 }, await client.ReceiveExactlyAsync(2));
+        await client.SendAsync(Socks5Bytes.Credentials("alice", "secret"));
+        Assert.Equal(new byte[] { 1, 0 }, await client.ReceiveExactlyAsync(2));
+        await client.SendAsync(Socks5Bytes.Connect(target.EndPoint));
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Theory]
+    [InlineData("alice", "wrong")]
+    [InlineData("alice", "secretx")]
+    [InlineData("alice", "s")]
+    [InlineData("mallory", "secret")]
+    public async Task Authentication_WrongCredentials_RepliesFailureAndCloses(string user, string password)
+    {
+        await using TestServer server = await TestServer.StartAsync(WithAlice);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials(user, password)]);
+
+        Assert.Equal(new byte[] { 5, 2, 1, 1 }, await client.ReadToEndAsync());
+    }
+
+    [Fact]
+    public async Task Greeting_OnlyUsernamePasswordOfferedButNoUsers_NoAcceptableMethod()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync(Socks5Bytes.PasswordGreeting);
+
+        Assert.Equal(new byte[] { 5, 0xFF }, await client.ReadToEndAsync());
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 5, 1, 0 })]
+    [InlineData(new byte[] { 5, 3, 0, 1, 0x80 })]
+    public async Task Greeting_UsersConfiguredButNoPasswordMethodOffered_NoAcceptableMethod(byte[] greeting)
+    {
+        await using TestServer server = await TestServer.StartAsync(WithAlice);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync(greeting);
+
+        Assert.Equal(new byte[] { 5, 0xFF }, await client.ReadToEndAsync());
+    }
+
+    [Fact]
+    public async Task Greeting_NoMethods_RepliesNoAcceptableMethodAndCloses()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([5, 0]);
+
+        Assert.Equal(new byte[] { 5, 0xFF }, await client.ReadToEndAsync());
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 4, 1, 0, 80, 127, 0, 0, 1, 0 })] // a SOCKS4 CONNECT
+    [InlineData(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2F })] // "GET /"
+    [InlineData(new byte[] { 0x16, 3, 1, 0, 0xA5 })] // a TLS ClientHello
+    public async Task Greeting_NotSocks5_ClosesWithoutReply(byte[] garbage)
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync(garbage);
+
+        Assert.Empty(await client.ReadToEndAsync());
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 2, 5, 0x61, 0x6C, 0x69, 0x63, 0x65, 1, 0x78 })] // wrong subnegotiation version
+    [InlineData(new byte[] { 1, 0, 1, 0x78 })] // ULEN = 0
+    [InlineData(new byte[] { 1, 5, 0x61, 0x6C, 0x69, 0x63, 0x65, 0 })] // PLEN = 0
+    public async Task Authentication_Malformed_RepliesFailureAndCloses(byte[] request)
+    {
+        await using TestServer server = await TestServer.StartAsync(WithAlice);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. request]);
+
+        Assert.Equal(new byte[] { 5, 2, 1, 1 }, await client.ReadToEndAsync());
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 5, 9, 0, 1, 127, 0, 0, 1, 0, 80 }, 7)] // unknown command
+    [InlineData(new byte[] { 5, 0, 0, 1, 127, 0, 0, 1, 0, 80 }, 7)] // command zero
+    [InlineData(new byte[] { 5, 1, 0, 2, 127, 0, 0, 1, 0, 80 }, 8)] // unknown address type
+    [InlineData(new byte[] { 5, 1, 0, 9 }, 8)] // unknown address type, nothing after it
+    [InlineData(new byte[] { 5, 1, 0, 3, 0, 0, 80 }, 1)] // zero-length domain
+    [InlineData(new byte[] { 5, 1, 0, 3, 3, 0x61, 0, 0x62, 0, 80 }, 1)] // NUL inside the domain
+    [InlineData(new byte[] { 4, 1, 0, 1, 127, 0, 0, 1, 0, 80 }, 1)] // wrong version in the request
+    public async Task Request_Malformed_RepliesCodeAndCloses(byte[] request, byte expectedCode)
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
+
+        byte[] all = await client.ReadToEndAsync();
+        Assert.Equal(new byte[] { 5, 0, 5, expectedCode, 0, 1, 0, 0, 0, 0, 0, 0 }, all);
+    }
+
+    [Theory]
+    [InlineData(2)] // BIND
+    [InlineData(3)] // UDP ASSOCIATE
+    public async Task Request_BindOrUdpAssociate_CommandNotSupportedUntilIssue4(byte command)
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, 80), command)]);
+
+        byte[] all = await client.ReadToEndAsync();
+        Assert.Equal(new byte[] { 5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0 }, all);
+    }
+
+    [Theory]
+    [InlineData(new byte[0])]
+    [InlineData(new byte[] { 5 })]
+    [InlineData(new byte[] { 5, 2, 0 })]
+    [InlineData(new byte[] { 5, 1, 0, 5, 1, 0, 3, 10, 0x61 })]
+    public async Task Handshake_ClientStallsMidway_ClosedAfterHandshakeTimeout(byte[] partial)
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(300));
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        if (partial.Length > 0)
+        {
+            await client.SendAsync(partial);
+        }
+
+        // Whatever replies the complete messages earned, then the close; ReadToEndAsync is bounded by the default timeout.
+        byte[] all = await client.ReadToEndAsync();
+        Assert.True(all.Length <= 2, Convert.ToHexString(all));
+        Assert.Equal(0, server.Server.ActiveSessionCount > 0 ? await WaitForNoSessionsAsync(server) : 0);
+    }
+
+    [Fact]
+    public async Task Handshake_ClientSlowButWithinTimeout_IsServed()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        // One byte at a time: every parser must wait for more rather than fail.
+        foreach (byte b in (byte[])[.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint)])
+        {
+            await client.SendAsync([b]);
+        }
+
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    private static async Task<int> WaitForNoSessionsAsync(TestServer server)
+    {
+        for (int i = 0; i < 300 && server.Server.ActiveSessionCount > 0; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        return server.Server.ActiveSessionCount;
+    }
+}
