@@ -23,6 +23,9 @@ internal sealed class TestServer : IAsyncDisposable
     {
         var options = new SockeyeServerOptions();
         options.Listeners.Add(new IPEndPoint(listenAddress ?? IPAddress.Loopback, 0));
+
+        // A test that leaves a tunnel open should not wait the production grace period at dispose.
+        options.ShutdownTimeout = TimeSpan.FromSeconds(1);
         configure?.Invoke(options);
         var server = new SockeyeServer(options, loggerFactory: null, timeProvider: null, resolver ?? SystemHostResolver.Instance);
         await server.StartAsync();

@@ -1,0 +1,196 @@
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Server.Commands;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Commands;
+
+public sealed class ConnectCommandTests
+{
+    [Fact]
+    public async Task Connect_ToClosedPort_RepliesConnectionRefused()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        int closedPort = ReserveClosedPort(IPAddress.Loopback);
+
+        byte reply = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, closedPort)));
+
+        Assert.Equal(5, reply);
+    }
+
+    [Fact]
+    public async Task Connect_ToIPv6Loopback_RelaysAndRepliesIPv6Bound()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget(IPAddress.IPv6Loopback);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint)]);
+        await client.ReceiveExactlyAsync(2);
+        byte[] reply = await client.ReceiveReplyAsync();
+        using Socket accepted = await target.AcceptAsync();
+
+        Assert.Equal(new byte[] { 5, 0, 0, 4 }, reply[..4]);
+        Assert.Equal(accepted.RemoteEndPoint, Socks5Bytes.BoundEndPoint(reply));
+        await accepted.SendAsync("hi"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        Assert.Equal("hi"u8.ToArray(), await client.ReceiveExactlyAsync(2));
+    }
+
+    [Fact]
+    public async Task Connect_ToDomainName_ResolvesAndConnects()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.ConnectDomain("localhost", target.Port)]);
+        await client.ReceiveExactlyAsync(2);
+        byte[] reply = await client.ReceiveReplyAsync();
+
+        // localhost may resolve to ::1 first, where nothing listens: the server must then try 127.0.0.1.
+        Assert.Equal(0, reply[1]);
+        using Socket accepted = await target.AcceptAsync();
+        Assert.Equal(accepted.RemoteEndPoint, Socks5Bytes.BoundEndPoint(reply));
+    }
+
+    [Fact]
+    public async Task Connect_DomainWithSeveralAddresses_TriesEachInTurn()
+    {
+        using var target = new TcpTarget();
+        int closedPort = ReserveClosedPort(IPAddress.Loopback);
+        _ = closedPort;
+        var resolver = new FakeResolver(_ => [IPAddress.Parse("127.0.0.2"), IPAddress.IPv6Loopback, IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+
+        // 127.0.0.2 and ::1 refuse (nothing listens on that port there); 127.0.0.1 answers.
+        byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("multi.test", target.Port));
+
+        Assert.Equal(0, reply);
+        Assert.Equal("multi.test", Assert.Single(resolver.Queries));
+    }
+
+    [Fact]
+    public async Task Connect_NameNotResolved_RepliesHostUnreachable()
+    {
+        var resolver = new FakeResolver(_ => throw new SocketException((int)SocketError.HostNotFound));
+        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+
+        byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("no-such-host.invalid", 80));
+
+        Assert.Equal(4, reply);
+    }
+
+    [Fact]
+    public async Task Connect_NameResolvesToNothing_RepliesHostUnreachable()
+    {
+        await using TestServer server = await TestServer.StartAsync(resolver: new FakeResolver(_ => []));
+
+        byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("empty.test", 80));
+
+        Assert.Equal(4, reply);
+    }
+
+    [Fact]
+    public async Task Connect_ToMulticastAddress_RepliesNetworkUnreachable()
+    {
+        // Linux refuses a TCP connect to a multicast address with ENETUNREACH before sending anything.
+        await using TestServer server = await TestServer.StartAsync();
+
+        byte reply = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Parse("224.0.0.1"), 80)));
+
+        Assert.Equal(3, reply);
+    }
+
+    [Fact]
+    public async Task Connect_DestinationNeverAnswers_RepliesTtlExpiredAfterConnectTimeout()
+    {
+        // A listener whose accept queue is full drops further SYNs, so a connect to it hangs: a real timeout on loopback.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var filler = new List<Socket>();
+        try
+        {
+            var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            for (int i = 0; i < 8; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                filler.Add(socket);
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break; // The queue is full: this is the state we want.
+                }
+            }
+
+            await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500));
+            byte reply = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, port)));
+
+            Assert.Equal(6, reply);
+        }
+        finally
+        {
+            foreach (Socket socket in filler)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Connect_ResolverHangs_RepliesTtlExpiredAfterConnectTimeout()
+    {
+        var resolver = new FakeResolver(_ => [], hang: true);
+        await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(300), resolver);
+
+        byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("slow.test", 80));
+
+        Assert.Equal(6, reply);
+    }
+
+    /// <summary>Sends a no-auth request and returns REP; asserts the server then closes the connection.</summary>
+    private static async Task<byte> RequestAsync(TestServer server, byte[] request)
+    {
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        byte[] reply = await client.ReceiveReplyAsync();
+        if (reply[1] != 0)
+        {
+            Assert.Empty(await client.ReadToEndAsync());
+        }
+
+        return reply[1];
+    }
+
+    private static int ReserveClosedPort(IPAddress address)
+    {
+        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(address, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    private sealed class FakeResolver(Func<string, IPAddress[]> answer, bool hang = false) : IHostResolver
+    {
+        public List<string> Queries { get; } = [];
+
+        public async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            lock (Queries)
+            {
+                Queries.Add(host);
+            }
+
+            if (hang)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return answer(host);
+        }
+    }
+}
