@@ -147,6 +147,10 @@ internal static class SockeyeCommandLine
         });
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
 
+        // A listener that cannot open is reported by ServeAsync as one plain line; the host's own report of the same
+        // failure would add a stack trace to it.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+
         // The host must not give up on the drain before the server does.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Server.ShutdownTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services => new SockeyeServer(settings.Server, services.GetRequiredService<ILoggerFactory>(), TimeProvider.System));

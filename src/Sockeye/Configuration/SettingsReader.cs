@@ -44,10 +44,18 @@ internal static class SettingsReader
         bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
         LogLevel logLevel = ReadLogLevel(commandLine.LogLevel is null ? "logLevel" : "--log-level", commandLine.LogLevel ?? configuration["logLevel"], errors);
 
+        bool listenerErrorReported = errors.Exists(static e => e.StartsWith("listeners", StringComparison.Ordinal) || e.StartsWith("--listen", StringComparison.Ordinal));
         ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
         if (validation.Failed)
         {
-            errors.AddRange(validation.Failures);
+            foreach (string failure in validation.Failures)
+            {
+                // "No listener" only restates a listener error already reported, with its real cause.
+                if (!(listenerErrorReported && failure.StartsWith("listeners:", StringComparison.Ordinal)))
+                {
+                    errors.Add(failure);
+                }
+            }
         }
 
         CheckOpenProxy(options, allowAnonymous, errors);
@@ -66,9 +74,23 @@ internal static class SettingsReader
             return;
         }
 
-        foreach (IConfigurationSection listener in configuration.GetSection("listeners").GetChildren())
+        IConfigurationSection section = configuration.GetSection("listeners");
+        if (section.Value is not null)
+        {
+            // A single value, as an environment variable gives it: SOCKEYE_LISTENERS=127.0.0.1:1080,[::1]:1080.
+            foreach (string text in section.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                AddListener(options, "listeners", text, errors);
+            }
+
+            return;
+        }
+
+        bool configured = false;
+        foreach (IConfigurationSection listener in section.GetChildren())
         {
             // Either "listeners": ["127.0.0.1:1080"] or "listeners": [{ "endpoint": "127.0.0.1:1080" }].
+            configured = true;
             string key = $"listeners[{listener.Key}]";
             string? text = listener.Value;
             if (text is null)
@@ -80,7 +102,7 @@ internal static class SettingsReader
             AddListener(options, key, text, errors);
         }
 
-        if (options.Listeners.Count == 0 && errors.Count == 0)
+        if (!configured)
         {
             options.Listeners.Add(DefaultListener);
         }
@@ -100,7 +122,15 @@ internal static class SettingsReader
 
     private static void ReadUsers(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)
     {
-        foreach (IConfigurationSection user in configuration.GetSection("users").GetChildren())
+        IConfigurationSection section = configuration.GetSection("users");
+        if (section.Value is not null)
+        {
+            // A single value, as an environment variable gives it: SOCKEYE_USERS=alice:secret. Not split on commas:
+            // a password may contain one.
+            AddUser(options, "users", section.Value, errors);
+        }
+
+        foreach (IConfigurationSection user in section.GetChildren())
         {
             // Either "users": ["alice:secret"] or "users": [{ "name": "alice", "password": "secret" }].
             if (user.Value is not null)

@@ -4,6 +4,10 @@ using Sockeye.Server;
 namespace Sockeye.Hosting;
 
 /// <summary>Runs a <see cref="SockeyeServer"/> for the lifetime of the host: SIGINT/SIGTERM stop it with a drain.</summary>
+/// <remarks>
+/// The server starts inside the host's start, after the console lifetime has installed its signal handlers, so a
+/// SIGTERM that arrives right after "Listening on" is drained like any other.
+/// </remarks>
 internal sealed class SockeyeHostedService : IHostedService
 {
     private readonly SockeyeServer _server;

@@ -1,0 +1,507 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Sockeye.Configuration;
+using Sockeye.Server.Configuration;
+
+namespace Sockeye.Tests.Configuration;
+
+public class SettingsReaderTests
+{
+    private static readonly CommandLineValues NoCommandLine = new();
+
+    [Fact]
+    public void Read_NothingConfigured_ListensOn127001Port1080WithDefaults()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 1080)], settings.Server.Listeners);
+        Assert.Empty(settings.Server.Users);
+        Assert.Equal(LogLevel.Information, settings.LogLevel);
+        Assert.False(settings.AllowAnonymous);
+        var defaults = new SockeyeServerOptions();
+        Assert.Equal(defaults.HandshakeTimeout, settings.Server.HandshakeTimeout);
+        Assert.Equal(defaults.ConnectTimeout, settings.Server.ConnectTimeout);
+        Assert.Equal(defaults.IdleTimeout, settings.Server.IdleTimeout);
+        Assert.Equal(defaults.ShutdownTimeout, settings.Server.ShutdownTimeout);
+        Assert.Equal(defaults.ListenBacklog, settings.Server.ListenBacklog);
+        Assert.Equal(defaults.RelayBufferBytes, settings.Server.RelayBufferBytes);
+    }
+
+    [Fact]
+    public void Read_EveryKeyInJson_EveryValueIsRead()
+    {
+        const string json = """
+            {
+              "listeners": [ { "endpoint": "127.0.0.1:1080" }, "[::1]:1081" ],
+              "users": [ { "name": "alice", "password": "secret" }, "bob:hunter2" ],
+              "handshakeTimeout": "3s",
+              "connectTimeout": "4s",
+              "idleTimeout": "30s",
+              "shutdownTimeout": "250ms",
+              "listenBacklog": 128,
+              "relayBufferBytes": 8192,
+              "allowAnonymous": true,
+              "logLevel": "warning"
+            }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 1080), new IPEndPoint(IPAddress.IPv6Loopback, 1081)], settings.Server.Listeners);
+        Assert.Equal([new SockeyeUser("alice", "secret"), new SockeyeUser("bob", "hunter2")], settings.Server.Users);
+        Assert.Equal(TimeSpan.FromSeconds(3), settings.Server.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(4), settings.Server.ConnectTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.Server.IdleTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), settings.Server.ShutdownTimeout);
+        Assert.Equal(128, settings.Server.ListenBacklog);
+        Assert.Equal(8192, settings.Server.RelayBufferBytes);
+        Assert.True(settings.AllowAnonymous);
+        Assert.Equal(LogLevel.Warning, settings.LogLevel);
+    }
+
+    [Fact]
+    public void Read_KeysAsEnvironmentVariablesSpellThem_AreReadCaseInsensitively()
+    {
+        // SOCKEYE_LISTENERS__0__ENDPOINT and SOCKEYE_IDLETIMEOUT arrive upper-cased, "__" turned into ":".
+        IConfiguration configuration = Memory(new()
+        {
+            ["LISTENERS:0:ENDPOINT"] = "127.0.0.1:2080",
+            ["IDLETIMEOUT"] = "7s",
+            ["USERS:0"] = "carol:pw",
+        });
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(configuration, NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 2080)], settings.Server.Listeners);
+        Assert.Equal(TimeSpan.FromSeconds(7), settings.Server.IdleTimeout);
+        Assert.Equal([new SockeyeUser("carol", "pw")], settings.Server.Users);
+    }
+
+    [Theory]
+    [InlineData("trace", LogLevel.Trace)]
+    [InlineData("Debug", LogLevel.Debug)]
+    [InlineData("info", LogLevel.Information)]
+    [InlineData("information", LogLevel.Information)]
+    [InlineData("WARN", LogLevel.Warning)]
+    [InlineData("error", LogLevel.Error)]
+    [InlineData("critical", LogLevel.Critical)]
+    [InlineData("none", LogLevel.None)]
+    public void Read_LogLevel_IsParsed(string text, LogLevel expected)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["logLevel"] = text }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(expected, settings!.LogLevel);
+    }
+
+    [Fact]
+    public void Read_ListenersAsOneString_IsReadOrReportedNotIgnored()
+    {
+        // SOCKEYE_LISTENERS=127.0.0.1:2080 (no __0) or "listeners": "127.0.0.1:2080" in a file.
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["listeners"] = "127.0.0.1:2080" }), NoCommandLine, errors);
+
+        Assert.True(
+            errors.Count > 0 || settings!.Server.Listeners.SequenceEqual([new IPEndPoint(IPAddress.Loopback, 2080)]),
+            $"listeners = {string.Join(", ", settings?.Server.Listeners ?? [])}, errors = {string.Join(" | ", errors)}");
+    }
+
+    [Fact]
+    public void Read_UsersAsOneString_IsReadOrReportedNotIgnored()
+    {
+        // SOCKEYE_USERS=alice:secret (no __0) or "users": "alice:secret" in a file: authentication must not silently stay off.
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["users"] = "alice:secret" }), NoCommandLine, errors);
+
+        Assert.True(
+            errors.Count > 0 || settings!.Server.Users.SequenceEqual([new SockeyeUser("alice", "secret")]),
+            $"users = {string.Join(", ", settings?.Server.Users ?? [])}, errors = {string.Join(" | ", errors)}");
+    }
+
+    [Fact]
+    public void Read_ListenOnCommandLine_ReplacesConfiguredListenersEntirely()
+    {
+        const string json = """{ "listeners": [ "127.0.0.1:1080", "[::1]:1080" ] }""";
+        var commandLine = new CommandLineValues { Listen = ["127.0.0.1:3000"] };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 3000)], settings!.Server.Listeners);
+    }
+
+    [Fact]
+    public void Read_ListenOnCommandLine_ReplacesEvenAnInvalidConfiguredListener()
+    {
+        const string json = """{ "listeners": [ "nonsense" ] }""";
+        var commandLine = new CommandLineValues { Listen = ["127.0.0.1:3000"] };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal([new IPEndPoint(IPAddress.Loopback, 3000)], settings!.Server.Listeners);
+    }
+
+    [Fact]
+    public void Read_CommandLineValues_WinOverConfiguration()
+    {
+        const string json = """
+            {
+              "idleTimeout": "30s",
+              "handshakeTimeout": "3s",
+              "connectTimeout": "4s",
+              "shutdownTimeout": "5s",
+              "logLevel": "warning"
+            }
+            """;
+        var commandLine = new CommandLineValues
+        {
+            IdleTimeout = "1m",
+            HandshakeTimeout = "6s",
+            ConnectTimeout = "7s",
+            ShutdownTimeout = "8s",
+            LogLevel = "debug",
+        };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.FromMinutes(1), settings!.Server.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(6), settings.Server.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(7), settings.Server.ConnectTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(8), settings.Server.ShutdownTimeout);
+        Assert.Equal(LogLevel.Debug, settings.LogLevel);
+    }
+
+    [Fact]
+    public void Read_CommandLineValueValid_InvalidConfiguredValueIsNotReported()
+    {
+        var commandLine = new CommandLineValues { IdleTimeout = "1m" };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["idleTimeout"] = "banana" }), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.FromMinutes(1), settings!.Server.IdleTimeout);
+    }
+
+    [Fact]
+    public void Read_UserOnCommandLine_IsAddedToConfiguredUsers()
+    {
+        const string json = """{ "users": [ "alice:secret" ] }""";
+        var commandLine = new CommandLineValues { Users = ["bob:hunter2"] };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal([new SockeyeUser("alice", "secret"), new SockeyeUser("bob", "hunter2")], settings!.Server.Users);
+    }
+
+    [Fact]
+    public void Read_PasswordContainsColon_SplitsAtFirstColon()
+    {
+        var commandLine = new CommandLineValues { Users = ["alice:se:cret"] };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal([new SockeyeUser("alice", "se:cret")], settings!.Server.Users);
+    }
+
+    [Fact]
+    public void Read_AllowAnonymousOnCommandLine_WinsOverConfiguredFalse()
+    {
+        var commandLine = new CommandLineValues { AllowAnonymous = true, Listen = ["0.0.0.0:1080"] };
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["allowAnonymous"] = "false" }), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.True(settings!.AllowAnonymous);
+    }
+
+    [Fact]
+    public void Read_UnknownKey_ErrorNamesIt()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "idleTimout": "30s" }"""), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors, e => e.StartsWith("idleTimout:", StringComparison.Ordinal));
+        Assert.Contains("unknown", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_UnknownKeyAndNoListeners_ReportsOnlyTheUnknownKey()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "idleTimout": "30s" }"""), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        Assert.StartsWith("idleTimout:", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_OnlyListenerInvalid_ReportsOnlyThatListener()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), new CommandLineValues { Listen = ["nonsense"] }, errors);
+
+        Assert.Null(settings);
+        Assert.StartsWith("--listen:", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_OnlyListenerInvalid_DefaultListenerIsNotSilentlyUsedInstead()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), new CommandLineValues { Listen = ["nonsense"] }, errors);
+
+        Assert.Null(settings);
+        Assert.Contains(errors, e => e.StartsWith("--listen:", StringComparison.Ordinal) && e.Contains("'nonsense'", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("handshakeTimeout")]
+    [InlineData("connectTimeout")]
+    [InlineData("idleTimeout")]
+    [InlineData("shutdownTimeout")]
+    public void Read_BadDuration_ErrorNamesKeyAndValue(string key)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { [key] = "5x" }), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith($"{key}:", error, StringComparison.Ordinal);
+        Assert.Contains("'5x'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_ZeroHandshakeAndIdleTimeout_DisableThem()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["handshakeTimeout"] = "0", ["idleTimeout"] = "0" }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.Zero, settings!.Server.HandshakeTimeout);
+        Assert.Equal(TimeSpan.Zero, settings.Server.IdleTimeout);
+    }
+
+    [Theory]
+    [InlineData("connectTimeout")]
+    [InlineData("shutdownTimeout")]
+    public void Read_ZeroConnectOrShutdownTimeout_ErrorNamesKey(string key)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { [key] = "0" }), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        Assert.StartsWith($"{key}:", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_BadDurationOnCommandLine_ErrorNamesTheOption()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), new CommandLineValues { IdleTimeout = "soon" }, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith("--idle-timeout:", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("listenBacklog", "lots")]
+    [InlineData("relayBufferBytes", "64k")]
+    [InlineData("allowAnonymous", "maybe")]
+    [InlineData("logLevel", "loud")]
+    public void Read_BadValue_ErrorNamesKey(string key, string value)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { [key] = value }), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith($"{key}:", error, StringComparison.Ordinal);
+        Assert.Contains(value, error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("listenBacklog", "0")]
+    [InlineData("relayBufferBytes", "100")]
+    public void Read_OutOfRangeNumber_ValidatorErrorNamesKey(string key, string value)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { [key] = value }), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith($"{key}:", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_BadListenerInConfig_ErrorNamesItsIndex()
+    {
+        const string json = """{ "listeners": [ "127.0.0.1:1080", { "endpoint": "::1:1080" } ] }""";
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith("listeners[1].endpoint:", error, StringComparison.Ordinal);
+        Assert.Contains("bracket", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_SeveralProblems_AreAllReportedTogether()
+    {
+        const string json = """
+            {
+              "listeners": [ "127.0.0.1:1080", "127.0.0.1:99999" ],
+              "users": [ { "name": "alice" } ],
+              "idleTimeout": "5x",
+              "connectTimeout": "abc",
+              "listenBacklog": "many",
+              "colour": "blue"
+            }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), new CommandLineValues { LogLevel = "loud" }, errors);
+
+        Assert.Null(settings);
+        Assert.Equal(7, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("colour:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("listeners[1]:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("users[0].password:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("idleTimeout:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("connectTimeout:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("listenBacklog:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("--log-level:", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0:1080")]
+    [InlineData("*:1080")]
+    [InlineData("[::]:1080")]
+    [InlineData("192.0.2.1:1080")]
+    public void Read_NonLoopbackListenerWithoutUsers_RefusesAnOpenProxy(string listener)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), new CommandLineValues { Listen = [listener] }, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.Contains("open proxy", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_NonLoopbackListenerInConfigWithoutUsers_RefusesAnOpenProxy()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "listeners": [ "127.0.0.1:1080", "0.0.0.0:1080" ] }"""), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        Assert.Contains("open proxy", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:1080")]
+    [InlineData("localhost:1080")]
+    [InlineData("[::1]:1080")]
+    public void Read_LoopbackListenerWithoutUsers_IsAllowed(string listener)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), new CommandLineValues { Listen = [listener] }, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+    }
+
+    [Fact]
+    public void Read_NonLoopbackListenerWithCommandLineUser_IsAllowed()
+    {
+        var errors = new List<string>();
+        var commandLine = new CommandLineValues { Listen = ["0.0.0.0:1080"], Users = ["alice:secret"] };
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal([new IPEndPoint(IPAddress.Any, 1080)], settings!.Server.Listeners);
+    }
+
+    [Fact]
+    public void Read_NonLoopbackListenerWithConfiguredUser_IsAllowed()
+    {
+        const string json = """{ "listeners": [ { "endpoint": "0.0.0.0:1080" } ], "users": [ { "name": "alice", "password": "secret" } ] }""";
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+    }
+
+    [Fact]
+    public void Read_NonLoopbackListenerWithAllowAnonymous_IsAllowed()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "listeners": [ "0.0.0.0:1080" ], "allowAnonymous": true }"""), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.True(settings!.AllowAnonymous);
+        Assert.Empty(settings.Server.Users);
+    }
+
+    [Theory]
+    [InlineData("hunter2")]
+    [InlineData(":hunter2")]
+    [InlineData("hunter2:")]
+    public void Read_MalformedUserOnCommandLine_NeverEchoesThePassword(string value)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), new CommandLineValues { Users = [value] }, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith("--user:", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_MalformedUserInConfig_NeverEchoesThePassword()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "users": [ "alice:secret", "hunter2" ] }"""), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.StartsWith("users[1]:", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_DuplicateUser_IsReported()
+    {
+        var errors = new List<string>();
+        var commandLine = new CommandLineValues { Users = ["alice:pw-first", "alice:pw-second"] };
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), commandLine, errors);
+
+        Assert.Null(settings);
+        string error = Assert.Single(errors);
+        Assert.Contains("'alice'", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("pw-", error, StringComparison.Ordinal);
+    }
+
+    private static IConfiguration Json(string json) =>
+        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
+
+    private static IConfiguration Memory(Dictionary<string, string?> values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+}

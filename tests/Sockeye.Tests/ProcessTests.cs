@@ -1,0 +1,275 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Sockeye.Tests.TestSupport;
+using Xunit.Abstractions;
+
+namespace Sockeye.Tests;
+
+/// <summary>The built executable, run as a child process as a user or a service manager would run it.</summary>
+public partial class ProcessTests
+{
+    private static readonly (string, string) Alice = ("alice", "secret");
+
+    private readonly ITestOutputHelper _output;
+
+    public ProcessTests(ITestOutputHelper output)
+    {
+        _output = output;
+    }
+
+    [Fact]
+    public async Task Process_Version_PrintsTheProductVersionAndExitsZero()
+    {
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--version"]);
+
+        int exitCode = await sockeye.WaitForExitAsync(TestTimeouts.ProcessExit);
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("0.1.0", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_ListenWithUser_RelaysAnAuthenticatedTunnelBothWays()
+    {
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", "127.0.0.1:0", "--user", "alice:secret"]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+
+        using Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
+        using Socket upstream = await target.AcceptAsync();
+
+        await AssertRelaysBothWaysAsync(client, upstream, "hello");
+        Assert.False(sockeye.HasExited);
+    }
+
+    [Fact]
+    public async Task Process_ListenWithUser_RefusesWrongPasswordAndAnonymousClientsWithoutLoggingThePassword()
+    {
+        const string wrongPassword = "not-the-password-7f3a";
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", "127.0.0.1:0", "--user", "alice:secret", "--log-level", "trace"]);
+        int port = await sockeye.WaitForListeningPortAsync();
+
+        using (Socket client = await ConnectToProxyAsync(port))
+        {
+            await Socks5Client.SendAsync(client, [0x05, 0x01, 0x02]);
+            Assert.Equal(new byte[] { 0x05, 0x02 }, await Socks5Client.ReceiveExactlyAsync(client, 2));
+            byte[] status = await Socks5Client.AuthenticateAsync(client, "alice", wrongPassword);
+            Assert.Equal(0x01, status[0]);
+            Assert.NotEqual(0x00, status[1]);
+            await Socks5Client.AssertClosedByPeerAsync(client, TestTimeouts.Default);
+        }
+
+        using (Socket anonymous = await ConnectToProxyAsync(port))
+        {
+            // Only "no authentication" offered: X'FF', no acceptable method.
+            await Socks5Client.SendAsync(anonymous, [0x05, 0x01, 0x00]);
+            Assert.Equal(new byte[] { 0x05, 0xFF }, await Socks5Client.ReceiveExactlyAsync(anonymous, 2));
+        }
+
+        // The failure is logged at debug level, by user name only.
+        await sockeye.WaitForOutputAsync(AuthenticationFailedLine(), TestTimeouts.Default);
+        Assert.DoesNotContain(wrongPassword, sockeye.Transcript, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_SigtermWithTunnelOpen_KeepsRelayingThenExitsZeroOnceTheTunnelCloses()
+    {
+        // A long grace period: exiting well before it proves the drain ended because the tunnel closed.
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(
+            _output,
+            ["--listen", "127.0.0.1:0", "--user", "alice:secret", "--shutdown-timeout", "60s"]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+        Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
+        Socket upstream = await target.AcceptAsync();
+        try
+        {
+            await AssertRelaysBothWaysAsync(client, upstream, "before");
+
+            await sockeye.TerminateAsync();
+            Match draining = await sockeye.WaitForOutputAsync(DrainingLine(), TestTimeouts.Default);
+            Assert.Equal("1", draining.Groups["count"].Value);
+
+            // Draining: the open tunnel still works both ways, but no new client gets in.
+            await AssertRelaysBothWaysAsync(client, upstream, "during the drain");
+            using (var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                SocketException refused = await Assert.ThrowsAsync<SocketException>(
+                    () => late.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).DefaultTimeout());
+                Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+            }
+
+            Assert.False(sockeye.HasExited, sockeye.Transcript);
+        }
+        finally
+        {
+            client.Dispose();
+            upstream.Dispose();
+        }
+
+        int exitCode = await sockeye.WaitForExitAsync(TestTimeouts.ProcessExit);
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("Stopped", sockeye.Transcript, StringComparison.Ordinal);
+        Assert.DoesNotContain("Grace period over", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_SigtermWithTunnelLeftOpen_ClosesItAfterTheShutdownTimeoutAndExitsZero()
+    {
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(
+            _output,
+            ["--listen", "127.0.0.1:0", "--user", "alice:secret", "--shutdown-timeout", "1s"]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+        using Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
+        using Socket upstream = await target.AcceptAsync();
+        await AssertRelaysBothWaysAsync(client, upstream, "ping");
+
+        await sockeye.TerminateAsync();
+        int exitCode = await sockeye.WaitForExitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, exitCode);
+        await Socks5Client.AssertClosedByPeerAsync(client, TestTimeouts.Default);
+        await Socks5Client.AssertClosedByPeerAsync(upstream, TestTimeouts.Default);
+        Assert.Matches(@"Grace period over; closing 1 remaining session", sockeye.Transcript);
+    }
+
+    [Fact]
+    public async Task Process_SigtermRightAfterListening_ExitsZero()
+    {
+        // The window is a few milliseconds wide: a few tries, each signalling as soon as the line is read, find it.
+        for (int attempt = 0; attempt < 5; attempt++)
+        {
+            await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", "127.0.0.1:0"]);
+            await sockeye.WaitForListeningPortAsync();
+
+            sockeye.TerminateNow();
+
+            Assert.Equal(0, await sockeye.WaitForExitAsync(TestTimeouts.ProcessExit));
+        }
+    }
+
+    [Fact]
+    public async Task Process_EnvironmentVariables_ListenerAndIdleTimeoutAreHonoured()
+    {
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(
+            _output,
+            [],
+            new Dictionary<string, string>
+            {
+                ["SOCKEYE_LISTENERS__0__ENDPOINT"] = "127.0.0.1:0",
+                ["SOCKEYE_IDLETIMEOUT"] = "1s",
+            });
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+
+        // No user configured: the listener is loopback, so "no authentication" is accepted.
+        using Socket client = await Socks5Client.ConnectAsync(port, credentials: null, target.Port);
+        using Socket upstream = await target.AcceptAsync();
+        await AssertRelaysBothWaysAsync(client, upstream, "then silence");
+
+        // The default idle timeout is 5 minutes: a close within seconds is the environment's 1s.
+        await Socks5Client.AssertClosedByPeerAsync(client, TestTimeouts.Default);
+        await sockeye.WaitForOutputAsync(IdleTimeoutClose(), TestTimeouts.Default);
+        Assert.False(sockeye.HasExited);
+    }
+
+    [Fact]
+    public async Task Process_BadEnvironmentVariable_ExitsTwoNamingTheKey()
+    {
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(
+            _output,
+            ["--listen", "127.0.0.1:0"],
+            new Dictionary<string, string> { ["SOCKEYE_IDLETIMEOUT"] = "banana" });
+
+        int exitCode = await sockeye.WaitForExitAsync(TestTimeouts.ProcessExit);
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("[stderr] sockeye: idleTimeout: 'banana'", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_ConfigFile_ListenerAndUsersAreRead()
+    {
+        using var config = new TempFile("""
+            {
+              "listeners": [ { "endpoint": "127.0.0.1:0" } ],
+              "users": [ { "name": "alice", "password": "secret" } ],
+              "idleTimeout": "30s"
+            }
+            """);
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--config", config.Path]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+
+        using Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
+        using Socket upstream = await target.AcceptAsync();
+        await AssertRelaysBothWaysAsync(client, upstream, "configured");
+
+        // The configured user makes authentication required.
+        using Socket anonymous = await ConnectToProxyAsync(port);
+        await Socks5Client.SendAsync(anonymous, [0x05, 0x01, 0x00]);
+        Assert.Equal(new byte[] { 0x05, 0xFF }, await Socks5Client.ReceiveExactlyAsync(anonymous, 2));
+    }
+
+    [Fact]
+    public async Task Process_PortInUse_ExitsOneAndSaysSo()
+    {
+        using var blocker = new TargetServer();
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", $"127.0.0.1:{blocker.Port}"]);
+
+        int exitCode = await sockeye.WaitForExitAsync(TestTimeouts.ProcessExit);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"[stderr] sockeye: cannot listen on 127.0.0.1:{blocker.Port}: the port is already in use", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_PortInUse_PrintsNoStackTrace()
+    {
+        using var blocker = new TargetServer();
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", $"127.0.0.1:{blocker.Port}"]);
+
+        Assert.Equal(1, await sockeye.WaitForExitAsync(TestTimeouts.ProcessExit));
+        Assert.DoesNotContain("Exception", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    private static async Task<Socket> ConnectToProxyAsync(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).DefaultTimeout();
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task AssertRelaysBothWaysAsync(Socket client, Socket upstream, string text)
+    {
+        byte[] up = Encoding.UTF8.GetBytes($"up: {text}");
+        await Socks5Client.SendAsync(client, up);
+        Assert.Equal(up, await Socks5Client.ReceiveExactlyAsync(upstream, up.Length));
+
+        byte[] down = Encoding.UTF8.GetBytes($"down: {text}");
+        await Socks5Client.SendAsync(upstream, down);
+        Assert.Equal(down, await Socks5Client.ReceiveExactlyAsync(client, down.Length));
+    }
+
+    [GeneratedRegex(@"draining (?<count>\d+) session")]
+    private static partial Regex DrainingLine();
+
+    [GeneratedRegex(@"authentication failed for user alice")]
+    private static partial Regex AuthenticationFailedLine();
+
+    [GeneratedRegex(@"close=IdleTimeout")]
+    private static partial Regex IdleTimeoutClose();
+}
