@@ -50,13 +50,16 @@ public sealed class SockeyeServer : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = new UserDirectory(options.Users);
-        _services = new SessionServices(options, users, new ConnectCommand(resolver, options.ConnectTimeout, _timeProvider), _timeProvider, loggerFactory);
+        _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout);
         _onAccepted = OnAccepted;
     }
 
     /// <summary>The endpoints really listened on (port 0 replaced by the port the OS chose), once started.</summary>
     public IReadOnlyList<IPEndPoint> LocalEndPoints { get; private set; } = [];
+
+    /// <summary>What the UDP relays did with datagrams, counted since the server was created.</summary>
+    public UdpStatistics UdpStatistics => _services.UdpStatistics;
 
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;
@@ -86,6 +89,8 @@ public sealed class SockeyeServer : IAsyncDisposable
             }
 
             _listeners.Clear();
+            _registry.Dispose();
+            Volatile.Write(ref _state, 2);
             throw;
         }
 

@@ -36,4 +36,10 @@ public sealed class SockeyeServerOptions
     /// <summary>The size of the pooled buffer each direction of a busy tunnel uses. An idle tunnel holds none.</summary>
     /// <remarks>Defaults to 64 KiB, the size YARP's stream copier settled on; issue 5's benchmark will revisit it.</remarks>
     public int RelayBufferBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Settings of the BIND command.</summary>
+    public BindOptions Bind { get; } = new();
+
+    /// <summary>Settings of the UDP ASSOCIATE command.</summary>
+    public UdpOptions Udp { get; } = new();
 }

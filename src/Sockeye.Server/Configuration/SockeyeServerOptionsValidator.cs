@@ -43,6 +43,13 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckTimeout(errors, "connectTimeout", options.ConnectTimeout, allowDisabled: false);
         CheckTimeout(errors, "idleTimeout", options.IdleTimeout, allowDisabled: true);
         CheckTimeout(errors, "shutdownTimeout", options.ShutdownTimeout, allowDisabled: false);
+        CheckTimeout(errors, "bind.acceptTimeout", options.Bind.AcceptTimeout, allowDisabled: false);
+        CheckTimeout(errors, "udp.dnsCacheTtl", options.Udp.DnsCacheTtl, allowDisabled: true);
+        if (options.Udp.MaxDatagramBytes is < 512 or > 65535)
+        {
+            errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");
+        }
+
         if (options.ListenBacklog is < 1 or > 65535)
         {
             errors.Add($"listenBacklog: {options.ListenBacklog} is out of range; use 1 to 65535.");

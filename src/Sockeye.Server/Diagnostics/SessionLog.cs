@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Commands;
 using Sockeye.Server.Sessions;
 
 namespace Sockeye.Server.Diagnostics;
@@ -24,11 +25,22 @@ internal static partial class SessionLog
     [LoggerMessage(2005, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: closed by the client during {Phase}", EventName = "HandshakeAbandoned")]
     public static partial void HandshakeAbandoned(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase);
 
+    [LoggerMessage(2006, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: socket error {SocketError} during {Phase}", EventName = "ClientSocketError")]
+    public static partial void ClientSocketError(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase, SocketError socketError);
+
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
 
-    [LoggerMessage(3002, LogLevel.Debug, "Session {ConnectionId}: {Command} is not supported", EventName = "CommandNotSupported")]
-    public static partial void CommandNotSupported(ILogger logger, long connectionId, Socks5Command command);
+    // 3002 reserved: CommandNotSupported, logged while BIND and UDP ASSOCIATE were answered with X'07'.
+
+    [LoggerMessage(3003, LogLevel.Debug, "Session {ConnectionId}: BIND for {Destination} ended without a peer ({BindOutcome}, {SocketError})", EventName = "BindFailed")]
+    public static partial void BindFailed(ILogger logger, long connectionId, string destination, BindOutcome bindOutcome, SocketError socketError);
+
+    [LoggerMessage(3004, LogLevel.Debug, "Session {ConnectionId}: UDP ASSOCIATE could not open a relay socket ({SocketError})", EventName = "UdpAssociateFailed")]
+    public static partial void UdpAssociateFailed(ILogger logger, long connectionId, SocketError socketError);
+
+    [LoggerMessage(3005, LogLevel.Debug, "Session {ConnectionId}: UDP relay open on {RelayEndPoint}", EventName = "UdpAssociated")]
+    public static partial void UdpAssociated(ILogger logger, long connectionId, EndPoint relayEndPoint);
 
     [LoggerMessage(4001, LogLevel.Debug, "Session {ConnectionId}: relay ended ({CloseReason}, {SocketError})", EventName = "RelayEnded")]
     public static partial void RelayEnded(ILogger logger, long connectionId, SessionCloseReason closeReason, SocketError socketError);

@@ -15,6 +15,9 @@ internal enum HandshakePhase
     /// <summary>Resolving and connecting to the destination.</summary>
     Connecting,
 
-    /// <summary>Relaying data.</summary>
+    /// <summary>BIND: waiting for the peer to connect.</summary>
+    AwaitingPeer,
+
+    /// <summary>Relaying data (TCP), or datagrams (UDP ASSOCIATE).</summary>
     Relaying,
 }

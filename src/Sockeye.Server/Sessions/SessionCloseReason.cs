@@ -42,6 +42,9 @@ internal enum SessionCloseReason
     /// <summary>The destination could not be resolved or connected to.</summary>
     ConnectFailed,
 
+    /// <summary>BIND ended without a usable peer: timeout, a connection from an unexpected address, or a failed accept.</summary>
+    BindFailed,
+
     /// <summary>The server shut down.</summary>
     ServerShutdown,
 

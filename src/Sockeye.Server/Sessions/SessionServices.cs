@@ -2,17 +2,20 @@ using Microsoft.Extensions.Logging;
 using Sockeye.Server.Authentication;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Diagnostics;
 
 namespace Sockeye.Server.Sessions;
 
 /// <summary>What every session of one server shares: options, accounts, the CONNECT command, clocks and loggers.</summary>
 internal sealed class SessionServices
 {
-    public SessionServices(SockeyeServerOptions options, UserDirectory users, ConnectCommand connect, TimeProvider timeProvider, ILoggerFactory loggerFactory)
+    public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory)
     {
         Options = options;
         Users = users;
-        Connect = connect;
+        Connect = new ConnectCommand(resolver, options.ConnectTimeout, timeProvider);
+        Bind = new BindCommand(options.Bind, resolver, timeProvider);
+        Dns = new DnsCache(resolver, options.Udp.DnsCacheTtl, timeProvider);
         TimeProvider = timeProvider;
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
@@ -23,6 +26,13 @@ internal sealed class SessionServices
     public UserDirectory Users { get; }
 
     public ConnectCommand Connect { get; }
+
+    public BindCommand Bind { get; }
+
+    /// <summary>Names resolved for UDP datagrams, shared by every association of the server.</summary>
+    public DnsCache Dns { get; }
+
+    public UdpStatistics UdpStatistics { get; } = new();
 
     public TimeProvider TimeProvider { get; }
 

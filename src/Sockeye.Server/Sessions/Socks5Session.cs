@@ -40,6 +40,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private volatile HandshakePhase _phase;
     private volatile TcpRelay? _relay;
     private Socket? _target;
+    private byte[]? _buffer;
+    private volatile UdpAssociation? _association;
     private Socks5Request? _request;
     private string _user = "-";
     private Socks5ReplyCode _replyCode = Socks5ReplyCode.GeneralFailure;
@@ -61,7 +63,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     public SessionCloseReason CloseReason => (SessionCloseReason)Volatile.Read(ref _closeReason);
 
     /// <summary>When the tunnel last carried data, or when the session started if it has no tunnel yet.</summary>
-    public long LastActivityTimestamp => _relay?.LastActivityTimestamp ?? _startTimestamp;
+    public long LastActivityTimestamp => _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? _startTimestamp;
 
     /// <summary>Runs the session on the thread pool, so a client that pipelines its whole handshake never runs on the accept loop.</summary>
     public void Execute() => _ = RunAsync();
@@ -86,7 +88,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private async Task RunAsync()
     {
         ILogger log = _services.SessionLogger;
-        byte[]? buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferLength);
+        _buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferLength);
         ITimer? handshakeTimer = null;
         TimeSpan handshakeTimeout = _services.Options.HandshakeTimeout;
         if (handshakeTimeout > TimeSpan.Zero)
@@ -97,7 +99,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
         try
         {
-            int pipelinedStart = await HandshakeAsync(buffer).ConfigureAwait(false);
+            int pipelinedStart = await HandshakeAsync(_buffer).ConfigureAwait(false);
             if (pipelinedStart < 0)
             {
                 return;
@@ -110,33 +112,13 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             }
 
             Socks5Request request = _request!.Value;
-            if (request.Command != Socks5Command.Connect)
+            Task command = request.Command switch
             {
-                // BIND and UDP ASSOCIATE arrive with issue 4.
-                SessionLog.CommandNotSupported(log, _id, request.Command);
-                await FailAsync(buffer, Socks5ReplyCode.CommandNotSupported, SessionCloseReason.CommandNotSupported).ConfigureAwait(false);
-                return;
-            }
-
-            _phase = HandshakePhase.Connecting;
-            ConnectResult result = await _services.Connect.ConnectAsync(request.Destination, request.Port, _lifetime.Token).ConfigureAwait(false);
-            if (result.Target is null)
-            {
-                SessionLog.ConnectFailed(log, _id, request.Command, request.Destination.ToString(request.Port), result.ReplyCode, result.SocketError);
-                await FailAsync(buffer, result.ReplyCode, SessionCloseReason.ConnectFailed).ConfigureAwait(false);
-                return;
-            }
-
-            _target = result.Target;
-            if (!await SendSuccessAndPipelinedAsync(buffer, pipelinedStart).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            // The handshake buffer goes back before relaying: an idle tunnel holds no buffer at all.
-            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
-            buffer = null;
-            await RelayAsync().ConfigureAwait(false);
+                Socks5Command.Connect => RunConnectAsync(request, pipelinedStart),
+                Socks5Command.Bind => RunBindAsync(request, pipelinedStart),
+                _ => RunUdpAssociateAsync(request),
+            };
+            await command.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {
@@ -146,9 +128,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 SessionLog.HandshakeTimedOut(log, _id, _clientEndPoint, _phase);
             }
         }
-        catch (SocketException e) when (SocketErrors.IsPeerReset(e.SocketErrorCode))
+        catch (SocketException e)
         {
+            // Relay errors are values; a socket error that escapes to here came from talking to the client.
             TrySetCloseReason(SessionCloseReason.ClientReset);
+            SessionLog.ClientSocketError(log, _id, _clientEndPoint, _phase, e.SocketErrorCode);
         }
         catch (Exception e)
         {
@@ -163,31 +147,44 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 await handshakeTimer.DisposeAsync().ConfigureAwait(false);
             }
 
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
-            }
-
+            ReleaseBuffer();
             Close();
             WriteAccessLog();
             _registry.Remove(this);
         }
     }
 
-    private async ValueTask<bool> SendSuccessAndPipelinedAsync(byte[] buffer, int pipelinedStart)
+    /// <summary>Returns the handshake buffer, wiping what credentials it held. Called before relaying: an idle tunnel holds no buffer.</summary>
+    private void ReleaseBuffer()
     {
-        Debug.Assert(_target is not null);
-        var bound = (IPEndPoint)_target.LocalEndPoint!;
-        IPAddress boundAddress = bound.Address.IsIPv4MappedToIPv6 ? bound.Address.MapToIPv4() : bound.Address;
-        _replyCode = Socks5ReplyCode.Succeeded;
-        int length = new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(boundAddress), (ushort)bound.Port)
-            .Write(buffer.AsSpan(OutputOffset));
-        await _client.SendAsync(buffer.AsMemory(OutputOffset, length), SocketFlags.None, _lifetime.Token).ConfigureAwait(false);
+        byte[]? buffer = _buffer;
+        _buffer = null;
+        if (buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+        }
+    }
 
-        // Bytes the client sent right behind its request belong to the tunnel: hand them over before relaying.
+    /// <summary>Sends a success reply naming <paramref name="bound"/>.</summary>
+    private async Task SendSuccessAsync(IPEndPoint bound)
+    {
+        IPAddress address = bound.Address.IsIPv4MappedToIPv6 ? bound.Address.MapToIPv4() : bound.Address;
+        _replyCode = Socks5ReplyCode.Succeeded;
+        int length = new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(address), (ushort)bound.Port)
+            .Write(_buffer.AsSpan(OutputOffset));
+        await _client.SendAsync(_buffer.AsMemory(OutputOffset, length), SocketFlags.None, _lifetime.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Hands the bytes the client sent right behind its request to the target: they belong to the tunnel.
+    /// <see langword="false"/> when the target is already gone.
+    /// </summary>
+    private async Task<bool> ForwardPipelinedAsync(int pipelinedStart)
+    {
+        Debug.Assert(_target is not null && _buffer is not null);
         if (pipelinedStart < _inputEnd)
         {
-            SocketError error = await TcpRelay.SendAllAsync(_target, buffer.AsMemory(pipelinedStart, _inputEnd - pipelinedStart), _lifetime.Token).ConfigureAwait(false);
+            SocketError error = await TcpRelay.SendAllAsync(_target, _buffer.AsMemory(pipelinedStart, _inputEnd - pipelinedStart), _lifetime.Token).ConfigureAwait(false);
             if (error != SocketError.Success)
             {
                 TrySetCloseReason(SessionCloseReason.TargetReset);
@@ -217,12 +214,12 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     }
 
     /// <summary>Sends a failure reply, then closes as RFC 1928 §6 asks: soon, and without destroying the reply.</summary>
-    private async Task FailAsync(byte[] buffer, Socks5ReplyCode code, SessionCloseReason reason)
+    private async Task FailAsync(Socks5ReplyCode code, SessionCloseReason reason)
     {
         _replyCode = code;
         TrySetCloseReason(reason);
-        int length = Socks5Reply.Failure(code).Write(buffer.AsSpan(OutputOffset));
-        await SendThenLingerAsync(buffer, length).ConfigureAwait(false);
+        int length = Socks5Reply.Failure(code).Write(_buffer.AsSpan(OutputOffset));
+        await SendThenLingerAsync(_buffer!, length).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -262,7 +259,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         bool graceful = CloseReason is SessionCloseReason.Completed or SessionCloseReason.Malformed or SessionCloseReason.AuthFailed
             or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed or SessionCloseReason.CommandNotSupported
-            or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof;
+            or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed;
+        _association?.Dispose();
         if (graceful)
         {
             _client.Dispose();

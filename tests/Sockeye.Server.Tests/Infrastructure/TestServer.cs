@@ -7,11 +7,15 @@ namespace Sockeye.Server.Tests.Infrastructure;
 /// <summary>A real <see cref="SockeyeServer"/> on 127.0.0.1 with an OS-assigned port.</summary>
 internal sealed class TestServer : IAsyncDisposable
 {
-    private TestServer(SockeyeServer server, SockeyeServerOptions options)
+    private TestServer(SockeyeServer server, SockeyeServerOptions options, CapturingLoggerFactory logs)
     {
         Server = server;
         Options = options;
+        Logs = logs;
     }
+
+    /// <summary>Everything the server logged.</summary>
+    public CapturingLoggerFactory Logs { get; }
 
     public SockeyeServer Server { get; }
 
@@ -27,9 +31,10 @@ internal sealed class TestServer : IAsyncDisposable
         // A test that leaves a tunnel open should not wait the production grace period at dispose.
         options.ShutdownTimeout = TimeSpan.FromSeconds(1);
         configure?.Invoke(options);
-        var server = new SockeyeServer(options, loggerFactory: null, timeProvider: null, resolver ?? SystemHostResolver.Instance);
+        var logs = new CapturingLoggerFactory();
+        var server = new SockeyeServer(options, logs, timeProvider: null, resolver ?? SystemHostResolver.Instance);
         await server.StartAsync();
-        return new TestServer(server, options);
+        return new TestServer(server, options, logs);
     }
 
     public async ValueTask DisposeAsync() => await Server.DisposeAsync();

@@ -117,6 +117,7 @@ public sealed class TcpRelayTests
         byte[] one = new byte[1];
         for (int i = 0; i < 15; i++)
         {
+            Assert.True(server.Server.ActiveSessionCount == 1, string.Join('\n', server.Logs.Lines));
             await client.SendAsync([(byte)i]);
             Assert.Equal(1, await accepted.ReceiveAsync(one, SocketFlags.None).DefaultTimeout());
             Assert.Equal((byte)i, one[0]);

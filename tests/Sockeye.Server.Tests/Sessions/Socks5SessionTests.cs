@@ -177,20 +177,6 @@ public sealed class Socks5SessionTests
     }
 
     [Theory]
-    [InlineData(2)] // BIND
-    [InlineData(3)] // UDP ASSOCIATE
-    public async Task Request_BindOrUdpAssociate_CommandNotSupportedUntilIssue4(byte command)
-    {
-        await using TestServer server = await TestServer.StartAsync();
-        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
-
-        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, 80), command)]);
-
-        byte[] all = await client.ReadToEndAsync();
-        Assert.Equal(new byte[] { 5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0 }, all);
-    }
-
-    [Theory]
     [InlineData(new byte[0])]
     [InlineData(new byte[] { 5 })]
     [InlineData(new byte[] { 5, 2, 0 })]

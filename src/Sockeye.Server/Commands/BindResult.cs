@@ -1,0 +1,26 @@
+using System.Net.Sockets;
+using Sockeye.Protocol.Socks5;
+
+namespace Sockeye.Server.Commands;
+
+/// <summary>How BIND's wait for the incoming connection ended: with the peer's socket, or with the second reply's failure code.</summary>
+internal readonly record struct BindResult(Socket? Peer, Socks5ReplyCode ReplyCode, BindOutcome Outcome);
+
+/// <summary>Why BIND's wait ended.</summary>
+internal enum BindOutcome
+{
+    /// <summary>The expected peer connected.</summary>
+    Accepted,
+
+    /// <summary>Nobody connected within the accept timeout.</summary>
+    TimedOut,
+
+    /// <summary>A connection came from an address other than the one the request named.</summary>
+    UnexpectedPeer,
+
+    /// <summary>The client closed its control connection first.</summary>
+    ClientGone,
+
+    /// <summary>Accepting failed.</summary>
+    Failed,
+}

@@ -1,0 +1,378 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Protocol.Socks5;
+using Sockeye.Protocol.Udp;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Diagnostics;
+
+namespace Sockeye.Server.Commands;
+
+/// <summary>
+/// One UDP ASSOCIATE (RFC 1928 §7): a relay socket that takes headed datagrams from one client and forwards their
+/// payloads, and sockets toward destinations (one per address family) whose answers go back to the client with a header
+/// naming their source. Lives exactly as long as the client's control connection.
+/// </summary>
+/// <remarks>
+/// The datagram path allocates nothing in steady state: each loop holds one pooled buffer for the association's life
+/// (a zero-byte receive would consume a datagram, so UDP cannot wait without one), destinations and sources are cached
+/// as <see cref="SocketAddress"/>es, and headers are written in place in front of the payload. Datagrams are handled one
+/// at a time, so a burst can never grow memory: what the loop has not read waits in the kernel's socket buffer, and what
+/// does not fit there is dropped by the kernel.
+/// </remarks>
+internal sealed partial class UdpAssociation : IDisposable
+{
+    // Room in front of a received payload for the largest header we write: RSV(2) FRAG ATYP IPv6(16) PORT(2).
+    private const int ReplyHeaderRoom = 3 + 1 + 16 + 2;
+
+    private readonly UdpOptions _options;
+    private readonly DnsCache _dns;
+    private readonly UdpStatistics _statistics;
+    private readonly TimeProvider _timeProvider;
+    private readonly IPAddress _clientAddress;
+    private readonly Socket _clientSocket;
+    private readonly DestinationRoutes _routes = new();
+    private readonly Lock _destinationLock = new();
+    private readonly List<Task> _destinationLoops = [];
+    private Socket? _destinationSocketV4;
+    private Socket? _destinationSocketV6;
+    private SocketAddress? _clientSocketAddress;
+    private long _lastActivityTimestamp;
+    private CancellationToken _cancellationToken;
+
+    private UdpAssociation(UdpOptions options, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider, IPAddress clientAddress, Socket clientSocket)
+    {
+        _options = options;
+        _dns = dns;
+        _statistics = statistics;
+        _timeProvider = timeProvider;
+        _clientAddress = clientAddress;
+        _clientSocket = clientSocket;
+        _lastActivityTimestamp = timeProvider.GetTimestamp();
+    }
+
+    /// <summary>The endpoint to put in the reply: the advertised address if configured, else the relay socket's own.</summary>
+    public IPEndPoint Announced { get; private init; } = new(IPAddress.Any, 0);
+
+    /// <summary>The relay socket's real endpoint.</summary>
+    public IPEndPoint RelayEndPoint => (IPEndPoint)_clientSocket.LocalEndPoint!;
+
+    /// <summary>The <see cref="TimeProvider.GetTimestamp"/> of the last datagram in either direction.</summary>
+    public long LastActivityTimestamp => Volatile.Read(ref _lastActivityTimestamp);
+
+    /// <summary>
+    /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on). Only datagrams
+    /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
+    /// otherwise from the port of the first datagram.
+    /// </summary>
+    public static UdpAssociation? Open(UdpOptions options, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
+        IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, out SocketError error)
+    {
+        var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            socket.Bind(new IPEndPoint(localAddress, 0));
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            error = e.SocketErrorCode;
+            return null;
+        }
+
+        var bound = (IPEndPoint)socket.LocalEndPoint!;
+        var association = new UdpAssociation(options, dns, statistics, timeProvider, Normalize(client.Address), socket)
+        {
+            Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
+        };
+        if (expectedClientPort != 0)
+        {
+            association._clientSocketAddress = new IPEndPoint(client.Address, expectedClientPort).Serialize();
+        }
+
+        error = SocketError.Success;
+        return association;
+    }
+
+    /// <summary>Relays until <paramref name="cancellationToken"/> ends the association.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        _cancellationToken = cancellationToken;
+        try
+        {
+            await ClientLoopAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Task[] loops;
+            lock (_destinationLock)
+            {
+                loops = [.. _destinationLoops];
+            }
+
+            await Task.WhenAll(loops).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Client → destination: check the source, parse the header, forward the payload.</summary>
+    private async Task ClientLoopAsync(CancellationToken cancellationToken)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Socks5Limits.MaxUdpHeaderLength + _options.MaxDatagramBytes);
+        var source = new SocketAddress(_clientSocket.AddressFamily);
+        try
+        {
+            while (true)
+            {
+                int received = await _clientSocket.ReceiveFromAsync(buffer, SocketFlags.None, source, cancellationToken).ConfigureAwait(false);
+                if (!IsFromClient(source))
+                {
+                    _statistics.CountForeignSource();
+                    continue;
+                }
+
+                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                (SocketAddress? destination, int payloadOffset) = await RouteAsync(buffer, received, cancellationToken).ConfigureAwait(false);
+                if (destination is null)
+                {
+                    continue;
+                }
+
+                Socket? outbound = GetDestinationSocket(destination.Family);
+                if (outbound is null)
+                {
+                    _statistics.CountUnroutable();
+                    continue;
+                }
+
+                try
+                {
+                    await outbound.SendToAsync(buffer.AsMemory(payloadOffset, received - payloadOffset), SocketFlags.None, destination, cancellationToken).ConfigureAwait(false);
+                    _statistics.CountFromClient();
+                }
+                catch (SocketException)
+                {
+                    // A destination that answered an earlier datagram with ICMP unreachable, a full send buffer, or no
+                    // route: UDP gives no promise of delivery, so the datagram is dropped and the association goes on.
+                    _statistics.CountUnroutable();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The control connection ended: so does the association.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while receiving: the association is over.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private bool IsFromClient(SocketAddress source)
+    {
+        if (_clientSocketAddress is not null)
+        {
+            return source.Equals(_clientSocketAddress);
+        }
+
+        // No port named in the request: the first datagram from the client's address fixes the port (allocates, once).
+        var endPoint = (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(source);
+        if (!Normalize(endPoint.Address).Equals(_clientAddress))
+        {
+            return false;
+        }
+
+        var locked = new SocketAddress(source.Family, source.Size);
+        source.Buffer.Span[..source.Size].CopyTo(locked.Buffer.Span);
+        _clientSocketAddress = locked;
+        return true;
+    }
+
+    /// <summary>Parses the header and finds where the payload goes; <see langword="null"/> when it is dropped (and counted).</summary>
+    private async ValueTask<(SocketAddress? Destination, int PayloadOffset)> RouteAsync(byte[] buffer, int received, CancellationToken cancellationToken)
+    {
+        if (!TryReadHeader(buffer.AsSpan(0, received), out int headerLength, out SocketAddress? cached, out Socks5Address? domain, out ushort port))
+        {
+            return (null, 0);
+        }
+
+        if (cached is not null)
+        {
+            return (cached, headerLength);
+        }
+
+        try
+        {
+            IPAddress[] addresses = await _dns.ResolveAsync(domain!.Value.DomainName!, cancellationToken).ConfigureAwait(false);
+            if (addresses.Length == 0)
+            {
+                _statistics.CountUnroutable();
+                return (null, 0);
+            }
+
+            IPAddress address = Normalize(addresses[0]);
+            SocketAddress destination = new IPEndPoint(address, port).Serialize();
+            _routes.Remember(buffer.AsSpan(3, headerLength - 3), destination);
+            return (destination, headerLength);
+        }
+        catch (SocketException)
+        {
+            _statistics.CountUnroutable();
+            return (null, 0);
+        }
+    }
+
+    /// <summary>
+    /// Reads the header. For an IP destination (or a name already resolved) returns its cached address; for a new name,
+    /// returns the name to resolve. Counts and reports false for a datagram to drop.
+    /// </summary>
+    private bool TryReadHeader(ReadOnlySpan<byte> datagram, out int headerLength, out SocketAddress? destination, out Socks5Address? domain, out ushort port)
+    {
+        destination = null;
+        domain = null;
+        port = 0;
+        if (!Socks5UdpHeader.TryParse(datagram, out Socks5UdpHeader header, out headerLength, out _))
+        {
+            _statistics.CountMalformed();
+            return false;
+        }
+
+        if (header.Fragment != 0)
+        {
+            // RFC 1928 §7: an implementation that does not support fragmentation must drop any datagram whose FRAG is not 0.
+            _statistics.CountFragmented();
+            return false;
+        }
+
+        ReadOnlySpan<byte> key = datagram[3..headerLength];
+        destination = _routes.Find(key);
+        if (destination is not null)
+        {
+            return true;
+        }
+
+        port = header.Port;
+        if (header.AddressType == Socks5AddressType.DomainName)
+        {
+            domain = header.GetDestination();
+            return true;
+        }
+
+        destination = new IPEndPoint(Normalize(header.GetDestination().ToIPAddress()), header.Port).Serialize();
+        _routes.Remember(key, destination);
+        return true;
+    }
+
+    private Socket? GetDestinationSocket(AddressFamily family)
+    {
+        Socket? existing = family == AddressFamily.InterNetwork ? _destinationSocketV4 : _destinationSocketV6;
+        if (existing is not null)
+        {
+            return existing;
+        }
+
+        lock (_destinationLock)
+        {
+            if (_cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+
+            var socket = new Socket(family, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                socket.Bind(new IPEndPoint(family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0));
+            }
+            catch (SocketException)
+            {
+                // No such family on this host (e.g. IPv6 disabled): the datagram is unroutable.
+                socket.Dispose();
+                return null;
+            }
+
+            if (family == AddressFamily.InterNetwork)
+            {
+                _destinationSocketV4 = socket;
+            }
+            else
+            {
+                _destinationSocketV6 = socket;
+            }
+
+            _destinationLoops.Add(DestinationLoopAsync(socket, _cancellationToken));
+            return socket;
+        }
+    }
+
+    /// <summary>Destination → client: prefix each datagram with a header naming its source, in place.</summary>
+    private async Task DestinationLoopAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReplyHeaderRoom + _options.MaxDatagramBytes);
+        var source = new SocketAddress(socket.AddressFamily);
+        var headers = new SourceHeaders();
+        try
+        {
+            while (true)
+            {
+                int received;
+                try
+                {
+                    received = await socket.ReceiveFromAsync(buffer.AsMemory(ReplyHeaderRoom, _options.MaxDatagramBytes), SocketFlags.None, source, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
+                {
+                    // An ICMP error for an earlier datagram of ours; nothing to relay.
+                    continue;
+                }
+
+                SocketAddress? client = _clientSocketAddress;
+                if (client is null)
+                {
+                    continue;
+                }
+
+                ReadOnlySpan<byte> header = headers.Get(source);
+                int start = ReplyHeaderRoom - header.Length;
+                header.CopyTo(buffer.AsSpan(start));
+                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                try
+                {
+                    await _clientSocket.SendToAsync(buffer.AsMemory(start, header.Length + received), SocketFlags.None, client, cancellationToken).ConfigureAwait(false);
+                    _statistics.CountToClient();
+                }
+                catch (SocketException)
+                {
+                    // The client's port is gone or its buffer is full: UDP drops, the association goes on.
+                    _statistics.CountUnroutable();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The association ended.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while receiving: the association is over.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    public void Dispose()
+    {
+        _clientSocket.Dispose();
+        lock (_destinationLock)
+        {
+            _destinationSocketV4?.Dispose();
+            _destinationSocketV6?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,25 @@
+using System.Net;
+
+namespace Sockeye.Server.Configuration;
+
+/// <summary>Settings of the UDP ASSOCIATE command (RFC 1928 §7).</summary>
+public sealed class UdpOptions
+{
+    /// <summary>
+    /// The address announced in the UDP ASSOCIATE reply instead of the server's own: for a server behind NAT or a load
+    /// balancer, the address clients can send datagrams to. The relay socket is still bound on the server's address.
+    /// </summary>
+    /// <remarks>Defaults to <see langword="null"/>: the local address of the client's control connection.</remarks>
+    public IPAddress? AdvertiseAddress { get; set; }
+
+    /// <summary>How long a destination name's addresses are reused before it is resolved again.</summary>
+    /// <remarks>Defaults to 60 seconds.</remarks>
+    public TimeSpan DnsCacheTtl { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The largest datagram payload relayed; larger ones are truncated by the socket and dropped. Each association holds
+    /// one receive buffer of this size per socket for its lifetime.
+    /// </summary>
+    /// <remarks>Defaults to 65507, the largest UDP payload over IPv4.</remarks>
+    public int MaxDatagramBytes { get; set; } = 65507;
+}

@@ -1,0 +1,45 @@
+namespace Sockeye.Server.Diagnostics;
+
+/// <summary>
+/// What the UDP relays of one server did with datagrams, counted across all associations. One instance per server:
+/// never static, so that two servers in a process (or two tests) never mix their numbers.
+/// </summary>
+public sealed class UdpStatistics
+{
+    private long _fromClients;
+    private long _toClients;
+    private long _droppedForeignSource;
+    private long _droppedFragmented;
+    private long _droppedMalformed;
+    private long _droppedUnroutable;
+
+    /// <summary>Datagrams received from clients and forwarded to their destination.</summary>
+    public long ForwardedFromClients => Volatile.Read(ref _fromClients);
+
+    /// <summary>Datagrams received from destinations and forwarded to the client, with a header.</summary>
+    public long ForwardedToClients => Volatile.Read(ref _toClients);
+
+    /// <summary>Datagrams dropped because they came from an address or port other than the associated client's.</summary>
+    public long DroppedForeignSource => Volatile.Read(ref _droppedForeignSource);
+
+    /// <summary>Datagrams dropped because FRAG was not zero: Sockeye does not reassemble fragments (RFC 1928 §7 allows this).</summary>
+    public long DroppedFragmented => Volatile.Read(ref _droppedFragmented);
+
+    /// <summary>Datagrams dropped because their header was malformed or truncated.</summary>
+    public long DroppedMalformed => Volatile.Read(ref _droppedMalformed);
+
+    /// <summary>Datagrams dropped because their destination could not be resolved or reached.</summary>
+    public long DroppedUnroutable => Volatile.Read(ref _droppedUnroutable);
+
+    internal void CountFromClient() => Interlocked.Increment(ref _fromClients);
+
+    internal void CountToClient() => Interlocked.Increment(ref _toClients);
+
+    internal void CountForeignSource() => Interlocked.Increment(ref _droppedForeignSource);
+
+    internal void CountFragmented() => Interlocked.Increment(ref _droppedFragmented);
+
+    internal void CountMalformed() => Interlocked.Increment(ref _droppedMalformed);
+
+    internal void CountUnroutable() => Interlocked.Increment(ref _droppedUnroutable);
+}

@@ -1,0 +1,223 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Commands;
+
+public sealed class BindCommandTests
+{
+    [Fact]
+    public async Task Bind_PeerConnects_BothRepliesExactAndDataFlowsWithHalfClose()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, 0), command: 2)]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+
+        byte[] first = await client.ReceiveReplyAsync();
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(first);
+        Assert.Equal(new byte[] { 5, 0, 0, 1, 127, 0, 0, 1 }, first[..8]);
+        Assert.NotEqual(0, announced.Port);
+
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(announced).DefaultTimeout();
+        var peerEndPoint = (IPEndPoint)peer.LocalEndPoint!;
+        byte[] second = await client.ReceiveReplyAsync();
+        byte[] expectedSecond = [5, 0, 0, 1, 127, 0, 0, 1, 0, 0];
+        BinaryPrimitives.WriteUInt16BigEndian(expectedSecond.AsSpan(8), (ushort)peerEndPoint.Port);
+        Assert.Equal(expectedSecond, second);
+
+        // Peer → client, then the peer half-closes; the client still sends back, then half-closes too.
+        await peer.SendAsync("220 ready\r\n"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        peer.Shutdown(SocketShutdown.Send);
+        Assert.Equal("220 ready\r\n"u8.ToArray(), await client.ReadToEndAsync());
+        await client.SendAsync("STOR file\r\n"u8.ToArray());
+        client.Socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal("STOR file\r\n"u8.ToArray(), await ReadAllAsync(peer));
+    }
+
+    [Fact]
+    public async Task Bind_ExpectedPeerByName_AcceptsItsAddress()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        byte[] name = "localhost"u8.ToArray();
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, 5, 2, 0, 3, (byte)name.Length, .. name, 0, 21]);
+        await client.ReceiveExactlyAsync(2);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(announced).DefaultTimeout();
+
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Fact]
+    public async Task Bind_ConnectionFromUnexpectedAddress_RefusedWithNotAllowed()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        // The client expects 127.0.0.2; the connection comes from 127.0.0.1.
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0), command: 2)]);
+        await client.ReceiveExactlyAsync(2);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+        using var stranger = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        stranger.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        bool strangerConnected = true;
+        try
+        {
+            await stranger.ConnectAsync(announced).DefaultTimeout();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // The server's reset can overtake the end of the handshake on loopback: refused all the same.
+            strangerConnected = false;
+        }
+
+        Assert.Equal(new byte[] { 5, 2, 0, 1, 0, 0, 0, 0, 0, 0 }, await client.ReadToEndAsync());
+        if (strangerConnected)
+        {
+            Assert.Empty(await ReadAllAsync(stranger));
+        }
+    }
+
+    [Fact]
+    public async Task Bind_ExpectedAddressConnects_FromSecondLoopbackAddress_Accepted()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0), command: 2)]);
+        await client.ReceiveExactlyAsync(2);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+
+        using var expected = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        expected.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        await expected.ConnectAsync(announced).DefaultTimeout();
+
+        byte[] second = await client.ReceiveReplyAsync();
+        Assert.Equal(new byte[] { 5, 0, 0, 1, 127, 0, 0, 2 }, second[..8]);
+    }
+
+    [Fact]
+    public async Task Bind_NobodyConnects_RepliesTtlExpiredAfterAcceptTimeout()
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.Bind.AcceptTimeout = TimeSpan.FromMilliseconds(300));
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 2)]);
+        await client.ReceiveExactlyAsync(2);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+
+        Assert.Equal(new byte[] { 5, 6, 0, 1, 0, 0, 0, 0, 0, 0 }, await client.ReadToEndAsync());
+        await AssertListenerClosedAsync(announced);
+    }
+
+    [Fact]
+    public async Task Bind_ClientLeavesBeforePeer_ListenerIsClosed()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        IPEndPoint announced;
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 2)]);
+            await client.ReceiveExactlyAsync(2);
+            announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+        }
+
+        await AssertListenerClosedAsync(announced);
+        for (int i = 0; i < 200 && server.Server.ActiveSessionCount > 0; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, server.Server.ActiveSessionCount);
+    }
+
+    [Fact]
+    public async Task Bind_AdvertiseAddressConfigured_FirstReplyNamesIt()
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.Bind.AdvertiseAddress = IPAddress.Parse("192.0.2.7"));
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 2)]);
+        await client.ReceiveExactlyAsync(2);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+
+        Assert.Equal(IPAddress.Parse("192.0.2.7"), announced.Address);
+
+        // The listener itself is on the address the client reached.
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, announced.Port)).DefaultTimeout();
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Fact]
+    public async Task Bind_OverIPv6Control_ListensOnIPv6()
+    {
+        await using TestServer server = await TestServer.StartAsync(listenAddress: IPAddress.IPv6Loopback);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.IPv6Any, 0), command: 2)]);
+        await client.ReceiveExactlyAsync(2);
+        byte[] first = await client.ReceiveReplyAsync();
+        Assert.Equal(4, first[3]);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(first);
+        Assert.Equal(IPAddress.IPv6Loopback, announced.Address);
+
+        using var peer = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(announced).DefaultTimeout();
+        byte[] second = await client.ReceiveReplyAsync();
+        Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, ((IPEndPoint)peer.LocalEndPoint!).Port), Socks5Bytes.BoundEndPoint(second));
+    }
+
+    /// <summary>The server closes the listener asynchronously: allow it a bounded moment, then a connect must be refused.</summary>
+    private static async Task AssertListenerClosedAsync(IPEndPoint endPoint)
+    {
+        SocketError last = SocketError.Success;
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            using var probe = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(new IPEndPoint(IPAddress.Loopback, endPoint.Port)).DefaultTimeout();
+            }
+            catch (SocketException e)
+            {
+                // A reset means the connect raced the close; only "refused" shows nothing listens any more.
+                last = e.SocketErrorCode;
+                if (last == SocketError.ConnectionRefused)
+                {
+                    break;
+                }
+            }
+
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(SocketError.ConnectionRefused, last);
+    }
+
+    private static async Task<byte[]> ReadAllAsync(Socket socket)
+    {
+        using var collected = new MemoryStream();
+        byte[] buffer = new byte[4096];
+        try
+        {
+            while (true)
+            {
+                int read = await socket.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
+                if (read == 0)
+                {
+                    break;
+                }
+
+                collected.Write(buffer, 0, read);
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // A reset ends the stream too.
+        }
+
+        return collected.ToArray();
+    }
+}
