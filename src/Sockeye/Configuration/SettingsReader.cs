@@ -19,8 +19,12 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "allowAnonymous", "logLevel",
+        "listenBacklog", "relayBufferBytes", "allowAnonymous", "logLevel", "bind", "udp",
     };
+
+    private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
+
+    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "dnsCacheTtl", "maxDatagramBytes" };
 
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
@@ -39,6 +43,7 @@ internal static class SettingsReader
         options.ConnectTimeout = ReadDuration(commandLine.ConnectTimeout, "--connect-timeout", configuration, "connectTimeout", options.ConnectTimeout, errors);
         options.IdleTimeout = ReadDuration(commandLine.IdleTimeout, "--idle-timeout", configuration, "idleTimeout", options.IdleTimeout, errors);
         options.ShutdownTimeout = ReadDuration(commandLine.ShutdownTimeout, "--shutdown-timeout", configuration, "shutdownTimeout", options.ShutdownTimeout, errors);
+        ReadBindAndUdp(configuration, options, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
         bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
@@ -108,6 +113,45 @@ internal static class SettingsReader
         }
     }
 
+    private static void ReadBindAndUdp(IConfiguration configuration, SockeyeServerOptions options, List<string> errors)
+    {
+        CheckSectionKeys(configuration.GetSection("bind"), "bind", KnownBindKeys, errors);
+        CheckSectionKeys(configuration.GetSection("udp"), "udp", KnownUdpKeys, errors);
+        options.Bind.AdvertiseAddress = ReadAddress(configuration, "bind:advertiseAddress", "bind.advertiseAddress", errors);
+        options.Bind.AcceptTimeout = ReadDuration(null, "", configuration, "bind:acceptTimeout", options.Bind.AcceptTimeout, errors, "bind.acceptTimeout");
+        options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
+        options.Udp.DnsCacheTtl = ReadDuration(null, "", configuration, "udp:dnsCacheTtl", options.Udp.DnsCacheTtl, errors, "udp.dnsCacheTtl");
+        options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
+    }
+
+    private static void CheckSectionKeys(IConfigurationSection section, string name, HashSet<string> known, List<string> errors)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            if (!known.Contains(child.Key))
+            {
+                errors.Add($"{name}.{child.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
+            }
+        }
+    }
+
+    private static IPAddress? ReadAddress(IConfiguration configuration, string path, string key, List<string> errors)
+    {
+        string? text = configuration[path];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        if (IPAddress.TryParse(text.Trim(), out IPAddress? address))
+        {
+            return address;
+        }
+
+        errors.Add($"{key}: '{text}' is not an IPv4 or IPv6 address.");
+        return null;
+    }
+
     private static void AddListener(SockeyeServerOptions options, string key, string? text, List<string> errors)
     {
         if (EndPointParser.TryParse(text, out IPEndPoint? endPoint, out string problem))
@@ -162,9 +206,9 @@ internal static class SettingsReader
         options.Users.Add(new SockeyeUser(text[..colon], text[(colon + 1)..]));
     }
 
-    private static TimeSpan ReadDuration(string? commandLineValue, string optionName, IConfiguration configuration, string key, TimeSpan defaultValue, List<string> errors)
+    private static TimeSpan ReadDuration(string? commandLineValue, string optionName, IConfiguration configuration, string key, TimeSpan defaultValue, List<string> errors, string? displayKey = null)
     {
-        (string name, string? text) = commandLineValue is not null ? (optionName, commandLineValue) : (key, configuration[key]);
+        (string name, string? text) = commandLineValue is not null ? (optionName, commandLineValue) : (displayKey ?? key, configuration[key]);
         if (text is null)
         {
             return defaultValue;
@@ -179,9 +223,10 @@ internal static class SettingsReader
         return defaultValue;
     }
 
-    private static int ReadInt(IConfiguration configuration, string key, int defaultValue, List<string> errors)
+    private static int ReadInt(IConfiguration configuration, string key, int defaultValue, List<string> errors, string? displayKey = null)
     {
         string? text = configuration[key];
+        key = displayKey ?? key;
         if (text is null)
         {
             return defaultValue;

@@ -499,6 +499,69 @@ public class SettingsReaderTests
         Assert.DoesNotContain("pw-", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Read_BindAndUdpSections_EveryValueIsRead()
+    {
+        const string json = """
+            {
+              "bind": { "advertiseAddress": "203.0.113.5", "acceptTimeout": "45s" },
+              "udp": { "advertiseAddress": "2001:db8::5", "dnsCacheTtl": "2m", "maxDatagramBytes": 1500 }
+            }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal(IPAddress.Parse("203.0.113.5"), settings.Server.Bind.AdvertiseAddress);
+        Assert.Equal(TimeSpan.FromSeconds(45), settings.Server.Bind.AcceptTimeout);
+        Assert.Equal(IPAddress.Parse("2001:db8::5"), settings.Server.Udp.AdvertiseAddress);
+        Assert.Equal(TimeSpan.FromMinutes(2), settings.Server.Udp.DnsCacheTtl);
+        Assert.Equal(1500, settings.Server.Udp.MaxDatagramBytes);
+    }
+
+    [Fact]
+    public void Read_BindAndUdpDefaults_AdvertiseNothingAndWaitAMinute()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), NoCommandLine, errors);
+
+        Assert.NotNull(settings);
+        Assert.Null(settings.Server.Bind.AdvertiseAddress);
+        Assert.Equal(TimeSpan.FromSeconds(60), settings.Server.Bind.AcceptTimeout);
+        Assert.Null(settings.Server.Udp.AdvertiseAddress);
+    }
+
+    [Fact]
+    public void Read_BadBindAndUdpValues_EachNamedWithItsKey()
+    {
+        const string json = """
+            {
+              "bind": { "advertiseAddress": "not-an-ip", "acceptTimout": "5s" },
+              "udp": { "dnsCacheTtl": "soon", "maxDatagramBytes": 100000 }
+            }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Null(settings);
+        Assert.Contains(errors, e => e.StartsWith("bind.advertiseAddress:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("bind.acceptTimout: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("udp.dnsCacheTtl:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("udp.maxDatagramBytes:", StringComparison.Ordinal));
+        Assert.Equal(4, errors.Count);
+    }
+
+    [Fact]
+    public void Read_UdpAdvertiseFromEnvironmentStyleKey_IsRead()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["UDP:ADVERTISEADDRESS"] = "198.51.100.1" }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(IPAddress.Parse("198.51.100.1"), settings!.Server.Udp.AdvertiseAddress);
+    }
+
     private static IConfiguration Json(string json) =>
         new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
 

@@ -1,0 +1,310 @@
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Server.Commands;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Commands;
+
+public sealed class UdpAssociationTests
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
+
+    [Fact]
+    public async Task Associate_ToIPv4Destination_EchoComesBackWithSourceHeader()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        Assert.Equal(new byte[] { 5, 0, 0, 1, 127, 0, 0, 1 }, client.Reply[..8]);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        await client.SendAsync([.. header, .. "ping"u8]);
+
+        byte[]? back = await client.ReceiveAsync(TestTimeouts.Default);
+        AssertDatagram([.. header, .. "ping"u8], back);
+        // Counted once the send completes, which may be just after the datagram arrived here.
+        await WaitForAsync(() => server.Server.UdpStatistics.ForwardedToClients == 1);
+        Assert.Equal(1, server.Server.UdpStatistics.ForwardedFromClients);
+    }
+
+    [Fact]
+    public async Task Associate_ToIPv6Destination_EchoComesBackWithIPv6Header()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho(IPAddress.IPv6Loopback);
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        Assert.Equal(4, header[3]);
+        await client.SendAsync([.. header, .. "ping6"u8]);
+
+        AssertDatagram([.. header, .. "ping6"u8], await client.ReceiveAsync(TestTimeouts.Default));
+    }
+
+    [Fact]
+    public async Task Associate_OverIPv6Control_RelayIsIPv6()
+    {
+        await using TestServer server = await TestServer.StartAsync(listenAddress: IPAddress.IPv6Loopback);
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        Assert.Equal(IPAddress.IPv6Loopback, client.Relay.Address);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        await client.SendAsync([.. header, .. "v4 via v6"u8]);
+        AssertDatagram([.. header, .. "v4 via v6"u8], await client.ReceiveAsync(TestTimeouts.Default));
+    }
+
+    [Fact]
+    public async Task Associate_ToDomainDestination_ResolvedOnceAndAnsweredWithAddressHeader()
+    {
+        using var echo = new UdpEcho();
+        var resolver = new CountingResolver(IPAddress.Loopback);
+        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        for (int i = 0; i < 3; i++)
+        {
+            await client.SendAsync([.. UdpAssociateClient.Header("echo.test", echo.EndPoint.Port), (byte)i]);
+            AssertDatagram([.. UdpAssociateClient.Header(echo.EndPoint), (byte)i], await client.ReceiveAsync(TestTimeouts.Default));
+        }
+
+        // The answer names the address it came from; the name was resolved once for all three datagrams.
+        Assert.Equal(1, resolver.Count);
+    }
+
+    [Fact]
+    public async Task Associate_DatagramFromAnotherPort_DroppedAndCounted()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint, namePort: true);
+        using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        await SendFromAsync(other, [.. UdpAssociateClient.Header(echo.EndPoint), .. "stranger"u8], client.Relay);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. "client"u8]);
+
+        AssertDatagram([.. UdpAssociateClient.Header(echo.EndPoint), .. "client"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(1, server.Server.UdpStatistics.DroppedForeignSource);
+        Assert.Equal(1, echo.Received);
+    }
+
+    [Fact]
+    public async Task Associate_NoPortNamed_LocksToFirstSourcePort()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint, namePort: false);
+        using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. "first"u8]);
+        Assert.NotNull(await client.ReceiveAsync(TestTimeouts.Default));
+        await SendFromAsync(other, [.. UdpAssociateClient.Header(echo.EndPoint), .. "second port"u8], client.Relay);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. "again"u8]);
+
+        AssertDatagram([.. UdpAssociateClient.Header(echo.EndPoint), .. "again"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(1, server.Server.UdpStatistics.DroppedForeignSource);
+    }
+
+    [Fact]
+    public async Task Associate_DatagramFromAnotherAddress_Dropped()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint, namePort: false);
+        using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        other.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+
+        // Even as the very first datagram, another address cannot claim the association.
+        await SendFromAsync(other, [.. UdpAssociateClient.Header(echo.EndPoint), .. "stranger"u8], client.Relay);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. "client"u8]);
+
+        AssertDatagram([.. UdpAssociateClient.Header(echo.EndPoint), .. "client"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(1, server.Server.UdpStatistics.DroppedForeignSource);
+        Assert.Equal(1, echo.Received);
+    }
+
+    [Fact]
+    public async Task Associate_FragmentedDatagram_DroppedAndCounted()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint, fragment: 1), .. "part one"u8]);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint, fragment: 0x81), .. "last part"u8]);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. "whole"u8]);
+
+        AssertDatagram([.. UdpAssociateClient.Header(echo.EndPoint), .. "whole"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(2, server.Server.UdpStatistics.DroppedFragmented);
+        Assert.Equal(1, echo.Received);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0, 0 })]
+    [InlineData(new byte[] { 0, 0, 0, 1, 127, 0 })]
+    [InlineData(new byte[] { 0, 0, 0, 9, 127, 0, 0, 1, 0, 7 })]
+    [InlineData(new byte[] { 0, 0, 0, 3, 0, 0, 7 })]
+    public async Task Associate_MalformedHeader_DroppedAndCounted(byte[] datagram)
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync(datagram);
+        using var echo = new UdpEcho();
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), 1]);
+
+        Assert.NotNull(await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(1, server.Server.UdpStatistics.DroppedMalformed);
+    }
+
+    [Fact]
+    public async Task Associate_ControlConnectionCloses_RelayPortIsClosed()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        IPEndPoint relay = client.Relay;
+
+        client.Dispose();
+
+        // Once the association is gone its port is free again: binding it succeeds (bounded wait for the close).
+        bool freed = false;
+        for (int attempt = 0; attempt < 200 && !freed; attempt++)
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                probe.Bind(relay);
+                freed = true;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        Assert.True(freed, "the relay socket was still open after its control connection closed");
+        Assert.Equal(0, server.Server.ActiveSessionCount);
+    }
+
+    [Fact]
+    public async Task Associate_DataOnControlConnection_IgnoredAndAssociationKept()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.Control.SendAsync(new byte[5000]);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. "still alive"u8]);
+
+        AssertDatagram([.. UdpAssociateClient.Header(echo.EndPoint), .. "still alive"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(1, server.Server.ActiveSessionCount);
+    }
+
+    [Fact]
+    public async Task Associate_NoDatagramsForIdleTimeout_ControlConnectionClosed()
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300));
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        Assert.Empty(await client.Control.ReadToEndAsync());
+    }
+
+    [Fact]
+    public async Task Associate_AdvertiseAddressConfigured_ReplyNamesIt()
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.Udp.AdvertiseAddress = IPAddress.Parse("192.0.2.9"));
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        Assert.Equal(IPAddress.Parse("192.0.2.9"), client.Relay.Address);
+
+        // The socket itself is on the address the client reached.
+        var local = new IPEndPoint(IPAddress.Loopback, client.Relay.Port);
+        await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), 1], local);
+        byte[] buffer = new byte[100];
+        using var cts = new CancellationTokenSource(TestTimeouts.Default);
+        SocketReceiveFromResult result = await client.Udp.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cts.Token);
+        Assert.Equal(local, result.RemoteEndPoint);
+    }
+
+    [Fact]
+    public async Task Associate_TenThousandDatagramsWindowed_NoneLost()
+    {
+        const int Total = 10_000;
+        const int Window = 16;
+        await using TestServer server = await TestServer.StartAsync();
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        byte[] datagram = [.. header, .. new byte[64]];
+
+        int sent = 0;
+        int received = 0;
+        int lost = 0;
+        for (; sent < Window; sent++)
+        {
+            await client.SendAsync(datagram);
+        }
+
+        // One new datagram per answer; a datagram not answered within a second counts as lost and frees its slot.
+        while (received + lost < Total)
+        {
+            byte[]? back = await client.ReceiveAsync(TimeSpan.FromSeconds(1));
+            if (back is null)
+            {
+                lost++;
+            }
+            else
+            {
+                Assert.Equal(datagram.Length, back.Length);
+                received++;
+            }
+
+            if (sent < Total)
+            {
+                await client.SendAsync(datagram);
+                sent++;
+            }
+
+            Assert.True(lost < 50, $"{lost} datagrams lost after {received} came back");
+        }
+
+        Assert.Equal(0, lost);
+        Assert.Equal(Total, received);
+        await WaitForAsync(() => server.Server.UdpStatistics.ForwardedToClients == Total);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    private static void AssertDatagram(byte[] expected, byte[]? actual)
+    {
+        Assert.NotNull(actual);
+        Assert.Equal(expected, actual);
+    }
+
+    private static Task SendFromAsync(Socket socket, byte[] datagram, IPEndPoint relay) =>
+        socket.SendToAsync(datagram, SocketFlags.None, relay).DefaultTimeout();
+
+    private sealed class CountingResolver(IPAddress answer) : IHostResolver
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _count);
+            return Task.FromResult<IPAddress[]>([answer]);
+        }
+    }
+}
