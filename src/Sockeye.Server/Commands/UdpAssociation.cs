@@ -131,7 +131,13 @@ internal sealed partial class UdpAssociation : IDisposable
                 }
 
                 Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
-                (SocketAddress? destination, int payloadOffset) = await RouteAsync(buffer, received, cancellationToken).ConfigureAwait(false);
+                if (!TryReadHeader(buffer.AsSpan(0, received), out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port))
+                {
+                    continue;
+                }
+
+                // Only a name seen for the first time (or expired from the route cache) costs a call, and maybe a lookup.
+                destination ??= await ResolveRouteAsync(buffer.AsMemory(3, payloadOffset - 3), domain!.Value, port, cancellationToken).ConfigureAwait(false);
                 if (destination is null)
                 {
                     continue;
@@ -191,37 +197,26 @@ internal sealed partial class UdpAssociation : IDisposable
         return true;
     }
 
-    /// <summary>Parses the header and finds where the payload goes; <see langword="null"/> when it is dropped (and counted).</summary>
-    private async ValueTask<(SocketAddress? Destination, int PayloadOffset)> RouteAsync(byte[] buffer, int received, CancellationToken cancellationToken)
+    /// <summary>Resolves a destination name and remembers the route; <see langword="null"/> (counted) when it does not resolve.</summary>
+    private async Task<SocketAddress?> ResolveRouteAsync(ReadOnlyMemory<byte> routeKey, Socks5Address domain, ushort port, CancellationToken cancellationToken)
     {
-        if (!TryReadHeader(buffer.AsSpan(0, received), out int headerLength, out SocketAddress? cached, out Socks5Address? domain, out ushort port))
-        {
-            return (null, 0);
-        }
-
-        if (cached is not null)
-        {
-            return (cached, headerLength);
-        }
-
         try
         {
-            IPAddress[] addresses = await _dns.ResolveAsync(domain!.Value.DomainName!, cancellationToken).ConfigureAwait(false);
+            IPAddress[] addresses = await _dns.ResolveAsync(domain.DomainName!, cancellationToken).ConfigureAwait(false);
             if (addresses.Length == 0)
             {
                 _statistics.CountUnroutable();
-                return (null, 0);
+                return null;
             }
 
-            IPAddress address = Normalize(addresses[0]);
-            SocketAddress destination = new IPEndPoint(address, port).Serialize();
-            _routes.Remember(buffer.AsSpan(3, headerLength - 3), destination);
-            return (destination, headerLength);
+            SocketAddress destination = new IPEndPoint(Normalize(addresses[0]), port).Serialize();
+            _routes.Remember(routeKey.Span, destination);
+            return destination;
         }
         catch (SocketException)
         {
             _statistics.CountUnroutable();
-            return (null, 0);
+            return null;
         }
     }
 

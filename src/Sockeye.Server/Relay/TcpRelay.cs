@@ -91,10 +91,19 @@ internal sealed class TcpRelay
                 }
 
                 Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
-                SocketError sendError = await SendAllAsync(sink, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                if (sendError != SocketError.Success)
+
+                // Sent inline rather than through SendAllAsync: a call per chunk would box its state machine each time
+                // a send completes asynchronously (and always, in a Debug build).
+                for (int sent = 0; sent < read;)
                 {
-                    return new DirectionResult(RelayDirectionEnd.WriteFailed, sendError);
+                    try
+                    {
+                        sent += await sink.SendAsync(buffer.AsMemory(sent, read - sent), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (SocketException e)
+                    {
+                        return new DirectionResult(RelayDirectionEnd.WriteFailed, e.SocketErrorCode);
+                    }
                 }
 
                 if (upstream)
