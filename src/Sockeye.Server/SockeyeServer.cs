@@ -148,6 +148,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         _registry.Dispose();
+        _services.Pipes?.Dispose();
         ServerLog.Stopped(_logger);
     }
 

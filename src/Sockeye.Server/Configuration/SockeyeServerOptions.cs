@@ -37,6 +37,10 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to 64 KiB, the size YARP's stream copier settled on; issue 5's benchmark will revisit it.</remarks>
     public int RelayBufferBytes { get; set; } = 64 * 1024;
 
+    /// <summary>How TCP tunnels move bytes: splice(2) on Linux, or a copy through pooled buffers.</summary>
+    /// <remarks>Defaults to <see cref="RelayMode.Auto"/>: splice on Linux, copy elsewhere.</remarks>
+    public RelayMode RelayMode { get; set; } = RelayMode.Auto;
+
     /// <summary>Settings of the BIND command.</summary>
     public BindOptions Bind { get; } = new();
 

@@ -12,18 +12,21 @@ namespace Sockeye.Server.Relay;
 /// before waiting (YARP's <c>StreamCopier</c>, Kestrel's <c>WaitForDataBeforeAllocatingBuffer</c>).</item>
 /// </list>
 /// </summary>
-internal sealed class TcpRelay
+internal sealed partial class TcpRelay
 {
     private readonly Socket _client;
     private readonly Socket _target;
     private readonly int _bufferSize;
     private readonly TimeProvider _timeProvider;
+    private readonly SplicePipePool? _pipes;
     private long _lastActivityTimestamp;
     private long _bytesUp;
     private long _bytesDown;
 
-    public TcpRelay(Socket client, Socket target, int bufferSize, TimeProvider timeProvider)
+    // pipes: for the Linux splice path; null copies through pooled buffers.
+    public TcpRelay(Socket client, Socket target, int bufferSize, TimeProvider timeProvider, SplicePipePool? pipes)
     {
+        _pipes = pipes;
         _client = client;
         _target = target;
         _bufferSize = bufferSize;
@@ -42,8 +45,12 @@ internal sealed class TcpRelay
     public async Task<RelayOutcome> RunAsync(CancellationToken cancellationToken)
     {
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Task<DirectionResult> upstream = CopyAsync(_client, _target, upstream: true, abort.Token);
-        Task<DirectionResult> downstream = CopyAsync(_target, _client, upstream: false, abort.Token);
+        Task<DirectionResult> upstream = _pipes is null
+            ? CopyAsync(_client, _target, upstream: true, abort.Token)
+            : SpliceAsync(_client, _target, upstream: true, abort.Token);
+        Task<DirectionResult> downstream = _pipes is null
+            ? CopyAsync(_target, _client, upstream: false, abort.Token)
+            : SpliceAsync(_target, _client, upstream: false, abort.Token);
 
         // A failed direction takes the other one down with it; a clean EOF leaves the other running (half-close).
         Task<DirectionResult> first = await Task.WhenAny(upstream, downstream).ConfigureAwait(false);

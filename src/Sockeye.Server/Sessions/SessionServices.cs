@@ -3,6 +3,7 @@ using Sockeye.Server.Authentication;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Sessions;
 
@@ -16,6 +17,8 @@ internal sealed class SessionServices
         Connect = new ConnectCommand(resolver, options.ConnectTimeout, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Dns = new DnsCache(resolver, options.Udp.DnsCacheTtl, timeProvider);
+        bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
+        Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(options.RelayBufferBytes) : null;
         TimeProvider = timeProvider;
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
@@ -33,6 +36,9 @@ internal sealed class SessionServices
     public DnsCache Dns { get; }
 
     public UdpStatistics UdpStatistics { get; } = new();
+
+    /// <summary>Pipes for the splice relay; <see langword="null"/> when tunnels copy through buffers.</summary>
+    public SplicePipePool? Pipes { get; }
 
     public TimeProvider TimeProvider { get; }
 

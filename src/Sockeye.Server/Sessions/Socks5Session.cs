@@ -199,7 +199,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
-        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider);
+        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes);
         _relay = relay;
         RelayOutcome outcome = await relay.RunAsync(_lifetime.Token).ConfigureAwait(false);
         SessionCloseReason reason = outcome switch

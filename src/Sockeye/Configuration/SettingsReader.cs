@@ -19,7 +19,7 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "allowAnonymous", "logLevel", "bind", "udp",
+        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp",
     };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
@@ -46,6 +46,7 @@ internal static class SettingsReader
         ReadBindAndUdp(configuration, options, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
+        options.RelayMode = ReadRelayMode(configuration, errors);
         bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
         LogLevel logLevel = ReadLogLevel(commandLine.LogLevel is null ? "logLevel" : "--log-level", commandLine.LogLevel ?? configuration["logLevel"], errors);
 
@@ -239,6 +240,26 @@ internal static class SettingsReader
 
         errors.Add($"{key}: '{text}' is not a whole number.");
         return defaultValue;
+    }
+
+    private static RelayMode ReadRelayMode(IConfiguration configuration, List<string> errors)
+    {
+        string? text = configuration["relayMode"];
+        switch (text?.Trim().ToUpperInvariant())
+        {
+            case null or "" or "AUTO":
+                return RelayMode.Auto;
+            case "SPLICE" when OperatingSystem.IsLinux():
+                return RelayMode.Splice;
+            case "SPLICE":
+                errors.Add("relayMode: splice needs Linux; use auto or copy.");
+                return RelayMode.Auto;
+            case "COPY":
+                return RelayMode.Copy;
+            default:
+                errors.Add($"relayMode: '{text}' is not a relay mode; use auto, splice or copy.");
+                return RelayMode.Auto;
+        }
     }
 
     private static bool ReadBool(IConfiguration configuration, string key, List<string> errors)

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Relay;
@@ -7,12 +8,14 @@ namespace Sockeye.Server.Tests.Relay;
 [Collection(ProcessWideResources.Name)]
 public sealed class TcpRelayAllocationTests
 {
-    [Fact]
-    public async Task Relay_SteadyPingPong_AllocatesNothingPerMessage()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_SteadyPingPong_AllocatesNothingPerMessage(RelayMode mode)
     {
         const int Warmup = 2000;
         const int Measured = 3000;
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();

@@ -1,15 +1,18 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Relay;
 
 public sealed class TcpRelayTests
 {
-    [Fact]
-    public async Task Relay_ClientHalfCloses_TargetStillDeliversItsReply()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_ClientHalfCloses_TargetStillDeliversItsReply(RelayMode mode)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -25,10 +28,12 @@ public sealed class TcpRelayTests
         Assert.Equal("response"u8.ToArray(), await client.ReadToEndAsync());
     }
 
-    [Fact]
-    public async Task Relay_TargetHalfCloses_ClientCanStillSend()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_TargetHalfCloses_ClientCanStillSend(RelayMode mode)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -42,11 +47,13 @@ public sealed class TcpRelayTests
         Assert.Equal("late upload"u8.ToArray(), await ReadToEndAsync(accepted));
     }
 
-    [Fact]
-    public async Task Relay_64MiBEachWaySimultaneously_ArrivesIntact()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_64MiBEachWaySimultaneously_ArrivesIntact(RelayMode mode)
     {
         const int Size = 64 * 1024 * 1024;
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -67,10 +74,12 @@ public sealed class TcpRelayTests
         Assert.Equal(sentDown, downHash);
     }
 
-    [Fact]
-    public async Task Relay_100ConcurrentTunnels_EachEchoesItsOwnData()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_100ConcurrentTunnels_EachEchoesItsOwnData(RelayMode mode)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget(backlog: 256);
         Task echo = EchoAllAsync(target, 100);
 
@@ -105,10 +114,16 @@ public sealed class TcpRelayTests
         Assert.Empty(await ReadToEndAsync(accepted));
     }
 
-    [Fact]
-    public async Task Relay_DataKeepsFlowing_NotClosedByIdleTimeout()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_DataKeepsFlowing_NotClosedByIdleTimeout(RelayMode mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.IdleTimeout = TimeSpan.FromMilliseconds(500));
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.RelayMode = mode;
+            o.IdleTimeout = TimeSpan.FromMilliseconds(500);
+        });
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -125,10 +140,12 @@ public sealed class TcpRelayTests
         }
     }
 
-    [Fact]
-    public async Task Relay_TargetResets_ClientConnectionIsClosed()
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_TargetResets_ClientConnectionIsClosed(RelayMode mode)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         Socket accepted = await target.AcceptAsync();

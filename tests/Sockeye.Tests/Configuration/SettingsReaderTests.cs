@@ -562,6 +562,27 @@ public class SettingsReaderTests
         Assert.Equal(IPAddress.Parse("198.51.100.1"), settings!.Server.Udp.AdvertiseAddress);
     }
 
+    [Theory]
+    [InlineData("{}", RelayMode.Auto)]
+    [InlineData("""{ "relayMode": "copy" }""", RelayMode.Copy)]
+    [InlineData("""{ "relayMode": "Splice" }""", RelayMode.Splice)]
+    public void Read_RelayMode_IsRead(string json, RelayMode expected)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(expected, settings!.Server.RelayMode);
+    }
+
+    [Fact]
+    public void Read_UnknownRelayMode_NamesTheKey()
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json("""{ "relayMode": "zerocopy" }"""), NoCommandLine, errors));
+        Assert.StartsWith("relayMode:", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
     private static IConfiguration Json(string json) =>
         new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
 

@@ -1,0 +1,214 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Sockeye.Server.Relay;
+
+/// <summary>
+/// The Linux fast path: bytes go socket → pipe → socket with splice(2), never copied into user space. Readiness still
+/// comes from the portable zero-byte receive (which .NET implements as a one-byte peek), and a full sink falls back to
+/// an ordinary awaited send of what the pipe holds, so backpressure and cancellation work exactly as in the copy path.
+/// </summary>
+internal sealed partial class TcpRelay
+{
+    private async Task<DirectionResult> SpliceAsync(Socket source, Socket sink, bool upstream, CancellationToken cancellationToken)
+    {
+        SplicePipePool pool = _pipes!;
+        (int ReadEnd, int WriteEnd) pipe = default;
+        bool hasPipe = false;
+
+        // Set while the pipe may hold bytes not yet sent: such a pipe is closed, never returned to the pool.
+        bool pipeDirty = false;
+        bool lastSpliceFilledPipe = false;
+        try
+        {
+            while (true)
+            {
+                if (!lastSpliceFilledPipe)
+                {
+                    ValueTask<int> dataAvailable = source.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
+                    if (!dataAvailable.IsCompleted && hasPipe)
+                    {
+                        hasPipe = false;
+                        pool.Return(pipe);
+                    }
+
+                    await dataAvailable.ConfigureAwait(false);
+                }
+
+                if (!hasPipe)
+                {
+                    if (!pool.TryRent(out pipe, out _))
+                    {
+                        // Out of descriptors for a pipe: this direction carries on the portable way.
+                        return await CopyAsync(source, sink, upstream, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    hasPipe = true;
+                }
+
+                long moved = SpliceBetween(source, pipe.WriteEnd, toSocket: false, pool.PipeSize, out int errno);
+                if (moved == 0)
+                {
+                    SocketErrors.TryShutdown(sink, SocketShutdown.Send);
+                    return new DirectionResult(RelayDirectionEnd.Eof, SocketError.Success);
+                }
+
+                if (moved < 0)
+                {
+                    if (errno is LinuxSplice.EAGAIN or LinuxSplice.EINTR)
+                    {
+                        // Readiness without data (another reader raced us, or a signal): wait again.
+                        lastSpliceFilledPipe = false;
+                        continue;
+                    }
+
+                    return new DirectionResult(RelayDirectionEnd.ReadFailed, ToSocketError(errno));
+                }
+
+                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                pipeDirty = true;
+                long pending = moved;
+                while (pending > 0)
+                {
+                    long sent = SpliceBetween(sink, pipe.ReadEnd, toSocket: true, (int)pending, out errno);
+                    if (sent > 0)
+                    {
+                        pending -= sent;
+                        continue;
+                    }
+
+                    if (errno == LinuxSplice.EINTR)
+                    {
+                        continue;
+                    }
+
+                    if (errno != LinuxSplice.EAGAIN)
+                    {
+                        return new DirectionResult(RelayDirectionEnd.WriteFailed, ToSocketError(errno));
+                    }
+
+                    // The sink's buffer is full. There is no portable "wait until writable", but an awaited send is one:
+                    // move what the pipe holds into a pooled buffer and let SendAsync wait for room.
+                    SocketError sendError = await DrainPipeBySendAsync(pipe.ReadEnd, sink, (int)pending, cancellationToken).ConfigureAwait(false);
+                    if (sendError != SocketError.Success)
+                    {
+                        return new DirectionResult(RelayDirectionEnd.WriteFailed, sendError);
+                    }
+
+                    pending = 0;
+                }
+
+                pipeDirty = false;
+                if (upstream)
+                {
+                    Volatile.Write(ref _bytesUp, _bytesUp + moved);
+                }
+                else
+                {
+                    Volatile.Write(ref _bytesDown, _bytesDown + moved);
+                }
+
+                lastSpliceFilledPipe = moved == pool.PipeSize;
+            }
+        }
+        catch (SocketException e)
+        {
+            return new DirectionResult(RelayDirectionEnd.ReadFailed, e.SocketErrorCode);
+        }
+        catch (OperationCanceledException)
+        {
+            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+        }
+        catch (ObjectDisposedException)
+        {
+            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+        }
+        finally
+        {
+            if (hasPipe)
+            {
+                if (pipeDirty)
+                {
+                    SplicePipePool.Discard(pipe);
+                }
+                else
+                {
+                    pool.Return(pipe);
+                }
+            }
+        }
+    }
+
+    /// <summary>One splice between a socket and a pipe end, holding a reference on the socket's handle for the call.</summary>
+    private static long SpliceBetween(Socket socket, int pipeEnd, bool toSocket, int length, out int errno)
+    {
+        SafeHandle handle = socket.SafeHandle;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            long result = toSocket ? LinuxSplice.Splice(pipeEnd, fd, length) : LinuxSplice.Splice(fd, pipeEnd, length);
+            errno = result < 0 ? LinuxSplice.LastError : 0;
+            return result;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private static async ValueTask<SocketError> DrainPipeBySendAsync(int pipeReadEnd, Socket sink, int length, CancellationToken cancellationToken)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            int filled = 0;
+            while (filled < length)
+            {
+                long read = LinuxSplice.Read(pipeReadEnd, buffer.AsSpan(filled, length - filled));
+                if (read <= 0)
+                {
+                    // A pipe we filled ourselves cannot run dry early; treat it as a broken relay.
+                    return SocketError.SocketError;
+                }
+
+                filled += (int)read;
+            }
+
+            for (int sent = 0; sent < filled;)
+            {
+                try
+                {
+                    sent += await sink.SendAsync(buffer.AsMemory(sent, filled - sent), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException e)
+                {
+                    return e.SocketErrorCode;
+                }
+            }
+
+            return SocketError.Success;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static SocketError ToSocketError(int errno) => errno switch
+    {
+        LinuxSplice.ECONNRESET => SocketError.ConnectionReset,
+        LinuxSplice.EPIPE => SocketError.Shutdown,
+        103 => SocketError.ConnectionAborted,
+        107 => SocketError.NotConnected,
+        110 => SocketError.TimedOut,
+        101 => SocketError.NetworkUnreachable,
+        113 => SocketError.HostUnreachable,
+        _ => SocketError.SocketError,
+    };
+}
