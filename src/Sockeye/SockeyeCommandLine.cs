@@ -111,6 +111,7 @@ internal static class SockeyeCommandLine
         }
 
         using IHost host = BuildHost(settings);
+        LogFileLimit(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye"));
         try
         {
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -133,6 +134,23 @@ internal static class SockeyeCommandLine
 
         builder.AddEnvironmentVariables("SOCKEYE_");
         return builder.Build();
+    }
+
+    private static void LogFileLimit(ILogger logger)
+    {
+        if (FileDescriptorLimit.RaiseToHardLimit() is not (ulong before, ulong after))
+        {
+            return;
+        }
+
+        if (after > before)
+        {
+            HostLog.FileLimitRaised(logger, before, after, FileDescriptorLimit.TunnelCapacity(after));
+        }
+        else
+        {
+            HostLog.FileLimit(logger, after, FileDescriptorLimit.TunnelCapacity(after));
+        }
     }
 
     private static IHost BuildHost(SockeyeSettings settings)

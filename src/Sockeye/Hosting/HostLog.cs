@@ -1,0 +1,13 @@
+using Microsoft.Extensions.Logging;
+
+namespace Sockeye.Hosting;
+
+/// <summary>Events of the sockeye executable itself, IDs 1100–1199 (host range, see docs/logging.md).</summary>
+internal static partial class HostLog
+{
+    [LoggerMessage(1101, LogLevel.Information, "Open-file limit {Before} raised to {After}: room for about {TunnelCapacity} tunnels", EventName = "FileLimitRaised")]
+    public static partial void FileLimitRaised(ILogger logger, ulong before, ulong after, ulong tunnelCapacity);
+
+    [LoggerMessage(1102, LogLevel.Information, "Open-file limit {Limit} (already the hard limit): room for about {TunnelCapacity} tunnels", EventName = "FileLimit")]
+    public static partial void FileLimit(ILogger logger, ulong limit, ulong tunnelCapacity);
+}
