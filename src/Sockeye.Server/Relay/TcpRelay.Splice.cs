@@ -58,7 +58,7 @@ internal sealed partial class TcpRelay
                 {
                     if (errno is LinuxSplice.EAGAIN or LinuxSplice.EINTR)
                     {
-                        // Readiness without data (another reader raced us, or a signal): wait again.
+                        // Drained (or a signal): now wait for readiness.
                         lastSpliceFilledPipe = false;
                         continue;
                     }
@@ -109,7 +109,9 @@ internal sealed partial class TcpRelay
                     Volatile.Write(ref _bytesDown, _bytesDown + moved);
                 }
 
-                lastSpliceFilledPipe = moved == pool.PipeSize;
+                // Unlike a buffered read, trying again costs no buffer: a non-blocking splice on a drained socket just
+                // returns EAGAIN. That saves the readiness peek on every chunk of a busy stream.
+                lastSpliceFilledPipe = true;
             }
         }
         catch (SocketException e)

@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Sockeye.Bench;
+
+/// <summary>Runs every scenario against every subject, several times, and reports the medians in one table.</summary>
+internal sealed class Bench
+{
+    private readonly BenchSettings _settings;
+    private readonly List<string> _subjects = [];
+    private readonly List<Figure> _figures = [];
+    private readonly Dictionary<(string Figure, string Subject), List<double>> _samples = [];
+
+    public Bench(BenchSettings settings) => _settings = settings;
+
+    private int? ProxyCpu => _settings.Pin ? 0 : null;
+
+    public async Task<int> RunAsync()
+    {
+        Native.RaiseFileLimit();
+        if (_settings.Pin && OperatingSystem.IsLinux())
+        {
+            Process.GetCurrentProcess().ProcessorAffinity = 2; // CPU 1; the proxy gets CPU 0.
+        }
+
+        if (!File.Exists(_settings.Sockeye) && _settings.Sockeye.EndsWith(".dll", StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine($"{_settings.Sockeye} is missing: build it first with `dotnet build -c Release src/Sockeye`.");
+            return 2;
+        }
+
+        using var targets = new Targets();
+        var subjects = new List<(string Name, Func<bool, Task<ProxyUnderTest>> Start)>
+        {
+            ("direct", _ => Task.FromResult(ProxyUnderTest.Direct())),
+        };
+        foreach (string variant in _settings.Variants)
+        {
+            string name = $"sockeye ({variant})";
+            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = variant };
+            subjects.Add((name, withUser => ProxyUnderTest.StartSockeyeAsync(name, _settings.Sockeye, ProxyCpu, withUser, environment)));
+        }
+
+        foreach (string peer in _settings.Compare)
+        {
+            subjects.Add(peer switch
+            {
+                "microsocks" => ("microsocks", withUser => ProxyUnderTest.StartMicrosocksAsync(ProxyCpu, withUser)),
+                "dante" => ("dante", _ => ProxyUnderTest.StartDanteAsync(ProxyCpu)),
+                _ => throw new ArgumentException($"unknown peer '{peer}': use microsocks or dante"),
+            });
+        }
+
+        for (int run = 1; run <= _settings.Runs; run++)
+        {
+            foreach ((string name, Func<bool, Task<ProxyUnderTest>> start) in subjects)
+            {
+                Console.Error.WriteLine($"run {run}/{_settings.Runs}: {name}");
+                if (!_subjects.Contains(name))
+                {
+                    _subjects.Add(name);
+                }
+
+                await using (ProxyUnderTest subject = await start(false))
+                {
+                    await MeasureAsync(subject, targets);
+                }
+
+                if (_settings.Wants("tunnels") && name != "direct" && !name.StartsWith("dante", StringComparison.Ordinal))
+                {
+                    // The same tunnel loop with RFC 1929 authentication, on an instance that requires it.
+                    await using ProxyUnderTest withUser = await start(true);
+                    (double rate, _, _) = await Scenarios.TunnelRateAsync(withUser, targets, 16, byName: false, withUser: true, _settings.TunnelDuration);
+                    Record("Tunnels/s, 16 workers, IPv4, with user", "tunnels/s", name, rate, higherIsBetter: true);
+                }
+            }
+        }
+
+        string report = Report();
+        Console.WriteLine(report);
+        if (_settings.Output is not null)
+        {
+            await File.WriteAllTextAsync(_settings.Output, Document(report));
+            Console.Error.WriteLine($"wrote {_settings.Output}");
+        }
+
+        return 0;
+    }
+
+    private async Task MeasureAsync(ProxyUnderTest subject, Targets targets)
+    {
+        string name = subject.Name;
+        if (_settings.Wants("throughput"))
+        {
+            foreach ((bool upload, int streams) in new[] { (true, 1), (false, 1), (true, 8), (false, 8) })
+            {
+                (double rate, double cpu) = await Scenarios.ThroughputAsync(subject, targets, upload, streams, _settings.ThroughputBytes / streams);
+                string label = $"Throughput, {streams} stream{(streams > 1 ? "s" : "")}, {(upload ? "upload" : "download")}";
+                Record(label, "GB/s", name, rate / 1e9, higherIsBetter: true);
+                if (streams == 1 && !subject.IsDirect)
+                {
+                    Record($"Proxy CPU s per GiB, 1 stream, {(upload ? "upload" : "download")}", "CPU s/GiB", name, cpu, higherIsBetter: false);
+                }
+            }
+        }
+
+        if (_settings.Wants("tunnels"))
+        {
+            foreach (int workers in new[] { 1, 16, 64 })
+            {
+                (double rate, long errors, double cpu) = await Scenarios.TunnelRateAsync(subject, targets, workers, byName: false, withUser: false, _settings.TunnelDuration);
+                Record($"Tunnels/s, {workers} worker{(workers > 1 ? "s" : "")}, IPv4", "tunnels/s", name, rate, higherIsBetter: true);
+                if (workers == 16)
+                {
+                    Record("Errors in the 16-worker run", "errors", name, errors, higherIsBetter: false);
+                    if (!subject.IsDirect)
+                    {
+                        Record("Proxy CPU s per 10 000 tunnels, 16 workers", "CPU s", name, cpu, higherIsBetter: false);
+                    }
+                }
+            }
+
+            (double byName, _, _) = await Scenarios.TunnelRateAsync(subject, targets, 16, byName: true, withUser: false, _settings.TunnelDuration);
+            Record("Tunnels/s, 16 workers, by name (localhost)", "tunnels/s", name, byName, higherIsBetter: true);
+        }
+
+        if (_settings.Wants("latency"))
+        {
+            (double p50, double p99) = await Scenarios.LatencyAsync(subject, targets, 20_000);
+            Record("Latency p50, 64-byte ping-pong", "µs", name, p50, higherIsBetter: false);
+            Record("Latency p99, 64-byte ping-pong", "µs", name, p99, higherIsBetter: false);
+        }
+
+        if (_settings.Wants("memory") && !subject.IsDirect)
+        {
+            double perTunnel = await Scenarios.MemoryPerTunnelAsync(subject, targets, _settings.MemoryTunnels);
+            Record($"Resident memory per idle tunnel ({_settings.MemoryTunnels} open)", "KB", name, perTunnel / 1024, higherIsBetter: false);
+        }
+
+        if (_settings.Wants("udp") && subject.SupportsUdp)
+        {
+            foreach (int payload in new[] { 64, 1200 })
+            {
+                (double rate, long lost) = await Scenarios.UdpAsync(subject, targets, payload, _settings.Datagrams);
+                Record($"UDP round trips/s, {payload}-byte payload, window 16", "datagrams/s", name, rate, higherIsBetter: true);
+                Record($"UDP datagrams lost of {_settings.Datagrams}, {payload}-byte payload", "lost", name, lost, higherIsBetter: false);
+            }
+        }
+    }
+
+    private void Record(string figure, string unit, string subject, double value, bool higherIsBetter)
+    {
+        if (!_figures.Exists(f => f.Name == figure))
+        {
+            _figures.Add(new Figure(figure, unit, higherIsBetter));
+        }
+
+        if (!_samples.TryGetValue((figure, subject), out List<double>? list))
+        {
+            _samples[(figure, subject)] = list = [];
+        }
+
+        list.Add(value);
+        Console.Error.WriteLine($"  {figure}: {subject} {Format(value)} {unit}");
+    }
+
+    private double? Median(string figure, string subject)
+    {
+        if (!_samples.TryGetValue((figure, subject), out List<double>? list) || list.Count == 0)
+        {
+            return null;
+        }
+
+        double[] sorted = [.. list.Order()];
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private string Report()
+    {
+        string sockeye = _subjects.FirstOrDefault(s => s.StartsWith("sockeye", StringComparison.Ordinal)) ?? "";
+        string[] peers = [.. _subjects.Where(s => s != "direct" && !s.StartsWith("sockeye", StringComparison.Ordinal))];
+        var table = new StringBuilder();
+        table.Append("| Figure | Unit | ").AppendJoin(" | ", _subjects).Append(" | ").Append(sockeye).Append(" / direct | ").Append(sockeye).AppendLine(" / best peer |");
+        table.Append("| --- | --- |").Append(string.Concat(Enumerable.Repeat(" ---: |", _subjects.Count + 2))).AppendLine();
+        foreach (Figure figure in _figures)
+        {
+            table.Append("| ").Append(figure.Name).Append(" | ").Append(figure.Unit).Append(" |");
+            foreach (string subject in _subjects)
+            {
+                double? value = Median(figure.Name, subject);
+                table.Append(' ').Append(value is null ? "—" : Format(value.Value)).Append(" |");
+            }
+
+            double? mine = Median(figure.Name, sockeye);
+            double? direct = Median(figure.Name, "direct");
+            double?[] peerValues = [.. peers.Select(p => Median(figure.Name, p)).Where(v => v is not null)];
+            double? bestPeer = peerValues.Length == 0 ? null : figure.HigherIsBetter ? peerValues.Max() : peerValues.Min();
+            table.Append(' ').Append(Ratio(mine, direct)).Append(" |");
+            table.Append(' ').Append(Ratio(mine, bestPeer)).AppendLine(" |");
+        }
+
+        return table.ToString();
+    }
+
+    private string Document(string table)
+    {
+        var document = new StringBuilder();
+        document.AppendLine("# Performance");
+        document.AppendLine();
+        document.AppendLine("This file is written by the load generator in `bench/Sockeye.Bench`; do not edit the table by hand. See");
+        document.AppendLine("`bench/README.md` for the method and `docs/performance-notes.md` for the reading of the numbers.");
+        document.AppendLine();
+        document.AppendLine("## Machine");
+        document.AppendLine();
+        document.AppendLine("```");
+        document.AppendLine($"date:      {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        document.AppendLine($"cpus:      {Environment.ProcessorCount} ({CpuModel()})");
+        document.AppendLine($"kernel:    {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}");
+        document.AppendLine($"dotnet:    {Environment.Version}");
+        document.AppendLine($"pinning:   {(_settings.Pin ? "proxy on CPU 0, generator and targets on CPU 1" : "none")}");
+        document.AppendLine($"runs:      {_settings.Runs} per figure, median reported");
+        document.AppendLine("```");
+        document.AppendLine();
+        document.AppendLine("## Command");
+        document.AppendLine();
+        document.AppendLine("```sh");
+        document.AppendLine("dotnet build -c Release src/Sockeye");
+        document.Append("dotnet run -c Release --project bench/Sockeye.Bench --");
+        foreach (string argument in _settings.CommandLine.Skip(1))
+        {
+            document.Append(' ').Append(argument);
+        }
+
+        document.AppendLine();
+        document.AppendLine("```");
+        document.AppendLine();
+        document.AppendLine("## Results");
+        document.AppendLine();
+        document.Append(table);
+        return document.ToString();
+    }
+
+    private static string CpuModel()
+    {
+        foreach (string line in File.ReadLines("/proc/cpuinfo"))
+        {
+            if (line.StartsWith("model name", StringComparison.Ordinal))
+            {
+                return line[(line.IndexOf(':') + 1)..].Trim();
+            }
+        }
+
+        return "unknown";
+    }
+
+    private static string Ratio(double? value, double? reference) =>
+        value is null || reference is null || reference == 0 ? "—" : (value.Value / reference.Value).ToString("0.00", CultureInfo.InvariantCulture) + "×";
+
+    private static string Format(double value) => value switch
+    {
+        >= 1000 => value.ToString("#,0", CultureInfo.InvariantCulture),
+        >= 10 => value.ToString("0.0", CultureInfo.InvariantCulture),
+        _ => value.ToString("0.00", CultureInfo.InvariantCulture),
+    };
+
+    private sealed record Figure(string Name, string Unit, bool HigherIsBetter);
+}

@@ -1,0 +1,42 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Sockeye.Bench;
+
+// The Sockeye load generator: measures SOCKS5 servers against each other and against direct loopback, and writes the
+// table to docs/performance.md. See bench/README.md.
+var sockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
+var variantsOption = new Option<string>("--variants") { Description = "Sockeye relay modes to measure, comma-separated: splice, copy.", DefaultValueFactory = _ => "splice,copy" };
+var compareOption = new Option<string>("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages).", DefaultValueFactory = _ => "" };
+var scenariosOption = new Option<string>("--scenarios") { Description = "throughput,tunnels,latency,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,memory,udp" };
+var pinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 0 and the generator to CPU 1." };
+var runsOption = new Option<int>("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
+var gibOption = new Option<double>("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
+var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
+var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9000 };
+var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
+var outputOption = new Option<string?>("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };
+
+var root = new RootCommand("Sockeye load generator")
+{
+    sockeyeOption, variantsOption, compareOption, scenariosOption, pinOption, runsOption, gibOption, durationOption, tunnelsOption, datagramsOption, outputOption,
+};
+root.SetAction(async (parse, _) =>
+{
+    var settings = new BenchSettings(
+        parse.GetValue(sockeyeOption) ?? BenchSettings.DefaultSockeye(),
+        Split(parse.GetValue(variantsOption)!),
+        Split(parse.GetValue(compareOption)!),
+        Split(parse.GetValue(scenariosOption)!),
+        parse.GetValue(pinOption),
+        parse.GetValue(runsOption),
+        (long)(parse.GetValue(gibOption) * (1L << 30)),
+        TimeSpan.FromSeconds(parse.GetValue(durationOption)),
+        parse.GetValue(tunnelsOption),
+        parse.GetValue(datagramsOption),
+        parse.GetValue(outputOption),
+        Environment.GetCommandLineArgs());
+    return await new Bench(settings).RunAsync();
+});
+return await root.Parse(args).InvokeAsync();
+
+static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sockeye.Bench;
+
+/// <summary>
+/// One thing to measure: a SOCKS5 server started as a child process (pinned to a core when asked), or "direct" — no
+/// proxy at all, the loopback limit every figure is compared with.
+/// </summary>
+internal sealed class ProxyUnderTest : IAsyncDisposable
+{
+    private readonly string? _configDirectory;
+
+    private ProxyUnderTest(string name, IPEndPoint? endPoint, Process? process, bool supportsUdp, bool supportsUser, string? configDirectory = null)
+    {
+        Name = name;
+        EndPoint = endPoint;
+        Process = process;
+        SupportsUdp = supportsUdp;
+        SupportsUser = supportsUser;
+        _configDirectory = configDirectory;
+    }
+
+    public const string User = "alice";
+    public const string Password = "secret";
+
+    public string Name { get; }
+
+    /// <summary>The proxy's endpoint, or <see langword="null"/> for direct connections.</summary>
+    public IPEndPoint? EndPoint { get; }
+
+    public Process? Process { get; }
+
+    public bool SupportsUdp { get; }
+
+    public bool SupportsUser { get; }
+
+    public bool IsDirect => EndPoint is null;
+
+    public static ProxyUnderTest Direct() => new("direct", null, null, supportsUdp: true, supportsUser: false);
+
+    public double CpuSeconds() => Process is null ? 0 : ProcessStats.CpuSeconds(Process.Id);
+
+    public long ResidentBytes() => Process is null ? 0 : ProcessStats.ResidentBytes(Process.Id);
+
+    /// <summary>Starts sockeye (a published binary or a sockeye.dll) with a user when <paramref name="withUser"/>.</summary>
+    public static Task<ProxyUnderTest> StartSockeyeAsync(string name, string sockeye, int? cpu, bool withUser, IReadOnlyDictionary<string, string> environment)
+    {
+        int port = FreePort();
+        var arguments = new List<string> { "--listen", $"127.0.0.1:{port}", "--log-level", "warning", "--idle-timeout", "0" };
+        if (withUser)
+        {
+            arguments.AddRange(["--user", $"{User}:{Password}"]);
+        }
+
+        bool managed = sockeye.EndsWith(".dll", StringComparison.Ordinal);
+        if (managed)
+        {
+            arguments.Insert(0, sockeye);
+        }
+
+        return StartAsync(name, port, cpu, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
+    }
+
+    public static Task<ProxyUnderTest> StartMicrosocksAsync(int? cpu, bool withUser)
+    {
+        int port = FreePort();
+        var arguments = new List<string> { "-i", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (withUser)
+        {
+            arguments.AddRange(["-u", User, "-P", Password]);
+        }
+
+        return StartAsync(withUser ? "microsocks+user" : "microsocks", port, cpu, "microsocks", arguments, supportsUdp: false, supportsUser: withUser);
+    }
+
+    public static Task<ProxyUnderTest> StartDanteAsync(int? cpu)
+    {
+        int port = FreePort();
+        string directory = Directory.CreateTempSubdirectory("sockeye-bench-dante-").FullName;
+        string config = Path.Combine(directory, "sockd.conf");
+        File.WriteAllText(config, $$"""
+            logoutput: stderr
+            internal: 127.0.0.1 port = {{port}}
+            external: 127.0.0.1
+            clientmethod: none
+            socksmethod: none
+            user.privileged: root
+            user.unprivileged: nobody
+            client pass { from: 127.0.0.0/8 to: 127.0.0.0/8 }
+            socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect bind bindreply udpassociate udpreply }
+            """);
+        return StartAsync("dante", port, cpu, "/usr/sbin/danted", ["-f", config, "-N", "1"], supportsUdp: true, supportsUser: false, directory);
+    }
+
+    private static async Task<ProxyUnderTest> StartAsync(
+        string name, int port, int? cpu, string file, IList<string> arguments, bool supportsUdp, bool supportsUser,
+        string? directory = null, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        // Through a shell: the descriptor limit raised to the hard limit for servers that do not raise it themselves,
+        // and taskset so that every thread and child process the server makes stays on its core.
+        string command = string.Join(' ', arguments.Select(Quote).Prepend(Quote(file)));
+        if (cpu is int core)
+        {
+            command = $"taskset -c {core} {command}";
+        }
+
+        var start = new ProcessStartInfo("/bin/sh")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add($"ulimit -n $(ulimit -H -n); exec {command}");
+        foreach (KeyValuePair<string, string> variable in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[variable.Key] = variable.Value;
+        }
+
+        Process process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {file}");
+        process.OutputDataReceived += static (_, _) => { };
+        process.ErrorDataReceived += static (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"{name} exited with code {process.ExitCode} at start: {command}");
+            }
+
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(1));
+                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory);
+            }
+            catch (Exception e) when (e is SocketException or TimeoutException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        process.Kill(entireProcessTree: true);
+        throw new InvalidOperationException($"{name} did not listen on {endPoint} within 10 s");
+    }
+
+    private static string Quote(string argument) => "'" + argument.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Process is not null)
+        {
+            if (!Process.HasExited)
+            {
+                Process.Kill(entireProcessTree: true);
+                await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+
+            Process.Dispose();
+        }
+
+        if (_configDirectory is not null)
+        {
+            Directory.Delete(_configDirectory, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sockeye.Bench;
+
+/// <summary>The measurements. Each returns plain numbers; the proxy's CPU is read from /proc around the run.</summary>
+internal static class Scenarios
+{
+    /// <summary>Bytes per second over <paramref name="streams"/> parallel tunnels, and the proxy's CPU seconds per GiB.</summary>
+    public static async Task<(double BytesPerSecond, double CpuPerGiB)> ThroughputAsync(ProxyUnderTest proxy, Targets targets, bool upload, int streams, long bytesPerStream)
+    {
+        targets.SourceBytes = bytesPerStream;
+        var sockets = new Socket[streams];
+        for (int i = 0; i < streams; i++)
+        {
+            sockets[i] = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", upload ? targets.SinkPort : targets.SourcePort, withUser: false, CancellationToken.None);
+        }
+
+        double cpuBefore = proxy.CpuSeconds();
+        var clock = Stopwatch.StartNew();
+        var work = new Task<long>[streams];
+        for (int i = 0; i < streams; i++)
+        {
+            Socket socket = sockets[i];
+            work[i] = Task.Run(() => upload ? UploadAsync(socket, bytesPerStream) : DownloadAsync(socket));
+        }
+
+        long[] moved = await Task.WhenAll(work);
+        double seconds = clock.Elapsed.TotalSeconds;
+        double cpu = proxy.CpuSeconds() - cpuBefore;
+        foreach (Socket socket in sockets)
+        {
+            socket.Dispose();
+        }
+
+        long total = moved.Sum();
+        if (total != bytesPerStream * streams)
+        {
+            throw new InvalidDataException($"{proxy.Name}: {total} bytes arrived instead of {bytesPerStream * streams}");
+        }
+
+        return (total / seconds, cpu / (total / (double)(1L << 30)));
+    }
+
+    private static async Task<long> UploadAsync(Socket socket, long bytes)
+    {
+        byte[] buffer = new byte[256 * 1024];
+        for (long left = bytes; left > 0;)
+        {
+            int chunk = (int)Math.Min(left, buffer.Length);
+            left -= await socket.SendAsync(buffer.AsMemory(0, chunk), SocketFlags.None);
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
+
+        // The sink closes after it has read every byte: its EOF is the proof of delivery.
+        while (await socket.ReceiveAsync(buffer, SocketFlags.None) > 0)
+        {
+        }
+
+        return bytes;
+    }
+
+    private static async Task<long> DownloadAsync(Socket socket)
+    {
+        byte[] buffer = new byte[256 * 1024];
+        long total = 0;
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+        {
+            total += read;
+        }
+
+        return total;
+    }
+
+    /// <summary>Tunnels per second with <paramref name="workers"/> loops of connect, handshake, 64-byte round trip, close.</summary>
+    public static async Task<(double PerSecond, long Errors, double CpuPer10k)> TunnelRateAsync(
+        ProxyUnderTest proxy, Targets targets, int workers, bool byName, bool withUser, TimeSpan duration)
+    {
+        long done = 0;
+        long errors = 0;
+        string host = byName ? "localhost" : "127.0.0.1";
+        double cpuBefore = proxy.CpuSeconds();
+        var clock = Stopwatch.StartNew();
+        var loops = new Task[workers];
+        for (int w = 0; w < workers; w++)
+        {
+            loops[w] = Task.Run(async () =>
+            {
+                byte[] message = new byte[64];
+                byte[] answer = new byte[64];
+                while (clock.Elapsed < duration)
+                {
+                    try
+                    {
+                        using Socket socket = await Socks5Dialer.OpenAsync(proxy, host, targets.EchoPort, withUser, CancellationToken.None);
+                        await socket.SendAsync(message, SocketFlags.None);
+                        for (int got = 0; got < answer.Length;)
+                        {
+                            int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None);
+                            got += read > 0 ? read : throw new IOException("closed early");
+                        }
+
+                        Interlocked.Increment(ref done);
+                    }
+                    catch (Exception e) when (e is IOException or SocketException)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                }
+            });
+        }
+
+        await Task.WhenAll(loops);
+        double seconds = clock.Elapsed.TotalSeconds;
+        double cpu = proxy.CpuSeconds() - cpuBefore;
+        return (done / seconds, errors, done == 0 ? 0 : cpu / done * 10_000);
+    }
+
+    /// <summary>p50 and p99 of a 64-byte ping-pong on one tunnel, in microseconds.</summary>
+    public static async Task<(double P50, double P99)> LatencyAsync(ProxyUnderTest proxy, Targets targets, int iterations)
+    {
+        using Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, CancellationToken.None);
+        byte[] message = new byte[64];
+        byte[] answer = new byte[64];
+        var samples = new double[iterations];
+        for (int i = -iterations / 10; i < iterations; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            await socket.SendAsync(message, SocketFlags.None);
+            for (int got = 0; got < answer.Length;)
+            {
+                int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None);
+                got += read > 0 ? read : throw new IOException("closed early");
+            }
+
+            if (i >= 0)
+            {
+                samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+        }
+
+        Array.Sort(samples);
+        return (samples[iterations / 2], samples[(int)(iterations * 0.99)]);
+    }
+
+    /// <summary>The proxy's resident memory per open, idle tunnel, with <paramref name="count"/> tunnels open.</summary>
+    public static async Task<double> MemoryPerTunnelAsync(ProxyUnderTest proxy, Targets targets, int count)
+    {
+        // Settle, then measure the baseline with the proxy already warmed up by the other scenarios.
+        await Task.Delay(1000);
+        long before = proxy.ResidentBytes();
+        var sockets = new List<Socket>(count);
+        try
+        {
+            byte[] message = new byte[64];
+            byte[] answer = new byte[64];
+            for (int i = 0; i < count; i++)
+            {
+                Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, CancellationToken.None);
+                sockets.Add(socket);
+                await socket.SendAsync(message, SocketFlags.None);
+                for (int got = 0; got < answer.Length;)
+                {
+                    got += await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None);
+                }
+            }
+
+            await Task.Delay(2000);
+            return (proxy.ResidentBytes() - before) / (double)count;
+        }
+        finally
+        {
+            foreach (Socket socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Datagrams per second (round trips) and datagrams lost, with a window of 16 outstanding, through UDP ASSOCIATE.</summary>
+    public static async Task<(double PerSecond, long Lost)> UdpAsync(ProxyUnderTest proxy, Targets targets, int payload, int count)
+    {
+        const int Window = 16;
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        udp.ReceiveBufferSize = 4 << 20;
+        Socket? control = null;
+        SocketAddress destination;
+        byte[] datagram;
+        if (proxy.IsDirect)
+        {
+            destination = targets.UdpEchoEndPoint.Serialize();
+            datagram = new byte[payload];
+        }
+        else
+        {
+            (control, IPEndPoint relay) = await AssociateAsync(proxy, (ushort)((IPEndPoint)udp.LocalEndPoint!).Port);
+            destination = relay.Serialize();
+            byte[] header = [0, 0, 0, 1, 127, 0, 0, 1, 0, 0];
+            BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(8), (ushort)targets.UdpEchoEndPoint.Port);
+            datagram = [.. header, .. new byte[payload]];
+        }
+
+        using (control)
+        {
+            byte[] answer = new byte[65536];
+            var from = new SocketAddress(AddressFamily.InterNetwork);
+            long received = 0;
+            long lost = 0;
+            int sent = 0;
+            var clock = Stopwatch.StartNew();
+            for (; sent < Window; sent++)
+            {
+                await udp.SendToAsync(datagram, SocketFlags.None, destination);
+            }
+
+            while (received + lost < count)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                try
+                {
+                    await udp.ReceiveFromAsync(answer, SocketFlags.None, from, timeout.Token);
+                    received++;
+                }
+                catch (OperationCanceledException)
+                {
+                    lost++;
+                }
+
+                if (sent < count)
+                {
+                    await udp.SendToAsync(datagram, SocketFlags.None, destination);
+                    sent++;
+                }
+            }
+
+            return (received / clock.Elapsed.TotalSeconds, lost);
+        }
+    }
+
+    private static async Task<(Socket Control, IPEndPoint Relay)> AssociateAsync(ProxyUnderTest proxy, ushort clientPort)
+    {
+        var control = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await control.ConnectAsync(proxy.EndPoint!);
+        byte[] request = [5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, (byte)(clientPort >> 8), (byte)clientPort];
+        await control.SendAsync(request, SocketFlags.None);
+        byte[] reply = new byte[2 + 10];
+        for (int got = 0; got < reply.Length;)
+        {
+            int read = await control.ReceiveAsync(reply.AsMemory(got), SocketFlags.None);
+            got += read > 0 ? read : throw new IOException($"{proxy.Name} closed the UDP ASSOCIATE request");
+        }
+
+        if (reply[3] != 0 || reply[5] != 1)
+        {
+            throw new IOException($"{proxy.Name} answered UDP ASSOCIATE with {Convert.ToHexString(reply)}");
+        }
+
+        var address = new IPAddress(reply.AsSpan(6, 4));
+        if (address.Equals(IPAddress.Any))
+        {
+            address = IPAddress.Loopback;
+        }
+
+        return (control, new IPEndPoint(address, BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(10))));
+    }
+}

@@ -1,0 +1,190 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sockeye.Bench;
+
+/// <summary>
+/// The destinations, in the generator's process: an echo (on 127.0.0.1 and ::1, one port, so "localhost" works whichever
+/// address a proxy tries first), a sink that reads to EOF, a source that writes a fixed amount, and a UDP echo.
+/// </summary>
+internal sealed class Targets : IDisposable
+{
+    private readonly List<Socket> _listeners = [];
+    private readonly CancellationTokenSource _stop = new();
+
+    public Targets()
+    {
+        (EchoPort, Socket echo4, Socket echo6) = BindBothLoopbacks();
+        _listeners.AddRange([echo4, echo6]);
+        Socket sink = Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        Socket source = Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        _listeners.AddRange([sink, source]);
+        SinkPort = ((IPEndPoint)sink.LocalEndPoint!).Port;
+        SourcePort = ((IPEndPoint)source.LocalEndPoint!).Port;
+        UdpEcho = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        UdpEcho.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        UdpEcho.ReceiveBufferSize = 4 << 20;
+        UdpEchoEndPoint = (IPEndPoint)UdpEcho.LocalEndPoint!;
+
+        _ = AcceptLoopAsync(echo4, EchoAsync);
+        _ = AcceptLoopAsync(echo6, EchoAsync);
+        _ = AcceptLoopAsync(sink, SinkAsync);
+        _ = AcceptLoopAsync(source, SourceAsync);
+        _ = UdpEchoLoopAsync();
+    }
+
+    public int EchoPort { get; }
+
+    public int SinkPort { get; }
+
+    public int SourcePort { get; }
+
+    public IPEndPoint UdpEchoEndPoint { get; }
+
+    private Socket UdpEcho { get; }
+
+    /// <summary>What the source sends on each connection.</summary>
+    public long SourceBytes { get; set; }
+
+    private static (int Port, Socket V4, Socket V6) BindBothLoopbacks()
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            Socket v4 = Listen(new IPEndPoint(IPAddress.Loopback, 0));
+            int port = ((IPEndPoint)v4.LocalEndPoint!).Port;
+            try
+            {
+                return (port, v4, Listen(new IPEndPoint(IPAddress.IPv6Loopback, port)));
+            }
+            catch (SocketException) when (attempt < 20)
+            {
+                v4.Dispose();
+            }
+        }
+    }
+
+    private static Socket Listen(IPEndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(endPoint);
+        socket.Listen(4096);
+        return socket;
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, Func<Socket, Task> serve)
+    {
+        try
+        {
+            while (true)
+            {
+                Socket client = await listener.AcceptAsync(_stop.Token);
+                client.NoDelay = true;
+                _ = Task.Run(() => serve(client));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            // Stopped.
+        }
+    }
+
+    private async Task EchoAsync(Socket socket)
+    {
+        using (socket)
+        {
+            byte[] buffer = new byte[4096];
+            try
+            {
+                while (true)
+                {
+                    int read = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+
+                    await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // The client went away.
+            }
+        }
+    }
+
+    private async Task SinkAsync(Socket socket)
+    {
+        using (socket)
+        {
+            byte[] buffer = new byte[256 * 1024];
+            try
+            {
+                while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+                {
+                }
+
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // The client went away.
+            }
+        }
+    }
+
+    private async Task SourceAsync(Socket socket)
+    {
+        using (socket)
+        {
+            byte[] buffer = new byte[256 * 1024];
+            try
+            {
+                for (long left = SourceBytes; left > 0;)
+                {
+                    int chunk = (int)Math.Min(left, buffer.Length);
+                    left -= await socket.SendAsync(buffer.AsMemory(0, chunk), SocketFlags.None, _stop.Token);
+                }
+
+                socket.Shutdown(SocketShutdown.Send);
+                while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+                {
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // The client went away.
+            }
+        }
+    }
+
+    private async Task UdpEchoLoopAsync()
+    {
+        byte[] buffer = new byte[65536];
+        var from = new SocketAddress(AddressFamily.InterNetwork);
+        try
+        {
+            while (true)
+            {
+                int read = await UdpEcho.ReceiveFromAsync(buffer, SocketFlags.None, from, _stop.Token);
+                await UdpEcho.SendToAsync(buffer.AsMemory(0, read), SocketFlags.None, from, _stop.Token);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Stopped.
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        foreach (Socket listener in _listeners)
+        {
+            listener.Dispose();
+        }
+
+        UdpEcho.Dispose();
+        _stop.Dispose();
+    }
+}
