@@ -13,9 +13,10 @@ internal static class Scenarios
     {
         targets.SourceBytes = bytesPerStream;
         var sockets = new Socket[streams];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         for (int i = 0; i < streams; i++)
         {
-            sockets[i] = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", upload ? targets.SinkPort : targets.SourcePort, withUser: false, CancellationToken.None);
+            sockets[i] = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", upload ? targets.SinkPort : targets.SourcePort, withUser: false, timeout.Token);
         }
 
         double cpuBefore = proxy.CpuSeconds();
@@ -27,7 +28,7 @@ internal static class Scenarios
             work[i] = Task.Run(() => upload ? UploadAsync(socket, bytesPerStream) : DownloadAsync(socket));
         }
 
-        long[] moved = await Task.WhenAll(work);
+        long[] moved = await Task.WhenAll(work).WaitAsync(TimeSpan.FromMinutes(5));
         double seconds = clock.Elapsed.TotalSeconds;
         double cpu = proxy.CpuSeconds() - cpuBefore;
         foreach (Socket socket in sockets)
@@ -94,19 +95,21 @@ internal static class Scenarios
                 byte[] answer = new byte[64];
                 while (clock.Elapsed < duration)
                 {
+                    // A tunnel that takes more than 5 s is an error, not a hang of the whole benchmark.
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                     try
                     {
-                        using Socket socket = await Socks5Dialer.OpenAsync(proxy, host, targets.EchoPort, withUser, CancellationToken.None);
-                        await socket.SendAsync(message, SocketFlags.None);
+                        using Socket socket = await Socks5Dialer.OpenAsync(proxy, host, targets.EchoPort, withUser, timeout.Token);
+                        await socket.SendAsync(message, SocketFlags.None, timeout.Token);
                         for (int got = 0; got < answer.Length;)
                         {
-                            int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None);
+                            int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None, timeout.Token);
                             got += read > 0 ? read : throw new IOException("closed early");
                         }
 
                         Interlocked.Increment(ref done);
                     }
-                    catch (Exception e) when (e is IOException or SocketException)
+                    catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
                     {
                         Interlocked.Increment(ref errors);
                     }
@@ -123,17 +126,18 @@ internal static class Scenarios
     /// <summary>p50 and p99 of a 64-byte ping-pong on one tunnel, in microseconds.</summary>
     public static async Task<(double P50, double P99)> LatencyAsync(ProxyUnderTest proxy, Targets targets, int iterations)
     {
-        using Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, CancellationToken.None);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, timeout.Token);
         byte[] message = new byte[64];
         byte[] answer = new byte[64];
         var samples = new double[iterations];
         for (int i = -iterations / 10; i < iterations; i++)
         {
             long start = Stopwatch.GetTimestamp();
-            await socket.SendAsync(message, SocketFlags.None);
+            await socket.SendAsync(message, SocketFlags.None, timeout.Token);
             for (int got = 0; got < answer.Length;)
             {
-                int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None);
+                int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None, timeout.Token);
                 got += read > 0 ? read : throw new IOException("closed early");
             }
 
@@ -154,18 +158,20 @@ internal static class Scenarios
         await Task.Delay(1000);
         long before = proxy.ResidentBytes();
         var sockets = new List<Socket>(count);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         try
         {
             byte[] message = new byte[64];
             byte[] answer = new byte[64];
             for (int i = 0; i < count; i++)
             {
-                Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, CancellationToken.None);
+                Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, timeout.Token);
                 sockets.Add(socket);
-                await socket.SendAsync(message, SocketFlags.None);
+                await socket.SendAsync(message, SocketFlags.None, timeout.Token);
                 for (int got = 0; got < answer.Length;)
                 {
-                    got += await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None);
+                    int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None, timeout.Token);
+                    got += read > 0 ? read : throw new IOException($"{proxy.Name} closed tunnel {i} early");
                 }
             }
 

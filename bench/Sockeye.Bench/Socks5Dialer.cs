@@ -38,29 +38,43 @@ internal static class Socks5Dialer
         {
             await socket.ConnectAsync(proxy.EndPoint!, cancellationToken);
 
-            // Greeting, credentials and request in one write: every server here must cope with pipelining.
+            // One message at a time, waiting for each answer, as curl and most clients do: not every server here copes
+            // with a client that pipelines (microsocks reads one message per receive and drops the rest).
             Socks5Address destination = IPAddress.TryParse(host, out IPAddress? ip) ? Socks5Address.FromIPAddress(ip) : Socks5Address.FromDomainName(host);
             Socks5AuthMethod method = withUser ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
             int length = Socks5Greeting.Create([method]).Write(buffer);
-            if (withUser)
+            await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, cancellationToken);
+            await ReceiveExactlyAsync(socket, buffer.AsMemory(0, 2), cancellationToken);
+            if (buffer[1] != (byte)method)
             {
-                length += new UsernamePasswordRequest(UserBytes, PasswordBytes).Write(buffer.AsSpan(length));
+                throw new IOException($"{proxy.Name} refused the method");
             }
 
-            length += new Socks5Request(Socks5Command.Connect, destination, (ushort)port).Write(buffer.AsSpan(length));
+            if (withUser)
+            {
+                length = new UsernamePasswordRequest(UserBytes, PasswordBytes).Write(buffer);
+                await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, cancellationToken);
+                await ReceiveExactlyAsync(socket, buffer.AsMemory(0, 2), cancellationToken);
+                if (buffer[1] != 0)
+                {
+                    throw new IOException($"{proxy.Name} refused the credentials");
+                }
+            }
+
+            length = new Socks5Request(Socks5Command.Connect, destination, (ushort)port).Write(buffer);
             await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, cancellationToken);
 
-            // Read exactly the replies and no further: a destination that talks first (a download) sends right behind them.
-            int expected = 2 + (withUser ? 2 : 0);
-            await ReceiveExactlyAsync(socket, buffer.AsMemory(0, expected + 5), cancellationToken);
-            int replyLength = buffer[expected + 3] switch
+            // Read exactly the reply and no further: a destination that talks first (a download) sends right behind it.
+            const int expected = 0;
+            await ReceiveExactlyAsync(socket, buffer.AsMemory(0, 5), cancellationToken);
+            int replyLength = buffer[3] switch
             {
                 1 => 10,
                 4 => 22,
-                3 => 7 + buffer[expected + 4],
-                _ => throw new IOException($"{proxy.Name} sent a reply with address type {buffer[expected + 3]}"),
+                3 => 7 + buffer[4],
+                _ => throw new IOException($"{proxy.Name} sent a reply with address type {buffer[3]}"),
             };
-            await ReceiveExactlyAsync(socket, buffer.AsMemory(expected + 5, replyLength - 5), cancellationToken);
+            await ReceiveExactlyAsync(socket, buffer.AsMemory(5, replyLength - 5), cancellationToken);
             if (!TryReadReply(buffer.AsSpan(0, expected + replyLength), expected, out Socks5ReplyCode code))
             {
                 throw new IOException($"{proxy.Name} sent an incomplete reply");
@@ -101,11 +115,6 @@ internal static class Socks5Dialer
     private static bool TryReadReply(ReadOnlySpan<byte> bytes, int offset, out Socks5ReplyCode code)
     {
         code = Socks5ReplyCode.GeneralFailure;
-        if (bytes[1] == (byte)Socks5AuthMethod.NoAcceptableMethods || (offset == 4 && bytes[3] != 0))
-        {
-            throw new IOException("the proxy refused the method or the credentials");
-        }
-
         var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes[offset..].ToArray()));
         if (!Socks5Reply.TryParse(ref reader, out Socks5Reply reply, out Socks5ParseError error))
         {

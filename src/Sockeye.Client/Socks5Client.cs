@@ -1,0 +1,277 @@
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Client.Handshake;
+using Sockeye.Protocol.Socks5;
+
+namespace Sockeye.Client;
+
+/// <summary>
+/// Opens connections through one SOCKS5 proxy, or through a chain of them: CONNECT, BIND and UDP ASSOCIATE
+/// (RFC 1928), with username/password authentication (RFC 1929) where a proxy asks for it.
+/// </summary>
+/// <remarks>
+/// <para>
+/// With a chain, the client connects to the first proxy, asks it to CONNECT to the second, negotiates with the second
+/// through that tunnel, and so on; the command itself goes to the last proxy. Every proxy but the first is named to
+/// the one before it, so a proxy's host name is resolved by the previous hop, not here.
+/// </para>
+/// <para>
+/// Destination names are always sent to the proxy unresolved (ATYP X'03'), as curl's <c>socks5h</c> does: the proxy
+/// resolves them and this machine's resolver never sees them. IP literals are sent as addresses.
+/// </para>
+/// <para>
+/// Immutable and thread-safe: one instance can open any number of connections at once. A failed handshake closes its
+/// socket before its exception is thrown.
+/// </para>
+/// </remarks>
+public sealed class Socks5Client
+{
+    private readonly Socks5Proxy[] _proxies;
+    private readonly TimeSpan _connectTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A client that goes through <paramref name="proxies"/>, in order: one proxy, or a chain.</summary>
+    /// <exception cref="ArgumentException">No proxy is given, or one is <see langword="null"/>.</exception>
+    public Socks5Client(params IEnumerable<Socks5Proxy> proxies)
+    {
+        ArgumentNullException.ThrowIfNull(proxies);
+        _proxies = [.. proxies];
+        if (_proxies.Length == 0)
+        {
+            throw new ArgumentException("A SOCKS5 client needs at least one proxy.", nameof(proxies));
+        }
+
+        if (Array.IndexOf(_proxies, null) >= 0)
+        {
+            throw new ArgumentException("A proxy of the chain is null.", nameof(proxies));
+        }
+    }
+
+    /// <summary>The proxies, in the order the client goes through them.</summary>
+    public IReadOnlyList<Socks5Proxy> Proxies => _proxies;
+
+    /// <summary>
+    /// Time allowed from the first TCP connect to the reply to the command: resolving and reaching the first proxy,
+    /// every hop's negotiation, and the proxy's own attempt to reach the destination. For BIND it covers the first
+    /// reply only; bound the wait for the peer with <see cref="Socks5BindOperation.AcceptAsync"/>'s token.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 30 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it; then a proxy that never answers
+    /// holds the caller until its cancellation token fires.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException">The value is zero or negative (other than infinite).</exception>
+    public TimeSpan ConnectTimeout
+    {
+        get => _connectTimeout;
+        init
+        {
+            if (value != Timeout.InfiniteTimeSpan)
+            {
+                ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(value, TimeSpan.Zero);
+            }
+
+            _connectTimeout = value;
+        }
+    }
+
+    /// <summary>The clock behind <see cref="ConnectTimeout"/>.</summary>
+    /// <remarks>Defaults to <see cref="TimeProvider.System"/>.</remarks>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Opens a TCP connection to <paramref name="host"/>:<paramref name="port"/> through the proxies (CONNECT).</summary>
+    /// <param name="host">An IPv4 or IPv6 literal, sent as an address, or a name, sent unresolved for the proxy to resolve.</param>
+    /// <param name="port">The destination port.</param>
+    /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The open connection, with the proxy's BND.ADDR and BND.PORT.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty or a name longer than 255 bytes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public Task<Socks5Connection> ConnectAsync(string host, int port, CancellationToken cancellationToken = default) =>
+        ConnectAsync(Destinations.FromHost(host, nameof(host)), port, cancellationToken);
+
+    /// <summary>Opens a TCP connection to <paramref name="address"/>:<paramref name="port"/> through the proxies (CONNECT).</summary>
+    /// <param name="address">The destination's IPv4 or IPv6 address.</param>
+    /// <param name="port">The destination port.</param>
+    /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The open connection, with the proxy's BND.ADDR and BND.PORT.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public Task<Socks5Connection> ConnectAsync(IPAddress address, int port, CancellationToken cancellationToken = default) =>
+        ConnectAsync(Destinations.FromIPAddress(address), port, cancellationToken);
+
+    /// <summary>Opens a TCP connection to <paramref name="destination"/>:<paramref name="port"/> through the proxies (CONNECT).</summary>
+    /// <param name="destination">The destination as it goes on the wire.</param>
+    /// <param name="port">The destination port.</param>
+    /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The open connection, with the proxy's BND.ADDR and BND.PORT.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async Task<Socks5Connection> ConnectAsync(Socks5Address destination, int port, CancellationToken cancellationToken = default)
+    {
+        ushort wirePort = Destinations.ToPort(port, nameof(port));
+        (Socket socket, Socks5Reply reply, _) =
+            await EstablishAsync(Socks5Command.Connect, destination, wirePort, null, cancellationToken).ConfigureAwait(false);
+        return new Socks5Connection(socket, reply.Bound, reply.Port);
+    }
+
+    /// <summary>
+    /// Asks the last proxy to listen for one incoming connection (BIND), for protocols such as FTP whose server connects
+    /// back. Returns once the proxy has announced where it listens (the first reply); tell the peer that address, then
+    /// await <see cref="Socks5BindOperation.AcceptAsync"/>.
+    /// </summary>
+    /// <param name="host">The peer expected to connect (RFC 1928's DST.ADDR): an IP literal or a name. Proxies may refuse anyone else.</param>
+    /// <param name="port">The peer's port, if known; 0 otherwise.</param>
+    /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The pending BIND, with the announced address.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty or a name longer than 255 bytes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public Task<Socks5BindOperation> BindAsync(string host, int port, CancellationToken cancellationToken = default) =>
+        BindAsync(Destinations.FromHost(host, nameof(host)), port, cancellationToken);
+
+    /// <summary>Asks the last proxy to listen for one incoming connection from <paramref name="expectedPeer"/> (BIND).</summary>
+    /// <param name="expectedPeer">The peer's IP address; <see cref="IPAddress.Any"/> when any peer will do (Sockeye's reading; other proxies may differ).</param>
+    /// <param name="port">The peer's port, if known; 0 otherwise.</param>
+    /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The pending BIND, with the announced address.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public Task<Socks5BindOperation> BindAsync(IPAddress expectedPeer, int port, CancellationToken cancellationToken = default) =>
+        BindAsync(Destinations.FromIPAddress(expectedPeer), port, cancellationToken);
+
+    /// <summary>Asks the last proxy to listen for one incoming connection from <paramref name="expectedPeer"/> (BIND).</summary>
+    /// <param name="expectedPeer">The peer as it goes on the wire.</param>
+    /// <param name="port">The peer's port, if known; 0 otherwise.</param>
+    /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The pending BIND, with the announced address.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async Task<Socks5BindOperation> BindAsync(Socks5Address expectedPeer, int port, CancellationToken cancellationToken = default)
+    {
+        ushort wirePort = Destinations.ToPort(port, nameof(port));
+        (Socket socket, Socks5Reply reply, HopContext last) =
+            await EstablishAsync(Socks5Command.Bind, expectedPeer, wirePort, null, cancellationToken).ConfigureAwait(false);
+        return new Socks5BindOperation(socket, reply, last, expectedPeer, wirePort);
+    }
+
+    /// <summary>
+    /// Opens a UDP association (UDP ASSOCIATE) with the last proxy: a local UDP socket whose datagrams the proxy relays
+    /// to any destination, and back. The association lasts as long as its control connection, which the returned
+    /// client holds open until it is disposed.
+    /// </summary>
+    /// <remarks>
+    /// The UDP socket is bound next to the control connection (same local address, a free port), and that address is
+    /// what the request names, so a proxy that filters datagrams by source lets them through. Through a chain, datagrams
+    /// still go straight from this machine to the last proxy's relay, which must therefore be reachable from here and
+    /// must accept datagrams from an address other than its control connection's peer.
+    /// </remarks>
+    /// <param name="cancellationToken">Cancels the handshake; the sockets are closed and <see cref="OperationCanceledException"/> thrown.</param>
+    /// <returns>The association.</returns>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or announced a relay this client cannot reach.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async Task<Socks5UdpClient> UdpAssociateAsync(CancellationToken cancellationToken = default)
+    {
+        Socket? udp = null;
+        Socket? control = null;
+        try
+        {
+            (control, Socks5Reply reply, HopContext last) = await EstablishAsync(Socks5Command.UdpAssociate, default, 0, controlSocket =>
+            {
+                udp = UdpRelayEndPoints.BindNextTo(controlSocket);
+                var local = (IPEndPoint)udp.LocalEndPoint!;
+                return (Destinations.FromIPAddress(local.Address), (ushort)local.Port);
+            }, cancellationToken).ConfigureAwait(false);
+            IPEndPoint relay = await UdpRelayEndPoints.ResolveAsync(reply, control, udp!, last, cancellationToken).ConfigureAwait(false);
+            return new Socks5UdpClient(control, udp!, relay, last);
+        }
+        catch
+        {
+            udp?.Dispose();
+            control?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reaches the last proxy (through the others), negotiates with each, and sends the command. The socket is closed
+    /// before any exception leaves.
+    /// </summary>
+    /// <remarks>For UDP ASSOCIATE, <c>requestFor</c> names DST once the control connection is open.</remarks>
+    private async Task<(Socket Socket, Socks5Reply Reply, HopContext Last)> EstablishAsync(
+        Socks5Command command, Socks5Address destination, ushort port, Func<Socket, (Socks5Address, ushort)>? requestFor, CancellationToken cancellationToken)
+    {
+        using var timer = new CancellationTokenSource(_connectTimeout, TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        using var handshake = new Socks5Handshake(new HopContext(_proxies[0], 0, _proxies.Length), HandshakeStep.ConnectingToProxy);
+        Socket? socket = null;
+        try
+        {
+            socket = await ConnectToFirstProxyAsync(_proxies[0], linked.Token).ConfigureAwait(false);
+            handshake.Attach(socket);
+            for (int i = 0; i < _proxies.Length; i++)
+            {
+                handshake.Hop = new HopContext(_proxies[i], i, _proxies.Length);
+                await handshake.NegotiateAsync(linked.Token).ConfigureAwait(false);
+                if (i + 1 < _proxies.Length)
+                {
+                    Socks5Proxy next = _proxies[i + 1];
+                    await handshake.RequestAsync(Socks5Command.Connect, next.Address, (ushort)next.Port, linked.Token).ConfigureAwait(false);
+                }
+            }
+
+            if (requestFor is not null)
+            {
+                (destination, port) = requestFor(socket);
+            }
+
+            Socks5Reply reply = await handshake.RequestAsync(command, destination, port, linked.Token).ConfigureAwait(false);
+            return (socket, reply, handshake.Hop);
+        }
+        catch (Exception e)
+        {
+            // Leave nothing half-open (the runtime's SocksHelper): the socket goes before the exception does.
+            socket?.Dispose();
+            SocksException? failure = handshake.Classify(e, timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested, _connectTimeout);
+            if (failure is null)
+            {
+                throw;
+            }
+
+            throw failure;
+        }
+    }
+
+    /// <summary>Tries each address of the first proxy in turn, as the server's CONNECT does for a destination.</summary>
+    private static async Task<Socket> ConnectToFirstProxyAsync(Socks5Proxy proxy, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses = await proxy.ResolveAsync(cancellationToken).ConfigureAwait(false);
+        SocketException? lastError = null;
+        foreach (IPAddress candidate in addresses)
+        {
+            IPAddress address = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, proxy.Port), cancellationToken).ConfigureAwait(false);
+                return socket;
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                lastError = e;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw lastError ?? new SocketException((int)SocketError.HostNotFound);
+    }
+}

@@ -1,0 +1,36 @@
+namespace Sockeye.Client;
+
+/// <summary>What went wrong, as a <see cref="SocksException"/> reports it. Switch on it rather than on the message.</summary>
+public enum SocksError
+{
+    /// <summary>
+    /// The first proxy could not be reached: its name did not resolve, or the TCP connect failed. The
+    /// <see cref="Exception.InnerException"/> is the <see cref="System.Net.Sockets.SocketException"/>.
+    /// </summary>
+    ProxyUnreachable = 1,
+
+    /// <summary>The proxy answered the greeting with X'FF': it accepts none of the offered authentication methods.</summary>
+    NoAcceptableMethod = 2,
+
+    /// <summary>The proxy rejected the username and password (RFC 1929 STATUS other than X'00').</summary>
+    AuthenticationFailed = 3,
+
+    /// <summary>
+    /// The proxy answered the request with a failure reply; <see cref="SocksException.ReplyCode"/> holds its REP field.
+    /// In a chain this includes a proxy that could not reach the next one.
+    /// </summary>
+    CommandFailed = 4,
+
+    /// <summary>The proxy sent bytes that are not valid SOCKS5 here, or chose a method that was not offered.</summary>
+    ProtocolViolation = 5,
+
+    /// <summary>
+    /// The proxy closed or reset the connection: during the handshake, or, for UDP ASSOCIATE, the control connection
+    /// that keeps the association alive. A reset carries the <see cref="System.Net.Sockets.SocketException"/> as
+    /// <see cref="Exception.InnerException"/>.
+    /// </summary>
+    ConnectionClosed = 6,
+
+    /// <summary>The handshake did not finish within <see cref="Socks5Client.ConnectTimeout"/>.</summary>
+    TimedOut = 7,
+}
