@@ -38,7 +38,12 @@ internal sealed class Bench
         foreach (string variant in _settings.Variants)
         {
             string name = $"sockeye ({variant})";
-            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = variant };
+            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = variant.Split('+')[0] };
+            if (variant.Contains("+inline", StringComparison.Ordinal))
+            {
+                environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
+            }
+
             subjects.Add((name, withUser => ProxyUnderTest.StartSockeyeAsync(name, _settings.Sockeye, ProxyCpu, withUser, environment)));
         }
 

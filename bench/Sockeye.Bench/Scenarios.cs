@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Sockeye.Protocol.Socks5;
+using Sockeye.Protocol.Udp;
 
 namespace Sockeye.Bench;
 
@@ -206,9 +208,9 @@ internal static class Scenarios
         {
             (control, IPEndPoint relay) = await AssociateAsync(proxy, (ushort)((IPEndPoint)udp.LocalEndPoint!).Port);
             destination = relay.Serialize();
-            byte[] header = [0, 0, 0, 1, 127, 0, 0, 1, 0, 0];
-            BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(8), (ushort)targets.UdpEchoEndPoint.Port);
-            datagram = [.. header, .. new byte[payload]];
+            Socks5Address echo = Socks5Address.FromIPAddress(targets.UdpEchoEndPoint.Address);
+            datagram = new byte[Socks5UdpHeader.GetLength(echo) + payload];
+            Socks5UdpHeader.Write(datagram, 0, echo, (ushort)targets.UdpEchoEndPoint.Port);
         }
 
         using (control)
@@ -252,8 +254,10 @@ internal static class Scenarios
     {
         var control = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await control.ConnectAsync(proxy.EndPoint!);
-        byte[] request = [5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, (byte)(clientPort >> 8), (byte)clientPort];
-        await control.SendAsync(request, SocketFlags.None);
+        byte[] request = new byte[3 + Socks5Request.MaxLength];
+        int length = Socks5Greeting.Create([Socks5AuthMethod.NoAuthentication]).Write(request);
+        length += new Socks5Request(Socks5Command.UdpAssociate, Socks5Address.FromIPAddress(IPAddress.Loopback), clientPort).Write(request.AsSpan(length));
+        await control.SendAsync(request.AsMemory(0, length), SocketFlags.None);
         byte[] reply = new byte[2 + 10];
         for (int got = 0; got < reply.Length;)
         {
@@ -261,17 +265,19 @@ internal static class Scenarios
             got += read > 0 ? read : throw new IOException($"{proxy.Name} closed the UDP ASSOCIATE request");
         }
 
-        if (reply[3] != 0 || reply[5] != 1)
+        var reader = new System.Buffers.SequenceReader<byte>(new System.Buffers.ReadOnlySequence<byte>(reply, 2, reply.Length - 2));
+        if (reply[1] != 0 || !Socks5Reply.TryParse(ref reader, out Socks5Reply parsed, out _) || parsed.ReplyCode != Socks5ReplyCode.Succeeded)
         {
             throw new IOException($"{proxy.Name} answered UDP ASSOCIATE with {Convert.ToHexString(reply)}");
         }
 
-        var address = new IPAddress(reply.AsSpan(6, 4));
+        // Some servers announce 0.0.0.0, meaning "the address you reached me on".
+        IPAddress address = parsed.Bound.ToIPAddress();
         if (address.Equals(IPAddress.Any))
         {
             address = IPAddress.Loopback;
         }
 
-        return (control, new IPEndPoint(address, BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(10))));
+        return (control, new IPEndPoint(address, parsed.Port));
     }
 }
