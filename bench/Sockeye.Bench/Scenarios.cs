@@ -101,12 +101,18 @@ internal static class Scenarios
                     using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                     try
                     {
-                        using Socket socket = await Socks5Dialer.OpenAsync(proxy, host, targets.EchoPort, withUser, timeout.Token);
+                        using Socket socket = await Socks5Dialer.OpenAsync(proxy, host, targets.AnswerOncePort, withUser, timeout.Token);
                         await socket.SendAsync(message, SocketFlags.None, timeout.Token);
                         for (int got = 0; got < answer.Length;)
                         {
                             int read = await socket.ReceiveAsync(answer.AsMemory(got), SocketFlags.None, timeout.Token);
                             got += read > 0 ? read : throw new IOException("closed early");
+                        }
+
+                        // The destination closes first (see Targets.AnswerOncePort); its FIN comes through the tunnel.
+                        if (await socket.ReceiveAsync(answer, SocketFlags.None, timeout.Token) != 0)
+                        {
+                            throw new IOException("more than the echo came back");
                         }
 
                         Interlocked.Increment(ref done);

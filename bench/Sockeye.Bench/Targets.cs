@@ -16,6 +16,8 @@ internal sealed class Targets : IDisposable
     {
         (EchoPort, Socket echo4, Socket echo6) = BindBothLoopbacks();
         _listeners.AddRange([echo4, echo6]);
+        (AnswerOncePort, Socket once4, Socket once6) = BindBothLoopbacks();
+        _listeners.AddRange([once4, once6]);
         Socket sink = Listen(new IPEndPoint(IPAddress.Loopback, 0));
         Socket source = Listen(new IPEndPoint(IPAddress.Loopback, 0));
         _listeners.AddRange([sink, source]);
@@ -28,12 +30,21 @@ internal sealed class Targets : IDisposable
 
         _ = AcceptLoopAsync(echo4, EchoAsync);
         _ = AcceptLoopAsync(echo6, EchoAsync);
+        _ = AcceptLoopAsync(once4, AnswerOnceAsync);
+        _ = AcceptLoopAsync(once6, AnswerOnceAsync);
         _ = AcceptLoopAsync(sink, SinkAsync);
         _ = AcceptLoopAsync(source, SourceAsync);
         _ = UdpEchoLoopAsync();
     }
 
     public int EchoPort { get; }
+
+    /// <summary>
+    /// Echoes one 64-byte message, then closes first. The side that closes first keeps the TIME_WAIT, and here that is a
+    /// listening port, not one of the generator's (or a proxy's) ephemeral ports: a tunnel-rate run makes tens of
+    /// thousands of connections, more than the 28 000 ephemeral ports Linux hands out by default.
+    /// </summary>
+    public int AnswerOncePort { get; }
 
     public int SinkPort { get; }
 
@@ -104,6 +115,37 @@ internal sealed class Targets : IDisposable
                     }
 
                     await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // The client went away.
+            }
+        }
+    }
+
+    private async Task AnswerOnceAsync(Socket socket)
+    {
+        using (socket)
+        {
+            byte[] buffer = new byte[64];
+            try
+            {
+                for (int got = 0; got < buffer.Length;)
+                {
+                    int read = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, _stop.Token);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+
+                    got += read;
+                }
+
+                await socket.SendAsync(buffer, SocketFlags.None, _stop.Token);
+                socket.Shutdown(SocketShutdown.Send);
+                while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+                {
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
