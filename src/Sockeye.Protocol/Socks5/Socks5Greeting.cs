@@ -141,11 +141,14 @@ public readonly struct Socks5Greeting : IEquatable<Socks5Greeting>
         destination[0] = Socks5Limits.Version;
         destination[1] = (byte)count;
         int offset = 2;
-        for (int method = 0; method <= byte.MaxValue; method++)
+
+        // Visit only the set bits, word by word: a greeting offers a method or two out of 256.
+        ReadOnlySpan<ulong> words = [_bits0, _bits1, _bits2, _bits3];
+        for (int word = 0; word < words.Length; word++)
         {
-            if (Offers((Socks5AuthMethod)method))
+            for (ulong bits = words[word]; bits != 0; bits &= bits - 1)
             {
-                destination[offset++] = (byte)method;
+                destination[offset++] = (byte)((word << 6) | System.Numerics.BitOperations.TrailingZeroCount(bits));
             }
         }
 
