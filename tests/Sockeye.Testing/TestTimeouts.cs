@@ -1,7 +1,7 @@
-namespace Sockeye.Server.Tests.Infrastructure;
+namespace Sockeye.Testing;
 
 /// <summary>Every network await is bounded, so a hang fails in seconds with a line number instead of stalling the run.</summary>
-internal static class TestTimeouts
+public static class TestTimeouts
 {
     public static readonly TimeSpan Default = TimeSpan.FromSeconds(30);
 

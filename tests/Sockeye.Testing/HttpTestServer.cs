@@ -2,13 +2,13 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Sockeye.Client.Tests.Infrastructure;
+namespace Sockeye.Testing;
 
 /// <summary>
 /// A minimal HTTP/1.1 server on loopback (port 0) that answers every request with a fixed body, closing after each
 /// response. Enough for curl and HttpClient to fetch through the proxy.
 /// </summary>
-internal sealed class HttpTestServer : IDisposable
+public sealed class HttpTestServer : IDisposable
 {
     private readonly Socket _listener;
     private readonly Task _acceptLoop;

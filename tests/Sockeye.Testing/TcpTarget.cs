@@ -2,10 +2,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
-namespace Sockeye.Client.Tests.Infrastructure;
+namespace Sockeye.Testing;
 
 /// <summary>A destination on loopback: accepts connections and hands each accepted socket to the test.</summary>
-internal sealed class TcpTarget : IDisposable
+public sealed class TcpTarget : IDisposable
 {
     private readonly Socket _listener;
     private readonly Channel<Socket> _accepted = Channel.CreateUnbounded<Socket>();

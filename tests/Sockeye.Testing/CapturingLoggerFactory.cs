@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Sockeye.Server.Tests.Infrastructure;
+namespace Sockeye.Testing;
 
 /// <summary>Collects every log line of a test server, so tests can assert on events and failures can show them.</summary>
-internal sealed class CapturingLoggerFactory : ILoggerFactory
+public sealed class CapturingLoggerFactory : ILoggerFactory
 {
     private readonly ConcurrentQueue<string> _lines = new();
 

@@ -1,20 +1,20 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Sockeye.Server.Tests.Infrastructure;
+namespace Sockeye.Testing;
 
 /// <summary>A UDP destination on loopback that sends every datagram back to where it came from.</summary>
-internal sealed class UdpEcho : IDisposable
+public sealed class UdpEcho : IDisposable
 {
     private readonly Socket _socket;
     private readonly Task _loop;
     private int _received;
 
-    public UdpEcho(IPAddress? address = null)
+    public UdpEcho(IPAddress? address = null, int port = 0)
     {
         address ??= IPAddress.Loopback;
         _socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _socket.Bind(new IPEndPoint(address, 0));
+        _socket.Bind(new IPEndPoint(address, port));
         EndPoint = (IPEndPoint)_socket.LocalEndPoint!;
         _loop = LoopAsync();
     }
