@@ -61,6 +61,9 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>What the UDP relays did with datagrams, counted since the server was created.</summary>
     public UdpStatistics UdpStatistics => _services.UdpStatistics;
 
+    /// <summary>Requests refused at a session cap, and handshakes evicted at the handshake cap, since the server was created.</summary>
+    public (long RejectedSessions, long EvictedHandshakes) LimitStatistics => (_services.Limiter.RejectedSessions, _services.Limiter.EvictedHandshakes);
+
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;
 
@@ -159,6 +162,12 @@ public sealed class SockeyeServer : IAsyncDisposable
     {
         var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry);
         _registry.Add(session);
+        if (_services.Limiter.EnterHandshake() && _registry.AbortOldestHandshake(session))
+        {
+            // At the handshake cap the oldest unfinished handshake makes room: idle floods evict themselves.
+            _services.Limiter.CountEviction();
+        }
+
         if (Volatile.Read(ref _state) != 1)
         {
             // Accepted just as the server stopped: do not start a session the drain has already counted out.

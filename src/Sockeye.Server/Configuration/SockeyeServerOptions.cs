@@ -41,6 +41,9 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to <see cref="RelayMode.Auto"/>: splice on Linux, copy elsewhere.</remarks>
     public RelayMode RelayMode { get; set; } = RelayMode.Auto;
 
+    /// <summary>Caps on handshakes and sessions held at once.</summary>
+    public LimitsOptions Limits { get; } = new();
+
     /// <summary>Settings of the BIND command.</summary>
     public BindOptions Bind { get; } = new();
 

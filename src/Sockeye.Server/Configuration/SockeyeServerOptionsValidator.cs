@@ -50,6 +50,10 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");
         }
 
+        CheckNotNegative(errors, "limits.maxHandshakes", options.Limits.MaxHandshakes);
+        CheckNotNegative(errors, "limits.maxSessions", options.Limits.MaxSessions);
+        CheckNotNegative(errors, "limits.maxSessionsPerUser", options.Limits.MaxSessionsPerUser);
+        CheckNotNegative(errors, "limits.maxSessionsPerClientAddress", options.Limits.MaxSessionsPerClientAddress);
         if (options.ListenBacklog is < 1 or > 65535)
         {
             errors.Add($"listenBacklog: {options.ListenBacklog} is out of range; use 1 to 65535.");
@@ -61,6 +65,14 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckNotNegative(List<string> errors, string key, int value)
+    {
+        if (value < 0)
+        {
+            errors.Add($"{key}: {value} is negative; use 0 for no limit or a positive number.");
+        }
     }
 
     private static void CheckCredentialField(List<string> errors, string key, string? value)

@@ -42,6 +42,12 @@ internal static partial class SessionLog
     [LoggerMessage(3005, LogLevel.Debug, "Session {ConnectionId}: UDP relay open on {RelayEndPoint}", EventName = "UdpAssociated")]
     public static partial void UdpAssociated(ILogger logger, long connectionId, EndPoint relayEndPoint);
 
+    [LoggerMessage(5001, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: {Command} for user {User} refused at a session limit", EventName = "SessionLimitReached")]
+    public static partial void LimitReached(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user, Socks5Command command);
+
+    [LoggerMessage(5002, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: unfinished handshake ({Phase}) closed to make room at the handshake limit", EventName = "HandshakeEvicted")]
+    public static partial void HandshakeEvicted(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase);
+
     [LoggerMessage(4001, LogLevel.Debug, "Session {ConnectionId}: relay ended ({CloseReason}, {SocketError})", EventName = "RelayEnded")]
     public static partial void RelayEnded(ILogger logger, long connectionId, SessionCloseReason closeReason, SocketError socketError);
 

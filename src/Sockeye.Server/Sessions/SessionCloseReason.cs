@@ -45,6 +45,12 @@ internal enum SessionCloseReason
     /// <summary>BIND ended without a usable peer: timeout, a connection from an unexpected address, or a failed accept.</summary>
     BindFailed,
 
+    /// <summary>A session cap (global, per user or per client address) was reached.</summary>
+    LimitReached,
+
+    /// <summary>The handshake was closed to make room for a newer client at the handshake cap.</summary>
+    HandshakeEvicted,
+
     /// <summary>The server shut down.</summary>
     ServerShutdown,
 

@@ -74,6 +74,25 @@ internal sealed class SessionRegistry : IDisposable
         return count;
     }
 
+    /// <summary>Aborts the session that has been in its handshake longest, other than <paramref name="except"/>.</summary>
+    public bool AbortOldestHandshake(Socks5Session except)
+    {
+        Socks5Session? oldest = null;
+        foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+        {
+            Socks5Session session = entry.Value;
+            // A session already aborted is on its way out; evicting it again would make no room.
+            if (session != except && session.IsInHandshake && session.CloseReason == SessionCloseReason.None &&
+                (oldest is null || session.Id < oldest.Id))
+            {
+                oldest = session;
+            }
+        }
+
+        oldest?.Abort(SessionCloseReason.HandshakeEvicted);
+        return oldest is not null;
+    }
+
     private void SweepIdle()
     {
         long now = _timeProvider.GetTimestamp();

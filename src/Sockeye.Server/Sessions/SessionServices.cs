@@ -3,6 +3,7 @@ using Sockeye.Server.Authentication;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Sessions;
@@ -22,6 +23,7 @@ internal sealed class SessionServices
         Connect = new ConnectCommand(resolver, options.ConnectTimeout, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Dns = new DnsCache(resolver, options.Udp.DnsCacheTtl, timeProvider);
+        Limiter = new SessionLimiter(options.Limits);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
         Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
         TimeProvider = timeProvider;
@@ -41,6 +43,8 @@ internal sealed class SessionServices
     public DnsCache Dns { get; }
 
     public UdpStatistics UdpStatistics { get; } = new();
+
+    public SessionLimiter Limiter { get; }
 
     /// <summary>Pipes for the splice relay; <see langword="null"/> when tunnels copy through buffers.</summary>
     public SplicePipePool? Pipes { get; }

@@ -46,6 +46,10 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private string _user = "-";
     private Socks5ReplyCode _replyCode = Socks5ReplyCode.GeneralFailure;
 
+    // 1 while this session counts against the handshake cap; cleared exactly once.
+    private int _inHandshake = 1;
+    private (IPAddress Client, string? User)? _slot;
+
     public Socks5Session(long id, Socket client, SessionServices services, SessionRegistry registry)
     {
         _id = id;
@@ -59,6 +63,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     public long Id => _id;
 
     public HandshakePhase Phase => _phase;
+
+    /// <summary>Whether the session is still negotiating, and so counts against the handshake cap.</summary>
+    public bool IsInHandshake => Volatile.Read(ref _inHandshake) == 1;
 
     public SessionCloseReason CloseReason => (SessionCloseReason)Volatile.Read(ref _closeReason);
 
@@ -100,6 +107,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         try
         {
             int pipelinedStart = await HandshakeAsync(_buffer).ConfigureAwait(false);
+            LeaveHandshake();
             if (pipelinedStart < 0)
             {
                 return;
@@ -112,6 +120,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             }
 
             Socks5Request request = _request!.Value;
+            if (!await TryTakeSessionSlotAsync(request).ConfigureAwait(false))
+            {
+                return;
+            }
+
             Task command = request.Command switch
             {
                 Socks5Command.Connect => RunConnectAsync(request, pipelinedStart),
@@ -126,6 +139,10 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             if (CloseReason == SessionCloseReason.HandshakeTimeout)
             {
                 SessionLog.HandshakeTimedOut(log, _id, _clientEndPoint, _phase);
+            }
+            else if (CloseReason == SessionCloseReason.HandshakeEvicted)
+            {
+                SessionLog.HandshakeEvicted(log, _id, _clientEndPoint, _phase);
             }
         }
         catch (SocketException e)
@@ -147,11 +164,42 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 await handshakeTimer.DisposeAsync().ConfigureAwait(false);
             }
 
+            LeaveHandshake();
+            if (_slot is { } slot)
+            {
+                _services.Limiter.Release(slot.Client, slot.User);
+            }
+
             ReleaseBuffer();
             Close();
             WriteAccessLog();
             _registry.Remove(this);
         }
+    }
+
+    private void LeaveHandshake()
+    {
+        if (Interlocked.Exchange(ref _inHandshake, 0) == 1)
+        {
+            _services.Limiter.LeaveHandshake();
+        }
+    }
+
+    /// <summary>Takes this session's place under the session caps, or answers X'01' and closes.</summary>
+    private async Task<bool> TryTakeSessionSlotAsync(Socks5Request request)
+    {
+        IPAddress client = ((IPEndPoint)_clientEndPoint!).Address;
+        client = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
+        string? user = _services.Users.RequiresAuthentication ? _user : null;
+        if (_services.Limiter.TryAcquire(client, user))
+        {
+            _slot = (client, user);
+            return true;
+        }
+
+        SessionLog.LimitReached(_services.SessionLogger, _id, _clientEndPoint, _user, request.Command);
+        await FailAsync(Socks5ReplyCode.GeneralFailure, SessionCloseReason.LimitReached).ConfigureAwait(false);
+        return false;
     }
 
     /// <summary>Returns the handshake buffer, wiping what credentials it held. Called before relaying: an idle tunnel holds no buffer.</summary>
@@ -259,7 +307,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         bool graceful = CloseReason is SessionCloseReason.Completed or SessionCloseReason.Malformed or SessionCloseReason.AuthFailed
             or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed or SessionCloseReason.CommandNotSupported
-            or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed;
+            or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed
+            or SessionCloseReason.LimitReached;
         _association?.Dispose();
         if (graceful)
         {

@@ -19,10 +19,15 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp",
+        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp", "limits",
     };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
+
+    private static readonly HashSet<string> KnownLimitKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "maxHandshakes", "maxSessions", "maxSessionsPerUser", "maxSessionsPerClientAddress",
+    };
 
     private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "dnsCacheTtl", "maxDatagramBytes" };
 
@@ -123,6 +128,12 @@ internal static class SettingsReader
         options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
         options.Udp.DnsCacheTtl = ReadDuration(null, "", configuration, "udp:dnsCacheTtl", options.Udp.DnsCacheTtl, errors, "udp.dnsCacheTtl");
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
+        CheckSectionKeys(configuration.GetSection("limits"), "limits", KnownLimitKeys, errors);
+        LimitsOptions limits = options.Limits;
+        limits.MaxHandshakes = ReadInt(configuration, "limits:maxHandshakes", limits.MaxHandshakes, errors, "limits.maxHandshakes");
+        limits.MaxSessions = ReadInt(configuration, "limits:maxSessions", limits.MaxSessions, errors, "limits.maxSessions");
+        limits.MaxSessionsPerUser = ReadInt(configuration, "limits:maxSessionsPerUser", limits.MaxSessionsPerUser, errors, "limits.maxSessionsPerUser");
+        limits.MaxSessionsPerClientAddress = ReadInt(configuration, "limits:maxSessionsPerClientAddress", limits.MaxSessionsPerClientAddress, errors, "limits.maxSessionsPerClientAddress");
     }
 
     private static void CheckSectionKeys(IConfigurationSection section, string name, HashSet<string> known, List<string> errors)

@@ -12,6 +12,9 @@ internal sealed class RawClient : IDisposable
 
     public Socket Socket { get; }
 
+    /// <summary>Wraps a socket the test connected itself (e.g. from a chosen source address).</summary>
+    public static RawClient Wrap(Socket socket) => new(socket);
+
     public static async Task<RawClient> ConnectAsync(IPEndPoint server)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

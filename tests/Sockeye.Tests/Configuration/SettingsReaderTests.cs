@@ -583,6 +583,32 @@ public class SettingsReaderTests
         Assert.StartsWith("relayMode:", Assert.Single(errors), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Read_LimitsSection_EveryValueIsRead()
+    {
+        const string json = """
+            { "limits": { "maxHandshakes": 200, "maxSessions": 5000, "maxSessionsPerUser": 50, "maxSessionsPerClientAddress": 20 } }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        LimitsOptions limits = settings!.Server.Limits;
+        Assert.Equal(200, limits.MaxHandshakes);
+        Assert.Equal(5000, limits.MaxSessions);
+        Assert.Equal(50, limits.MaxSessionsPerUser);
+        Assert.Equal(20, limits.MaxSessionsPerClientAddress);
+    }
+
+    [Fact]
+    public void Read_NegativeLimitOrUnknownLimitKey_NamedWithItsKey()
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json("""{ "limits": { "maxSessions": -1, "maxSesions": 3 } }"""), NoCommandLine, errors));
+        Assert.Contains(errors, e => e.StartsWith("limits.maxSessions:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("limits.maxSesions: unknown setting", StringComparison.Ordinal));
+    }
+
     private static IConfiguration Json(string json) =>
         new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
 
