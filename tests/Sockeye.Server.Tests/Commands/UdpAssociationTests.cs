@@ -23,7 +23,7 @@ public sealed class UdpAssociationTests
         byte[]? back = await client.ReceiveAsync(TestTimeouts.Default);
         AssertDatagram([.. header, .. "ping"u8], back);
         // Counted once the send completes, which may be just after the datagram arrived here.
-        await WaitForAsync(() => server.Server.UdpStatistics.ForwardedToClients == 1);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedToClients == 1);
         Assert.Equal(1, server.Server.UdpStatistics.ForwardedFromClients);
     }
 
@@ -187,7 +187,7 @@ public sealed class UdpAssociationTests
         Assert.True(freed, "the relay socket was still open after its control connection closed");
 
         // The relay socket closes first; the session leaves the registry a moment later.
-        await WaitForAsync(() => server.Server.ActiveSessionCount == 0);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
     }
 
     [Fact]
@@ -275,18 +275,9 @@ public sealed class UdpAssociationTests
 
         Assert.Equal(0, lost);
         Assert.Equal(Total, received);
-        await WaitForAsync(() => server.Server.UdpStatistics.ForwardedToClients == Total);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedToClients == Total);
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (int i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition());
-    }
 
     private static void AssertDatagram(byte[] expected, byte[]? actual)
     {

@@ -68,30 +68,7 @@ internal sealed class RawClient : IDisposable
     }
 
     /// <summary>Reads until the server closes, and returns everything it sent. A reset after the data counts as a close.</summary>
-    public async Task<byte[]> ReadToEndAsync(int limit = 1 << 20)
-    {
-        using var collected = new MemoryStream();
-        byte[] buffer = new byte[4096];
-        try
-        {
-            while (collected.Length < limit)
-            {
-                int read = await Socket.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
-                if (read == 0)
-                {
-                    break;
-                }
-
-                collected.Write(buffer, 0, read);
-            }
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            // A reset ends the stream too.
-        }
-
-        return collected.ToArray();
-    }
+    public Task<byte[]> ReadToEndAsync(int limit = 1 << 20) => Socket.ReadToEndAsync(limit);
 
     public void Dispose() => Socket.Dispose();
 }

@@ -33,7 +33,7 @@ public sealed class SessionLimiterTests
             Assert.True(evicted >= 1800, $"only {evicted} idle handshakes were evicted");
 
             // Evicted sessions finish closing on the thread pool; then only the cap's worth (and our tunnel) remain.
-            await WaitForAsync(() => server.Server.ActiveSessionCount <= 101);
+            await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount <= 101);
         }
         finally
         {
@@ -59,7 +59,7 @@ public sealed class SessionLimiterTests
         // Both ends close, so the first tunnel ends (a half-closed one would still count).
         first.Dispose();
         firstTarget.Dispose();
-        await WaitForAsync(() => server.Server.ActiveSessionCount == 1);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 1);
         using RawClient third = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
     }
 
@@ -112,13 +112,4 @@ public sealed class SessionLimiterTests
         return (await client.ReceiveReplyAsync())[1];
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (int i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition());
-    }
 }

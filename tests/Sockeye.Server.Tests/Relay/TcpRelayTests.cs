@@ -21,7 +21,7 @@ public sealed class TcpRelayTests
         client.Socket.Shutdown(SocketShutdown.Send);
 
         // The target sees the request, then EOF, and only then answers.
-        Assert.Equal("request"u8.ToArray(), await ReadToEndAsync(accepted));
+        Assert.Equal("request"u8.ToArray(), await accepted.ReadToEndAsync());
         await accepted.SendAsync("response"u8.ToArray(), SocketFlags.None).DefaultTimeout();
         accepted.Shutdown(SocketShutdown.Send);
 
@@ -44,7 +44,7 @@ public sealed class TcpRelayTests
 
         await client.SendAsync("late upload"u8.ToArray());
         client.Socket.Shutdown(SocketShutdown.Send);
-        Assert.Equal("late upload"u8.ToArray(), await ReadToEndAsync(accepted));
+        Assert.Equal("late upload"u8.ToArray(), await accepted.ReadToEndAsync());
     }
 
     [Theory]
@@ -111,7 +111,7 @@ public sealed class TcpRelayTests
         using Socket accepted = await target.AcceptAsync();
 
         Assert.Empty(await client.ReadToEndAsync());
-        Assert.Empty(await ReadToEndAsync(accepted));
+        Assert.Empty(await accepted.ReadToEndAsync());
     }
 
     [Theory]
@@ -210,30 +210,6 @@ public sealed class TcpRelayTests
         }
     }
 
-    private static async Task<byte[]> ReadToEndAsync(Socket socket)
-    {
-        using var collected = new MemoryStream();
-        byte[] buffer = new byte[4096];
-        try
-        {
-            while (true)
-            {
-                int read = await socket.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
-                if (read == 0)
-                {
-                    break;
-                }
-
-                collected.Write(buffer, 0, read);
-            }
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            // A reset ends the stream too.
-        }
-
-        return collected.ToArray();
-    }
 
     private static async Task EchoAllAsync(TcpTarget target, int count)
     {
@@ -243,7 +219,7 @@ public sealed class TcpRelayTests
             Socket socket = await target.AcceptAsync();
             echoes.Add(Task.Run(async () =>
             {
-                byte[] data = await ReadToEndAsync(socket);
+                byte[] data = await socket.ReadToEndAsync();
                 await socket.SendAsync(data, SocketFlags.None);
                 socket.Shutdown(SocketShutdown.Send);
             }));
