@@ -41,6 +41,9 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to <see cref="RelayMode.Auto"/>: splice on Linux, copy elsewhere.</remarks>
     public RelayMode RelayMode { get; set; } = RelayMode.Auto;
 
+    /// <summary>Login throttling and bans for failed RFC 1929 authentication.</summary>
+    public AuthenticationOptions Authentication { get; } = new();
+
     /// <summary>Caps on handshakes and sessions held at once.</summary>
     public LimitsOptions Limits { get; } = new();
 

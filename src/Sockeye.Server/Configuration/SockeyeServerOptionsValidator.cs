@@ -50,6 +50,10 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");
         }
 
+        CheckTimeout(errors, "authentication.failureDelay", options.Authentication.FailureDelay, allowDisabled: true);
+        CheckTimeout(errors, "authentication.maxFailureDelay", options.Authentication.MaxFailureDelay, allowDisabled: true);
+        CheckTimeout(errors, "authentication.banDuration", options.Authentication.BanDuration, allowDisabled: false);
+        CheckNotNegative(errors, "authentication.maxFailures", options.Authentication.MaxFailures);
         CheckNotNegative(errors, "limits.maxHandshakes", options.Limits.MaxHandshakes);
         CheckNotNegative(errors, "limits.maxSessions", options.Limits.MaxSessions);
         CheckNotNegative(errors, "limits.maxSessionsPerUser", options.Limits.MaxSessionsPerUser);

@@ -28,6 +28,12 @@ internal static partial class SessionLog
     [LoggerMessage(2006, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: socket error {SocketError} during {Phase}", EventName = "ClientSocketError")]
     public static partial void ClientSocketError(ILogger logger, long connectionId, EndPoint? clientEndPoint, HandshakePhase phase, SocketError socketError);
 
+    [LoggerMessage(2007, LogLevel.Warning, "Client {ClientAddress} banned for {BanDuration} after {Failures} failed logins", EventName = "ClientBanned")]
+    public static partial void ClientBanned(ILogger logger, IPAddress clientAddress, int failures, TimeSpan banDuration);
+
+    [LoggerMessage(2008, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: login for user {User} refused, the address is banned", EventName = "LoginWhileBanned")]
+    public static partial void LoginWhileBanned(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user);
+
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
 

@@ -15,6 +15,9 @@ internal enum HandshakeStep
     /// <summary>Close without a reply: the bytes are not SOCKS5 at all.</summary>
     Close,
 
+    /// <summary>RFC 1929 credentials were parsed into the scratch area: check them (possibly after a throttling wait).</summary>
+    Authenticate,
+
     /// <summary>A complete request was parsed.</summary>
     RequestReady,
 }

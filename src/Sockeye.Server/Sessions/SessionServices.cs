@@ -24,6 +24,7 @@ internal sealed class SessionServices
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Dns = new DnsCache(resolver, options.Udp.DnsCacheTtl, timeProvider);
         Limiter = new SessionLimiter(options.Limits);
+        Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
         Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
         TimeProvider = timeProvider;
@@ -45,6 +46,9 @@ internal sealed class SessionServices
     public UdpStatistics UdpStatistics { get; } = new();
 
     public SessionLimiter Limiter { get; }
+
+    /// <summary>Failed logins per client address, shared by every session of the server.</summary>
+    public LoginThrottle Throttle { get; }
 
     /// <summary>Pipes for the splice relay; <see langword="null"/> when tunnels copy through buffers.</summary>
     public SplicePipePool? Pipes { get; }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -13,6 +14,7 @@ internal sealed partial class Socks5Session
 {
     private int _inputStart;
     private int _inputEnd;
+    private (int User, int Password) _credentialLengths;
 
     /// <summary>
     /// Reads and answers the handshake. Returns where the client's pipelined payload starts in <paramref name="buffer"/>
@@ -36,6 +38,16 @@ internal sealed partial class Socks5Session
                     return -1;
                 case HandshakeStep.Close:
                     return -1;
+                case HandshakeStep.Authenticate:
+                    (HandshakeStep next, int length) = await AuthenticateAsync(buffer).ConfigureAwait(false);
+                    if (next == HandshakeStep.ReplyAndClose)
+                    {
+                        await SendThenLingerAsync(buffer, length).ConfigureAwait(false);
+                        return -1;
+                    }
+
+                    await _client.SendAsync(buffer.AsMemory(OutputOffset, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    continue;
             }
 
             if (_inputEnd == InputLength)
@@ -91,32 +103,17 @@ internal sealed partial class Socks5Session
                 }
 
             case HandshakePhase.Authentication:
-                Span<byte> scratch = buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength);
-                try
+                if (!UsernamePasswordRequest.TryParse(ref reader, buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength), out UsernamePasswordRequest credentials, out error))
                 {
-                    if (!UsernamePasswordRequest.TryParse(ref reader, scratch, out UsernamePasswordRequest credentials, out error))
-                    {
-                        return error == Socks5ParseError.None ? HandshakeStep.NeedMore : Malformed(error, output, out replyLength);
-                    }
-
-                    _inputStart += (int)reader.Consumed;
-                    if (!_services.Users.Verify(credentials.Username, credentials.Password))
-                    {
-                        TrySetCloseReason(SessionCloseReason.AuthFailed);
-                        SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, DecodeUserForLog(credentials.Username));
-                        replyLength = UsernamePasswordReply.Failure.Write(output);
-                        return HandshakeStep.ReplyAndClose;
-                    }
-
-                    _user = Encoding.UTF8.GetString(credentials.Username);
-                    _phase = HandshakePhase.Request;
-                    replyLength = UsernamePasswordReply.Success.Write(output);
-                    return HandshakeStep.Reply;
+                    CryptographicOperations.ZeroMemory(buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength));
+                    return error == Socks5ParseError.None ? HandshakeStep.NeedMore : Malformed(error, output, out replyLength);
                 }
-                finally
-                {
-                    CryptographicOperations.ZeroMemory(scratch);
-                }
+
+                // The check may have to wait (login throttling), so it runs in AuthenticateAsync; the credentials stay
+                // in the scratch area, their lengths here.
+                _inputStart += (int)reader.Consumed;
+                _credentialLengths = (credentials.Username.Length, credentials.Password.Length);
+                return HandshakeStep.Authenticate;
 
             case HandshakePhase.Request:
                 if (!Socks5Request.TryParse(ref reader, out Socks5Request request, out error))
@@ -130,6 +127,63 @@ internal sealed partial class Socks5Session
 
             default:
                 throw new InvalidOperationException($"No handshake in phase {_phase}.");
+        }
+    }
+
+    /// <summary>
+    /// Checks the credentials parsed into the scratch area, after the wait login throttling imposes on this client's address.
+    /// A banned address fails without its password being checked.
+    /// </summary>
+    private async Task<(HandshakeStep Step, int ReplyLength)> AuthenticateAsync(byte[] buffer)
+    {
+        IPAddress client = ClientAddress;
+        (bool banned, TimeSpan delay) = _services.Throttle.Check(client);
+        if (!banned && delay > TimeSpan.Zero)
+        {
+            await Task.Delay(delay, _services.TimeProvider, _lifetime.Token).ConfigureAwait(false);
+        }
+
+        return (Verify(buffer, client, banned, out int replyLength), replyLength);
+    }
+
+    private HandshakeStep Verify(byte[] buffer, IPAddress client, bool banned, out int replyLength)
+    {
+        Span<byte> scratch = buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength);
+        Span<byte> output = buffer.AsSpan(OutputOffset);
+        try
+        {
+            ReadOnlySpan<byte> username = scratch[.._credentialLengths.User];
+            ReadOnlySpan<byte> password = scratch.Slice(_credentialLengths.User, _credentialLengths.Password);
+            if (banned || !_services.Users.Verify(username, password))
+            {
+                TrySetCloseReason(SessionCloseReason.AuthFailed);
+                string user = DecodeUserForLog(username);
+                if (banned)
+                {
+                    SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
+                }
+                else
+                {
+                    SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, user);
+                    if (_services.Throttle.RecordFailure(client))
+                    {
+                        SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
+                    }
+                }
+
+                replyLength = UsernamePasswordReply.Failure.Write(output);
+                return HandshakeStep.ReplyAndClose;
+            }
+
+            _services.Throttle.RecordSuccess(client);
+            _user = Encoding.UTF8.GetString(username);
+            _phase = HandshakePhase.Request;
+            replyLength = UsernamePasswordReply.Success.Write(output);
+            return HandshakeStep.Reply;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(scratch);
         }
     }
 

@@ -64,6 +64,16 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     public HandshakePhase Phase => _phase;
 
+    /// <summary>The client's IP address, IPv4-mapped addresses as IPv4.</summary>
+    private IPAddress ClientAddress
+    {
+        get
+        {
+            IPAddress address = ((IPEndPoint)_clientEndPoint!).Address;
+            return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        }
+    }
+
     /// <summary>Whether the session is still negotiating, and so counts against the handshake cap.</summary>
     public bool IsInHandshake => Volatile.Read(ref _inHandshake) == 1;
 
@@ -188,8 +198,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     /// <summary>Takes this session's place under the session caps, or answers X'01' and closes.</summary>
     private async Task<bool> TryTakeSessionSlotAsync(Socks5Request request)
     {
-        IPAddress client = ((IPEndPoint)_clientEndPoint!).Address;
-        client = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
+        IPAddress client = ClientAddress;
         string? user = _services.Users.RequiresAuthentication ? _user : null;
         if (_services.Limiter.TryAcquire(client, user))
         {

@@ -19,7 +19,7 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp", "limits",
+        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication",
     };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
@@ -27,6 +27,11 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownLimitKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "maxHandshakes", "maxSessions", "maxSessionsPerUser", "maxSessionsPerClientAddress",
+    };
+
+    private static readonly HashSet<string> KnownAuthenticationKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "failureDelay", "maxFailureDelay", "maxFailures", "banDuration",
     };
 
     private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "dnsCacheTtl", "maxDatagramBytes" };
@@ -128,6 +133,12 @@ internal static class SettingsReader
         options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
         options.Udp.DnsCacheTtl = ReadDuration(null, "", configuration, "udp:dnsCacheTtl", options.Udp.DnsCacheTtl, errors, "udp.dnsCacheTtl");
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
+        CheckSectionKeys(configuration.GetSection("authentication"), "authentication", KnownAuthenticationKeys, errors);
+        AuthenticationOptions authentication = options.Authentication;
+        authentication.FailureDelay = ReadDuration(null, "", configuration, "authentication:failureDelay", authentication.FailureDelay, errors, "authentication.failureDelay");
+        authentication.MaxFailureDelay = ReadDuration(null, "", configuration, "authentication:maxFailureDelay", authentication.MaxFailureDelay, errors, "authentication.maxFailureDelay");
+        authentication.MaxFailures = ReadInt(configuration, "authentication:maxFailures", authentication.MaxFailures, errors, "authentication.maxFailures");
+        authentication.BanDuration = ReadDuration(null, "", configuration, "authentication:banDuration", authentication.BanDuration, errors, "authentication.banDuration");
         CheckSectionKeys(configuration.GetSection("limits"), "limits", KnownLimitKeys, errors);
         LimitsOptions limits = options.Limits;
         limits.MaxHandshakes = ReadInt(configuration, "limits:maxHandshakes", limits.MaxHandshakes, errors, "limits.maxHandshakes");

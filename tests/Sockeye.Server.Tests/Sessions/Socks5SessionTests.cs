@@ -214,6 +214,41 @@ public sealed class Socks5SessionTests
         Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
     }
 
+    [Fact]
+    public async Task Authentication_RepeatedFailures_AddressBannedWhileOthersStillLogIn()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            WithAlice(o);
+            o.Authentication.FailureDelay = TimeSpan.FromMilliseconds(1);
+            o.Authentication.MaxFailures = 3;
+        });
+        using var target = new TcpTarget();
+        for (int i = 0; i < 3; i++)
+        {
+            using RawClient guesser = await RawClient.ConnectAsync(server.EndPoint);
+            await guesser.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", $"guess{i}")]);
+            Assert.Equal(new byte[] { 5, 2, 1, 1 }, await guesser.ReadToEndAsync());
+        }
+
+        // Banned: even the right password fails from 127.0.0.1, without being checked ...
+        using (RawClient banned = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await banned.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret")]);
+            Assert.Equal(new byte[] { 5, 2, 1, 1 }, await banned.ReadToEndAsync());
+        }
+
+        // ... while a client from another address logs in as usual.
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        await socket.ConnectAsync(server.EndPoint).DefaultTimeout();
+        using RawClient other = RawClient.Wrap(socket);
+        await other.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret"), .. Socks5Bytes.Connect(target.EndPoint)]);
+        Assert.Equal(new byte[] { 5, 2, 1, 0 }, await other.ReceiveExactlyAsync(4));
+        Assert.Equal(0, (await other.ReceiveReplyAsync())[1]);
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[2007]", StringComparison.Ordinal) && line.Contains("127.0.0.1", StringComparison.Ordinal));
+    }
+
     private static async Task<int> WaitForNoSessionsAsync(TestServer server)
     {
         for (int i = 0; i < 300 && server.Server.ActiveSessionCount > 0; i++)

@@ -609,6 +609,23 @@ public class SettingsReaderTests
         Assert.Contains(errors, e => e.StartsWith("limits.maxSesions: unknown setting", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Read_AuthenticationSection_EveryValueIsRead()
+    {
+        const string json = """
+            { "authentication": { "failureDelay": "100ms", "maxFailureDelay": "2s", "maxFailures": 5, "banDuration": "15m" } }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        AuthenticationOptions authentication = settings!.Server.Authentication;
+        Assert.Equal(TimeSpan.FromMilliseconds(100), authentication.FailureDelay);
+        Assert.Equal(TimeSpan.FromSeconds(2), authentication.MaxFailureDelay);
+        Assert.Equal(5, authentication.MaxFailures);
+        Assert.Equal(TimeSpan.FromMinutes(15), authentication.BanDuration);
+    }
+
     private static IConfiguration Json(string json) =>
         new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
 
