@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Configuration;
 
 namespace Sockeye.Server.Commands;
 
@@ -11,11 +12,13 @@ namespace Sockeye.Server.Commands;
 internal sealed class ConnectCommand
 {
     private readonly IHostResolver _resolver;
+    private readonly OutboundOptions _outbound;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _timeProvider;
 
-    public ConnectCommand(IHostResolver resolver, TimeSpan timeout, TimeProvider timeProvider)
+    public ConnectCommand(IHostResolver resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider)
     {
+        _outbound = outbound;
         _resolver = resolver;
         _timeout = timeout;
         _timeProvider = timeProvider;
@@ -43,6 +46,11 @@ internal sealed class ConnectCommand
                 var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 try
                 {
+                    if (_outbound.For(target.AddressFamily) is IPAddress source)
+                    {
+                        socket.Bind(new IPEndPoint(source, 0));
+                    }
+
                     await socket.ConnectAsync(new IPEndPoint(target, port), linked.Token).ConfigureAwait(false);
                     socket.NoDelay = true;
                     return new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success);

@@ -26,6 +26,7 @@ internal sealed partial class UdpAssociation : IDisposable
     private const int ReplyHeaderRoom = 3 + 1 + 16 + 2;
 
     private readonly UdpOptions _options;
+    private readonly OutboundOptions _outbound;
     private readonly DnsCache _dns;
     private readonly UdpStatistics _statistics;
     private readonly TimeProvider _timeProvider;
@@ -40,9 +41,10 @@ internal sealed partial class UdpAssociation : IDisposable
     private long _lastActivityTimestamp;
     private CancellationToken _cancellationToken;
 
-    private UdpAssociation(UdpOptions options, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider, IPAddress clientAddress, Socket clientSocket)
+    private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider, IPAddress clientAddress, Socket clientSocket)
     {
         _options = options;
+        _outbound = outbound;
         _dns = dns;
         _statistics = statistics;
         _timeProvider = timeProvider;
@@ -65,7 +67,7 @@ internal sealed partial class UdpAssociation : IDisposable
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
     /// otherwise from the port of the first datagram.
     /// </summary>
-    public static UdpAssociation? Open(UdpOptions options, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
+    public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
         IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, out SocketError error)
     {
         var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
@@ -81,7 +83,7 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        var association = new UdpAssociation(options, dns, statistics, timeProvider, Normalize(client.Address), socket)
+        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, Normalize(client.Address), socket)
         {
             Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
         };
@@ -279,7 +281,8 @@ internal sealed partial class UdpAssociation : IDisposable
             var socket = new Socket(family, SocketType.Dgram, ProtocolType.Udp);
             try
             {
-                socket.Bind(new IPEndPoint(family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0));
+                IPAddress any = family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
+                socket.Bind(new IPEndPoint(_outbound.For(family) ?? any, 0));
             }
             catch (SocketException)
             {

@@ -41,6 +41,9 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to <see cref="RelayMode.Auto"/>: splice on Linux, copy elsewhere.</remarks>
     public RelayMode RelayMode { get; set; } = RelayMode.Auto;
 
+    /// <summary>The source addresses of the server's own connections to destinations.</summary>
+    public OutboundOptions Outbound { get; } = new();
+
     /// <summary>Login throttling and bans for failed RFC 1929 authentication.</summary>
     public AuthenticationOptions Authentication { get; } = new();
 

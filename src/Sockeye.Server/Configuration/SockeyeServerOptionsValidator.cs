@@ -50,6 +50,16 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");
         }
 
+        if (options.Outbound.BindAddressV4 is { } v4 && v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            errors.Add($"outbound.bindAddress: {v4} was given as the IPv4 source address but is not IPv4.");
+        }
+
+        if (options.Outbound.BindAddressV6 is { } v6 && v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            errors.Add($"outbound.bindAddress: {v6} was given as the IPv6 source address but is not IPv6.");
+        }
+
         CheckTimeout(errors, "authentication.failureDelay", options.Authentication.FailureDelay, allowDisabled: true);
         CheckTimeout(errors, "authentication.maxFailureDelay", options.Authentication.MaxFailureDelay, allowDisabled: true);
         CheckTimeout(errors, "authentication.banDuration", options.Authentication.BanDuration, allowDisabled: false);

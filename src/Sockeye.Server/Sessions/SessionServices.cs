@@ -20,7 +20,7 @@ internal sealed class SessionServices
     {
         Options = options;
         Users = users;
-        Connect = new ConnectCommand(resolver, options.ConnectTimeout, timeProvider);
+        Connect = new ConnectCommand(resolver, options.ConnectTimeout, options.Outbound, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Dns = new DnsCache(resolver, options.Udp.DnsCacheTtl, timeProvider);
         Limiter = new SessionLimiter(options.Limits);

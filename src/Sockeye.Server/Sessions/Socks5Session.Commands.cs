@@ -87,7 +87,7 @@ internal sealed partial class Socks5Session
     private async Task RunUdpAssociateAsync(Socks5Request request)
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
-        UdpAssociation? association = UdpAssociation.Open(_services.Options.Udp, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
+        UdpAssociation? association = UdpAssociation.Open(_services.Options.Udp, _services.Options.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
             control.Address, (IPEndPoint)_clientEndPoint!, request.Port, out SocketError error);
         if (association is null)
         {

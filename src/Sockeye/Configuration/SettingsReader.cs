@@ -19,7 +19,7 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication",
+        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
     };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
@@ -133,6 +133,7 @@ internal static class SettingsReader
         options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
         options.Udp.DnsCacheTtl = ReadDuration(null, "", configuration, "udp:dnsCacheTtl", options.Udp.DnsCacheTtl, errors, "udp.dnsCacheTtl");
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
+        ReadOutbound(configuration.GetSection("outbound"), options.Outbound, errors);
         CheckSectionKeys(configuration.GetSection("authentication"), "authentication", KnownAuthenticationKeys, errors);
         AuthenticationOptions authentication = options.Authentication;
         authentication.FailureDelay = ReadDuration(null, "", configuration, "authentication:failureDelay", authentication.FailureDelay, errors, "authentication.failureDelay");
@@ -145,6 +146,51 @@ internal static class SettingsReader
         limits.MaxSessions = ReadInt(configuration, "limits:maxSessions", limits.MaxSessions, errors, "limits.maxSessions");
         limits.MaxSessionsPerUser = ReadInt(configuration, "limits:maxSessionsPerUser", limits.MaxSessionsPerUser, errors, "limits.maxSessionsPerUser");
         limits.MaxSessionsPerClientAddress = ReadInt(configuration, "limits:maxSessionsPerClientAddress", limits.MaxSessionsPerClientAddress, errors, "limits.maxSessionsPerClientAddress");
+    }
+
+    /// <summary>
+    /// <c>outbound.bindAddress</c>: one address, or a list with at most one IPv4 and one IPv6 address, each the source of
+    /// the server's connections of its family.
+    /// </summary>
+    private static void ReadOutbound(IConfigurationSection section, OutboundOptions outbound, List<string> errors)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            if (!string.Equals(child.Key, "bindAddress", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"outbound.{child.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
+            }
+        }
+
+        IConfigurationSection bind = section.GetSection("bindAddress");
+        List<string> texts = bind.Value is { } single
+            ? [.. single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
+            : [.. bind.GetChildren().Select(c => c.Value ?? "")];
+        foreach (string text in texts)
+        {
+            if (!IPAddress.TryParse(text, out IPAddress? address))
+            {
+                errors.Add($"outbound.bindAddress: '{text}' is not an IPv4 or IPv6 address.");
+            }
+            else if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            {
+                if (outbound.BindAddressV4 is not null)
+                {
+                    errors.Add("outbound.bindAddress: give at most one IPv4 address.");
+                }
+
+                outbound.BindAddressV4 = address;
+            }
+            else
+            {
+                if (outbound.BindAddressV6 is not null)
+                {
+                    errors.Add("outbound.bindAddress: give at most one IPv6 address.");
+                }
+
+                outbound.BindAddressV6 = address;
+            }
+        }
     }
 
     private static void CheckSectionKeys(IConfigurationSection section, string name, HashSet<string> known, List<string> errors)

@@ -626,6 +626,31 @@ public class SettingsReaderTests
         Assert.Equal(TimeSpan.FromMinutes(15), authentication.BanDuration);
     }
 
+    [Theory]
+    [InlineData("""{ "outbound": { "bindAddress": "127.0.0.2" } }""", "127.0.0.2", null)]
+    [InlineData("""{ "outbound": { "bindAddress": [ "127.0.0.2", "::1" ] } }""", "127.0.0.2", "::1")]
+    [InlineData("""{ "outbound": { "bindAddress": "::1,127.0.0.3" } }""", "127.0.0.3", "::1")]
+    public void Read_OutboundBindAddress_OnePerFamily(string json, string? v4, string? v6)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(v4, settings!.Server.Outbound.BindAddressV4?.ToString());
+        Assert.Equal(v6, settings.Server.Outbound.BindAddressV6?.ToString());
+    }
+
+    [Theory]
+    [InlineData("""{ "outbound": { "bindAddress": "nowhere" } }""")]
+    [InlineData("""{ "outbound": { "bindAddress": [ "127.0.0.2", "127.0.0.3" ] } }""")]
+    [InlineData("""{ "outbound": { "source": "127.0.0.2" } }""")]
+    public void Read_BadOutbound_NamesTheKey(string json)
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
+        Assert.StartsWith("outbound.", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
     private static IConfiguration Json(string json) =>
         new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
 
