@@ -24,6 +24,9 @@ internal sealed class ConnectCommand
         _timeProvider = timeProvider;
     }
 
+    /// <summary>RFC 8305 §5: the recommended delay before the next address's attempt starts.</summary>
+    private static readonly TimeSpan ConnectionAttemptDelay = TimeSpan.FromMilliseconds(250);
+
     public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_timeout, _timeProvider);
@@ -38,36 +41,17 @@ internal sealed class ConnectCommand
                 return ConnectResult.Failed(SocketError.HostNotFound);
             }
 
-            SocketError lastError = SocketError.HostUnreachable;
-            foreach (IPAddress candidate in addresses)
+            if (addresses.Length == 1)
             {
-                // An IPv4-mapped IPv6 address would fail on an IPv6-only socket; it is an IPv4 destination.
-                IPAddress target = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
-                var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
+                // The common case (an IP destination, or a name with one address) needs no race.
+                return await ConnectOneAsync(addresses[0], port, linked.Token).ConfigureAwait(false) switch
                 {
-                    if (_outbound.For(target.AddressFamily) is IPAddress source)
-                    {
-                        socket.Bind(new IPEndPoint(source, 0));
-                    }
-
-                    await socket.ConnectAsync(new IPEndPoint(target, port), linked.Token).ConfigureAwait(false);
-                    socket.NoDelay = true;
-                    return new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success);
-                }
-                catch (SocketException e)
-                {
-                    socket.Dispose();
-                    lastError = e.SocketErrorCode;
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
+                    (Socket socket, _) => new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success),
+                    (null, SocketError error) => ConnectResult.Failed(error),
+                };
             }
 
-            return ConnectResult.Failed(lastError);
+            return await RaceAsync(Interleave(addresses), port, linked.Token).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -78,5 +62,109 @@ internal sealed class ConnectCommand
         {
             return ConnectResult.Failed(SocketError.TimedOut);
         }
+    }
+
+    /// <summary>
+    /// Happy Eyeballs (RFC 8305): starts the first address, then the next one each 250 ms or as soon as an attempt fails,
+    /// and keeps the first connection that succeeds; the others are cancelled and closed. A destination with a dead
+    /// IPv6 address is then reached over IPv4 a quarter second later, not after the whole connect timeout.
+    /// </summary>
+    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, CancellationToken cancellationToken)
+    {
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var attempts = new List<Task<(Socket? Socket, SocketError Error)>>(addresses.Length);
+        SocketError lastError = SocketError.HostUnreachable;
+        int next = 0;
+        try
+        {
+            while (true)
+            {
+                if (next < addresses.Length)
+                {
+                    attempts.Add(ConnectOneAsync(addresses[next++], port, race.Token));
+                }
+
+                Task delay = next < addresses.Length ? Task.Delay(ConnectionAttemptDelay, _timeProvider, race.Token) : Task.Delay(Timeout.Infinite, race.Token);
+                Task finished = await Task.WhenAny([.. attempts, delay]).ConfigureAwait(false);
+                if (finished == delay)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    continue;
+                }
+
+                var attempt = (Task<(Socket? Socket, SocketError Error)>)finished;
+                attempts.Remove(attempt);
+                (Socket? socket, SocketError error) = await attempt.ConfigureAwait(false);
+                if (socket is not null)
+                {
+                    return new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success);
+                }
+
+                lastError = error;
+                if (attempts.Count == 0 && next == addresses.Length)
+                {
+                    return ConnectResult.Failed(lastError);
+                }
+            }
+        }
+        finally
+        {
+            // Close the attempts that lost, including any that connected in the same instant as the winner.
+            await race.CancelAsync().ConfigureAwait(false);
+            foreach (Task<(Socket? Socket, SocketError Error)> loser in attempts)
+            {
+                (Socket? socket, _) = await loser.ConfigureAwait(false);
+                socket?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One connection attempt; a failure is a value, so a race can weigh it against the others.</summary>
+    private async Task<(Socket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, CancellationToken cancellationToken)
+    {
+        // An IPv4-mapped IPv6 address would fail on an IPv6-only socket; it is an IPv4 destination.
+        IPAddress target = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
+        var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (_outbound.For(target.AddressFamily) is IPAddress source)
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+            }
+
+            await socket.ConnectAsync(new IPEndPoint(target, port), cancellationToken).ConfigureAwait(false);
+            socket.NoDelay = true;
+            return (socket, SocketError.Success);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            return (null, e.SocketErrorCode);
+        }
+        catch (OperationCanceledException)
+        {
+            socket.Dispose();
+            return (null, SocketError.TimedOut);
+        }
+    }
+
+    /// <summary>RFC 8305 §4: IPv6 first, then the families alternate, each keeping the resolver's order.</summary>
+    private static IPAddress[] Interleave(IPAddress[] addresses)
+    {
+        var v6 = new Queue<IPAddress>();
+        var v4 = new Queue<IPAddress>();
+        foreach (IPAddress address in addresses)
+        {
+            (address.AddressFamily == AddressFamily.InterNetworkV6 && !address.IsIPv4MappedToIPv6 ? v6 : v4).Enqueue(address);
+        }
+
+        var ordered = new IPAddress[addresses.Length];
+        for (int i = 0; i < ordered.Length; i++)
+        {
+            bool takeV6 = v6.Count > 0 && (i % 2 == 0 || v4.Count == 0);
+            ordered[i] = takeV6 ? v6.Dequeue() : v4.Dequeue();
+        }
+
+        return ordered;
     }
 }

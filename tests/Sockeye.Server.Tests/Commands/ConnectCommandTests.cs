@@ -152,6 +152,53 @@ public sealed class ConnectCommandTests
         Assert.Equal(6, reply);
     }
 
+    [Fact]
+    public async Task Connect_IPv6AddressNeverAnswers_HappyEyeballsReachesIPv4WithinTheTimeout()
+    {
+        using var target = new TcpTarget();
+
+        // A listener on [::1] at the same port whose accept queue is full: connects to it hang, as to a dead IPv6 route.
+        using var blackhole = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        blackhole.Bind(new IPEndPoint(IPAddress.IPv6Loopback, target.Port));
+        blackhole.Listen(0);
+        var filler = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+                filler.Add(socket);
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(IPAddress.IPv6Loopback, target.Port), cts.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            var resolver = new FakeResolver(_ => [IPAddress.IPv6Loopback, IPAddress.Loopback]);
+            await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromSeconds(20), resolver);
+
+            // Tried one after the other, the IPv6 attempt would use up the whole connect timeout and the reply be X'06'.
+            // Raced, IPv4 starts 250 ms later and wins.
+            byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("dual.test", target.Port));
+
+            Assert.Equal(0, reply);
+            using Socket accepted = await target.AcceptAsync();
+            Assert.Equal(AddressFamily.InterNetwork, accepted.AddressFamily);
+        }
+        finally
+        {
+            foreach (Socket socket in filler)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
     /// <summary>Sends a no-auth request and returns REP; asserts the server then closes the connection.</summary>
     private static async Task<byte> RequestAsync(TestServer server, byte[] request)
     {
