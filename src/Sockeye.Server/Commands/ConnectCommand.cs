@@ -11,12 +11,12 @@ namespace Sockeye.Server.Commands;
 /// </summary>
 internal sealed class ConnectCommand
 {
-    private readonly IHostResolver _resolver;
+    private readonly DnsCache _resolver;
     private readonly OutboundOptions _outbound;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _timeProvider;
 
-    public ConnectCommand(IHostResolver resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider)
+    public ConnectCommand(DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider)
     {
         _outbound = outbound;
         _resolver = resolver;

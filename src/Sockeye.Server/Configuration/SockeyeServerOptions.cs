@@ -21,6 +21,13 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to 10 seconds. When it runs out the client gets reply X'06' (TTL expired).</remarks>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a destination name's addresses are reused, for CONNECT and UDP alike, before it is resolved again. The
+    /// system resolver does not report DNS TTLs, so this is the cap applied to every answer; failures are not cached.
+    /// </summary>
+    /// <remarks>Defaults to 60 seconds. <see cref="TimeSpan.Zero"/> resolves every time.</remarks>
+    public TimeSpan DnsCacheTtl { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>A tunnel with no data in either direction for this long is closed.</summary>
     /// <remarks>Defaults to 5 minutes. <see cref="TimeSpan.Zero"/> or <see cref="Timeout.InfiniteTimeSpan"/> disables it.</remarks>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);

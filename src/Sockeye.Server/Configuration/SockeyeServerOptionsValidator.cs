@@ -44,7 +44,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckTimeout(errors, "idleTimeout", options.IdleTimeout, allowDisabled: true);
         CheckTimeout(errors, "shutdownTimeout", options.ShutdownTimeout, allowDisabled: false);
         CheckTimeout(errors, "bind.acceptTimeout", options.Bind.AcceptTimeout, allowDisabled: false);
-        CheckTimeout(errors, "udp.dnsCacheTtl", options.Udp.DnsCacheTtl, allowDisabled: true);
+        CheckTimeout(errors, "dnsCacheTtl", options.DnsCacheTtl, allowDisabled: true);
         if (options.Udp.MaxDatagramBytes is < 512 or > 65535)
         {
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");

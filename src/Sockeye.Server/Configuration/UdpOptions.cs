@@ -12,10 +12,6 @@ public sealed class UdpOptions
     /// <remarks>Defaults to <see langword="null"/>: the local address of the client's control connection.</remarks>
     public IPAddress? AdvertiseAddress { get; set; }
 
-    /// <summary>How long a destination name's addresses are reused before it is resolved again.</summary>
-    /// <remarks>Defaults to 60 seconds.</remarks>
-    public TimeSpan DnsCacheTtl { get; set; } = TimeSpan.FromSeconds(60);
-
     /// <summary>
     /// The largest datagram payload relayed; larger ones are truncated by the socket and dropped. Each association holds
     /// one receive buffer of this size per socket for its lifetime.

@@ -20,9 +20,9 @@ internal sealed class SessionServices
     {
         Options = options;
         Users = users;
-        Connect = new ConnectCommand(resolver, options.ConnectTimeout, options.Outbound, timeProvider);
+        Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
+        Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
-        Dns = new DnsCache(resolver, options.Udp.DnsCacheTtl, timeProvider);
         Limiter = new SessionLimiter(options.Limits);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
@@ -40,7 +40,7 @@ internal sealed class SessionServices
 
     public BindCommand Bind { get; }
 
-    /// <summary>Names resolved for UDP datagrams, shared by every association of the server.</summary>
+    /// <summary>Resolved destination names, shared by every CONNECT and UDP association of the server.</summary>
     public DnsCache Dns { get; }
 
     public UdpStatistics UdpStatistics { get; } = new();

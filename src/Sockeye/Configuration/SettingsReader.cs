@@ -19,7 +19,7 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "relayMode", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
+        "listenBacklog", "relayBufferBytes", "relayMode", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
     };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
@@ -34,7 +34,7 @@ internal static class SettingsReader
         "failureDelay", "maxFailureDelay", "maxFailures", "banDuration",
     };
 
-    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "dnsCacheTtl", "maxDatagramBytes" };
+    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "maxDatagramBytes" };
 
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
@@ -131,7 +131,7 @@ internal static class SettingsReader
         options.Bind.AdvertiseAddress = ReadAddress(configuration, "bind:advertiseAddress", "bind.advertiseAddress", errors);
         options.Bind.AcceptTimeout = ReadDuration(null, "", configuration, "bind:acceptTimeout", options.Bind.AcceptTimeout, errors, "bind.acceptTimeout");
         options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
-        options.Udp.DnsCacheTtl = ReadDuration(null, "", configuration, "udp:dnsCacheTtl", options.Udp.DnsCacheTtl, errors, "udp.dnsCacheTtl");
+        options.DnsCacheTtl = ReadDuration(null, "", configuration, "dnsCacheTtl", options.DnsCacheTtl, errors);
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
         ReadOutbound(configuration.GetSection("outbound"), options.Outbound, errors);
         CheckSectionKeys(configuration.GetSection("authentication"), "authentication", KnownAuthenticationKeys, errors);

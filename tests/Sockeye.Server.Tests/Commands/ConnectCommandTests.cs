@@ -70,6 +70,32 @@ public sealed class ConnectCommandTests
     }
 
     [Fact]
+    public async Task Connect_SameNameTwice_ResolvedOnceWithinTheCacheTtl()
+    {
+        using var target = new TcpTarget();
+        var resolver = new FakeResolver(_ => [IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+
+        Assert.Equal(0, await RequestAsync(server, Socks5Bytes.ConnectDomain("cached.test", target.Port)));
+        Assert.Equal(0, await RequestAsync(server, Socks5Bytes.ConnectDomain("CACHED.test", target.Port)));
+
+        Assert.Single(resolver.Queries);
+    }
+
+    [Fact]
+    public async Task Connect_CacheTtlZero_ResolvedEveryTime()
+    {
+        using var target = new TcpTarget();
+        var resolver = new FakeResolver(_ => [IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(o => o.DnsCacheTtl = TimeSpan.Zero, resolver);
+
+        Assert.Equal(0, await RequestAsync(server, Socks5Bytes.ConnectDomain("fresh.test", target.Port)));
+        Assert.Equal(0, await RequestAsync(server, Socks5Bytes.ConnectDomain("fresh.test", target.Port)));
+
+        Assert.Equal(2, resolver.Queries.Count);
+    }
+
+    [Fact]
     public async Task Connect_NameNotResolved_RepliesHostUnreachable()
     {
         var resolver = new FakeResolver(_ => throw new SocketException((int)SocketError.HostNotFound));

@@ -505,7 +505,8 @@ public class SettingsReaderTests
         const string json = """
             {
               "bind": { "advertiseAddress": "203.0.113.5", "acceptTimeout": "45s" },
-              "udp": { "advertiseAddress": "2001:db8::5", "dnsCacheTtl": "2m", "maxDatagramBytes": 1500 }
+              "dnsCacheTtl": "2m",
+              "udp": { "advertiseAddress": "2001:db8::5", "maxDatagramBytes": 1500 }
             }
             """;
         var errors = new List<string>();
@@ -516,7 +517,7 @@ public class SettingsReaderTests
         Assert.Equal(IPAddress.Parse("203.0.113.5"), settings.Server.Bind.AdvertiseAddress);
         Assert.Equal(TimeSpan.FromSeconds(45), settings.Server.Bind.AcceptTimeout);
         Assert.Equal(IPAddress.Parse("2001:db8::5"), settings.Server.Udp.AdvertiseAddress);
-        Assert.Equal(TimeSpan.FromMinutes(2), settings.Server.Udp.DnsCacheTtl);
+        Assert.Equal(TimeSpan.FromMinutes(2), settings.Server.DnsCacheTtl);
         Assert.Equal(1500, settings.Server.Udp.MaxDatagramBytes);
     }
 
@@ -538,7 +539,8 @@ public class SettingsReaderTests
         const string json = """
             {
               "bind": { "advertiseAddress": "not-an-ip", "acceptTimout": "5s" },
-              "udp": { "dnsCacheTtl": "soon", "maxDatagramBytes": 100000 }
+              "dnsCacheTtl": "soon",
+              "udp": { "maxDatagramBytes": 100000 }
             }
             """;
         var errors = new List<string>();
@@ -547,7 +549,7 @@ public class SettingsReaderTests
         Assert.Null(settings);
         Assert.Contains(errors, e => e.StartsWith("bind.advertiseAddress:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("bind.acceptTimout: unknown setting", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.StartsWith("udp.dnsCacheTtl:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("dnsCacheTtl:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("udp.maxDatagramBytes:", StringComparison.Ordinal));
         Assert.Equal(4, errors.Count);
     }
