@@ -36,9 +36,6 @@ internal enum SessionCloseReason
     /// <summary>A request was refused by the server's rules.</summary>
     RuleDenied,
 
-    /// <summary>The server does not support the command.</summary>
-    CommandNotSupported,
-
     /// <summary>The destination could not be resolved or connected to.</summary>
     ConnectFailed,
 

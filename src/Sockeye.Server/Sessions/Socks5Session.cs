@@ -315,7 +315,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private void Close()
     {
         bool graceful = CloseReason is SessionCloseReason.Completed or SessionCloseReason.Malformed or SessionCloseReason.AuthFailed
-            or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed or SessionCloseReason.CommandNotSupported
+            or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed
             or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed
             or SessionCloseReason.LimitReached;
         _association?.Dispose();
