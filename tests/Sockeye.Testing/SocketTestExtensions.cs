@@ -5,6 +5,25 @@ namespace Sockeye.Testing;
 /// <summary>Reading helpers for tests on real sockets; every wait is bounded by <see cref="TestTimeouts.Default"/>.</summary>
 public static class SocketTestExtensions
 {
+    /// <summary>Reads exactly <paramref name="count"/> bytes; an early close is an <see cref="EndOfStreamException"/> showing what did arrive.</summary>
+    public static async Task<byte[]> ReceiveExactlyAsync(this Socket socket, int count)
+    {
+        byte[] buffer = new byte[count];
+        int offset = 0;
+        while (offset < count)
+        {
+            int read = await socket.ReceiveAsync(buffer.AsMemory(offset), SocketFlags.None).DefaultTimeout();
+            if (read == 0)
+            {
+                throw new EndOfStreamException($"The peer closed after {offset} of {count} expected bytes: {Convert.ToHexString(buffer, 0, offset)}");
+            }
+
+            offset += read;
+        }
+
+        return buffer;
+    }
+
     /// <summary>Reads until the peer closes and returns everything it sent. A reset after the data counts as a close.</summary>
     public static async Task<byte[]> ReadToEndAsync(this Socket socket, int limit = 1 << 20)
     {

@@ -13,23 +13,7 @@ internal sealed class FakeSocksConnection : IDisposable
 
     public Task SendAsync(params byte[] bytes) => Socket.SendAsync(bytes, SocketFlags.None).DefaultTimeout();
 
-    public async Task<byte[]> ReceiveExactlyAsync(int count)
-    {
-        byte[] buffer = new byte[count];
-        int offset = 0;
-        while (offset < count)
-        {
-            int read = await Socket.ReceiveAsync(buffer.AsMemory(offset), SocketFlags.None).DefaultTimeout();
-            if (read == 0)
-            {
-                throw new EndOfStreamException($"The client closed after {offset} of {count} expected bytes.");
-            }
-
-            offset += read;
-        }
-
-        return buffer;
-    }
+    public Task<byte[]> ReceiveExactlyAsync(int count) => Socket.ReceiveExactlyAsync(count);
 
     /// <summary>VER, NMETHODS, METHODS: the whole greeting.</summary>
     public async Task<byte[]> ReceiveGreetingAsync()

@@ -35,23 +35,7 @@ internal sealed class RawClient : IDisposable
 
     public Task SendAsync(byte[] bytes) => Socket.SendAsync(bytes, SocketFlags.None).DefaultTimeout();
 
-    public async Task<byte[]> ReceiveExactlyAsync(int count)
-    {
-        byte[] buffer = new byte[count];
-        int offset = 0;
-        while (offset < count)
-        {
-            int read = await Socket.ReceiveAsync(buffer.AsMemory(offset), SocketFlags.None).DefaultTimeout();
-            if (read == 0)
-            {
-                throw new EndOfStreamException($"The server closed after {offset} of {count} expected bytes: {Convert.ToHexString(buffer, 0, offset)}");
-            }
-
-            offset += read;
-        }
-
-        return buffer;
-    }
+    public Task<byte[]> ReceiveExactlyAsync(int count) => Socket.ReceiveExactlyAsync(count);
 
     /// <summary>Reads one SOCKS5 reply, whatever its address type.</summary>
     public async Task<byte[]> ReceiveReplyAsync()
