@@ -65,6 +65,7 @@ internal static class SockeyeCommandLine
             };
             return ServeAsync(values, error, cancellationToken);
         });
+        root.Subcommands.Add(ConfigCheck.CreateCommand(output, error));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -85,21 +86,7 @@ internal static class SockeyeCommandLine
     private static async Task<int> ServeAsync(CommandLineValues values, TextWriter error, CancellationToken cancellationToken)
     {
         var errors = new List<string>();
-        SockeyeSettings? settings = null;
-        try
-        {
-            IConfiguration configuration = BuildConfiguration(values.ConfigFile);
-            settings = SettingsReader.Read(configuration, values, errors);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
-        {
-            errors.Add($"--config: cannot read '{values.ConfigFile}': {e.Message}");
-        }
-        catch (Exception e) when (e is FormatException or InvalidDataException)
-        {
-            errors.Add($"--config: '{values.ConfigFile}' is not valid JSON: {(e.InnerException ?? e).Message}");
-        }
-
+        SockeyeSettings? settings = LoadSettings(values, errors);
         if (settings is null)
         {
             foreach (string line in errors)
@@ -122,6 +109,26 @@ internal static class SockeyeCommandLine
             await error.WriteLineAsync($"sockeye: {e.Message}").ConfigureAwait(false);
             return ExitFailure;
         }
+    }
+
+    /// <summary>The settings from the config file, the environment and the command line; null with <paramref name="errors"/> filled when they are not valid.</summary>
+    internal static SockeyeSettings? LoadSettings(CommandLineValues values, List<string> errors)
+    {
+        try
+        {
+            IConfiguration configuration = BuildConfiguration(values.ConfigFile);
+            return SettingsReader.Read(configuration, values, errors);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            errors.Add($"--config: cannot read '{values.ConfigFile}': {e.Message}");
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException)
+        {
+            errors.Add($"--config: '{values.ConfigFile}' is not valid JSON: {(e.InnerException ?? e).Message}");
+        }
+
+        return null;
     }
 
     private static IConfiguration BuildConfiguration(string? configFile)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Commands;
 
@@ -27,7 +28,11 @@ internal sealed class ConnectCommand
     /// <summary>RFC 8305 §5: the recommended delay before the next address's attempt starts.</summary>
     private static readonly TimeSpan ConnectionAttemptDelay = TimeSpan.FromMilliseconds(250);
 
-    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to <paramref name="destination"/>. With <paramref name="check"/>, the addresses a name resolves to are
+    /// first put to the access rules: denied ones are never contacted, and when none is left the result is X'02'.
+    /// </summary>
+    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -39,6 +44,15 @@ internal sealed class ConnectCommand
             if (addresses.Length == 0)
             {
                 return ConnectResult.Failed(SocketError.HostNotFound);
+            }
+
+            if (check is not null)
+            {
+                addresses = Permitted(addresses, destination.DomainName, port, check);
+                if (addresses.Length == 0)
+                {
+                    return ConnectResult.Denied;
+                }
             }
 
             if (addresses.Length == 1)
@@ -62,6 +76,21 @@ internal sealed class ConnectCommand
         {
             return ConnectResult.Failed(SocketError.TimedOut);
         }
+    }
+
+    private static IPAddress[] Permitted(IPAddress[] addresses, string? name, ushort port, IDestinationCheck check)
+    {
+        // The resolver's array may be shared by the DNS cache: filter into a new one rather than in place.
+        var permitted = new List<IPAddress>(addresses.Length);
+        foreach (IPAddress address in addresses)
+        {
+            if (check.Permits(AccessCommands.Connect, name, address, port))
+            {
+                permitted.Add(address);
+            }
+        }
+
+        return permitted.Count == addresses.Length ? addresses : [.. permitted];
     }
 
     /// <summary>

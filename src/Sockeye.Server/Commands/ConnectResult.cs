@@ -7,4 +7,7 @@ namespace Sockeye.Server.Commands;
 internal readonly record struct ConnectResult(Socket? Target, Socks5ReplyCode ReplyCode, SocketError SocketError)
 {
     public static ConnectResult Failed(SocketError error) => new(null, ReplyCodes.FromSocketError(error), error);
+
+    /// <summary>Every address of the destination was denied by the access rules.</summary>
+    public static ConnectResult Denied { get; } = new(null, Socks5ReplyCode.ConnectionNotAllowed, SocketError.AccessDenied);
 }

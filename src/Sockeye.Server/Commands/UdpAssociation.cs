@@ -5,6 +5,7 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Commands;
 
@@ -25,12 +26,16 @@ internal sealed partial class UdpAssociation : IDisposable
     // Room in front of a received payload for the largest header we write: RSV(2) FRAG ATYP IPv6(16) PORT(2).
     private const int ReplyHeaderRoom = 3 + 1 + 16 + 2;
 
+    // Stands in the route cache for a destination the access rules deny, so that the rules are asked once per destination.
+    private static readonly SocketAddress DeniedRoute = new(AddressFamily.InterNetwork);
+
     private readonly UdpOptions _options;
     private readonly OutboundOptions _outbound;
     private readonly DnsCache _dns;
     private readonly UdpStatistics _statistics;
     private readonly TimeProvider _timeProvider;
     private readonly IPAddress _clientAddress;
+    private readonly IDestinationCheck? _check;
     private readonly Socket _clientSocket;
     private readonly DestinationRoutes _routes = new();
     private readonly Lock _destinationLock = new();
@@ -41,8 +46,10 @@ internal sealed partial class UdpAssociation : IDisposable
     private long _lastActivityTimestamp;
     private CancellationToken _cancellationToken;
 
-    private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider, IPAddress clientAddress, Socket clientSocket)
+    private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
+        IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check)
     {
+        _check = check;
         _options = options;
         _outbound = outbound;
         _dns = dns;
@@ -65,10 +72,11 @@ internal sealed partial class UdpAssociation : IDisposable
     /// <summary>
     /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on). Only datagrams
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
-    /// otherwise from the port of the first datagram.
+    /// otherwise from the port of the first datagram. With <paramref name="check"/>, each destination is put to the
+    /// access rules the first time it is seen, and datagrams to a denied one are dropped and counted.
     /// </summary>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, out SocketError error)
+        IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, out SocketError error)
     {
         var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -83,7 +91,7 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, Normalize(client.Address), socket)
+        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, Normalize(client.Address), socket, check)
         {
             Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
         };
@@ -211,7 +219,15 @@ internal sealed partial class UdpAssociation : IDisposable
                 return null;
             }
 
-            SocketAddress destination = new IPEndPoint(Normalize(addresses[0]), port).Serialize();
+            IPAddress? permitted = FirstPermitted(addresses, domain.DomainName, port);
+            if (permitted is null)
+            {
+                _routes.Remember(routeKey.Span, DeniedRoute);
+                _statistics.CountDenied();
+                return null;
+            }
+
+            SocketAddress destination = new IPEndPoint(permitted, port).Serialize();
             _routes.Remember(routeKey.Span, destination);
             return destination;
         }
@@ -246,6 +262,12 @@ internal sealed partial class UdpAssociation : IDisposable
 
         ReadOnlySpan<byte> key = datagram[3..headerLength];
         destination = _routes.Find(key);
+        if (ReferenceEquals(destination, DeniedRoute))
+        {
+            _statistics.CountDenied();
+            return false;
+        }
+
         if (destination is not null)
         {
             return true;
@@ -258,9 +280,33 @@ internal sealed partial class UdpAssociation : IDisposable
             return true;
         }
 
-        destination = new IPEndPoint(Normalize(header.GetDestination().ToIPAddress()), header.Port).Serialize();
+        IPAddress address = Normalize(header.GetDestination().ToIPAddress());
+        if (_check is not null && !_check.Permits(AccessCommands.UdpAssociate, null, address, header.Port))
+        {
+            destination = null;
+            _routes.Remember(key, DeniedRoute);
+            _statistics.CountDenied();
+            return false;
+        }
+
+        destination = new IPEndPoint(address, header.Port).Serialize();
         _routes.Remember(key, destination);
         return true;
+    }
+
+    /// <summary>The first address of a resolved name that the access rules let this association reach.</summary>
+    private IPAddress? FirstPermitted(IPAddress[] addresses, string? name, ushort port)
+    {
+        foreach (IPAddress resolved in addresses)
+        {
+            IPAddress address = Normalize(resolved);
+            if (_check is null || _check.Permits(AccessCommands.UdpAssociate, name, address, port))
+            {
+                return address;
+            }
+        }
+
+        return null;
     }
 
     private Socket? GetDestinationSocket(AddressFamily family)

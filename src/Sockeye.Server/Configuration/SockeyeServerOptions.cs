@@ -48,6 +48,16 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to <see cref="RelayMode.Auto"/>: splice on Linux, copy elsewhere.</remarks>
     public RelayMode RelayMode { get; set; } = RelayMode.Auto;
 
+    /// <summary>
+    /// Access rules, checked in order for every CONNECT, BIND peer and UDP datagram: the first rule that matches decides,
+    /// and a request no rule matches is denied with reply X'02'.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to none, which means the built-in rules of <see cref="GetEffectiveRules"/>: everything allowed, except
+    /// loopback, link-local and unspecified destinations while any listener is on a non-loopback address.
+    /// </remarks>
+    public IList<AccessRule> Rules { get; } = new List<AccessRule>();
+
     /// <summary>The source addresses of the server's own connections to destinations.</summary>
     public OutboundOptions Outbound { get; } = new();
 
@@ -62,4 +72,39 @@ public sealed class SockeyeServerOptions
 
     /// <summary>Settings of the UDP ASSOCIATE command.</summary>
     public UdpOptions Udp { get; } = new();
+
+    /// <summary>
+    /// The rules the server applies: <see cref="Rules"/> when any are configured. Otherwise the built-in default, which
+    /// allows everything but, as soon as a listener is on a non-loopback address, first denies destinations in the
+    /// loopback, link-local and unspecified ranges, so that a client on the network cannot use the proxy to reach
+    /// services bound to the proxy host's loopback interface or a cloud metadata endpoint (server-side request forgery).
+    /// </summary>
+    public IReadOnlyList<AccessRule> GetEffectiveRules()
+    {
+        if (Rules.Count > 0)
+        {
+            return [.. Rules];
+        }
+
+        var allowAll = new AccessRule { Action = AccessAction.Allow, Name = "built-in: allow the rest" };
+        foreach (IPEndPoint listener in Listeners)
+        {
+            if (listener is not null && !IPAddress.IsLoopback(listener.Address))
+            {
+                var guard = new AccessRule { Action = AccessAction.Deny, Name = "built-in: local destinations", Log = true };
+                foreach (string network in GuardedNetworks)
+                {
+                    guard.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse(network)));
+                }
+
+                return [guard, allowAll];
+            }
+        }
+
+        return [allowAll];
+    }
+
+    // Loopback, link-local (169.254.169.254 is the cloud metadata service) and "this network"/unspecified, which
+    // Linux treats as the local host: 0.0.0.0 and :: connect to the proxy's own loopback services.
+    private static readonly string[] GuardedNetworks = ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128"];
 }

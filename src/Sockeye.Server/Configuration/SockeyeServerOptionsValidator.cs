@@ -39,6 +39,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             }
         }
 
+        CheckRules(errors, options.Rules, names);
         CheckTimeout(errors, "handshakeTimeout", options.HandshakeTimeout, allowDisabled: true);
         CheckTimeout(errors, "connectTimeout", options.ConnectTimeout, allowDisabled: false);
         CheckTimeout(errors, "idleTimeout", options.IdleTimeout, allowDisabled: true);
@@ -79,6 +80,47 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckRules(List<string> errors, IList<AccessRule> rules, HashSet<string> userNames)
+    {
+        for (int i = 0; i < rules.Count; i++)
+        {
+            AccessRule? rule = rules[i];
+            string key = $"rules[{i}]";
+            if (rule is null)
+            {
+                errors.Add($"{key}: the rule is missing.");
+                continue;
+            }
+
+            if (!Enum.IsDefined(rule.Action))
+            {
+                errors.Add($"{key}.action: must be allow or deny.");
+            }
+
+            if ((rule.Commands & AccessCommands.All) == AccessCommands.None || (rule.Commands & ~AccessCommands.All) != 0)
+            {
+                errors.Add($"{key}.commands: name at least one of connect, bind and udp, or leave commands out for all three.");
+            }
+
+            for (int u = 0; u < rule.Users.Count; u++)
+            {
+                // A rule for a user nobody can log in as never matches: almost surely a typo.
+                if (!userNames.Contains(rule.Users[u]))
+                {
+                    errors.Add($"{key}.users[{u}]: '{rule.Users[u]}' is not a configured user; the rule could never match it.");
+                }
+            }
+
+            for (int d = 0; d < rule.Destinations.Count; d++)
+            {
+                if (rule.Destinations[d] is null)
+                {
+                    errors.Add($"{key}.destinations[{d}]: the destination is missing.");
+                }
+            }
+        }
     }
 
     private static void CheckNotNegative(List<string> errors, string key, int value)

@@ -48,6 +48,12 @@ internal static partial class SessionLog
     [LoggerMessage(3005, LogLevel.Debug, "Session {ConnectionId}: UDP relay open on {RelayEndPoint}", EventName = "UdpAssociated")]
     public static partial void UdpAssociated(ILogger logger, long connectionId, EndPoint relayEndPoint);
 
+    [LoggerMessage(3006, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: {Command} to {Destination} for user {User} denied by rule {RuleNumber} ({RuleName})", EventName = "RuleDenied")]
+    public static partial void RuleDenied(ILogger logger, long connectionId, EndPoint? clientEndPoint, string command, string destination, string user, int ruleNumber, string ruleName);
+
+    [LoggerMessage(3007, LogLevel.Information, "Session {ConnectionId} from {ClientEndPoint}: {Command} to {Destination} for user {User} {Verdict} by rule {RuleNumber} ({RuleName})", EventName = "RuleApplied")]
+    public static partial void RuleApplied(ILogger logger, long connectionId, EndPoint? clientEndPoint, string command, string destination, string user, string verdict, int ruleNumber, string ruleName);
+
     [LoggerMessage(5001, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: {Command} for user {User} refused at a session limit", EventName = "SessionLimitReached")]
     public static partial void LimitReached(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user, Socks5Command command);
 

@@ -12,6 +12,7 @@ public sealed class UdpStatistics
     private long _droppedFragmented;
     private long _droppedMalformed;
     private long _droppedUnroutable;
+    private long _droppedDenied;
 
     /// <summary>Datagrams received from clients and forwarded to their destination.</summary>
     public long ForwardedFromClients => Volatile.Read(ref _fromClients);
@@ -31,6 +32,9 @@ public sealed class UdpStatistics
     /// <summary>Datagrams dropped because their destination could not be resolved or reached.</summary>
     public long DroppedUnroutable => Volatile.Read(ref _droppedUnroutable);
 
+    /// <summary>Datagrams dropped because the access rules deny their destination.</summary>
+    public long DroppedDenied => Volatile.Read(ref _droppedDenied);
+
     internal void CountFromClient() => Interlocked.Increment(ref _fromClients);
 
     internal void CountToClient() => Interlocked.Increment(ref _toClients);
@@ -42,4 +46,6 @@ public sealed class UdpStatistics
     internal void CountMalformed() => Interlocked.Increment(ref _droppedMalformed);
 
     internal void CountUnroutable() => Interlocked.Increment(ref _droppedUnroutable);
+
+    internal void CountDenied() => Interlocked.Increment(ref _droppedDenied);
 }

@@ -5,6 +5,7 @@ using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
 using Sockeye.Server.Relay;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Sessions;
 
@@ -24,6 +25,7 @@ internal sealed class SessionServices
         Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Limiter = new SessionLimiter(options.Limits);
+        Policy = new AccessPolicy(options.GetEffectiveRules());
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
         Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
@@ -46,6 +48,9 @@ internal sealed class SessionServices
     public UdpStatistics UdpStatistics { get; } = new();
 
     public SessionLimiter Limiter { get; }
+
+    /// <summary>The access rules in force: the configured ones, or the built-in default.</summary>
+    public AccessPolicy Policy { get; }
 
     /// <summary>Failed logins per client address, shared by every session of the server.</summary>
     public LoginThrottle Throttle { get; }

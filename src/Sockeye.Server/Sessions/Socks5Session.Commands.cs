@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Relay;
 
@@ -14,11 +15,12 @@ internal sealed partial class Socks5Session
     private async Task RunConnectAsync(Socks5Request request, int pipelinedStart)
     {
         _phase = HandshakePhase.Connecting;
-        ConnectResult result = await _services.Connect.ConnectAsync(request.Destination, request.Port, _lifetime.Token).ConfigureAwait(false);
+        ConnectResult result = await _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _lifetime.Token).ConfigureAwait(false);
         if (result.Target is null)
         {
             SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, request.Destination.ToString(request.Port), result.ReplyCode, result.SocketError);
-            await FailAsync(result.ReplyCode, SessionCloseReason.ConnectFailed).ConfigureAwait(false);
+            SessionCloseReason reason = result.ReplyCode == Socks5ReplyCode.ConnectionNotAllowed ? SessionCloseReason.RuleDenied : SessionCloseReason.ConnectFailed;
+            await FailAsync(result.ReplyCode, reason).ConfigureAwait(false);
             return;
         }
 
@@ -71,8 +73,16 @@ internal sealed partial class Socks5Session
             return;
         }
 
+        var peer = (IPEndPoint)result.Peer.RemoteEndPoint!;
+        if (DestinationCheck is { } check && !check.Permits(AccessCommands.Bind, null, peer.Address, peer.Port))
+        {
+            result.Peer.Dispose();
+            await FailAsync(Socks5ReplyCode.ConnectionNotAllowed, SessionCloseReason.RuleDenied).ConfigureAwait(false);
+            return;
+        }
+
         _target = result.Peer;
-        await SendSuccessAsync((IPEndPoint)_target.RemoteEndPoint!).ConfigureAwait(false);
+        await SendSuccessAsync(peer).ConfigureAwait(false);
         if (await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
             ReleaseBuffer();
@@ -88,7 +98,7 @@ internal sealed partial class Socks5Session
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
         UdpAssociation? association = UdpAssociation.Open(_services.Options.Udp, _services.Options.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
-            control.Address, (IPEndPoint)_clientEndPoint!, request.Port, out SocketError error);
+            control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, out SocketError error);
         if (association is null)
         {
             SessionLog.UdpAssociateFailed(_services.SessionLogger, _id, error);

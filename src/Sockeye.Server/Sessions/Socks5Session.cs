@@ -130,7 +130,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             }
 
             Socks5Request request = _request!.Value;
-            if (!await TryTakeSessionSlotAsync(request).ConfigureAwait(false))
+            if (!await CheckRequestAsync(request).ConfigureAwait(false) || !await TryTakeSessionSlotAsync(request).ConfigureAwait(false))
             {
                 return;
             }

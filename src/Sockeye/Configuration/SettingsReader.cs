@@ -20,6 +20,7 @@ internal static class SettingsReader
     {
         "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relayBufferBytes", "relayMode", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
+        "rules",
     };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
@@ -54,6 +55,7 @@ internal static class SettingsReader
         options.IdleTimeout = ReadDuration(commandLine.IdleTimeout, "--idle-timeout", configuration, "idleTimeout", options.IdleTimeout, errors);
         options.ShutdownTimeout = ReadDuration(commandLine.ShutdownTimeout, "--shutdown-timeout", configuration, "shutdownTimeout", options.ShutdownTimeout, errors);
         ReadBindAndUdp(configuration, options, errors);
+        RulesReader.Read(configuration.GetSection("rules"), options.Rules, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
         options.RelayMode = ReadRelayMode(configuration, errors);

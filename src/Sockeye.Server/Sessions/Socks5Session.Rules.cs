@@ -1,0 +1,97 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Rules;
+
+namespace Sockeye.Server.Sessions;
+
+/// <summary>The access rules, as one session applies them.</summary>
+internal sealed partial class Socks5Session : IDestinationCheck
+{
+    // What the rules said about the request itself. Undecided means the commands must ask again for each concrete
+    // destination; a decided request needs no further checks, since every destination it can reach gets the same answer.
+    private AccessVerdict _requestVerdict = AccessVerdict.Allow;
+
+    /// <summary>The user as rules see it: <see langword="null"/> for a client that did not authenticate.</summary>
+    private string? RuleUser => _services.Users.RequiresAuthentication ? _user : null;
+
+    /// <summary>What the commands consult for each concrete destination; <see langword="null"/> when the request was decided.</summary>
+    private IDestinationCheck? DestinationCheck => _requestVerdict == AccessVerdict.Undecided ? this : null;
+
+    /// <summary>Checks the request as the client made it; on a denial answers X'02' and returns false.</summary>
+    private async Task<bool> CheckRequestAsync(Socks5Request request)
+    {
+        if (_services.Policy.AllowsEverything)
+        {
+            return true;
+        }
+
+        AccessCommands command = request.Command switch
+        {
+            Socks5Command.Connect => AccessCommands.Connect,
+            Socks5Command.Bind => AccessCommands.Bind,
+            _ => AccessCommands.UdpAssociate,
+        };
+
+        // CONNECT names its destination; BIND's peer and UDP's datagrams come later.
+        AccessRequest access = command == AccessCommands.Connect
+            ? AccessRequest.To(ClientAddress, RuleUser, command, request.Destination.DomainName,
+                request.Destination.TryGetIPAddress(out IPAddress? address) ? address : null, request.Port)
+            : AccessRequest.Pending(ClientAddress, RuleUser, command);
+        _requestVerdict = Decide(access);
+        if (_requestVerdict != AccessVerdict.Deny)
+        {
+            return true;
+        }
+
+        await FailAsync(Socks5ReplyCode.ConnectionNotAllowed, SessionCloseReason.RuleDenied).ConfigureAwait(false);
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public bool Permits(AccessCommands command, string? name, IPAddress address, int port) =>
+        Decide(AccessRequest.To(ClientAddress, RuleUser, command, name, address, port)) != AccessVerdict.Deny;
+
+    private AccessVerdict Decide(in AccessRequest request)
+    {
+        AccessDecision decision = _services.Policy.Evaluate(request);
+        if (decision.Verdict == AccessVerdict.Undecided)
+        {
+            return AccessVerdict.Undecided;
+        }
+
+        AccessRule? rule = decision.RuleNumber > 0 ? _services.Policy[decision.RuleNumber] : null;
+        ILogger log = _services.SessionLogger;
+        if (rule is { Log: true } && log.IsEnabled(LogLevel.Information))
+        {
+            SessionLog.RuleApplied(log, _id, _clientEndPoint, Describe(request.Command), Describe(request), _user,
+                decision.Verdict == AccessVerdict.Allow ? "allowed" : "denied", decision.RuleNumber, rule.Name ?? "");
+        }
+        else if (decision.Verdict == AccessVerdict.Deny && log.IsEnabled(LogLevel.Debug))
+        {
+            SessionLog.RuleDenied(log, _id, _clientEndPoint, Describe(request.Command), Describe(request), _user, decision.RuleNumber, rule?.Name ?? "no rule matched");
+        }
+
+        return decision.Verdict;
+    }
+
+    private static string Describe(AccessCommands command) => command switch
+    {
+        AccessCommands.Connect => "CONNECT",
+        AccessCommands.Bind => "BIND",
+        _ => "UDP",
+    };
+
+    private static string Describe(in AccessRequest request)
+    {
+        if (!request.DestinationKnown)
+        {
+            return "(destination to come)";
+        }
+
+        string where = request.Address is null ? $"{request.Name}:{request.Port}" : new IPEndPoint(request.Address, request.Port).ToString();
+        return request.Name is null || request.Address is null ? where : $"{request.Name} ({where})";
+    }
+}

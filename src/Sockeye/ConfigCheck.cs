@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Sockeye.Configuration;
+using Sockeye.Server.Configuration;
+
+namespace Sockeye;
+
+/// <summary>
+/// <c>sockeye check-config FILE</c>: reads a configuration exactly as the server would (the file, then SOCKEYE_*
+/// environment variables), reports every problem, or prints what the server would do with it, rules included.
+/// </summary>
+internal static class ConfigCheck
+{
+    public static Command CreateCommand(TextWriter output, TextWriter error)
+    {
+        var file = new Argument<string>("FILE") { Description = "The JSON configuration file to check." };
+        var command = new Command("check-config", "Validate a configuration file and print the effective settings and access rules.") { file };
+        command.SetAction((parseResult, _) => RunAsync(parseResult.GetValue(file)!, output, error));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(string file, TextWriter output, TextWriter error)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SockeyeCommandLine.LoadSettings(new CommandLineValues { ConfigFile = file }, errors);
+        if (settings is null)
+        {
+            foreach (string line in errors)
+            {
+                await error.WriteLineAsync($"sockeye: {line}").ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync($"sockeye: {file}: {errors.Count} problem{(errors.Count == 1 ? "" : "s")}; the server would not start.").ConfigureAwait(false);
+            return SockeyeCommandLine.ExitUsage;
+        }
+
+        await output.WriteAsync(Describe(file, settings.Server)).ConfigureAwait(false);
+        return 0;
+    }
+
+    private static string Describe(string file, SockeyeServerOptions options)
+    {
+        var text = new System.Text.StringBuilder();
+        CultureInfo invariant = CultureInfo.InvariantCulture;
+        text.Append(invariant, $"{file}: valid.\n");
+        text.Append("listeners: ").AppendJoin(", ", options.Listeners).Append('\n');
+        text.Append(options.Users.Count == 0
+            ? "authentication: none (NO AUTH)\n"
+            : string.Create(invariant, $"authentication: username/password, {options.Users.Count} user{(options.Users.Count == 1 ? "" : "s")}\n"));
+
+        IReadOnlyList<AccessRule> rules = options.GetEffectiveRules();
+        if (options.Rules.Count == 0)
+        {
+            bool guarded = false;
+            foreach (IPEndPoint listener in options.Listeners)
+            {
+                guarded |= !IPAddress.IsLoopback(listener.Address);
+            }
+
+            text.Append(guarded
+                ? "rules: none configured; the built-in rules apply, which deny local destinations because a listener is not on loopback:\n"
+                : "rules: none configured; the built-in rule applies, which allows everything because every listener is on loopback:\n");
+        }
+        else
+        {
+            text.Append("rules (the first that matches decides; a request no rule matches is denied):\n");
+        }
+
+        for (int i = 0; i < rules.Count; i++)
+        {
+            AccessRule rule = rules[i];
+            text.Append(invariant, $"  {i + 1}. {rule}");
+            if (rule.Name is not null)
+            {
+                text.Append("  # ").Append(rule.Name);
+            }
+
+            text.Append('\n');
+        }
+
+        return text.ToString();
+    }
+}
