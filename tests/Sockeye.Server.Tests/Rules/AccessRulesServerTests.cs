@@ -1,0 +1,360 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sockeye.Server.Authentication;
+using Sockeye.Server.Commands;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Rules;
+using Sockeye.Server.Sessions;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Rules;
+
+/// <summary>The rules as a real server applies them to CONNECT, the BIND peer and each UDP datagram.</summary>
+public sealed class AccessRulesServerTests
+{
+    private static readonly byte[] NotAllowed = [5, 2, 0, 1, 0, 0, 0, 0, 0, 0];
+
+    [Fact]
+    public async Task Connect_DeniedDestination_Replies02AndCloses()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, destinations: ["127.0.0.1"], ports: [target.Port]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        });
+
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint)]);
+
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        Assert.Equal(NotAllowed, await client.ReadToEndAsync());
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[3006]", StringComparison.Ordinal) && line.Contains("denied by rule 1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Connect_OtherPortOfSameHost_AllowedByLaterRule()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, destinations: ["127.0.0.1"], ports: [(ushort)(target.Port == 1 ? 2 : 1)]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        });
+
+        Assert.Equal(0, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+    }
+
+    [Fact]
+    public async Task Connect_NoRuleMatches_Replies02()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o => o.Rules.Add(Rule(AccessAction.Allow, destinations: ["192.0.2.0/24"])));
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[3006]", StringComparison.Ordinal) && line.Contains("no rule matched", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Connect_NameAllowedButResolvingIntoDeniedRange_Replies02()
+    {
+        using var target = new TcpTarget();
+        var resolver = new FakeResolver(_ => [IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, destinations: ["127.0.0.0/8"]));
+            o.Rules.Add(Rule(AccessAction.Allow, destinations: ["*.example.com"]));
+        }, resolver);
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.ConnectDomain("intranet.example.com", target.Port)));
+        Assert.Equal(["intranet.example.com"], resolver.Queries);
+    }
+
+    [Fact]
+    public async Task Connect_NameWithDeniedAndAllowedAddresses_OnlyTheAllowedOneIsContacted()
+    {
+        using var allowed = new TcpTarget(IPAddress.Loopback);
+        using var denied = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        denied.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), allowed.Port));
+        denied.Listen(8);
+
+        // The denied address comes first: without the check, the race would connect there at once and win.
+        var resolver = new FakeResolver(_ => [IPAddress.Parse("127.0.0.2"), IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, destinations: ["127.0.0.2"]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        }, resolver);
+
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.ConnectDomain("two.example.com", allowed.Port), .. "via allowed"u8]);
+        await client.ReceiveExactlyAsync(2);
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+
+        using Socket accepted = await allowed.AcceptAsync();
+        Assert.Equal("via allowed"u8.ToArray(), await accepted.ReceiveExactlyAsync(11));
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[3006]", StringComparison.Ordinal) && line.Contains("127.0.0.2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Connect_NameDeniedByName_IsNeverResolved()
+    {
+        var resolver = new FakeResolver(_ => [IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, destinations: ["*.blocked.test"]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        }, resolver);
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.ConnectDomain("ads.blocked.test", 443)));
+        Assert.Empty(resolver.Queries);
+    }
+
+    [Fact]
+    public async Task Connect_ClientNetworkRule_AppliesByClientAddress()
+    {
+        using var target = new TcpTarget();
+        Action<SockeyeServerOptions> rules = o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, clients: ["127.0.0.0/8"]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        };
+        await using TestServer v4 = await TestServer.StartAsync(rules);
+        await using TestServer v6 = await TestServer.StartAsync(rules, listenAddress: IPAddress.IPv6Loopback);
+
+        Assert.Equal(2, await ConnectReplyAsync(v4, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Equal(0, await ConnectReplyAsync(v6, Socks5Bytes.Connect(target.EndPoint)));
+    }
+
+    [Theory]
+    [InlineData("alice", 0)]
+    [InlineData("bob", 2)]
+    public async Task Connect_UserRule_AppliesToTheAuthenticatedUser(string user, byte expected)
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Users.Add(new SockeyeUser("alice", "a-secret"));
+            o.Users.Add(new SockeyeUser("bob", "b-secret"));
+            o.Rules.Add(Rule(AccessAction.Allow, users: ["alice"]));
+        });
+
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials(user, user[0] + "-secret"), .. Socks5Bytes.Connect(target.EndPoint)]);
+        Assert.Equal(new byte[] { 5, 2, 1, 0 }, await client.ReceiveExactlyAsync(4));
+
+        Assert.Equal(expected, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Fact]
+    public async Task Connect_RuleWithLogFlag_LogsTheAllowAtInformation()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            AccessRule rule = Rule(AccessAction.Allow);
+            rule.Log = true;
+            rule.Name = "audited";
+            o.Rules.Add(rule);
+        });
+
+        Assert.Equal(0, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Contains(server.Logs.Lines, line => line.StartsWith("Information", StringComparison.Ordinal) && line.Contains("[3007]", StringComparison.Ordinal)
+            && line.Contains($"CONNECT to 127.0.0.1:{target.Port}", StringComparison.Ordinal) && line.Contains("allowed by rule 1 (audited)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Connect_BuiltInGuard_DeniesLoopbackAndNamesResolvingToIt()
+    {
+        using var target = new TcpTarget();
+        var resolver = new FakeResolver(_ => [IPAddress.Loopback]);
+
+        // The guard a server listening on 0.0.0.0 would apply; the test server itself stays on loopback.
+        IReadOnlyList<AccessRule> guard = AccessPolicyTests.GuardedOptions().GetEffectiveRules();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            foreach (AccessRule rule in guard)
+            {
+                o.Rules.Add(rule);
+            }
+        }, resolver);
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, target.Port))));
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.ConnectDomain("localhost", target.Port)));
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[3007]", StringComparison.Ordinal) && line.Contains("built-in: local destinations", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void BuiltInGuard_IsWhatAServerListeningBeyondLoopbackApplies()
+    {
+        var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System, NullLoggerFactory.Instance);
+
+        AccessDecision decision = services.Policy.Evaluate(AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, IPAddress.Loopback, 22));
+
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 1), decision);
+    }
+
+    [Fact]
+    public async Task Bind_RequestDeniedByCommand_FirstReply02()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, commands: AccessCommands.Bind));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        });
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 2)));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.2", 2)]
+    [InlineData("127.0.0.1", 0)]
+    public async Task Bind_PeerCheckedAgainstRules_DeniedPeerGetsSecondReply02(string peerAddress, byte expected)
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, commands: AccessCommands.Bind, destinations: ["127.0.0.2"]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        });
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 2)]);
+        await client.ReceiveExactlyAsync(2);
+        byte[] first = await client.ReceiveReplyAsync();
+        Assert.Equal(0, first[1]);
+
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        peer.Bind(new IPEndPoint(IPAddress.Parse(peerAddress), 0));
+        await peer.ConnectAsync(Socks5Bytes.BoundEndPoint(first)).DefaultTimeout();
+
+        byte[] second = await client.ReceiveReplyAsync();
+        Assert.Equal(expected, second[1]);
+        if (expected != 0)
+        {
+            Assert.Equal(NotAllowed, second);
+            Assert.Empty(await client.ReadToEndAsync());
+        }
+    }
+
+    [Fact]
+    public async Task Udp_RequestDeniedByCommand_Replies02()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, commands: AccessCommands.UdpAssociate));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        });
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 3)));
+    }
+
+    [Fact]
+    public async Task Udp_DatagramsToDeniedDestination_DroppedAndCounted_OthersRelayed()
+    {
+        using var deniedEcho = new UdpEcho();
+        using var allowedEcho = new UdpEcho();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, commands: AccessCommands.UdpAssociate, destinations: ["127.0.0.1"], ports: [(ushort)deniedEcho.EndPoint.Port]));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        });
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync([.. UdpAssociateClient.Header(deniedEcho.EndPoint), .. "first"u8]);
+        await client.SendAsync([.. UdpAssociateClient.Header(deniedEcho.EndPoint), .. "second"u8]);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.DroppedDenied == 2);
+        await client.SendAsync([.. UdpAssociateClient.Header(allowedEcho.EndPoint), .. "third"u8]);
+
+        byte[]? back = await client.ReceiveAsync(TestTimeouts.Default);
+        Assert.Equal([.. UdpAssociateClient.Header(allowedEcho.EndPoint), .. "third"u8], back!);
+        Assert.Equal(0, deniedEcho.Received);
+        Assert.Equal(1, server.Server.UdpStatistics.ForwardedFromClients);
+    }
+
+    [Fact]
+    public async Task Udp_NameResolvingIntoDeniedRange_DroppedAndCounted()
+    {
+        using var echo = new UdpEcho();
+        var resolver = new FakeResolver(_ => [IPAddress.Loopback]);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Rules.Add(Rule(AccessAction.Deny, destinations: ["127.0.0.0/8"], commands: AccessCommands.UdpAssociate));
+            o.Rules.Add(Rule(AccessAction.Allow));
+        }, resolver);
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync([.. UdpAssociateClient.Header("echo.example.com", echo.EndPoint.Port), .. "hello"u8]);
+
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.DroppedDenied == 1);
+        Assert.Equal(0, echo.Received);
+    }
+
+    private static async Task<byte> ConnectReplyAsync(TestServer server, byte[] request)
+    {
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        byte[] reply = await client.ReceiveReplyAsync();
+        if (reply[1] != 0)
+        {
+            Assert.Empty(await client.ReadToEndAsync());
+        }
+
+        return reply[1];
+    }
+
+    private static AccessRule Rule(AccessAction action, string[]? destinations = null, ushort[]? ports = null, string[]? clients = null,
+        string[]? users = null, AccessCommands commands = AccessCommands.All)
+    {
+        var rule = new AccessRule { Action = action, Commands = commands };
+        foreach (string text in destinations ?? [])
+        {
+            Assert.True(DestinationPattern.TryParse(text, out DestinationPattern? pattern, out string? error), error);
+            rule.Destinations.Add(pattern!);
+        }
+
+        foreach (ushort port in ports ?? [])
+        {
+            rule.Ports.Add(new PortRange(port, port));
+        }
+
+        foreach (string text in clients ?? [])
+        {
+            rule.Clients.Add(IPNetwork.Parse(text));
+        }
+
+        foreach (string user in users ?? [])
+        {
+            rule.Users.Add(user);
+        }
+
+        return rule;
+    }
+
+    private sealed class FakeResolver(Func<string, IPAddress[]> answer) : IHostResolver
+    {
+        private readonly List<string> _queries = [];
+
+        public IReadOnlyList<string> Queries
+        {
+            get
+            {
+                lock (_queries)
+                {
+                    return [.. _queries];
+                }
+            }
+        }
+
+        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            lock (_queries)
+            {
+                _queries.Add(host);
+            }
+
+            return Task.FromResult(answer(host));
+        }
+    }
+}
