@@ -226,19 +226,7 @@ public sealed class ConnectCommandTests
     }
 
     /// <summary>Sends a no-auth request and returns REP; asserts the server then closes the connection.</summary>
-    private static async Task<byte> RequestAsync(TestServer server, byte[] request)
-    {
-        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
-        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
-        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
-        byte[] reply = await client.ReceiveReplyAsync();
-        if (reply[1] != 0)
-        {
-            Assert.Empty(await client.ReadToEndAsync());
-        }
-
-        return reply[1];
-    }
+    private static Task<byte> RequestAsync(TestServer server, byte[] request) => RawClient.RequestAsync(server.EndPoint, request);
 
     private static int ReserveClosedPort(IPAddress address)
     {

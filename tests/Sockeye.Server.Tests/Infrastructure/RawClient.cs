@@ -33,6 +33,24 @@ internal sealed class RawClient : IDisposable
         return client;
     }
 
+    /// <summary>
+    /// Sends a no-auth greeting and <paramref name="request"/> on a new connection and returns the reply code; after a
+    /// failure reply, asserts that the server closes the connection with nothing more.
+    /// </summary>
+    public static async Task<byte> RequestAsync(IPEndPoint server, byte[] request)
+    {
+        using RawClient client = await ConnectAsync(server);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        byte[] reply = await client.ReceiveReplyAsync();
+        if (reply[1] != 0)
+        {
+            Assert.Empty(await client.ReadToEndAsync());
+        }
+
+        return reply[1];
+    }
+
     public Task SendAsync(byte[] bytes) => Socket.SendAsync(bytes, SocketFlags.None).DefaultTimeout();
 
     public Task<byte[]> ReceiveExactlyAsync(int count) => Socket.ReceiveExactlyAsync(count);

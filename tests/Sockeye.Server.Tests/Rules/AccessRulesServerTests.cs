@@ -290,19 +290,7 @@ public sealed class AccessRulesServerTests
         Assert.Equal(0, echo.Received);
     }
 
-    private static async Task<byte> ConnectReplyAsync(TestServer server, byte[] request)
-    {
-        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
-        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
-        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
-        byte[] reply = await client.ReceiveReplyAsync();
-        if (reply[1] != 0)
-        {
-            Assert.Empty(await client.ReadToEndAsync());
-        }
-
-        return reply[1];
-    }
+    private static Task<byte> ConnectReplyAsync(TestServer server, byte[] request) => RawClient.RequestAsync(server.EndPoint, request);
 
     private static AccessRule Rule(AccessAction action, string[]? destinations = null, ushort[]? ports = null, string[]? clients = null,
         string[]? users = null, AccessCommands commands = AccessCommands.All)
