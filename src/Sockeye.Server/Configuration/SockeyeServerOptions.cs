@@ -62,4 +62,7 @@ public sealed class SockeyeServerOptions
 
     /// <summary>Settings of the UDP ASSOCIATE command.</summary>
     public UdpOptions Udp { get; } = new();
+
+    /// <summary>The fewest PBKDF2 iterations a <see cref="SockeyeUser.PasswordHash"/> may use. Only tests lower it, to hash fast.</summary>
+    internal int MinHashIterations { get; set; } = Sockeye.Server.Authentication.PasswordHash.MinIterations;
 }
