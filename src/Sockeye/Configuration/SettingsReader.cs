@@ -278,9 +278,8 @@ internal static class SettingsReader
     private static void ReadUsersFile(SockeyeServerOptions options, string key, string path, List<string> errors)
     {
         var problems = new List<string>();
-        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, problems);
-        file?.ValidateHashes(problems);
-        if (file is null || problems.Count > 0)
+        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, checkHashes: true, problems);
+        if (file is null)
         {
             errors.AddRange(problems.Select(problem => $"{key}: {problem}"));
             return;

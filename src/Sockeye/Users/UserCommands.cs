@@ -54,7 +54,7 @@ internal static class UserCommands
         }
 
         var errors = new List<string>();
-        UsersFile? file = UsersFile.Load(path, missingIsEmpty: true, errors);
+        UsersFile? file = UsersFile.Load(path, missingIsEmpty: true, checkHashes: false, errors);
         if (file is null)
         {
             return await FailAsync(error, errors).ConfigureAwait(false);
@@ -85,7 +85,7 @@ internal static class UserCommands
     private static async Task<int> RemoveAsync(string name, string path, TextWriter output, TextWriter error)
     {
         var errors = new List<string>();
-        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, errors);
+        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, checkHashes: false, errors);
         if (file is null)
         {
             return await FailAsync(error, errors).ConfigureAwait(false);
@@ -108,7 +108,7 @@ internal static class UserCommands
     private static async Task<int> ListAsync(string path, TextWriter output, TextWriter error)
     {
         var errors = new List<string>();
-        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, errors);
+        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, checkHashes: false, errors);
         if (file is null)
         {
             return await FailAsync(error, errors).ConfigureAwait(false);

@@ -46,11 +46,13 @@ internal sealed class UsersFile
     }
 
     /// <summary>
-    /// Reads and checks the file's structure (names, duplicates), not its hashes. Returns <see langword="null"/> after
-    /// adding one line per problem to <paramref name="errors"/>, each starting with the path (and line number). With
-    /// <paramref name="missingIsEmpty"/>, a missing file reads as an empty one, to be created on <see cref="Save"/>.
+    /// Reads and checks the file: its names and duplicates, and with <paramref name="checkHashes"/> every hash as the
+    /// server will (iteration bounds included; <c>sockeye user</c> skips that so it can replace an outdated hash).
+    /// Returns <see langword="null"/> after adding one line per problem to <paramref name="errors"/>, each starting with
+    /// the path (and line number). With <paramref name="missingIsEmpty"/>, a missing file reads as an empty one, to be
+    /// created on <see cref="Save"/>.
     /// </summary>
-    public static UsersFile? Load(string path, bool missingIsEmpty, List<string> errors)
+    public static UsersFile? Load(string path, bool missingIsEmpty, bool checkHashes, List<string> errors)
     {
         if (Directory.Exists(path))
         {
@@ -93,19 +95,7 @@ internal sealed class UsersFile
             return null;
         }
 
-        return Parse(path, text, mode, errors);
-    }
-
-    /// <summary>Checks every hash as the server will (iteration bounds included); one error per bad line.</summary>
-    public void ValidateHashes(List<string> errors)
-    {
-        foreach ((string name, string hash, int lineNumber) in Entries)
-        {
-            if (!PasswordHash.IsValid(hash, out string? problem))
-            {
-                errors.Add($"{Path}:{lineNumber}: user '{name}': {problem}");
-            }
-        }
+        return Parse(path, text, mode, checkHashes, errors);
     }
 
     /// <summary>Why <paramref name="name"/> cannot be a username in a users file, or <see langword="null"/> if it can.</summary>
@@ -196,7 +186,7 @@ internal sealed class UsersFile
         }
     }
 
-    private static UsersFile? Parse(string path, string text, UnixFileMode? mode, List<string> errors)
+    private static UsersFile? Parse(string path, string text, UnixFileMode? mode, bool checkHashes, List<string> errors)
     {
         var lines = new List<Line>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -243,6 +233,12 @@ internal sealed class UsersFile
             }
 
             seen[name] = lineNumber;
+            if (checkHashes && !PasswordHash.IsValid(hash, out string? hashProblem))
+            {
+                errors.Add($"{path}:{lineNumber}: user '{name}': {hashProblem}");
+                continue;
+            }
+
             lines.Add(new Line(raw, name, hash));
         }
 
