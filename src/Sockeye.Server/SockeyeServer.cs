@@ -49,7 +49,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         _timeProvider = timeProvider ?? TimeProvider.System;
-        var users = new UserDirectory(options.Users);
+        var users = new UserDirectory(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout);
         _onAccepted = OnAccepted;

@@ -7,6 +7,7 @@ using Sockeye.Configuration;
 using Sockeye.Hosting;
 using Sockeye.Server;
 using Sockeye.Server.Listening;
+using Sockeye.Users;
 
 namespace Sockeye;
 
@@ -19,7 +20,11 @@ internal static class SockeyeCommandLine
     /// <summary>The server could not run (e.g. its port is in use).</summary>
     public const int ExitFailure = 1;
 
-    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default) =>
+        RunAsync(args, input: null, output, error, cancellationToken);
+
+    /// <summary>Runs the command line with <paramref name="input"/> as standard input (<see langword="null"/>: the console).</summary>
+    public static async Task<int> RunAsync(string[] args, TextReader? input, TextWriter? output, TextWriter? error, CancellationToken cancellationToken)
     {
         output ??= Console.Out;
         error ??= Console.Error;
@@ -36,6 +41,11 @@ internal static class SockeyeCommandLine
             HelpName = "NAME:PASSWORD",
             Arity = ArgumentArity.OneOrMore,
         };
+        var usersFile = new Option<string>("--users-file")
+        {
+            Description = "File of NAME:HASH accounts, managed with 'sockeye user'; refused if its group or others may write it.",
+            HelpName = "FILE",
+        };
         var config = new Option<string>("--config", "-c") { Description = "JSON configuration file (see docs/configuration.md).", HelpName = "FILE" };
         var logLevel = new Option<string>("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default: information.", HelpName = "LEVEL" };
         var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Allow a non-loopback listener without users: an open proxy." };
@@ -46,7 +56,7 @@ internal static class SockeyeCommandLine
 
         var root = new RootCommand("Sockeye: a SOCKS5 proxy server (RFC 1928, RFC 1929).")
         {
-            listen, user, config, logLevel, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout,
+            listen, user, usersFile, config, logLevel, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout,
         };
 
         root.SetAction((parseResult, token) =>
@@ -55,6 +65,7 @@ internal static class SockeyeCommandLine
             {
                 Listen = parseResult.GetValue(listen) ?? [],
                 Users = parseResult.GetValue(user) ?? [],
+                UsersFile = parseResult.GetValue(usersFile),
                 ConfigFile = parseResult.GetValue(config),
                 LogLevel = parseResult.GetValue(logLevel),
                 AllowAnonymous = parseResult.GetValue(allowAnonymous),
@@ -66,6 +77,8 @@ internal static class SockeyeCommandLine
             return ServeAsync(values, error, cancellationToken);
         });
         root.Subcommands.Add(ConfigCheck.CreateCommand(output, error));
+
+        root.Add(UserCommands.Create(input, output, error));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -16,7 +16,7 @@ public class SockeyeCommandLineTests
 
         Assert.Equal(0, exitCode);
         Assert.Equal("", error);
-        foreach (string name in new[] { "--listen", "--user", "--config", "--log-level", "--allow-anonymous", "--idle-timeout", "--shutdown-timeout" })
+        foreach (string name in new[] { "--listen", "--user", "--users-file", "--config", "--log-level", "--allow-anonymous", "--idle-timeout", "--shutdown-timeout" })
         {
             Assert.Contains(name, output, StringComparison.Ordinal);
         }

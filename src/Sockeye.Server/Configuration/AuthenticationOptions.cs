@@ -21,4 +21,15 @@ public sealed class AuthenticationOptions
     /// <summary>How long a ban lasts, and how long an address's failures are remembered.</summary>
     /// <remarks>Defaults to 10 minutes.</remarks>
     public TimeSpan BanDuration { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long a successful login of an account with a <see cref="SockeyeUser.PasswordHash"/> is remembered, so that
+    /// the same name and password log in again without another PBKDF2 computation. Only a keyed MAC of the credentials is
+    /// kept, one per account, never the password; failures are never remembered.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 5 minutes. <see cref="TimeSpan.Zero"/> disables it: then every login of a hashed account costs a full
+    /// hash computation. A changed password is not affected (the old one simply stops matching the new hash).
+    /// </remarks>
+    public TimeSpan VerifiedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -107,4 +107,7 @@ public sealed class SockeyeServerOptions
     // Loopback, link-local (169.254.169.254 is the cloud metadata service) and "this network"/unspecified, which
     // Linux treats as the local host: 0.0.0.0 and :: connect to the proxy's own loopback services.
     private static readonly string[] GuardedNetworks = ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128"];
+
+    /// <summary>The fewest PBKDF2 iterations a <see cref="SockeyeUser.PasswordHash"/> may use. Only tests lower it, to hash fast.</summary>
+    internal int MinHashIterations { get; set; } = Sockeye.Server.Authentication.PasswordHash.MinIterations;
 }

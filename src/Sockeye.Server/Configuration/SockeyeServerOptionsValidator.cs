@@ -32,7 +32,19 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         {
             SockeyeUser user = options.Users[i];
             CheckCredentialField(errors, $"users[{i}].name", user.Name);
-            CheckCredentialField(errors, $"users[{i}].password", user.Password);
+            if (user.PasswordHash is null)
+            {
+                CheckCredentialField(errors, $"users[{i}].password", user.Password);
+            }
+            else if (!string.IsNullOrEmpty(user.Password))
+            {
+                errors.Add($"users[{i}]: give either a password or a password hash, not both.");
+            }
+            else if (!Authentication.PasswordHash.TryParse(user.PasswordHash, options.MinHashIterations, out _, out string? problem))
+            {
+                errors.Add($"users[{i}].passwordHash: {problem}");
+            }
+
             if (!string.IsNullOrEmpty(user.Name) && !names.Add(user.Name))
             {
                 errors.Add($"users[{i}].name: '{user.Name}' is configured twice; remove one.");
@@ -64,6 +76,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckTimeout(errors, "authentication.failureDelay", options.Authentication.FailureDelay, allowDisabled: true);
         CheckTimeout(errors, "authentication.maxFailureDelay", options.Authentication.MaxFailureDelay, allowDisabled: true);
         CheckTimeout(errors, "authentication.banDuration", options.Authentication.BanDuration, allowDisabled: false);
+        CheckTimeout(errors, "authentication.verifiedCacheTtl", options.Authentication.VerifiedCacheTtl, allowDisabled: true);
         CheckNotNegative(errors, "authentication.maxFailures", options.Authentication.MaxFailures);
         CheckNotNegative(errors, "limits.maxHandshakes", options.Limits.MaxHandshakes);
         CheckNotNegative(errors, "limits.maxSessions", options.Limits.MaxSessions);

@@ -132,59 +132,63 @@ internal sealed partial class Socks5Session
 
     /// <summary>
     /// Checks the credentials parsed into the scratch area, after the wait login throttling imposes on this client's address.
-    /// A banned address fails without its password being checked.
+    /// A banned address fails without its password being checked. The scratch area is zeroed however this ends.
     /// </summary>
     private async Task<(HandshakeStep Step, int ReplyLength)> AuthenticateAsync(byte[] buffer)
     {
-        IPAddress client = ClientAddress;
-        (bool banned, TimeSpan delay) = _services.Throttle.Check(client);
-        if (!banned && delay > TimeSpan.Zero)
-        {
-            await Task.Delay(delay, _services.TimeProvider, _lifetime.Token).ConfigureAwait(false);
-        }
-
-        return (Verify(buffer, client, banned, out int replyLength), replyLength);
-    }
-
-    private HandshakeStep Verify(byte[] buffer, IPAddress client, bool banned, out int replyLength)
-    {
-        Span<byte> scratch = buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength);
-        Span<byte> output = buffer.AsSpan(OutputOffset);
         try
         {
-            ReadOnlySpan<byte> username = scratch[.._credentialLengths.User];
-            ReadOnlySpan<byte> password = scratch.Slice(_credentialLengths.User, _credentialLengths.Password);
-            if (banned || !_services.Users.Verify(username, password))
+            IPAddress client = ClientAddress;
+            (bool banned, TimeSpan delay) = _services.Throttle.Check(client);
+            if (!banned && delay > TimeSpan.Zero)
             {
-                TrySetCloseReason(SessionCloseReason.AuthFailed);
-                string user = DecodeUserForLog(username);
-                if (banned)
-                {
-                    SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
-                }
-                else
-                {
-                    SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, user);
-                    if (_services.Throttle.RecordFailure(client))
-                    {
-                        SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
-                    }
-                }
-
-                replyLength = UsernamePasswordReply.Failure.Write(output);
-                return HandshakeStep.ReplyAndClose;
+                await Task.Delay(delay, _services.TimeProvider, _lifetime.Token).ConfigureAwait(false);
             }
 
-            _services.Throttle.RecordSuccess(client);
-            _user = Encoding.UTF8.GetString(username);
-            _phase = HandshakePhase.Request;
-            replyLength = UsernamePasswordReply.Success.Write(output);
-            return HandshakeStep.Reply;
+            // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait.
+            bool verified = !banned && await _services.Users.VerifyAsync(
+                buffer.AsMemory(ScratchOffset, _credentialLengths.User),
+                buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
+                _lifetime.Token).ConfigureAwait(false);
+            return (Conclude(buffer, client, banned, verified, out int replyLength), replyLength);
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(scratch);
+            CryptographicOperations.ZeroMemory(buffer.AsSpan(ScratchOffset, UsernamePasswordRequest.ScratchLength));
         }
+    }
+
+    /// <summary>Acts on the outcome of the check: logs, throttles or clears the address, and writes the RFC 1929 reply.</summary>
+    private HandshakeStep Conclude(byte[] buffer, IPAddress client, bool banned, bool verified, out int replyLength)
+    {
+        ReadOnlySpan<byte> username = buffer.AsSpan(ScratchOffset, _credentialLengths.User);
+        Span<byte> output = buffer.AsSpan(OutputOffset);
+        if (!verified)
+        {
+            TrySetCloseReason(SessionCloseReason.AuthFailed);
+            string user = DecodeUserForLog(username);
+            if (banned)
+            {
+                SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
+            }
+            else
+            {
+                SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, user);
+                if (_services.Throttle.RecordFailure(client))
+                {
+                    SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
+                }
+            }
+
+            replyLength = UsernamePasswordReply.Failure.Write(output);
+            return HandshakeStep.ReplyAndClose;
+        }
+
+        _services.Throttle.RecordSuccess(client);
+        _user = Encoding.UTF8.GetString(username);
+        _phase = HandshakePhase.Request;
+        replyLength = UsernamePasswordReply.Success.Write(output);
+        return HandshakeStep.Reply;
     }
 
     /// <summary>

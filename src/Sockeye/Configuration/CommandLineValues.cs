@@ -7,6 +7,8 @@ internal sealed record CommandLineValues
 
     public IReadOnlyList<string> Users { get; init; } = [];
 
+    public string? UsersFile { get; init; }
+
     public string? ConfigFile { get; init; }
 
     public string? LogLevel { get; init; }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sockeye.Server.Configuration;
+using Sockeye.Users;
 
 namespace Sockeye.Configuration;
 
@@ -18,7 +19,7 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "listeners", "users", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
+        "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relayBufferBytes", "relayMode", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
         "rules",
     };
@@ -32,7 +33,7 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownAuthenticationKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "failureDelay", "maxFailureDelay", "maxFailures", "banDuration",
+        "failureDelay", "maxFailureDelay", "maxFailures", "banDuration", "verifiedCacheTtl",
     };
 
     private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "maxDatagramBytes" };
@@ -142,6 +143,7 @@ internal static class SettingsReader
         authentication.MaxFailureDelay = ReadDuration(null, "", configuration, "authentication:maxFailureDelay", authentication.MaxFailureDelay, errors, "authentication.maxFailureDelay");
         authentication.MaxFailures = ReadInt(configuration, "authentication:maxFailures", authentication.MaxFailures, errors, "authentication.maxFailures");
         authentication.BanDuration = ReadDuration(null, "", configuration, "authentication:banDuration", authentication.BanDuration, errors, "authentication.banDuration");
+        authentication.VerifiedCacheTtl = ReadDuration(null, "", configuration, "authentication:verifiedCacheTtl", authentication.VerifiedCacheTtl, errors, "authentication.verifiedCacheTtl");
         CheckSectionKeys(configuration.GetSection("limits"), "limits", KnownLimitKeys, errors);
         LimitsOptions limits = options.Limits;
         limits.MaxHandshakes = ReadInt(configuration, "limits:maxHandshakes", limits.MaxHandshakes, errors, "limits.maxHandshakes");
@@ -261,6 +263,40 @@ internal static class SettingsReader
         foreach (string text in commandLine.Users)
         {
             AddUser(options, "--user", text, errors);
+        }
+
+        (string key, string? path) = commandLine.UsersFile is not null ? ("--users-file", commandLine.UsersFile) : ("usersFile", configuration["usersFile"]);
+        if (!string.IsNullOrWhiteSpace(path))
+        {
+            ReadUsersFile(options, key, path, errors);
+        }
+    }
+
+    /// <summary>
+    /// The accounts of a users file, added to those of <c>--user</c> and <c>users</c>. The file is refused whole (with
+    /// one error per problem, each naming FILE:LINE) if it is not a regular file, if its group or others may write it,
+    /// or if any line is bad; a name given in both places is an error too.
+    /// </summary>
+    private static void ReadUsersFile(SockeyeServerOptions options, string key, string path, List<string> errors)
+    {
+        var problems = new List<string>();
+        UsersFile? file = UsersFile.Load(path, missingIsEmpty: false, checkHashes: true, problems);
+        if (file is null)
+        {
+            errors.AddRange(problems.Select(problem => $"{key}: {problem}"));
+            return;
+        }
+
+        var inline = new HashSet<string>(options.Users.Select(static u => u.Name), StringComparer.Ordinal);
+        foreach ((string name, string hash, int lineNumber) in file.Entries)
+        {
+            if (inline.Contains(name))
+            {
+                errors.Add($"{key}: {path}:{lineNumber}: user '{name}' is also given with --user or \"users\"; keep one.");
+                continue;
+            }
+
+            options.Users.Add(SockeyeUser.FromPasswordHash(name, hash));
         }
     }
 
