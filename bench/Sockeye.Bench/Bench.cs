@@ -7,6 +7,19 @@ namespace Sockeye.Bench;
 /// <summary>Runs every scenario against every subject, several times, and reports the medians in one table.</summary>
 internal sealed class Bench
 {
+    /// <summary>
+    /// Runtime settings a variant can add with a suffix (<c>splice+nospin</c>), to measure them without a rebuild: the
+    /// experiments recorded in docs/performance-notes.md.
+    /// </summary>
+    private static readonly Dictionary<string, (string Name, string Value)> RuntimeExperiments = new(StringComparer.Ordinal)
+    {
+        ["inline"] = ("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1"),
+        ["nospin"] = ("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit", "0"),
+        ["servergc"] = ("DOTNET_gcServer", "1"),
+        ["noconcgc"] = ("DOTNET_gcConcurrent", "0"),
+        ["notiered"] = ("DOTNET_TieredCompilation", "0"),
+    };
+
     private readonly BenchSettings _settings;
     private readonly List<string> _subjects = [];
     private readonly List<Figure> _figures = [];
@@ -39,10 +52,17 @@ internal sealed class Bench
         foreach (string variant in _settings.Variants)
         {
             string name = $"sockeye ({variant})";
-            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = variant.Split('+')[0] };
-            if (variant.Contains("+inline", StringComparison.Ordinal))
+            string[] parts = variant.Split('+');
+            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
+            foreach (string experiment in parts.AsSpan(1))
             {
-                environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
+                if (!RuntimeExperiments.TryGetValue(experiment, out (string Name, string Value) setting))
+                {
+                    Console.Error.WriteLine($"unknown variant suffix '+{experiment}': use one of {string.Join(", ", RuntimeExperiments.Keys)}");
+                    return 2;
+                }
+
+                environment[setting.Name] = setting.Value;
             }
 
             subjects.Add((name, withUser => ProxyUnderTest.StartSockeyeAsync(name, _settings.Sockeye, ProxyCpu, withUser, environment)));
