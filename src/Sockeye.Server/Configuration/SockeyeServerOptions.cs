@@ -91,7 +91,15 @@ public sealed class SockeyeServerOptions
         {
             if (listener is not null && !IPAddress.IsLoopback(listener.Address))
             {
-                var guard = new AccessRule { Action = AccessAction.Deny, Name = "built-in: local destinations", Log = true };
+                // BIND is left out: its "destination" is a peer that chose to connect to the client, not a service the
+                // client reaches through the proxy.
+                var guard = new AccessRule
+                {
+                    Action = AccessAction.Deny,
+                    Name = "built-in: local destinations",
+                    Commands = AccessCommands.Connect | AccessCommands.UdpAssociate,
+                    Log = true,
+                };
                 foreach (string network in GuardedNetworks)
                 {
                     guard.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse(network)));

@@ -243,6 +243,17 @@ public sealed class AccessPolicyTests
         Assert.Equal(new AccessDecision(AccessVerdict.Allow, 2), policy.Evaluate(To(destination, 80)));
     }
 
+    [Theory]
+    [InlineData(AccessCommands.Connect, false)]
+    [InlineData(AccessCommands.UdpAssociate, false)]
+    [InlineData(AccessCommands.Bind, true)]
+    public void DefaultRules_NonLoopbackListener_GuardCoversConnectAndUdpNotBindPeers(AccessCommands command, bool allowed)
+    {
+        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules());
+
+        Assert.Equal(allowed ? AccessVerdict.Allow : AccessVerdict.Deny, policy.Evaluate(To("127.0.0.1", 80, command: command)).Verdict);
+    }
+
     [Fact]
     public void DefaultRules_NameResolvingToLoopback_Denied()
     {
