@@ -5,6 +5,7 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Limits;
 
 namespace Sockeye.Server.Commands;
 
@@ -18,7 +19,8 @@ namespace Sockeye.Server.Commands;
 /// (a zero-byte receive would consume a datagram, so UDP cannot wait without one), destinations and sources are cached
 /// as <see cref="SocketAddress"/>es, and headers are written in place in front of the payload. Datagrams are handled one
 /// at a time, so a burst can never grow memory: what the loop has not read waits in the kernel's socket buffer, and what
-/// does not fit there is dropped by the kernel.
+/// does not fit there is dropped by the kernel. Under a rate limit a datagram whose payload does not fit the session's (and
+/// its user's) tokens is dropped and counted, never queued: UDP has no backpressure to wait for.
 /// </remarks>
 internal sealed partial class UdpAssociation : IDisposable
 {
@@ -30,6 +32,8 @@ internal sealed partial class UdpAssociation : IDisposable
     private readonly DnsCache _dns;
     private readonly UdpStatistics _statistics;
     private readonly TimeProvider _timeProvider;
+    private readonly BandwidthPacer? _uploadPacer;
+    private readonly BandwidthPacer? _downloadPacer;
     private readonly IPAddress _clientAddress;
     private readonly Socket _clientSocket;
     private readonly DestinationRoutes _routes = new();
@@ -41,8 +45,11 @@ internal sealed partial class UdpAssociation : IDisposable
     private long _lastActivityTimestamp;
     private CancellationToken _cancellationToken;
 
-    private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider, IPAddress clientAddress, Socket clientSocket)
+    private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
+        SessionBandwidth? bandwidth, IPAddress clientAddress, Socket clientSocket)
     {
+        _uploadPacer = bandwidth?.Upload;
+        _downloadPacer = bandwidth?.Download;
         _options = options;
         _outbound = outbound;
         _dns = dns;
@@ -65,10 +72,10 @@ internal sealed partial class UdpAssociation : IDisposable
     /// <summary>
     /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on). Only datagrams
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
-    /// otherwise from the port of the first datagram.
+    /// otherwise from the port of the first datagram. Payloads count against <paramref name="bandwidth"/> when it is not null.
     /// </summary>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, out SocketError error)
+        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, out SocketError error)
     {
         var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -83,7 +90,7 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, Normalize(client.Address), socket)
+        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket)
         {
             Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
         };
@@ -149,6 +156,12 @@ internal sealed partial class UdpAssociation : IDisposable
                 if (outbound is null)
                 {
                     _statistics.CountUnroutable();
+                    continue;
+                }
+
+                if (_uploadPacer is not null && !_uploadPacer.TryTakeAll(received - payloadOffset))
+                {
+                    _statistics.CountOverRate();
                     continue;
                 }
 
@@ -332,10 +345,17 @@ internal sealed partial class UdpAssociation : IDisposable
                     continue;
                 }
 
+                // Activity even when dropped below: the destination is still talking, so the association is not idle.
+                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                if (_downloadPacer is not null && !_downloadPacer.TryTakeAll(received))
+                {
+                    _statistics.CountOverRate();
+                    continue;
+                }
+
                 ReadOnlySpan<byte> header = headers.Get(source);
                 int start = ReplyHeaderRoom - header.Length;
                 header.CopyTo(buffer.AsSpan(start));
-                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
                 try
                 {
                     await _clientSocket.SendToAsync(buffer.AsMemory(start, header.Length + received), SocketFlags.None, client, cancellationToken).ConfigureAwait(false);

@@ -12,6 +12,7 @@ public sealed class UdpStatistics
     private long _droppedFragmented;
     private long _droppedMalformed;
     private long _droppedUnroutable;
+    private long _droppedOverRate;
 
     /// <summary>Datagrams received from clients and forwarded to their destination.</summary>
     public long ForwardedFromClients => Volatile.Read(ref _fromClients);
@@ -31,6 +32,12 @@ public sealed class UdpStatistics
     /// <summary>Datagrams dropped because their destination could not be resolved or reached.</summary>
     public long DroppedUnroutable => Volatile.Read(ref _droppedUnroutable);
 
+    /// <summary>
+    /// Datagrams dropped because their payload did not fit the session's or its user's rate limit
+    /// (<c>limits.sessionBandwidth</c>, <c>limits.userBandwidth</c>): UDP is never queued to wait for tokens.
+    /// </summary>
+    public long DroppedOverRate => Volatile.Read(ref _droppedOverRate);
+
     internal void CountFromClient() => Interlocked.Increment(ref _fromClients);
 
     internal void CountToClient() => Interlocked.Increment(ref _toClients);
@@ -42,4 +49,6 @@ public sealed class UdpStatistics
     internal void CountMalformed() => Interlocked.Increment(ref _droppedMalformed);
 
     internal void CountUnroutable() => Interlocked.Increment(ref _droppedUnroutable);
+
+    internal void CountOverRate() => Interlocked.Increment(ref _droppedOverRate);
 }

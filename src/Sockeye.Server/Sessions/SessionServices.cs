@@ -24,6 +24,7 @@ internal sealed class SessionServices
         Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Limiter = new SessionLimiter(options.Limits);
+        Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
         Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
@@ -46,6 +47,9 @@ internal sealed class SessionServices
     public UdpStatistics UdpStatistics { get; } = new();
 
     public SessionLimiter Limiter { get; }
+
+    /// <summary>Per-session and per-user rate limits; the per-user buckets are shared by every session of the server.</summary>
+    public BandwidthLimiter Bandwidth { get; }
 
     /// <summary>Failed logins per client address, shared by every session of the server.</summary>
     public LoginThrottle Throttle { get; }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Sessions;
@@ -49,6 +50,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     // 1 while this session counts against the handshake cap; cleared exactly once.
     private int _inHandshake = 1;
     private (IPAddress Client, string? User)? _slot;
+
+    // The session's rate-limit pacers, taken with the session slot; null when no limit applies.
+    private SessionBandwidth? _bandwidth;
 
     public Socks5Session(long id, Socket client, SessionServices services, SessionRegistry registry)
     {
@@ -180,6 +184,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 _services.Limiter.Release(slot.Client, slot.User);
             }
 
+            if (_bandwidth is not null)
+            {
+                _services.Bandwidth.Release(_bandwidth);
+            }
+
             ReleaseBuffer();
             Close();
             WriteAccessLog();
@@ -203,6 +212,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         if (_services.Limiter.TryAcquire(client, user))
         {
             _slot = (client, user);
+            _bandwidth = _services.Bandwidth.Acquire(user);
             return true;
         }
 
@@ -256,7 +266,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
-        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes);
+        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes, _bandwidth);
         _relay = relay;
         RelayOutcome outcome = await relay.RunAsync(_lifetime.Token).ConfigureAwait(false);
         SessionCloseReason reason = outcome switch
