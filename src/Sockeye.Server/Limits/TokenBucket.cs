@@ -57,9 +57,10 @@ internal sealed class TokenBucket
     public int TryTake(int wanted, out TimeSpan wait)
     {
         Debug.Assert(wanted > 0);
+        long now = _timeProvider.GetTimestamp();
         lock (_lock)
         {
-            Refill();
+            Refill(now);
             double needed = Math.Min(wanted, _minimumGrant);
             double available = Math.Floor(_tokens + RoundingSlack);
             if (available >= needed)
@@ -81,9 +82,10 @@ internal sealed class TokenBucket
     /// </summary>
     public bool TryTakeAll(int count)
     {
+        long now = _timeProvider.GetTimestamp();
         lock (_lock)
         {
-            Refill();
+            Refill(now);
             if (_tokens + RoundingSlack < Math.Min(count, _capacity))
             {
                 return false;
@@ -103,9 +105,11 @@ internal sealed class TokenBucket
         }
     }
 
-    private void Refill()
+    // The clock is read before the lock is taken: a TimeProvider may run timer callbacks when read (a test clock does),
+    // and none of them must run inside the bucket. A reading older than the last refill (another thread read later and
+    // got the lock first) adds nothing.
+    private void Refill(long now)
     {
-        long now = _timeProvider.GetTimestamp();
         long elapsed = now - _lastRefill;
         if (elapsed > 0)
         {

@@ -55,7 +55,9 @@ internal sealed partial class TcpRelay
                     // A paced splice moves at most what was granted: a whole pipe at a low rate would be seconds of burst.
                     while ((allowed = pacer.TryTake(pool.PipeSize, out TimeSpan wait)) == 0)
                     {
-                        await Task.Delay(wait, _timeProvider, cancellationToken).ConfigureAwait(false);
+                        // Forced to yield: the relay goes on from the thread pool, never inline in the timer's callback (a timer
+                        // thread, or a test clock's Advance, must not end up moving a tunnel's bytes).
+                        await Task.Delay(wait, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                     }
                 }
 

@@ -106,7 +106,9 @@ internal sealed partial class TcpRelay
                     // Inline, like the sends below: a helper awaiting the delay would box its state machine per wait.
                     while ((allowed = pacer.TryTake(buffer.Length, out TimeSpan wait)) == 0)
                     {
-                        await Task.Delay(wait, _timeProvider, cancellationToken).ConfigureAwait(false);
+                        // Forced to yield: the relay goes on from the thread pool, never inline in the timer's callback (a timer
+                        // thread, or a test clock's Advance, must not end up moving a tunnel's bytes).
+                        await Task.Delay(wait, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                     }
                 }
 
