@@ -51,7 +51,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = new UserDirectory(options.Users);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
-        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout);
+        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout);
         _onAccepted = OnAccepted;
     }
 

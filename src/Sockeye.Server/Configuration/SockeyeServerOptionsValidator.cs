@@ -45,6 +45,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckTimeout(errors, "shutdownTimeout", options.ShutdownTimeout, allowDisabled: false);
         CheckTimeout(errors, "bind.acceptTimeout", options.Bind.AcceptTimeout, allowDisabled: false);
         CheckTimeout(errors, "dnsCacheTtl", options.DnsCacheTtl, allowDisabled: true);
+        CheckTimeout(errors, "udp.idleTimeout", options.Udp.IdleTimeout, allowDisabled: true);
         if (options.Udp.MaxDatagramBytes is < 512 or > 65535)
         {
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");

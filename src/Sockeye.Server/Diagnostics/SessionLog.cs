@@ -48,6 +48,9 @@ internal static partial class SessionLog
     [LoggerMessage(3005, LogLevel.Debug, "Session {ConnectionId}: UDP relay open on {RelayEndPoint}", EventName = "UdpAssociated")]
     public static partial void UdpAssociated(ILogger logger, long connectionId, EndPoint relayEndPoint);
 
+    [LoggerMessage(3006, LogLevel.Debug, "Session {ConnectionId}: UDP association carried no datagram for {IdleTimeout}; closing it and its control connection", EventName = "UdpIdleTimeout")]
+    public static partial void UdpIdleTimeout(ILogger logger, long connectionId, TimeSpan idleTimeout);
+
     [LoggerMessage(5001, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: {Command} for user {User} refused at a session limit", EventName = "SessionLimitReached")]
     public static partial void LimitReached(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user, Socks5Command command);
 

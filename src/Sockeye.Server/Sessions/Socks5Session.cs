@@ -83,6 +83,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     public SessionCloseReason CloseReason => (SessionCloseReason)Volatile.Read(ref _closeReason);
 
+    /// <summary>Whether the session is a UDP association, whose idle timeout is <c>udp.idleTimeout</c>.</summary>
+    public bool IsUdpAssociation => _association is not null;
+
     /// <summary>When the tunnel last carried data, or when the session started if it has no tunnel yet.</summary>
     public long LastActivityTimestamp => _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? _startTimestamp;
 
@@ -157,6 +160,10 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             else if (CloseReason == SessionCloseReason.HandshakeEvicted)
             {
                 SessionLog.HandshakeEvicted(log, _id, _clientEndPoint, _phase);
+            }
+            else if (CloseReason == SessionCloseReason.UdpIdleTimeout)
+            {
+                SessionLog.UdpIdleTimeout(log, _id, _services.Options.Udp.IdleTimeout);
             }
         }
         catch (SocketException e)
@@ -327,7 +334,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         bool graceful = CloseReason is SessionCloseReason.Completed or SessionCloseReason.Malformed or SessionCloseReason.AuthFailed
             or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed
             or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed
-            or SessionCloseReason.LimitReached;
+            or SessionCloseReason.LimitReached or SessionCloseReason.UdpIdleTimeout;
         _association?.Dispose();
         if (graceful)
         {
