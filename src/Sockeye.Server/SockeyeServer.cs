@@ -51,7 +51,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = new UserDirectory(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
-        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout);
+        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout);
         _onAccepted = OnAccepted;
     }
 
@@ -63,6 +63,9 @@ public sealed class SockeyeServer : IAsyncDisposable
 
     /// <summary>Requests refused at a session cap, and handshakes evicted at the handshake cap, since the server was created.</summary>
     public (long RejectedSessions, long EvictedHandshakes) LimitStatistics => (_services.Limiter.RejectedSessions, _services.Limiter.EvictedHandshakes);
+
+    /// <summary>The rate limits' shared per-user buckets (tests check that they go with the user's last session).</summary>
+    internal Limits.BandwidthLimiter Bandwidth => _services.Bandwidth;
 
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;

@@ -6,6 +6,7 @@ using Sockeye.Protocol.Udp;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
+using Sockeye.Server.Limits;
 
 namespace Sockeye.Server.Commands;
 
@@ -19,7 +20,8 @@ namespace Sockeye.Server.Commands;
 /// (a zero-byte receive would consume a datagram, so UDP cannot wait without one), destinations and sources are cached
 /// as <see cref="SocketAddress"/>es, and headers are written in place in front of the payload. Datagrams are handled one
 /// at a time, so a burst can never grow memory: what the loop has not read waits in the kernel's socket buffer, and what
-/// does not fit there is dropped by the kernel.
+/// does not fit there is dropped by the kernel. Under a rate limit a datagram whose payload does not fit the session's (and
+/// its user's) tokens is dropped and counted, never queued: UDP has no backpressure to wait for.
 /// </remarks>
 internal sealed partial class UdpAssociation : IDisposable
 {
@@ -34,6 +36,8 @@ internal sealed partial class UdpAssociation : IDisposable
     private readonly DnsCache _dns;
     private readonly UdpStatistics _statistics;
     private readonly TimeProvider _timeProvider;
+    private readonly BandwidthPacer? _uploadPacer;
+    private readonly BandwidthPacer? _downloadPacer;
     private readonly IPAddress _clientAddress;
     private readonly IDestinationCheck? _check;
     private readonly Socket _clientSocket;
@@ -47,9 +51,11 @@ internal sealed partial class UdpAssociation : IDisposable
     private CancellationToken _cancellationToken;
 
     private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check)
+        SessionBandwidth? bandwidth, IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check)
     {
         _check = check;
+        _uploadPacer = bandwidth?.Upload;
+        _downloadPacer = bandwidth?.Download;
         _options = options;
         _outbound = outbound;
         _dns = dns;
@@ -72,11 +78,12 @@ internal sealed partial class UdpAssociation : IDisposable
     /// <summary>
     /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on). Only datagrams
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
-    /// otherwise from the port of the first datagram. With <paramref name="check"/>, each destination is put to the
-    /// access rules the first time it is seen, and datagrams to a denied one are dropped and counted.
+    /// otherwise from the port of the first datagram. Payloads count against <paramref name="bandwidth"/> when it is not null.
+    /// With <paramref name="check"/>, each destination is put to the access rules the first time it is seen, and
+    /// datagrams to a denied one are dropped and counted.
     /// </summary>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, out SocketError error)
+        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, out SocketError error)
     {
         var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -91,7 +98,7 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, Normalize(client.Address), socket, check)
+        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check)
         {
             Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
         };
@@ -157,6 +164,12 @@ internal sealed partial class UdpAssociation : IDisposable
                 if (outbound is null)
                 {
                     _statistics.CountUnroutable();
+                    continue;
+                }
+
+                if (_uploadPacer is not null && !_uploadPacer.TryTakeAll(received - payloadOffset))
+                {
+                    _statistics.CountOverRate();
                     continue;
                 }
 
@@ -378,10 +391,17 @@ internal sealed partial class UdpAssociation : IDisposable
                     continue;
                 }
 
+                // Activity even when dropped below: the destination is still talking, so the association is not idle.
+                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                if (_downloadPacer is not null && !_downloadPacer.TryTakeAll(received))
+                {
+                    _statistics.CountOverRate();
+                    continue;
+                }
+
                 ReadOnlySpan<byte> header = headers.Get(source);
                 int start = ReplyHeaderRoom - header.Length;
                 header.CopyTo(buffer.AsSpan(start));
-                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
                 try
                 {
                     await _clientSocket.SendToAsync(buffer.AsMemory(start, header.Length + received), SocketFlags.None, client, cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,6 @@
 namespace Sockeye.Server.Configuration;
 
-/// <summary>Caps on what clients can hold at once. Zero means no cap.</summary>
+/// <summary>Caps on what clients can hold at once, and on how fast their tunnels move bytes. Zero means no cap.</summary>
 public sealed class LimitsOptions
 {
     /// <summary>
@@ -22,4 +22,21 @@ public sealed class LimitsOptions
     /// <summary>Sessions one client IP address may hold at once. A request beyond it is answered X'01'.</summary>
     /// <remarks>Defaults to 0: no cap.</remarks>
     public int MaxSessionsPerClientAddress { get; set; }
+
+    /// <summary>
+    /// The most bytes per second one session may move in each direction: upload (client → destination) and download
+    /// each get this rate. Applies to TCP tunnels and to UDP datagrams (a datagram over the rate is dropped).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 0: no limit. Otherwise at least 1024. A quiet session may burst a tenth of a second of the rate; over
+    /// 10 s the bytes moved stay within about 1 % of the rate.
+    /// </remarks>
+    public long SessionBytesPerSecond { get; set; }
+
+    /// <summary>
+    /// The most bytes per second all sessions of one authenticated user may move together, in each direction. Anonymous
+    /// sessions have only <see cref="SessionBytesPerSecond"/>. When both are set, a session gets the lower of the two.
+    /// </summary>
+    /// <remarks>Defaults to 0: no limit. Otherwise at least 1024.</remarks>
+    public long UserBytesPerSecond { get; set; }
 }

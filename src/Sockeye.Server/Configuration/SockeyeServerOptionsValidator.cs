@@ -58,6 +58,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckTimeout(errors, "shutdownTimeout", options.ShutdownTimeout, allowDisabled: false);
         CheckTimeout(errors, "bind.acceptTimeout", options.Bind.AcceptTimeout, allowDisabled: false);
         CheckTimeout(errors, "dnsCacheTtl", options.DnsCacheTtl, allowDisabled: true);
+        CheckTimeout(errors, "udp.idleTimeout", options.Udp.IdleTimeout, allowDisabled: true);
         if (options.Udp.MaxDatagramBytes is < 512 or > 65535)
         {
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");
@@ -82,6 +83,8 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckNotNegative(errors, "limits.maxSessions", options.Limits.MaxSessions);
         CheckNotNegative(errors, "limits.maxSessionsPerUser", options.Limits.MaxSessionsPerUser);
         CheckNotNegative(errors, "limits.maxSessionsPerClientAddress", options.Limits.MaxSessionsPerClientAddress);
+        CheckBandwidth(errors, "limits.sessionBandwidth", options.Limits.SessionBytesPerSecond);
+        CheckBandwidth(errors, "limits.userBandwidth", options.Limits.UserBytesPerSecond);
         if (options.ListenBacklog is < 1 or > 65535)
         {
             errors.Add($"listenBacklog: {options.ListenBacklog} is out of range; use 1 to 65535.");
@@ -141,6 +144,19 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         if (value < 0)
         {
             errors.Add($"{key}: {value} is negative; use 0 for no limit or a positive number.");
+        }
+    }
+
+    // Below 1 KiB/s a tenth of a second of the rate is less than a TCP segment; such a value is almost surely a unit slip.
+    private static void CheckBandwidth(List<string> errors, string key, long bytesPerSecond)
+    {
+        if (bytesPerSecond < 0)
+        {
+            errors.Add($"{key}: {bytesPerSecond} is negative; use 0 for no limit or a rate in bytes per second, e.g. 10M.");
+        }
+        else if (bytesPerSecond is > 0 and < 1024)
+        {
+            errors.Add($"{key}: {bytesPerSecond} bytes per second is below the minimum of 1024 (1k); use 0 for no limit.");
         }
     }
 

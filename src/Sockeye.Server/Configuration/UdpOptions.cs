@@ -18,4 +18,15 @@ public sealed class UdpOptions
     /// </summary>
     /// <remarks>Defaults to 65507, the largest UDP payload over IPv4.</remarks>
     public int MaxDatagramBytes { get; set; } = 65507;
+
+    /// <summary>
+    /// An association with no datagram in either direction for this long is closed, with its control connection. While
+    /// an association lives, this replaces <see cref="SockeyeServerOptions.IdleTimeout"/> for its control connection,
+    /// which is silent by design.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 5 minutes, the same as the TCP idle timeout. <see cref="TimeSpan.Zero"/> or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> disables it; then an association lasts as long as its control connection.
+    /// </remarks>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -54,6 +54,9 @@ internal static partial class SessionLog
     [LoggerMessage(3007, LogLevel.Information, "Session {ConnectionId} from {ClientEndPoint}: {Command} to {Destination} for user {User} {Verdict} by rule {RuleNumber} ({RuleName})", EventName = "RuleApplied")]
     public static partial void RuleApplied(ILogger logger, long connectionId, EndPoint? clientEndPoint, string command, string destination, string user, string verdict, int ruleNumber, string ruleName);
 
+    [LoggerMessage(4003, LogLevel.Debug, "Session {ConnectionId}: UDP association carried no datagram for {IdleTimeout}; closing it and its control connection", EventName = "UdpIdleTimeout")]
+    public static partial void UdpIdleTimeout(ILogger logger, long connectionId, TimeSpan idleTimeout);
+
     [LoggerMessage(5001, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: {Command} for user {User} refused at a session limit", EventName = "SessionLimitReached")]
     public static partial void LimitReached(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user, Socks5Command command);
 

@@ -13,6 +13,7 @@ public sealed class UdpStatistics
     private long _droppedMalformed;
     private long _droppedUnroutable;
     private long _droppedDenied;
+    private long _droppedOverRate;
 
     /// <summary>Datagrams received from clients and forwarded to their destination.</summary>
     public long ForwardedFromClients => Volatile.Read(ref _fromClients);
@@ -34,6 +35,11 @@ public sealed class UdpStatistics
 
     /// <summary>Datagrams dropped because the access rules deny their destination.</summary>
     public long DroppedDenied => Volatile.Read(ref _droppedDenied);
+    /// <summary>
+    /// Datagrams dropped because their payload did not fit the session's or its user's rate limit
+    /// (<c>limits.sessionBandwidth</c>, <c>limits.userBandwidth</c>): UDP is never queued to wait for tokens.
+    /// </summary>
+    public long DroppedOverRate => Volatile.Read(ref _droppedOverRate);
 
     internal void CountFromClient() => Interlocked.Increment(ref _fromClients);
 
@@ -48,4 +54,5 @@ public sealed class UdpStatistics
     internal void CountUnroutable() => Interlocked.Increment(ref _droppedUnroutable);
 
     internal void CountDenied() => Interlocked.Increment(ref _droppedDenied);
+    internal void CountOverRate() => Interlocked.Increment(ref _droppedOverRate);
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Sockeye.Server.Limits;
 
 namespace Sockeye.Server.Relay;
 
@@ -20,6 +21,7 @@ internal sealed partial class TcpRelay
         // Set while the pipe may hold bytes not yet sent: such a pipe is closed, never returned to the pool.
         bool pipeDirty = false;
         bool lastSpliceFilledPipe = false;
+        BandwidthPacer? pacer = upstream ? _uploadPacer : _downloadPacer;
         try
         {
             while (true)
@@ -47,7 +49,20 @@ internal sealed partial class TcpRelay
                     hasPipe = true;
                 }
 
-                long moved = SpliceBetween(source, pipe.WriteEnd, toSocket: false, pool.PipeSize, out int errno);
+                int allowed = pool.PipeSize;
+                if (pacer is not null)
+                {
+                    // A paced splice moves at most what was granted: a whole pipe at a low rate would be seconds of burst.
+                    while ((allowed = pacer.TryTake(pool.PipeSize, out TimeSpan wait)) == 0)
+                    {
+                        // Forced to yield: the relay goes on from the thread pool, never inline in the timer's callback (a timer
+                        // thread, or a test clock's Advance, must not end up moving a tunnel's bytes).
+                        await Task.Delay(wait, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+                    }
+                }
+
+                long moved = SpliceBetween(source, pipe.WriteEnd, toSocket: false, allowed, out int errno);
+                pacer?.Refund(moved > 0 ? allowed - (int)moved : allowed);
                 if (moved == 0)
                 {
                     SocketErrors.TryShutdown(sink, SocketShutdown.Send);

@@ -24,6 +24,9 @@ internal enum SessionCloseReason
     /// <summary>The tunnel carried no data for the idle timeout.</summary>
     IdleTimeout,
 
+    /// <summary>The UDP association carried no datagram in either direction for <c>udp.idleTimeout</c>.</summary>
+    UdpIdleTimeout,
+
     /// <summary>The client sent bytes that are not valid SOCKS5.</summary>
     Malformed,
 

@@ -11,18 +11,23 @@ internal sealed class SessionRegistry : IDisposable
     private readonly ConcurrentDictionary<long, Socks5Session> _sessions = new();
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _idleTimeout;
+    private readonly TimeSpan _udpIdleTimeout;
     private readonly ITimer? _idleSweep;
     private readonly Lock _emptyLock = new();
     private TaskCompletionSource? _empty;
 
-    public SessionRegistry(TimeProvider timeProvider, TimeSpan idleTimeout)
+    // udpIdleTimeout: for sessions that are UDP associations, instead of idleTimeout. Zero (or infinite) disables either.
+    public SessionRegistry(TimeProvider timeProvider, TimeSpan idleTimeout, TimeSpan udpIdleTimeout)
     {
         _timeProvider = timeProvider;
-        _idleTimeout = idleTimeout;
-        if (idleTimeout > TimeSpan.Zero)
+        _idleTimeout = idleTimeout > TimeSpan.Zero ? idleTimeout : TimeSpan.Zero;
+        _udpIdleTimeout = udpIdleTimeout > TimeSpan.Zero ? udpIdleTimeout : TimeSpan.Zero;
+        long shortest = Math.Min(_idleTimeout == TimeSpan.Zero ? long.MaxValue : _idleTimeout.Ticks,
+            _udpIdleTimeout == TimeSpan.Zero ? long.MaxValue : _udpIdleTimeout.Ticks);
+        if (shortest != long.MaxValue)
         {
             // Sweeping four times per timeout closes an idle tunnel within 1.25 timeouts; at most once a second.
-            TimeSpan period = TimeSpan.FromTicks(Math.Min(idleTimeout.Ticks / 4, TimeSpan.TicksPerSecond));
+            TimeSpan period = TimeSpan.FromTicks(Math.Min(shortest / 4, TimeSpan.TicksPerSecond));
             _idleSweep = timeProvider.CreateTimer(static state => ((SessionRegistry)state!).SweepIdle(), this, period, period);
         }
     }
@@ -99,10 +104,17 @@ internal sealed class SessionRegistry : IDisposable
         foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
         {
             Socks5Session session = entry.Value;
-            if (session.Phase == HandshakePhase.Relaying &&
-                _timeProvider.GetElapsedTime(session.LastActivityTimestamp, now) >= _idleTimeout)
+            if (session.Phase != HandshakePhase.Relaying)
             {
-                session.Abort(SessionCloseReason.IdleTimeout);
+                continue;
+            }
+
+            // A UDP association's control connection is silent by design: only its datagrams count, against its own timeout.
+            bool udp = session.IsUdpAssociation;
+            TimeSpan timeout = udp ? _udpIdleTimeout : _idleTimeout;
+            if (timeout > TimeSpan.Zero && _timeProvider.GetElapsedTime(session.LastActivityTimestamp, now) >= timeout)
+            {
+                session.Abort(udp ? SessionCloseReason.UdpIdleTimeout : SessionCloseReason.IdleTimeout);
             }
         }
     }

@@ -26,6 +26,7 @@ internal sealed class SessionServices
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Limiter = new SessionLimiter(options.Limits);
         Policy = new AccessPolicy(options.GetEffectiveRules());
+        Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
         Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
@@ -51,6 +52,8 @@ internal sealed class SessionServices
 
     /// <summary>The access rules in force: the configured ones, or the built-in default.</summary>
     public AccessPolicy Policy { get; }
+    /// <summary>Per-session and per-user rate limits; the per-user buckets are shared by every session of the server.</summary>
+    public BandwidthLimiter Bandwidth { get; }
 
     /// <summary>Failed logins per client address, shared by every session of the server.</summary>
     public LoginThrottle Throttle { get; }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Sessions;
@@ -50,6 +51,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private int _inHandshake = 1;
     private (IPAddress Client, string? User)? _slot;
 
+    // The session's rate-limit pacers, taken with the session slot; null when no limit applies.
+    private SessionBandwidth? _bandwidth;
+
     public Socks5Session(long id, Socket client, SessionServices services, SessionRegistry registry)
     {
         _id = id;
@@ -78,6 +82,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     public bool IsInHandshake => Volatile.Read(ref _inHandshake) == 1;
 
     public SessionCloseReason CloseReason => (SessionCloseReason)Volatile.Read(ref _closeReason);
+
+    /// <summary>Whether the session is a UDP association, whose idle timeout is <c>udp.idleTimeout</c>.</summary>
+    public bool IsUdpAssociation => _association is not null;
 
     /// <summary>When the tunnel last carried data, or when the session started if it has no tunnel yet.</summary>
     public long LastActivityTimestamp => _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? _startTimestamp;
@@ -154,6 +161,10 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             {
                 SessionLog.HandshakeEvicted(log, _id, _clientEndPoint, _phase);
             }
+            else if (CloseReason == SessionCloseReason.UdpIdleTimeout)
+            {
+                SessionLog.UdpIdleTimeout(log, _id, _services.Options.Udp.IdleTimeout);
+            }
         }
         catch (SocketException e)
         {
@@ -180,6 +191,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 _services.Limiter.Release(slot.Client, slot.User);
             }
 
+            if (_bandwidth is not null)
+            {
+                _services.Bandwidth.Release(_bandwidth);
+            }
+
             ReleaseBuffer();
             Close();
             WriteAccessLog();
@@ -203,6 +219,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         if (_services.Limiter.TryAcquire(client, user))
         {
             _slot = (client, user);
+            _bandwidth = _services.Bandwidth.Acquire(user);
             return true;
         }
 
@@ -256,7 +273,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
-        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes);
+        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes, _bandwidth);
         _relay = relay;
         RelayOutcome outcome = await relay.RunAsync(_lifetime.Token).ConfigureAwait(false);
         SessionCloseReason reason = outcome switch
@@ -317,7 +334,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         bool graceful = CloseReason is SessionCloseReason.Completed or SessionCloseReason.Malformed or SessionCloseReason.AuthFailed
             or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed
             or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed
-            or SessionCloseReason.LimitReached;
+            or SessionCloseReason.LimitReached or SessionCloseReason.UdpIdleTimeout;
         _association?.Dispose();
         if (graceful)
         {

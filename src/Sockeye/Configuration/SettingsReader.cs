@@ -28,7 +28,7 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownLimitKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "maxHandshakes", "maxSessions", "maxSessionsPerUser", "maxSessionsPerClientAddress",
+        "maxHandshakes", "maxSessions", "maxSessionsPerUser", "maxSessionsPerClientAddress", "sessionBandwidth", "userBandwidth",
     };
 
     private static readonly HashSet<string> KnownAuthenticationKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -36,7 +36,7 @@ internal static class SettingsReader
         "failureDelay", "maxFailureDelay", "maxFailures", "banDuration", "verifiedCacheTtl",
     };
 
-    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "maxDatagramBytes" };
+    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "maxDatagramBytes", "idleTimeout" };
 
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
@@ -136,6 +136,7 @@ internal static class SettingsReader
         options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
         options.DnsCacheTtl = ReadDuration(null, "", configuration, "dnsCacheTtl", options.DnsCacheTtl, errors);
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
+        options.Udp.IdleTimeout = ReadDuration(null, "", configuration, "udp:idleTimeout", options.Udp.IdleTimeout, errors, "udp.idleTimeout");
         ReadOutbound(configuration.GetSection("outbound"), options.Outbound, errors);
         CheckSectionKeys(configuration.GetSection("authentication"), "authentication", KnownAuthenticationKeys, errors);
         AuthenticationOptions authentication = options.Authentication;
@@ -150,6 +151,25 @@ internal static class SettingsReader
         limits.MaxSessions = ReadInt(configuration, "limits:maxSessions", limits.MaxSessions, errors, "limits.maxSessions");
         limits.MaxSessionsPerUser = ReadInt(configuration, "limits:maxSessionsPerUser", limits.MaxSessionsPerUser, errors, "limits.maxSessionsPerUser");
         limits.MaxSessionsPerClientAddress = ReadInt(configuration, "limits:maxSessionsPerClientAddress", limits.MaxSessionsPerClientAddress, errors, "limits.maxSessionsPerClientAddress");
+        limits.SessionBytesPerSecond = ReadByteRate(configuration, "limits:sessionBandwidth", limits.SessionBytesPerSecond, errors, "limits.sessionBandwidth");
+        limits.UserBytesPerSecond = ReadByteRate(configuration, "limits:userBandwidth", limits.UserBytesPerSecond, errors, "limits.userBandwidth");
+    }
+
+    private static long ReadByteRate(IConfiguration configuration, string key, long defaultValue, List<string> errors, string displayKey)
+    {
+        string? text = configuration[key];
+        if (text is null)
+        {
+            return defaultValue;
+        }
+
+        if (ByteRateParser.TryParse(text, out long value, out string problem))
+        {
+            return value;
+        }
+
+        errors.Add($"{displayKey}: '{text}' {problem}.");
+        return defaultValue;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Tests.Infrastructure;
 
@@ -205,12 +206,88 @@ public sealed class UdpAssociationTests
     }
 
     [Fact]
-    public async Task Associate_NoDatagramsForIdleTimeout_ControlConnectionClosed()
+    public async Task Associate_NoDatagramsForUdpIdleTimeout_ControlConnectionClosed()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300));
+        await using TestServer server = await TestServer.StartAsync(o => o.Udp.IdleTimeout = TimeSpan.FromMilliseconds(300));
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
         Assert.Empty(await client.Control.ReadToEndAsync());
+        await SocketTestExtensions.WaitUntilAsync(() => server.Logs.Lines.Any(l => l.Contains("close=UdpIdleTimeout", StringComparison.Ordinal)));
+        Assert.Contains(server.Logs.Lines, l => l.Contains("[4003]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Associate_DatagramsKeepFlowing_TcpIdleTimeoutDoesNotApplyButUdpIdleTimeoutDoes()
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.IdleTimeout = TimeSpan.FromSeconds(1);
+            o.Udp.IdleTimeout = TimeSpan.FromSeconds(60);
+        }, timeProvider: time);
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. "tick"u8];
+
+        // Two simulated minutes with a datagram every 30 s: 120 TCP idle timeouts, never one UDP idle timeout.
+        for (int i = 0; i < 4; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(30));
+            await client.SendAsync(datagram);
+            AssertDatagram(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+            Assert.Equal(1, server.Server.ActiveSessionCount);
+        }
+
+        // Then a minute of silence closes it.
+        time.Advance(TimeSpan.FromSeconds(61));
+        Assert.Empty(await client.Control.ReadToEndAsync());
+        await SocketTestExtensions.WaitUntilAsync(() => server.Logs.Lines.Any(l => l.Contains("close=UdpIdleTimeout", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Associate_UdpIdleTimeoutZero_AssociationOutlivesTheTcpIdleTimeout()
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.IdleTimeout = TimeSpan.FromSeconds(1);
+            o.Udp.IdleTimeout = TimeSpan.Zero;
+        }, timeProvider: time);
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        time.Advance(TimeSpan.FromHours(1));
+        byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. "still here"u8];
+        await client.SendAsync(datagram);
+        AssertDatagram(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(1, server.Server.ActiveSessionCount);
+    }
+
+    [Fact]
+    public async Task Associate_OverTheSessionRate_DatagramsDroppedAndCountedUntilTokensReturn()
+    {
+        // 10 KiB/s: a burst of 1 KiB, so one 600-byte payload fits and the next does not until 60 ms have passed.
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o => o.Limits.SessionBytesPerSecond = 10 * 1024, timeProvider: time);
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. new byte[600]];
+
+        await client.SendAsync(datagram);
+        AssertDatagram(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+        for (int i = 0; i < 5; i++)
+        {
+            await client.SendAsync(datagram);
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.DroppedOverRate == 5);
+        Assert.Equal(1, echo.Received);
+
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        await client.SendAsync(datagram);
+        AssertDatagram(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(5, server.Server.UdpStatistics.DroppedOverRate);
+        Assert.Equal(2, server.Server.UdpStatistics.ForwardedFromClients);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 
@@ -7,8 +8,11 @@ namespace Sockeye.Server.Tests.Infrastructure;
 /// <summary>A real <see cref="SockeyeServer"/> on 127.0.0.1 with an OS-assigned port.</summary>
 internal sealed class TestServer : IAsyncDisposable
 {
-    private TestServer(SockeyeServer server, SockeyeServerOptions options, CapturingLoggerFactory logs)
+    private readonly FakeTimeProvider? _fakeTime;
+
+    private TestServer(SockeyeServer server, SockeyeServerOptions options, CapturingLoggerFactory logs, FakeTimeProvider? fakeTime)
     {
+        _fakeTime = fakeTime;
         Server = server;
         Options = options;
         Logs = logs;
@@ -23,7 +27,8 @@ internal sealed class TestServer : IAsyncDisposable
 
     public IPEndPoint EndPoint => Server.LocalEndPoints[0];
 
-    public static async Task<TestServer> StartAsync(Action<SockeyeServerOptions>? configure = null, IHostResolver? resolver = null, IPAddress? listenAddress = null)
+    public static async Task<TestServer> StartAsync(Action<SockeyeServerOptions>? configure = null, IHostResolver? resolver = null, IPAddress? listenAddress = null,
+        TimeProvider? timeProvider = null)
     {
         var options = new SockeyeServerOptions();
         options.Listeners.Add(new IPEndPoint(listenAddress ?? IPAddress.Loopback, 0));
@@ -32,10 +37,24 @@ internal sealed class TestServer : IAsyncDisposable
         options.ShutdownTimeout = TimeSpan.FromSeconds(1);
         configure?.Invoke(options);
         var logs = new CapturingLoggerFactory();
-        var server = new SockeyeServer(options, logs, timeProvider: null, resolver ?? SystemHostResolver.Instance);
+        var server = new SockeyeServer(options, logs, timeProvider, resolver ?? SystemHostResolver.Instance);
         await server.StartAsync();
-        return new TestServer(server, options, logs);
+        return new TestServer(server, options, logs, timeProvider as FakeTimeProvider);
     }
 
-    public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        Task stop = Server.DisposeAsync().AsTask();
+        if (_fakeTime is not null)
+        {
+            // On a simulated clock the grace period (and a paced relay's wait for tokens) only passes if someone moves it.
+            for (int i = 0; i < 1000 && !stop.IsCompleted; i++)
+            {
+                _fakeTime.Advance(TimeSpan.FromMilliseconds(100));
+                await Task.WhenAny(stop, Task.Delay(5));
+            }
+        }
+
+        await stop.DefaultTimeout();
+    }
 }

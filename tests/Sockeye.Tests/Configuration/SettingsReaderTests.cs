@@ -612,6 +612,55 @@ public class SettingsReaderTests
     }
 
     [Fact]
+    public void Read_Bandwidth_SizesWithSuffixesAreBytesPerSecond()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "limits": { "sessionBandwidth": "512k", "userBandwidth": "10M" } }"""), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(512 * 1024, settings!.Server.Limits.SessionBytesPerSecond);
+        Assert.Equal(10L << 20, settings.Server.Limits.UserBytesPerSecond);
+    }
+
+    [Fact]
+    public void Read_BandwidthAsPlainNumberFromEnvironmentStyleKey_IsRead()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["LIMITS:SESSIONBANDWIDTH"] = "1048576" }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(1 << 20, settings!.Server.Limits.SessionBytesPerSecond);
+        Assert.Equal(0, settings.Server.Limits.UserBytesPerSecond);
+    }
+
+    [Theory]
+    [InlineData("fast", "limits.sessionBandwidth: 'fast' is not a rate")]
+    [InlineData("10MB", "limits.sessionBandwidth: '10MB' uses MB, which is ambiguous")]
+    [InlineData("100", "limits.sessionBandwidth: 100 bytes per second is below the minimum of 1024")]
+    public void Read_BadBandwidth_OneLineNamingTheKey(string value, string expectedStart)
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json($$"""{ "limits": { "sessionBandwidth": "{{value}}" } }"""), NoCommandLine, errors));
+
+        string error = Assert.Single(errors);
+        Assert.StartsWith(expectedStart, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_UdpIdleTimeout_IsReadAndZeroDisablesIt()
+    {
+        var errors = new List<string>();
+        Assert.Equal(TimeSpan.FromMinutes(5), SettingsReader.Read(Json("{}"), NoCommandLine, errors)!.Server.Udp.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(90), SettingsReader.Read(Json("""{ "udp": { "idleTimeout": "90s" } }"""), NoCommandLine, errors)!.Server.Udp.IdleTimeout);
+        Assert.Equal(TimeSpan.Zero, SettingsReader.Read(Json("""{ "udp": { "idleTimeout": "0" } }"""), NoCommandLine, errors)!.Server.Udp.IdleTimeout);
+        Assert.Empty(errors);
+
+        Assert.Null(SettingsReader.Read(Json("""{ "udp": { "idleTimeout": "soon" } }"""), NoCommandLine, errors));
+        Assert.StartsWith("udp.idleTimeout: 'soon' is not a duration", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Read_AuthenticationSection_EveryValueIsRead()
     {
         const string json = """
