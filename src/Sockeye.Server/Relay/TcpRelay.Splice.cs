@@ -65,7 +65,7 @@ internal sealed partial class TcpRelay
                 pacer?.Refund(moved > 0 ? allowed - (int)moved : allowed);
                 if (moved == 0)
                 {
-                    SocketErrors.TryShutdown(sink, SocketShutdown.Send);
+                    ForwardEof(sink);
                     return new DirectionResult(RelayDirectionEnd.Eof, SocketError.Success);
                 }
 
