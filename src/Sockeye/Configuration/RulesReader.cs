@@ -42,7 +42,7 @@ internal static class RulesReader
 
             ReadAction(ruleSection, key, rule, errors);
             rule.Name = ruleSection["name"];
-            rule.Log = ReadLog(ruleSection, key, errors);
+            rule.Log = SettingsReader.ParseBool(ruleSection["log"], $"{key}.log", errors);
             ReadClients(ruleSection, key, rule, errors);
             ReadUsers(ruleSection, key, rule, errors);
             ReadCommands(ruleSection, key, rule, errors);
@@ -91,23 +91,6 @@ internal static class RulesReader
                 ? $"{key}.action: every rule needs an action, allow or deny."
                 : $"{key}.action: '{text}' is not allow or deny.");
         }
-    }
-
-    private static bool ReadLog(IConfigurationSection rule, string key, List<string> errors)
-    {
-        string? text = rule["log"];
-        if (text is null)
-        {
-            return false;
-        }
-
-        if (bool.TryParse(text, out bool log))
-        {
-            return log;
-        }
-
-        errors.Add($"{key}.log: '{text}' is not true or false.");
-        return false;
     }
 
     private static void ReadClients(IConfigurationSection rule, string key, AccessRule target, List<string> errors)

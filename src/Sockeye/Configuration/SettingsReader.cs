@@ -388,9 +388,11 @@ internal static class SettingsReader
         }
     }
 
-    private static bool ReadBool(IConfiguration configuration, string key, List<string> errors)
+    private static bool ReadBool(IConfiguration configuration, string key, List<string> errors) => ParseBool(configuration[key], key, errors);
+
+    /// <summary>A true/false setting; absent is false, anything else is one error naming <paramref name="key"/>.</summary>
+    internal static bool ParseBool(string? text, string key, List<string> errors)
     {
-        string? text = configuration[key];
         if (text is null)
         {
             return false;
