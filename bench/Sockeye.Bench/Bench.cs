@@ -194,7 +194,7 @@ internal sealed class Bench
 
         if (scenario == "memory" && !subject.IsDirect)
         {
-            double perTunnel = await Scenarios.MemoryPerTunnelAsync(subject, targets, _settings.MemoryTunnels);
+            double perTunnel = await Scenarios.MemoryPerTunnelAsync(subject, _settings.MemoryTunnels);
             Record($"Resident memory per idle tunnel ({_settings.MemoryTunnels} open)", "KB", name, perTunnel / 1024, higherIsBetter: false);
         }
 

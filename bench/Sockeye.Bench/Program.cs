@@ -4,6 +4,11 @@ using Sockeye.Bench;
 
 // The Sockeye load generator: measures SOCKS5 servers against each other and against direct loopback, and writes the
 // table to docs/performance.md. See bench/README.md.
+if (args is [EchoProcess.Command])
+{
+    return await EchoProcess.ServeAsync();
+}
+
 var sockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
 var variantsOption = new Option<string>("--variants") { Description = "Sockeye relay modes to measure, comma-separated: splice, copy.", DefaultValueFactory = _ => "splice,copy" };
 var compareOption = new Option<string>("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages).", DefaultValueFactory = _ => "" };
@@ -12,7 +17,7 @@ var pinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 
 var runsOption = new Option<int>("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
 var gibOption = new Option<double>("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
 var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
-var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9000 };
+var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9700 };
 var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
 var outputOption = new Option<string?>("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };
 

@@ -159,9 +159,13 @@ internal static class Scenarios
         return (samples[iterations / 2], samples[(int)(iterations * 0.99)]);
     }
 
-    /// <summary>The proxy's resident memory per open, idle tunnel, with <paramref name="count"/> tunnels open.</summary>
-    public static async Task<double> MemoryPerTunnelAsync(ProxyUnderTest proxy, Targets targets, int count)
+    /// <summary>
+    /// The proxy's resident memory per open, idle tunnel, with <paramref name="count"/> tunnels open to an echo server
+    /// in a process of its own (<see cref="EchoProcess"/>).
+    /// </summary>
+    public static async Task<double> MemoryPerTunnelAsync(ProxyUnderTest proxy, int count)
     {
+        using EchoProcess echo = await EchoProcess.StartAsync();
         // Settle, then measure the baseline with the proxy already warmed up by the other scenarios.
         await Task.Delay(1000);
         long before = proxy.ResidentBytes();
@@ -173,7 +177,7 @@ internal static class Scenarios
             byte[] answer = new byte[64];
             for (int i = 0; i < count; i++)
             {
-                Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, timeout.Token);
+                Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", echo.Port, withUser: false, timeout.Token);
                 sockets.Add(socket);
                 await socket.SendAsync(message, SocketFlags.None, timeout.Token);
                 for (int got = 0; got < answer.Length;)

@@ -11,8 +11,11 @@ internal static partial class FileDescriptorLimit
 {
     private const int RlimitNofile = 7;
 
-    /// <summary>Descriptors kept aside for listeners, logs, pipes of busy splice tunnels and the runtime itself.</summary>
-    public const int Reserved = 64;
+    /// <summary>
+    /// Descriptors kept aside: 64 for listeners, logs, the pipes of busy splice tunnels and the runtime itself, and 512
+    /// for the splice relay's pool of up to 256 idle pipes (two descriptors each), which stays full after a burst.
+    /// </summary>
+    public const int Reserved = 64 + 512;
 
     /// <summary>Raises the soft limit; returns the limits before and after, or <see langword="null"/> off Linux or on failure.</summary>
     public static (ulong Before, ulong After)? RaiseToHardLimit()

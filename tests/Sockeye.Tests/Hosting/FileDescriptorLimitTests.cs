@@ -17,8 +17,9 @@ public class FileDescriptorLimitTests
     }
 
     [Theory]
-    [InlineData(20000UL, 9968UL)]
-    [InlineData(1024UL, 480UL)]
+    [InlineData(20000UL, 9712UL)]
+    [InlineData(1024UL, 224UL)]
+    [InlineData(576UL, 0UL)]
     [InlineData(10UL, 0UL)]
     public void TunnelCapacity_TwoDescriptorsPerTunnelAfterTheReserve(ulong limit, ulong expected) =>
         Assert.Equal(expected, FileDescriptorLimit.TunnelCapacity(limit));
