@@ -12,7 +12,7 @@ namespace Sockeye.Server.Relay;
 /// </summary>
 internal sealed partial class TcpRelay
 {
-    private async Task<DirectionResult> SpliceAsync(Socket source, Socket sink, bool upstream, CancellationToken cancellationToken)
+    private async Task<DirectionResult> SpliceAsync(Socket source, Socket sink, bool upstream)
     {
         SplicePipePool pool = _pipes!;
         (int ReadEnd, int WriteEnd) pipe = default;
@@ -28,7 +28,7 @@ internal sealed partial class TcpRelay
             {
                 if (!lastSpliceFilledPipe)
                 {
-                    ValueTask<int> dataAvailable = source.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
+                    ValueTask<int> dataAvailable = source.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
                     if (!dataAvailable.IsCompleted && hasPipe)
                     {
                         hasPipe = false;
@@ -43,7 +43,7 @@ internal sealed partial class TcpRelay
                     if (!pool.TryRent(out pipe, out _))
                     {
                         // Out of descriptors for a pipe: this direction carries on the portable way.
-                        return await CopyAsync(source, sink, upstream, cancellationToken).ConfigureAwait(false);
+                        return await CopyAsync(source, sink, upstream).ConfigureAwait(false);
                     }
 
                     hasPipe = true;
@@ -57,7 +57,7 @@ internal sealed partial class TcpRelay
                     {
                         // Forced to yield: the relay goes on from the thread pool, never inline in the timer's callback (a timer
                         // thread, or a test clock's Advance, must not end up moving a tunnel's bytes).
-                        await Task.Delay(wait, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+                        await Task.Delay(wait, _timeProvider, _cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                     }
                 }
 
@@ -78,7 +78,7 @@ internal sealed partial class TcpRelay
                         continue;
                     }
 
-                    return new DirectionResult(RelayDirectionEnd.ReadFailed, ToSocketError(errno));
+                    return Ended(RelayDirectionEnd.ReadFailed, ToSocketError(errno));
                 }
 
                 Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
@@ -100,15 +100,15 @@ internal sealed partial class TcpRelay
 
                     if (errno != LinuxSplice.EAGAIN)
                     {
-                        return new DirectionResult(RelayDirectionEnd.WriteFailed, ToSocketError(errno));
+                        return Ended(RelayDirectionEnd.WriteFailed, ToSocketError(errno));
                     }
 
                     // The sink's buffer is full. There is no portable "wait until writable", but an awaited send is one:
                     // move what the pipe holds into a pooled buffer and let SendAsync wait for room.
-                    SocketError sendError = await DrainPipeBySendAsync(pipe.ReadEnd, sink, (int)pending, cancellationToken).ConfigureAwait(false);
+                    SocketError sendError = await DrainPipeBySendAsync(pipe.ReadEnd, sink, (int)pending).ConfigureAwait(false);
                     if (sendError != SocketError.Success)
                     {
-                        return new DirectionResult(RelayDirectionEnd.WriteFailed, sendError);
+                        return Ended(RelayDirectionEnd.WriteFailed, sendError);
                     }
 
                     pending = 0;
@@ -131,7 +131,7 @@ internal sealed partial class TcpRelay
         }
         catch (SocketException e)
         {
-            return new DirectionResult(RelayDirectionEnd.ReadFailed, e.SocketErrorCode);
+            return Ended(RelayDirectionEnd.ReadFailed, e.SocketErrorCode);
         }
         catch (OperationCanceledException)
         {
@@ -179,7 +179,7 @@ internal sealed partial class TcpRelay
         }
     }
 
-    private static async ValueTask<SocketError> DrainPipeBySendAsync(int pipeReadEnd, Socket sink, int length, CancellationToken cancellationToken)
+    private static async ValueTask<SocketError> DrainPipeBySendAsync(int pipeReadEnd, Socket sink, int length)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         try
@@ -201,7 +201,7 @@ internal sealed partial class TcpRelay
             {
                 try
                 {
-                    sent += await sink.SendAsync(buffer.AsMemory(sent, filled - sent), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    sent += await sink.SendAsync(buffer.AsMemory(sent, filled - sent), SocketFlags.None).ConfigureAwait(false);
                 }
                 catch (SocketException e)
                 {

@@ -6,6 +6,7 @@ using System.Text;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Sessions;
 
@@ -31,7 +32,7 @@ internal sealed partial class Socks5Session
                 case HandshakeStep.RequestReady:
                     return _inputStart;
                 case HandshakeStep.Reply:
-                    await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    await NonBlockingSend.SendAsync(_client, buffer.AsMemory(OutputOffset, replyLength), cancellationToken).ConfigureAwait(false);
                     continue;
                 case HandshakeStep.ReplyAndClose:
                     await SendThenLingerAsync(buffer, replyLength).ConfigureAwait(false);
@@ -46,7 +47,7 @@ internal sealed partial class Socks5Session
                         return -1;
                     }
 
-                    await _client.SendAsync(buffer.AsMemory(OutputOffset, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    await NonBlockingSend.SendAsync(_client, buffer.AsMemory(OutputOffset, length), cancellationToken).ConfigureAwait(false);
                     continue;
             }
 

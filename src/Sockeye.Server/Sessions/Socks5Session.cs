@@ -246,7 +246,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _replyCode = Socks5ReplyCode.Succeeded;
         int length = new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(address), (ushort)bound.Port)
             .Write(_buffer.AsSpan(OutputOffset));
-        await _client.SendAsync(_buffer.AsMemory(OutputOffset, length), SocketFlags.None, _lifetime.Token).ConfigureAwait(false);
+        await NonBlockingSend.SendAsync(_client, _buffer.AsMemory(OutputOffset, length), _lifetime.Token).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -302,7 +302,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     /// </summary>
     private async Task SendThenLingerAsync(byte[] buffer, int replyLength)
     {
-        await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), SocketFlags.None, _lifetime.Token).ConfigureAwait(false);
+        await NonBlockingSend.SendAsync(_client, buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
         SocketErrors.TryShutdown(_client, SocketShutdown.Send);
         using var linger = new CancellationTokenSource(LingerAfterFailure, _services.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(linger.Token, _lifetime.Token);

@@ -128,6 +128,39 @@ public sealed class BandwidthTests
         Assert.Equal(2000, (await client.ReadToEndAsync()).Length);
     }
 
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task SessionLimit_UploadWaitingForTokens_TargetResets_SessionEndsWithoutTheClockMoving(RelayMode mode)
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.RelayMode = mode;
+            o.Limits.SessionBytesPerSecond = Rate;
+        }, timeProvider: time);
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        Socket accepted = await target.AcceptAsync();
+
+        // Far more than the burst (a tenth of a second of the rate): with simulated time standing still, the upload
+        // direction passes the burst and then waits for tokens that never come.
+        _ = client.Socket.SendAsync(new byte[Rate], SocketFlags.None);
+        byte[] buffer = new byte[64 * 1024];
+        int received = 0;
+        while (received < Rate / 10)
+        {
+            received += await accepted.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
+        }
+
+        accepted.LingerState = new LingerOption(true, 0);
+        accepted.Dispose();
+
+        // The failed download direction aborts the tunnel, and the abort must reach the upload's wait for tokens too.
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        Assert.Empty(await client.ReadToEndAsync());
+    }
+
     /// <summary>
     /// Advances simulated time to 10 s in 10 ms steps. After each step every flow must reach <c>Rate × t</c> (the relay
     /// may lag the clock by up to its burst, never more) and must stay under <c>Rate × t + burst</c>.

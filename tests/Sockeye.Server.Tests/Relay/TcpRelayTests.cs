@@ -156,6 +156,32 @@ public sealed class TcpRelayTests
         Assert.Empty(await client.ReadToEndAsync());
     }
 
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task Relay_ClientResetsWhileTargetIdle_TargetConnectionIsReset(RelayMode mode)
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        using var target = new TcpTarget();
+        RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket accepted = await target.AcceptAsync();
+
+        client.Socket.LingerState = new LingerOption(true, 0);
+        client.Dispose();
+
+        // The upstream direction fails; the downstream one, waiting on the silent target, must be torn down with it, and
+        // the target learns of the failure as a reset rather than a clean end.
+        SocketException reset = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            byte[] buffer = new byte[16];
+            while (await accepted.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout() > 0)
+            {
+            }
+        });
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+    }
+
     [Fact]
     public async Task Stop_TunnelOpen_DrainsWithinGraceThenCloses()
     {
