@@ -29,7 +29,7 @@ internal sealed partial class Socks5Session
         if (await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
             ReleaseBuffer();
-            await RelayAsync().ConfigureAwait(false);
+            EndRelay(await StartRelay().ConfigureAwait(false));
         }
     }
 
@@ -86,7 +86,7 @@ internal sealed partial class Socks5Session
         if (await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
             ReleaseBuffer();
-            await RelayAsync().ConfigureAwait(false);
+            EndRelay(await StartRelay().ConfigureAwait(false));
         }
     }
 

@@ -269,13 +269,21 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         return true;
     }
 
-    private async Task RelayAsync()
+    /// <summary>
+    /// Starts relaying between the client and <see cref="_target"/>. The caller awaits the outcome and passes it to
+    /// <see cref="EndRelay"/>: not an async method of its own, whose suspended state would be one more object per idle tunnel.
+    /// </summary>
+    private ValueTask<RelayOutcome> StartRelay()
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
         var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes, _bandwidth);
         _relay = relay;
-        RelayOutcome outcome = await relay.RunAsync(_lifetime.Token).ConfigureAwait(false);
+        return relay.RunAsync(_lifetime.Token);
+    }
+
+    private void EndRelay(RelayOutcome outcome)
+    {
         SessionCloseReason reason = outcome switch
         {
             { Completed: true } => SessionCloseReason.Completed,
