@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Sockeye.Client.Handshake;
 using Sockeye.Client.Tests.Infrastructure;
@@ -14,7 +13,7 @@ public sealed class Socks5HandshakeTests
     public async Task Receive_EverythingArrivesAtOnce_TakesEachMessageAndNotAByteMore()
     {
         // The proxy's answers and the destination's first bytes are all in the socket before the client reads any.
-        (Socket client, Socket proxy) = await ConnectedPairAsync();
+        (Socket client, Socket proxy) = await LoopbackPair.ConnectAsync();
         using (client)
         using (proxy)
         using (var handshake = new Socks5Handshake(Hop, HandshakeStep.MethodSelection))
@@ -62,16 +61,5 @@ public sealed class Socks5HandshakeTests
         Assert.Equal(SocksError.TimedOut, handshake.Classify(new OperationCanceledException(), timedOut: true, TimeSpan.FromSeconds(2))?.Error);
         Assert.Null(handshake.Classify(new OperationCanceledException(), timedOut: false, TimeSpan.FromSeconds(2)));
         Assert.Null(handshake.Classify(new ArgumentException("bug"), timedOut: false, TimeSpan.FromSeconds(2)));
-    }
-
-    private static async Task<(Socket Client, Socket Proxy)> ConnectedPairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listener.LocalEndPoint!).DefaultTimeout();
-        Socket proxy = await listener.AcceptAsync().DefaultTimeout();
-        return (client, proxy);
     }
 }

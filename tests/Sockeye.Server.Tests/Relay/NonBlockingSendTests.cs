@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Sockeye.Server.Relay;
 
@@ -10,7 +9,7 @@ public sealed class NonBlockingSendTests
     [Fact]
     public async Task SendAsync_SmallReply_ArrivesWhole()
     {
-        (Socket sender, Socket receiver) = await ConnectedPairAsync();
+        (Socket sender, Socket receiver) = await LoopbackPair.ConnectAsync();
         using (sender)
         using (receiver)
         {
@@ -26,7 +25,7 @@ public sealed class NonBlockingSendTests
     [Fact]
     public async Task SendAsync_MoreThanTheBuffersHold_WaitsForThePeerAndDeliversEverythingInOrder()
     {
-        (Socket sender, Socket receiver) = await ConnectedPairAsync();
+        (Socket sender, Socket receiver) = await LoopbackPair.ConnectAsync();
         using (sender)
         using (receiver)
         {
@@ -46,7 +45,7 @@ public sealed class NonBlockingSendTests
     [Fact]
     public async Task SendAsync_PeerHasReset_ThrowsSocketException()
     {
-        (Socket sender, Socket receiver) = await ConnectedPairAsync();
+        (Socket sender, Socket receiver) = await LoopbackPair.ConnectAsync();
         using (sender)
         {
             receiver.LingerState = new LingerOption(true, 0);
@@ -77,23 +76,12 @@ public sealed class NonBlockingSendTests
     [Fact]
     public async Task SendAsync_SocketDisposed_ThrowsObjectDisposedException()
     {
-        (Socket sender, Socket receiver) = await ConnectedPairAsync();
+        (Socket sender, Socket receiver) = await LoopbackPair.ConnectAsync();
         using (receiver)
         {
             sender.Dispose();
 
             await Assert.ThrowsAsync<ObjectDisposedException>(() => NonBlockingSend.SendAsync(sender, new byte[4], CancellationToken.None).AsTask());
         }
-    }
-
-    private static async Task<(Socket Sender, Socket Receiver)> ConnectedPairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var sender = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await sender.ConnectAsync(listener.LocalEndPoint!).DefaultTimeout();
-        Socket receiver = await listener.AcceptAsync().DefaultTimeout();
-        return (sender, receiver);
     }
 }
