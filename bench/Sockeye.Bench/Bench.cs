@@ -115,11 +115,22 @@ internal sealed class Bench
             }
         }
 
+        string? releaseBuild = null;
+        if (_settings.AotBinary is not null)
+        {
+            Console.Error.WriteLine("release build");
+            releaseBuild = await ReleaseBuild.MeasureAsync(_settings.AotBinary, _settings.Sockeye);
+            if (releaseBuild is null)
+            {
+                return 2;
+            }
+        }
+
         string report = Report();
         Console.WriteLine(report);
         if (_settings.Output is not null)
         {
-            await File.WriteAllTextAsync(_settings.Output, Document(report));
+            await File.WriteAllTextAsync(_settings.Output, Document(report, releaseBuild));
             Console.Error.WriteLine($"wrote {_settings.Output}");
         }
 
@@ -263,7 +274,7 @@ internal sealed class Bench
         return table.ToString();
     }
 
-    private string Document(string table)
+    private string Document(string table, string? releaseBuild)
     {
         var document = new StringBuilder();
         document.AppendLine("# Performance");
@@ -286,6 +297,11 @@ internal sealed class Bench
         document.AppendLine();
         document.AppendLine("```sh");
         document.AppendLine("dotnet build -c Release src/Sockeye");
+        if (_settings.AotBinary is not null)
+        {
+            document.AppendLine(ReleaseBuild.PublishCommand);
+        }
+
         document.Append("dotnet run -c Release --project bench/Sockeye.Bench --");
         foreach (string argument in _settings.CommandLine.Skip(1))
         {
@@ -307,6 +323,12 @@ internal sealed class Bench
             {
                 document.Append("- ").AppendLine(failure);
             }
+        }
+
+        if (releaseBuild is not null)
+        {
+            document.AppendLine();
+            document.Append(releaseBuild);
         }
 
         return document.ToString();

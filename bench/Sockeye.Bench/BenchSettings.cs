@@ -11,6 +11,7 @@ internal sealed record BenchSettings(
     TimeSpan TunnelDuration,
     int MemoryTunnels,
     int Datagrams,
+    string? AotBinary,
     string? Output,
     string[] CommandLine)
 {

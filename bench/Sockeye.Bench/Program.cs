@@ -19,11 +19,12 @@ var gibOption = new Option<double>("--gib") { Description = "GiB moved per throu
 var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
 var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9700 };
 var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
+var aotOption = new Option<string?>("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report." };
 var outputOption = new Option<string?>("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };
 
 var root = new RootCommand("Sockeye load generator")
 {
-    sockeyeOption, variantsOption, compareOption, scenariosOption, pinOption, runsOption, gibOption, durationOption, tunnelsOption, datagramsOption, outputOption,
+    sockeyeOption, variantsOption, compareOption, scenariosOption, pinOption, runsOption, gibOption, durationOption, tunnelsOption, datagramsOption, aotOption, outputOption,
 };
 root.SetAction(async (parse, _) =>
 {
@@ -38,6 +39,7 @@ root.SetAction(async (parse, _) =>
         TimeSpan.FromSeconds(parse.GetValue(durationOption)),
         parse.GetValue(tunnelsOption),
         parse.GetValue(datagramsOption),
+        parse.GetValue(aotOption),
         parse.GetValue(outputOption),
         Environment.GetCommandLineArgs());
     return await new Bench(settings).RunAsync();
