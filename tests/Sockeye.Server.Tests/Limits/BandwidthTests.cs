@@ -23,11 +23,7 @@ public sealed class BandwidthTests
     public async Task SessionLimit_TenSimulatedSeconds_EachDirectionWithinOnePercentOfTheRate(RelayMode mode)
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o =>
-        {
-            o.RelayMode = mode;
-            o.Limits.SessionBytesPerSecond = Rate;
-        }, timeProvider: time);
+        await using TestServer server = await StartSessionLimitedAsync(mode, time);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -134,11 +130,7 @@ public sealed class BandwidthTests
     public async Task SessionLimit_UploadWaitingForTokens_TargetResets_SessionEndsWithoutTheClockMoving(RelayMode mode)
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o =>
-        {
-            o.RelayMode = mode;
-            o.Limits.SessionBytesPerSecond = Rate;
-        }, timeProvider: time);
+        await using TestServer server = await StartSessionLimitedAsync(mode, time);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         Socket accepted = await target.AcceptAsync();
@@ -161,6 +153,14 @@ public sealed class BandwidthTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
         Assert.Empty(await client.ReadToEndAsync());
     }
+
+    /// <summary>A server whose sessions are limited to <see cref="Rate"/> each way, on simulated time.</summary>
+    private static Task<TestServer> StartSessionLimitedAsync(RelayMode mode, FakeTimeProvider time) =>
+        TestServer.StartAsync(o =>
+        {
+            o.RelayMode = mode;
+            o.Limits.SessionBytesPerSecond = Rate;
+        }, timeProvider: time);
 
     /// <summary>
     /// Advances simulated time to 10 s in 10 ms steps. After each step every flow must reach <c>Rate × t</c> (the relay
