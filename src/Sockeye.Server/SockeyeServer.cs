@@ -67,6 +67,9 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>The rate limits' shared per-user buckets (tests check that they go with the user's last session).</summary>
     internal Limits.BandwidthLimiter Bandwidth => _services.Bandwidth;
 
+    /// <summary>Sockets of UDP associations served by event loops now.</summary>
+    internal int UdpSocketsOnEventLoops => _services.UdpSocketsOnEventLoops;
+
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;
 
@@ -155,6 +158,7 @@ public sealed class SockeyeServer : IAsyncDisposable
 
         _registry.Dispose();
         _services.Pipes?.Dispose();
+        _services.StopUdpLoops();
         ServerLog.Stopped(_logger);
     }
 

@@ -7,6 +7,7 @@ using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Commands;
 
@@ -26,7 +27,7 @@ namespace Sockeye.Server.Commands;
 internal sealed partial class UdpAssociation : IDisposable
 {
     // Room in front of a received payload for the largest header we write: RSV(2) FRAG ATYP IPv6(16) PORT(2).
-    private const int ReplyHeaderRoom = 3 + 1 + 16 + 2;
+    internal const int ReplyHeaderRoom = 3 + 1 + 16 + 2;
 
     // Stands in the route cache for a destination the access rules deny, so that the rules are asked once per destination.
     private static readonly SocketAddress DeniedRoute = new(AddressFamily.InterNetwork);
@@ -46,13 +47,15 @@ internal sealed partial class UdpAssociation : IDisposable
     private readonly List<Task> _destinationLoops = [];
     private Socket? _destinationSocketV4;
     private Socket? _destinationSocketV6;
+    private readonly EpollLoop? _loop;
     private SocketAddress? _clientSocketAddress;
     private long _lastActivityTimestamp;
     private CancellationToken _cancellationToken;
 
     private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        SessionBandwidth? bandwidth, IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check)
+        SessionBandwidth? bandwidth, IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check, EpollLoop? loop)
     {
+        _loop = loop;
         _check = check;
         _uploadPacer = bandwidth?.Upload;
         _downloadPacer = bandwidth?.Download;
@@ -80,10 +83,12 @@ internal sealed partial class UdpAssociation : IDisposable
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
     /// otherwise from the port of the first datagram. Payloads count against <paramref name="bandwidth"/> when it is not null.
     /// With <paramref name="check"/>, each destination is put to the access rules the first time it is seen, and
-    /// datagrams to a denied one are dropped and counted.
+    /// datagrams to a denied one are dropped and counted. With <paramref name="loop"/> (Linux), the association's sockets
+    /// are served by that event loop instead of awaiting receives.
     /// </summary>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, out SocketError error)
+        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, EpollLoop? loop,
+        out SocketError error)
     {
         var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -98,7 +103,7 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check)
+        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check, loop)
         {
             Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
         };
@@ -115,6 +120,12 @@ internal sealed partial class UdpAssociation : IDisposable
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         _cancellationToken = cancellationToken;
+        if (_loop is not null && OperatingSystem.IsLinux())
+        {
+            await RunOnLoopAsync(_loop, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await ClientLoopAsync(cancellationToken).ConfigureAwait(false);
@@ -359,7 +370,15 @@ internal sealed partial class UdpAssociation : IDisposable
                 _destinationSocketV6 = socket;
             }
 
-            _destinationLoops.Add(DestinationLoopAsync(socket, _cancellationToken));
+            if (_loop is not null && OperatingSystem.IsLinux())
+            {
+                RegisterDestination(_loop, socket);
+            }
+            else
+            {
+                _destinationLoops.Add(DestinationLoopAsync(socket, _cancellationToken));
+            }
+
             return socket;
         }
     }
@@ -432,6 +451,11 @@ internal sealed partial class UdpAssociation : IDisposable
 
     public void Dispose()
     {
+        if (OperatingSystem.IsLinux())
+        {
+            LeaveLoop();
+        }
+
         _clientSocket.Dispose();
         lock (_destinationLock)
         {

@@ -1,6 +1,6 @@
 namespace Sockeye.Server.Configuration;
 
-/// <summary>How a TCP tunnel moves bytes.</summary>
+/// <summary>How a TCP tunnel moves bytes, and how a UDP association waits for datagrams.</summary>
 public enum RelayMode
 {
     /// <summary>Splice on Linux, copy elsewhere.</summary>
@@ -8,10 +8,11 @@ public enum RelayMode
 
     /// <summary>
     /// Linux only: socket → pipe → socket with splice(2), so payload never enters user space. Each busy direction holds a
-    /// pooled pipe (two descriptors); an idle one holds none.
+    /// pooled pipe (two descriptors); an idle one holds none. UDP associations are served by the server's own epoll
+    /// loops (one thread per core, started on first use), which read each datagram on the thread that saw it arrive.
     /// </summary>
     Splice,
 
-    /// <summary>Portable: read into a pooled buffer, write it out.</summary>
+    /// <summary>Portable: read into a pooled buffer, write it out; UDP associations await their receives.</summary>
     Copy,
 }

@@ -17,6 +17,12 @@ internal sealed class SessionServices
     // arrives, and only busy directions hold a pipe.
     private const int SplicePipeBytes = 1 << 20;
 
+    private readonly EpollLoop?[]? _udpLoops;
+    private readonly int _udpLoopScratchBytes;
+    private readonly ILogger? _udpLoopLogger;
+    private int _nextUdpLoop;
+    private bool _udpLoopsStopped;
+
     public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory)
     {
         Options = options;
@@ -30,6 +36,13 @@ internal sealed class SessionServices
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
         Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
+        if (splice && OperatingSystem.IsLinux())
+        {
+            _udpLoops = new EpollLoop?[Environment.ProcessorCount];
+            _udpLoopScratchBytes = Math.Max(Protocol.Socks5.Socks5Limits.MaxUdpHeaderLength, UdpAssociation.ReplyHeaderRoom) + options.Udp.MaxDatagramBytes;
+            _udpLoopLogger = loggerFactory.CreateLogger("Sockeye.Server");
+        }
+
         TimeProvider = timeProvider;
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
@@ -60,6 +73,66 @@ internal sealed class SessionServices
 
     /// <summary>Pipes for the splice relay; <see langword="null"/> when tunnels copy through buffers.</summary>
     public SplicePipePool? Pipes { get; }
+
+    /// <summary>
+    /// The event loop for the next UDP association, started on first use, one per core in turn; <see langword="null"/>
+    /// off Linux or in copy mode, where associations await their receives instead.
+    /// </summary>
+    public EpollLoop? NextUdpLoop()
+    {
+        if (_udpLoops is null || !OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        int index = (int)((uint)Interlocked.Increment(ref _nextUdpLoop) % (uint)_udpLoops.Length);
+        lock (_udpLoops)
+        {
+            ObjectDisposedException.ThrowIf(_udpLoopsStopped, this);
+            return _udpLoops[index] ??= new EpollLoop($"sockeye-udp-{index}", _udpLoopScratchBytes, _udpLoopLogger!);
+        }
+    }
+
+    /// <summary>Sockets of UDP associations registered on the event loops now (for tests and diagnostics).</summary>
+    public int UdpSocketsOnEventLoops
+    {
+        get
+        {
+            if (_udpLoops is null || !OperatingSystem.IsLinux())
+            {
+                return 0;
+            }
+
+            lock (_udpLoops)
+            {
+                int count = 0;
+                foreach (EpollLoop? loop in _udpLoops)
+                {
+                    count += loop?.Count ?? 0;
+                }
+
+                return count;
+            }
+        }
+    }
+
+    /// <summary>Stops the UDP event loops; called once every session has ended.</summary>
+    public void StopUdpLoops()
+    {
+        if (_udpLoops is null || !OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        lock (_udpLoops)
+        {
+            _udpLoopsStopped = true;
+            foreach (EpollLoop? loop in _udpLoops)
+            {
+                loop?.Dispose();
+            }
+        }
+    }
 
     public TimeProvider TimeProvider { get; }
 

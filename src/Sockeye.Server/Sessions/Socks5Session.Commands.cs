@@ -98,7 +98,7 @@ internal sealed partial class Socks5Session
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
         UdpAssociation? association = UdpAssociation.Open(_services.Options.Udp, _services.Options.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
-            _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, out SocketError error);
+            _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.NextUdpLoop(), out SocketError error);
         if (association is null)
         {
             SessionLog.UdpAssociateFailed(_services.SessionLogger, _id, error);

@@ -2,18 +2,36 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Commands;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Relay;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Commands;
 
-public sealed class UdpAssociationTests
+/// <summary>UDP ASSOCIATE end to end, on the event loop (splice mode, Linux) and with awaiting receives (copy mode).</summary>
+public abstract class UdpAssociationTests
 {
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The relay mode under test: on Linux, splice serves associations on an event loop, copy awaits receives.</summary>
+    protected abstract RelayMode Mode { get; }
+
+    private Task<TestServer> StartServerAsync(Action<SockeyeServerOptions>? configure = null, IHostResolver? resolver = null,
+        IPAddress? listenAddress = null, TimeProvider? timeProvider = null) =>
+        TestServer.StartAsync(
+            options =>
+            {
+                options.RelayMode = Mode;
+                configure?.Invoke(options);
+            },
+            resolver,
+            listenAddress,
+            timeProvider);
 
     [Fact]
     public async Task Associate_ToIPv4Destination_EchoComesBackWithSourceHeader()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
@@ -31,7 +49,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_ToIPv6Destination_EchoComesBackWithIPv6Header()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho(IPAddress.IPv6Loopback);
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
@@ -45,7 +63,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_OverIPv6Control_RelayIsIPv6()
     {
-        await using TestServer server = await TestServer.StartAsync(listenAddress: IPAddress.IPv6Loopback);
+        await using TestServer server = await StartServerAsync(listenAddress: IPAddress.IPv6Loopback);
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
@@ -60,7 +78,7 @@ public sealed class UdpAssociationTests
     {
         using var echo = new UdpEcho();
         var resolver = new CountingResolver(IPAddress.Loopback);
-        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+        await using TestServer server = await StartServerAsync(resolver: resolver);
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
         for (int i = 0; i < 3; i++)
@@ -76,7 +94,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_DatagramFromAnotherPort_DroppedAndCounted()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint, namePort: true);
         using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -93,7 +111,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_NoPortNamed_LocksToFirstSourcePort()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint, namePort: false);
         using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -111,7 +129,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_DatagramFromAnotherAddress_Dropped()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint, namePort: false);
         using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -129,7 +147,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_FragmentedDatagram_DroppedAndCounted()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
@@ -149,7 +167,7 @@ public sealed class UdpAssociationTests
     [InlineData(new byte[] { 0, 0, 0, 3, 0, 0, 7 })]
     public async Task Associate_MalformedHeader_DroppedAndCounted(byte[] datagram)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
         await client.SendAsync(datagram);
@@ -161,9 +179,28 @@ public sealed class UdpAssociationTests
     }
 
     [Fact]
+    public async Task Associate_SocketsServedByTheEventLoopInSpliceModeOnly_AndLeaveItWithTheAssociation()
+    {
+        await using TestServer server = await StartServerAsync();
+        using var echo = new UdpEcho();
+        UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        await client.SendAsync([.. header, .. "ping"u8]);
+        AssertDatagram([.. header, .. "ping"u8], await client.ReceiveAsync(TestTimeouts.Default));
+
+        // The relay socket and the IPv4 destination socket.
+        int expected = OperatingSystem.IsLinux() && Mode != RelayMode.Copy ? 2 : 0;
+        Assert.Equal(expected, server.Server.UdpSocketsOnEventLoops);
+
+        client.Dispose();
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        Assert.Equal(0, server.Server.UdpSocketsOnEventLoops);
+    }
+
+    [Fact]
     public async Task Associate_ControlConnectionCloses_RelayPortIsClosed()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
         IPEndPoint relay = client.Relay;
 
@@ -194,7 +231,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_DataOnControlConnection_IgnoredAndAssociationKept()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
@@ -208,7 +245,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_NoDatagramsForUdpIdleTimeout_ControlConnectionClosed()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.Udp.IdleTimeout = TimeSpan.FromMilliseconds(300));
+        await using TestServer server = await StartServerAsync(o => o.Udp.IdleTimeout = TimeSpan.FromMilliseconds(300));
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
         Assert.Empty(await client.Control.ReadToEndAsync());
@@ -220,7 +257,7 @@ public sealed class UdpAssociationTests
     public async Task Associate_DatagramsKeepFlowing_TcpIdleTimeoutDoesNotApplyButUdpIdleTimeoutDoes()
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o =>
+        await using TestServer server = await StartServerAsync(o =>
         {
             o.IdleTimeout = TimeSpan.FromSeconds(1);
             o.Udp.IdleTimeout = TimeSpan.FromSeconds(60);
@@ -248,7 +285,7 @@ public sealed class UdpAssociationTests
     public async Task Associate_UdpIdleTimeoutZero_AssociationOutlivesTheTcpIdleTimeout()
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o =>
+        await using TestServer server = await StartServerAsync(o =>
         {
             o.IdleTimeout = TimeSpan.FromSeconds(1);
             o.Udp.IdleTimeout = TimeSpan.Zero;
@@ -268,7 +305,7 @@ public sealed class UdpAssociationTests
     {
         // 10 KiB/s: a burst of 1 KiB, so one 600-byte payload fits and the next does not until 60 ms have passed.
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o => o.Limits.SessionBytesPerSecond = 10 * 1024, timeProvider: time);
+        await using TestServer server = await StartServerAsync(o => o.Limits.SessionBytesPerSecond = 10 * 1024, timeProvider: time);
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
         byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. new byte[600]];
@@ -293,7 +330,7 @@ public sealed class UdpAssociationTests
     [Fact]
     public async Task Associate_AdvertiseAddressConfigured_ReplyNamesIt()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.Udp.AdvertiseAddress = IPAddress.Parse("192.0.2.9"));
+        await using TestServer server = await StartServerAsync(o => o.Udp.AdvertiseAddress = IPAddress.Parse("192.0.2.9"));
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
 
@@ -313,7 +350,7 @@ public sealed class UdpAssociationTests
     {
         const int Total = 10_000;
         const int Window = 16;
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await StartServerAsync();
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
         byte[] header = UdpAssociateClient.Header(echo.EndPoint);
@@ -377,4 +414,16 @@ public sealed class UdpAssociationTests
             return Task.FromResult<IPAddress[]>([answer]);
         }
     }
+}
+
+/// <summary>UDP ASSOCIATE with its sockets on an <see cref="EpollLoop"/> (the default on Linux).</summary>
+public sealed class UdpAssociationOnEventLoopTests : UdpAssociationTests
+{
+    protected override RelayMode Mode => OperatingSystem.IsLinux() ? RelayMode.Splice : RelayMode.Auto;
+}
+
+/// <summary>UDP ASSOCIATE awaiting its receives (the portable path).</summary>
+public sealed class UdpAssociationAwaitingTests : UdpAssociationTests
+{
+    protected override RelayMode Mode => RelayMode.Copy;
 }

@@ -1,0 +1,311 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.Logging;
+using Sockeye.Server.Diagnostics;
+
+
+namespace Sockeye.Server.Relay;
+
+/// <summary>
+/// Something that reads a socket when the kernel says it is readable, on an <see cref="EpollLoop"/>'s thread.
+/// </summary>
+internal interface IReadinessHandler
+{
+    /// <summary>
+    /// Reads what the socket has, without blocking, and returns. <paramref name="scratch"/> is the loop's own buffer,
+    /// valid only during this call. The socket stays registered level-triggered, so a handler that leaves data behind
+    /// (to be fair to the loop's other sockets) is called again.
+    /// </summary>
+    void OnReadable(Span<byte> scratch);
+}
+
+/// <summary>
+/// One thread waiting in epoll_wait(2) for sockets that nothing else waits on, running each one's handler on that
+/// thread as soon as it is readable.
+/// </summary>
+/// <remarks>
+/// The runtime's own socket engine also waits in epoll, but it hands every completion from its epoll thread to a
+/// thread-pool worker, which on a busy core costs a context switch or two per wake-up. For UDP, where each datagram can
+/// be a wake-up, that hand-off was most of the relay's cost (docs/performance-notes.md). Here the handler runs where the
+/// wake-up lands. The sockets registered here must never be used with the runtime's asynchronous methods: they are read
+/// and written with non-blocking system calls only (<see cref="RawDatagram"/>).
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed partial class EpollLoop : IDisposable
+{
+    private const int EpollIn = 0x001;
+    private const int EpollCtlAdd = 1;
+    private const int EpollCtlDel = 2;
+    private const int EpollCloexec = 0x80000;
+    private const int EfdCloexec = 0x80000;
+    private const int EfdNonblock = 0x800;
+    private const int Eintr = 4;
+    private const int MaxEvents = 64;
+    private const ulong WakeId = 0;
+
+    // struct epoll_event is packed on x86-64 (12 bytes) and naturally aligned elsewhere (16 bytes).
+    private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    private static readonly int DataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    private readonly ConcurrentDictionary<ulong, EpollRegistration> _registrations = new();
+    private readonly ILogger _logger;
+    private readonly int _epoll;
+    private readonly int _wake;
+    private readonly Thread _thread;
+    private readonly byte[] _scratch;
+    private long _nextId;
+    private volatile bool _stopping;
+    private int _disposed;
+
+    /// <summary>Starts the loop's thread.</summary>
+    /// <param name="name">The thread's name.</param>
+    /// <param name="scratchBytes">Size of the buffer handlers get: the largest thing one of them reads at once.</param>
+    /// <param name="logger">Where a handler that throws is reported.</param>
+    public EpollLoop(string name, int scratchBytes, ILogger logger)
+    {
+        _logger = logger;
+        _scratch = GC.AllocateUninitializedArray<byte>(scratchBytes, pinned: true);
+        _epoll = epoll_create1(EpollCloexec);
+        if (_epoll < 0)
+        {
+            throw Failure("epoll_create1", Marshal.GetLastPInvokeError());
+        }
+
+        _wake = eventfd(0, EfdCloexec | EfdNonblock);
+        if (_wake < 0 || Control(EpollCtlAdd, _wake, EpollIn, WakeId) != 0)
+        {
+            int error = Marshal.GetLastPInvokeError();
+            close(_epoll);
+            if (_wake >= 0)
+            {
+                close(_wake);
+            }
+
+            throw Failure("eventfd", error);
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _thread.UnsafeStart();
+    }
+
+    /// <summary>How many sockets are registered now.</summary>
+    public int Count => _registrations.Count;
+
+    /// <summary>
+    /// Watches <paramref name="socket"/> for readability and calls <paramref name="handler"/> on the loop's thread while
+    /// it is readable, until the returned registration is disposed (which must happen before the socket is).
+    /// </summary>
+    public EpollRegistration Register(Socket socket, IReadinessHandler handler)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        ulong id = (ulong)Interlocked.Increment(ref _nextId);
+        var registration = new EpollRegistration(this, socket, handler, id);
+        _registrations[id] = registration;
+        int error = registration.Control(EpollCtlAdd, EpollIn);
+        if (error != 0)
+        {
+            _registrations.TryRemove(id, out _);
+            throw Failure("epoll_ctl", error);
+        }
+
+        return registration;
+    }
+
+    /// <summary>Stops the thread and closes the epoll set. Registrations still open are dropped, their sockets untouched.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stopping = true;
+        ulong one = 1;
+        unsafe
+        {
+            _ = write(_wake, &one, sizeof(ulong));
+        }
+
+        if (Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+
+        _registrations.Clear();
+        close(_epoll);
+        close(_wake);
+    }
+
+    private static IOException Failure(string call, int errno) => new($"{call} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+
+    internal void Forget(ulong id) => _registrations.TryRemove(id, out _);
+
+    internal int Control(int operation, int descriptor, int events, ulong id)
+    {
+        Span<byte> epollEvent = stackalloc byte[16];
+        epollEvent.Clear();
+        MemoryMarshal.Write(epollEvent, (uint)events);
+        MemoryMarshal.Write(epollEvent[DataOffset..], id);
+        unsafe
+        {
+            fixed (byte* pointer = epollEvent)
+            {
+                return epoll_ctl(_epoll, operation, descriptor, operation == EpollCtlDel ? null : pointer);
+            }
+        }
+    }
+
+    private unsafe void Run()
+    {
+        byte* events = stackalloc byte[MaxEvents * 16];
+        while (!_stopping)
+        {
+            int count = epoll_wait(_epoll, events, MaxEvents, -1);
+            if (count < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == Eintr)
+                {
+                    continue;
+                }
+
+                // Only a bad epoll descriptor fails here, which would be a bug in this class: stop rather than spin.
+                ServerLog.EventLoopWaitFailed(_logger, Failure("epoll_wait", Marshal.GetLastPInvokeError()));
+                return;
+            }
+
+            for (int i = 0; i < count && !_stopping; i++)
+            {
+                ulong id = *(ulong*)(events + (i * EventSize) + DataOffset);
+                if (id == WakeId)
+                {
+                    ulong drained;
+                    _ = read(_wake, &drained, sizeof(ulong));
+                    continue;
+                }
+
+                // A registration removed while its event was already in this batch is simply not found.
+                if (_registrations.TryGetValue(id, out EpollRegistration? registration))
+                {
+                    Dispatch(registration);
+                }
+            }
+        }
+    }
+
+    private void Dispatch(EpollRegistration registration)
+    {
+        try
+        {
+            registration.Handler.OnReadable(_scratch);
+        }
+        catch (Exception e)
+        {
+            // A handler must not throw; if one does, its socket leaves the loop so that the others keep being served.
+            ServerLog.EventLoopHandlerFailed(_logger, e);
+            registration.Dispose();
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int epoll_ctl(int epoll, int operation, int descriptor, byte* epollEvent);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int epoll_wait(int epoll, byte* events, int maxEvents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint initialValue, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint read(int descriptor, void* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint write(int descriptor, void* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int descriptor);
+}
+
+/// <summary>A socket's place on an <see cref="EpollLoop"/>. Disposing it takes the socket off the loop.</summary>
+[SupportedOSPlatform("linux")]
+internal sealed class EpollRegistration : IDisposable
+{
+    private const int EpollIn = 0x001;
+    private const int EpollCtlDel = 2;
+    private const int EpollCtlMod = 3;
+
+    private readonly EpollLoop _loop;
+    private readonly Socket _socket;
+    private readonly ulong _id;
+    private int _disposed;
+
+    internal EpollRegistration(EpollLoop loop, Socket socket, IReadinessHandler handler, ulong id)
+    {
+        _loop = loop;
+        _socket = socket;
+        Handler = handler;
+        _id = id;
+    }
+
+    internal IReadinessHandler Handler { get; }
+
+    /// <summary>Stops calling the handler until <see cref="Resume"/>; what arrives meanwhile waits in the socket's buffer.</summary>
+    public void Pause() => _ = Control(EpollCtlMod, 0);
+
+    /// <summary>Calls the handler again whenever the socket is readable.</summary>
+    public void Resume() => _ = Control(EpollCtlMod, EpollIn);
+
+    /// <summary>Takes the socket off the loop. The handler may still be running on the loop's thread when this returns.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _loop.Forget(_id);
+        _ = Control(EpollCtlDel, 0);
+    }
+
+    /// <summary>epoll_ctl(2) for this socket: 0, or the errno. A closed socket counts as done (closing left every epoll set).</summary>
+    internal int Control(int operation, int events)
+    {
+        if (operation != EpollCtlDel && Volatile.Read(ref _disposed) != 0)
+        {
+            return 0;
+        }
+
+        SafeHandle handle;
+        try
+        {
+            handle = _socket.SafeHandle;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int result = _loop.Control(operation, (int)handle.DangerousGetHandle(), events, _id);
+            return result == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+}
