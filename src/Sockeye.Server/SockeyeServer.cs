@@ -8,6 +8,7 @@ using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Listening;
+using Sockeye.Server.Rules;
 using Sockeye.Server.Sessions;
 
 namespace Sockeye.Server;
@@ -112,9 +113,9 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         LocalEndPoints = endPoints;
-        if (_services.Users.RequiresAuthentication)
+        if (_services.Access.Users.RequiresAuthentication)
         {
-            ServerLog.AuthenticationRequired(_logger, _services.Users.Count);
+            ServerLog.AuthenticationRequired(_logger, _services.Access.Users.Count);
         }
         else
         {
@@ -160,6 +161,41 @@ public sealed class SockeyeServer : IAsyncDisposable
         _services.Pipes?.Dispose();
         _services.StopUdpLoops();
         ServerLog.Stopped(_logger);
+    }
+
+    /// <summary>
+    /// Puts the users and the access rules of <paramref name="options"/> in force for every session that starts from
+    /// now on. Sessions already open keep the users and rules they started with, so no tunnel is dropped. Every other
+    /// setting (listeners, timeouts, limits, UDP, relay mode) keeps the value the server was created with until the next
+    /// start. With no rules configured, the built-in rules are those of the listeners the server really has.
+    /// </summary>
+    /// <exception cref="OptionsValidationException">
+    /// <paramref name="options"/> is invalid; the exception lists every problem, and nothing changed.
+    /// </exception>
+    public void Reload(SockeyeServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(nameof(SockeyeServerOptions), typeof(SockeyeServerOptions), validation.Failures);
+        }
+
+        var rules = new SockeyeServerOptions();
+        foreach (IPEndPoint listener in _options.Listeners)
+        {
+            rules.Listeners.Add(listener);
+        }
+
+        foreach (AccessRule rule in options.Rules)
+        {
+            rules.Rules.Add(rule);
+        }
+
+        var users = new UserDirectory(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
+        var access = new SessionAccess(users, new AccessPolicy(rules.GetEffectiveRules()));
+        _services.ReplaceAccess(access);
+        ServerLog.Reloaded(_logger, users.Count, options.Rules.Count);
     }
 
     /// <summary>Stops the server, with the configured grace period, if it is running.</summary>

@@ -110,7 +110,7 @@ internal static class SockeyeCommandLine
             return ExitUsage;
         }
 
-        using IHost host = BuildHost(settings);
+        using IHost host = BuildHost(settings, reloadErrors => LoadSettings(values, reloadErrors));
         LogFileLimit(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye"));
         try
         {
@@ -173,7 +173,7 @@ internal static class SockeyeCommandLine
         }
     }
 
-    private static IHost BuildHost(SockeyeSettings settings)
+    private static IHost BuildHost(SockeyeSettings settings, Func<List<string>, SockeyeSettings?> loadSettings)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.SetMinimumLevel(settings.LogLevel);
@@ -192,7 +192,8 @@ internal static class SockeyeCommandLine
         // The host must not give up on the drain before the server does.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Server.ShutdownTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services => new SockeyeServer(settings.Server, services.GetRequiredService<ILoggerFactory>(), TimeProvider.System));
-        builder.Services.AddHostedService<SockeyeHostedService>();
+        builder.Services.AddHostedService(services => new SockeyeHostedService(
+            services.GetRequiredService<SockeyeServer>(), loadSettings, services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye")));
         return builder.Build();
     }
 }

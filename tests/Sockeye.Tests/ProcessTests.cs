@@ -217,6 +217,39 @@ public partial class ProcessTests
     }
 
     [Fact]
+    public async Task Process_Sighup_ReloadsUsersFromTheConfigFile_KeepsThemWhenTheFileIsBroken()
+    {
+        using var config = new TempFile(ConfigWithUser("alice", "secret"));
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--config", config.Path]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+        using (Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port))
+        using (Socket upstream = await target.AcceptAsync())
+        {
+            await AssertRelaysBothWaysAsync(client, upstream, "before");
+        }
+
+        File.WriteAllText(config.Path, ConfigWithUser("bob", "hunter2"));
+        sockeye.Hangup();
+        await sockeye.WaitForOutputAsync(ReloadedLine(), TestTimeouts.Default);
+
+        Assert.Equal(0x01, await LoginStatusAsync(port, "alice", "secret"));
+        using (Socket client = await Socks5Client.ConnectAsync(port, ("bob", "hunter2"), target.Port))
+        using (Socket upstream = await target.AcceptAsync())
+        {
+            await AssertRelaysBothWaysAsync(client, upstream, "after");
+        }
+
+        File.WriteAllText(config.Path, """{ "users": [ { "name": "carol", """);
+        sockeye.Hangup();
+        await sockeye.WaitForOutputAsync(ReloadFailedLine(), TestTimeouts.Default);
+
+        Assert.False(sockeye.HasExited);
+        Assert.Equal(0x00, await LoginStatusAsync(port, "bob", "hunter2"));
+        Assert.Equal(0x01, await LoginStatusAsync(port, "carol", "x"));
+    }
+
+    [Fact]
     public async Task Process_PortInUse_ExitsOneAndSaysSo()
     {
         using var blocker = new TargetServer();
@@ -272,4 +305,27 @@ public partial class ProcessTests
 
     [GeneratedRegex(@"close=IdleTimeout")]
     private static partial Regex IdleTimeoutClose();
+
+    private static string ConfigWithUser(string name, string password) => $$"""
+        {
+          "listeners": [ { "endpoint": "127.0.0.1:0" } ],
+          "users": [ { "name": "{{name}}", "password": "{{password}}" } ]
+        }
+        """;
+
+    /// <summary>The status byte of a username/password login (0 success), without a request after it.</summary>
+    private static async Task<byte> LoginStatusAsync(int port, string user, string password)
+    {
+        using Socket client = await ConnectToProxyAsync(port);
+        await Socks5Client.SendAsync(client, [0x05, 0x01, 0x02]);
+        Assert.Equal(new byte[] { 0x05, 0x02 }, await Socks5Client.ReceiveExactlyAsync(client, 2));
+        byte[] status = await Socks5Client.AuthenticateAsync(client, user, password);
+        return status[1] == 0 ? (byte)0 : (byte)1;
+    }
+
+    [GeneratedRegex(@"Sockeye\.Server\[1010\] Reloaded: 1 user\(s\)")]
+    private static partial Regex ReloadedLine();
+
+    [GeneratedRegex(@"Sockeye\[1104\] Reload failed, the users and rules in force are unchanged: --config: .* is not valid JSON")]
+    private static partial Regex ReloadFailedLine();
 }

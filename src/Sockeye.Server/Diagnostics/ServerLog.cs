@@ -32,4 +32,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(1009, LogLevel.Critical, "The UDP event loop stopped: its associations no longer relay", EventName = "EventLoopWaitFailed")]
     public static partial void EventLoopWaitFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(1010, LogLevel.Information, "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions; open sessions keep theirs", EventName = "Reloaded")]
+    public static partial void Reloaded(ILogger logger, int userCount, int ruleCount);
 }

@@ -21,17 +21,17 @@ internal sealed class SessionServices
     private readonly int _udpLoopScratchBytes;
     private readonly ILogger? _udpLoopLogger;
     private int _nextUdpLoop;
+    private SessionAccess _access;
     private bool _udpLoopsStopped;
 
     public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory)
     {
         Options = options;
-        Users = users;
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
         Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
         Limiter = new SessionLimiter(options.Limits);
-        Policy = new AccessPolicy(options.GetEffectiveRules());
+        _access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules()));
         Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
@@ -50,7 +50,11 @@ internal sealed class SessionServices
 
     public SockeyeServerOptions Options { get; }
 
-    public UserDirectory Users { get; }
+    /// <summary>
+    /// The accounts and access rules a session starting now works with. A reload replaces the pair as a whole; a session
+    /// keeps the pair it started with, so that it never negotiates under one set and is checked against another.
+    /// </summary>
+    public SessionAccess Access => Volatile.Read(ref _access);
 
     public ConnectCommand Connect { get; }
 
@@ -63,8 +67,8 @@ internal sealed class SessionServices
 
     public SessionLimiter Limiter { get; }
 
-    /// <summary>The access rules in force: the configured ones, or the built-in default.</summary>
-    public AccessPolicy Policy { get; }
+    /// <summary>Puts new accounts and rules in force for sessions that start from now on.</summary>
+    public void ReplaceAccess(SessionAccess access) => Volatile.Write(ref _access, access);
     /// <summary>Per-session and per-user rate limits; the per-user buckets are shared by every session of the server.</summary>
     public BandwidthLimiter Bandwidth { get; }
 
@@ -140,3 +144,8 @@ internal sealed class SessionServices
 
     public ILogger AccessLogger { get; }
 }
+
+/// <summary>Accounts and access rules that are in force together (see <see cref="SessionServices.Access"/>).</summary>
+/// <param name="Users">The accounts; none means clients connect without authentication.</param>
+/// <param name="Policy">The access rules in force: the configured ones, or the built-in default.</param>
+internal sealed record SessionAccess(UserDirectory Users, AccessPolicy Policy);

@@ -147,7 +147,7 @@ internal sealed partial class Socks5Session
             }
 
             // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait.
-            bool verified = !banned && await _services.Users.VerifyAsync(
+            bool verified = !banned && await _access.Users.VerifyAsync(
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
                 _lifetime.Token).ConfigureAwait(false);
@@ -198,7 +198,7 @@ internal sealed partial class Socks5Session
     /// </summary>
     private Socks5AuthMethod ChooseMethod(in Socks5Greeting greeting)
     {
-        Socks5AuthMethod required = _services.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
+        Socks5AuthMethod required = _access.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
         return greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
     }
 

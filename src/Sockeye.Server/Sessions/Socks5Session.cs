@@ -34,6 +34,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private readonly Socket _client;
     private readonly EndPoint? _clientEndPoint;
     private readonly SessionServices _services;
+    private readonly SessionAccess _access;
     private readonly SessionRegistry _registry;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly long _startTimestamp;
@@ -60,6 +61,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _client = client;
         _clientEndPoint = client.RemoteEndPoint;
         _services = services;
+        _access = services.Access;
         _registry = registry;
         _startTimestamp = services.TimeProvider.GetTimestamp();
     }
@@ -215,7 +217,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private async Task<bool> TryTakeSessionSlotAsync(Socks5Request request)
     {
         IPAddress client = ClientAddress;
-        string? user = _services.Users.RequiresAuthentication ? _user : null;
+        string? user = _access.Users.RequiresAuthentication ? _user : null;
         if (_services.Limiter.TryAcquire(client, user))
         {
             _slot = (client, user);

@@ -10,4 +10,10 @@ internal static partial class HostLog
 
     [LoggerMessage(1102, LogLevel.Information, "Open-file limit {Limit} (already the hard limit): room for about {TunnelCapacity} tunnels", EventName = "FileLimit")]
     public static partial void FileLimit(ILogger logger, ulong limit, ulong tunnelCapacity);
+
+    [LoggerMessage(1103, LogLevel.Information, "SIGHUP: reading the configuration again", EventName = "ReloadRequested")]
+    public static partial void ReloadRequested(ILogger logger);
+
+    [LoggerMessage(1104, LogLevel.Error, "Reload failed, the users and rules in force are unchanged: {Problems}", EventName = "ReloadFailed")]
+    public static partial void ReloadFailed(ILogger logger, string problems);
 }

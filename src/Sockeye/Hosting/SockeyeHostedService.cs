@@ -1,20 +1,84 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sockeye.Configuration;
 using Sockeye.Server;
 
 namespace Sockeye.Hosting;
 
-/// <summary>Runs a <see cref="SockeyeServer"/> for the lifetime of the host: SIGINT/SIGTERM stop it with a drain.</summary>
+/// <summary>
+/// Runs a <see cref="SockeyeServer"/> for the lifetime of the host: SIGINT/SIGTERM stop it with a drain, SIGHUP reads
+/// the configuration again and puts its users and rules in force for new sessions.
+/// </summary>
 /// <remarks>
 /// The server starts inside the host's start, after the console lifetime has installed its signal handlers, so a
 /// SIGTERM that arrives right after "Listening on" is drained like any other.
 /// </remarks>
-internal sealed class SockeyeHostedService : IHostedService
+internal sealed class SockeyeHostedService : IHostedService, IDisposable
 {
     private readonly SockeyeServer _server;
+    private readonly Func<List<string>, SockeyeSettings?> _loadSettings;
+    private readonly ILogger _logger;
+    private readonly Lock _reloadLock = new();
+    private PosixSignalRegistration? _hangup;
 
-    public SockeyeHostedService(SockeyeServer server) => _server = server;
+    /// <param name="server">The server to run.</param>
+    /// <param name="loadSettings">Reads the configuration file, the environment and the command line again, as at start.</param>
+    /// <param name="logger">Where reloads are reported.</param>
+    public SockeyeHostedService(SockeyeServer server, Func<List<string>, SockeyeSettings?> loadSettings, ILogger logger)
+    {
+        _server = server;
+        _loadSettings = loadSettings;
+        _logger = logger;
+    }
 
-    public Task StartAsync(CancellationToken cancellationToken) => _server.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _server.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (!OperatingSystem.IsWindows())
+        {
+            _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnHangup);
+        }
+    }
 
-    public Task StopAsync(CancellationToken cancellationToken) => _server.StopAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _hangup?.Dispose();
+        return _server.StopAsync(cancellationToken);
+    }
+
+    public void Dispose() => _hangup?.Dispose();
+
+    /// <summary>Reads the configuration again; on any problem the users and rules in force stay as they are.</summary>
+    internal void Reload()
+    {
+        lock (_reloadLock)
+        {
+            var errors = new List<string>();
+            SockeyeSettings? settings = _loadSettings(errors);
+            if (settings is null)
+            {
+                HostLog.ReloadFailed(_logger, string.Join("; ", errors));
+                return;
+            }
+
+            try
+            {
+                _server.Reload(settings.Server);
+            }
+            catch (OptionsValidationException e)
+            {
+                HostLog.ReloadFailed(_logger, string.Join("; ", e.Failures));
+            }
+        }
+    }
+
+    private void OnHangup(PosixSignalContext context)
+    {
+        // Handled: without this the runtime would apply SIGHUP's default action and end the process.
+        context.Cancel = true;
+        HostLog.ReloadRequested(_logger);
+        ThreadPool.UnsafeQueueUserWorkItem(static service => service.Reload(), this, preferLocal: false);
+    }
 }

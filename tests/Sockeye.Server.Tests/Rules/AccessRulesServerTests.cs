@@ -191,7 +191,7 @@ public sealed class AccessRulesServerTests
     {
         var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System, NullLoggerFactory.Instance);
 
-        AccessDecision decision = services.Policy.Evaluate(AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, IPAddress.Loopback, 22));
+        AccessDecision decision = services.Access.Policy.Evaluate(AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, IPAddress.Loopback, 22));
 
         Assert.Equal(new AccessDecision(AccessVerdict.Deny, 1), decision);
     }

@@ -134,6 +134,9 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
         Assert.Equal(0, kill.ExitCode);
     }
 
+    /// <summary>Sends SIGHUP: read the configuration again.</summary>
+    public void Hangup() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigHup));
+
     /// <summary>Sends SIGTERM straight from this process, with no <c>kill</c> process to start in between.</summary>
     public void TerminateNow() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigTerm));
 
@@ -176,6 +179,7 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
 
     private static class NativeMethods
     {
+        public const int SigHup = 1;
         public const int SigTerm = 15;
 
         [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
