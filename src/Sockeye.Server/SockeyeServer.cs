@@ -65,7 +65,7 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>Requests refused at a session cap, and handshakes evicted at the handshake cap, since the server was created.</summary>
     public (long RejectedSessions, long EvictedHandshakes) LimitStatistics => (_services.Limiter.RejectedSessions, _services.Limiter.EvictedHandshakes);
 
-    /// <summary>The rate limits' shared per-user buckets (tests check that they go with the user's last session).</summary>
+    /// <summary>The rate limits' shared per-user buckets (tests check that they go once refilled after the user's last session).</summary>
     internal Limits.BandwidthLimiter Bandwidth => _services.Bandwidth;
 
     /// <summary>Sockets of UDP associations served by event loops now.</summary>

@@ -4,15 +4,24 @@ namespace Sockeye.Server.Limits;
 
 /// <summary>
 /// Hands each session its bandwidth pacers: a fresh bucket per direction for the per-session rate, and the buckets its
-/// user shares with the user's other sessions for the per-user rate. User buckets are created with the user's first
-/// session and dropped with the last, so the table never holds more users than have sessions open. One per server.
+/// user shares with the user's other sessions for the per-user rate. One per server.
 /// </summary>
+/// <remarks>
+/// User buckets are created with the user's first session. After the last one they are kept until they have refilled
+/// (a tenth of a second of the rate, longer after a datagram that overdrew them): dropping them at once would let a user
+/// who closes and reopens sessions start each one with a fresh burst, and so move more than the rate. Once full, a
+/// bucket is worth no more than a new one, and it is dropped the next time the table is used. So the table holds the
+/// users with sessions open and those that closed their last one within about that long.
+/// </remarks>
 internal sealed class BandwidthLimiter
 {
     private readonly long _sessionRate;
     private readonly long _userRate;
     private readonly TimeProvider _timeProvider;
     private readonly Dictionary<string, UserBuckets> _users = new(StringComparer.Ordinal);
+
+    // Users whose last session ended, oldest first; an entry whose user came back (or was already dropped) is skipped.
+    private readonly Queue<(string User, UserBuckets Buckets)> _idle = new();
 
     public BandwidthLimiter(LimitsOptions options, TimeProvider timeProvider)
     {
@@ -21,13 +30,14 @@ internal sealed class BandwidthLimiter
         _timeProvider = timeProvider;
     }
 
-    /// <summary>Users that have buckets now (for tests: the table must empty when their sessions end).</summary>
+    /// <summary>Users that have buckets now, after dropping the idle ones that have refilled (for tests and diagnostics).</summary>
     public int UserCount
     {
         get
         {
             lock (_users)
             {
+                DropRefilled();
                 return _users.Count;
             }
         }
@@ -51,6 +61,7 @@ internal sealed class BandwidthLimiter
         {
             lock (_users)
             {
+                DropRefilled();
                 if (!_users.TryGetValue(user!, out UserBuckets? buckets))
                 {
                     buckets = new UserBuckets(new TokenBucket(_userRate, _timeProvider), new TokenBucket(_userRate, _timeProvider));
@@ -68,7 +79,7 @@ internal sealed class BandwidthLimiter
         return new SessionBandwidth(new BandwidthPacer(sessionUp, userUp), new BandwidthPacer(sessionDown, userDown), perUser ? user : null);
     }
 
-    /// <summary>Ends a session's hold on its user's buckets; the last session of a user drops them.</summary>
+    /// <summary>Ends a session's hold on its user's buckets; after the last session they wait to refill (see remarks).</summary>
     public void Release(SessionBandwidth bandwidth)
     {
         if (bandwidth.User is not { } user)
@@ -80,8 +91,31 @@ internal sealed class BandwidthLimiter
         {
             if (_users.TryGetValue(user, out UserBuckets? buckets) && --buckets.Sessions == 0)
             {
-                _users.Remove(user);
+                _idle.Enqueue((user, buckets));
             }
+
+            DropRefilled();
+        }
+    }
+
+    /// <summary>Drops idle users from the front of the queue whose buckets are full again; called under the lock.</summary>
+    private void DropRefilled()
+    {
+        while (_idle.TryPeek(out (string User, UserBuckets Buckets) entry))
+        {
+            bool current = _users.TryGetValue(entry.User, out UserBuckets? buckets) && ReferenceEquals(buckets, entry.Buckets);
+            if (current && entry.Buckets.Sessions == 0)
+            {
+                if (!entry.Buckets.Upload.IsFull || !entry.Buckets.Download.IsFull)
+                {
+                    // Later entries went idle later: they are no fuller than this one, give or take an overdraft.
+                    return;
+                }
+
+                _users.Remove(entry.User);
+            }
+
+            _idle.Dequeue();
         }
     }
 

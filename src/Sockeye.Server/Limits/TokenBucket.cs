@@ -50,6 +50,20 @@ internal sealed class TokenBucket
     /// <summary>The most bytes the bucket holds: the largest burst.</summary>
     public long Capacity => (long)_capacity;
 
+    /// <summary>Whether the bucket holds its whole burst now: forgetting it and making a new one would change nothing.</summary>
+    public bool IsFull
+    {
+        get
+        {
+            long now = _timeProvider.GetTimestamp();
+            lock (_lock)
+            {
+                Refill(now);
+                return _tokens + RoundingSlack >= _capacity;
+            }
+        }
+    }
+
     /// <summary>
     /// Grants up to <paramref name="wanted"/> bytes (at least one), or none; then <paramref name="wait"/> says how long
     /// until a worthwhile amount (a quarter of the burst, or <paramref name="wanted"/> if less) is available.

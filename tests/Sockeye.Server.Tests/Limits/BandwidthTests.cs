@@ -63,7 +63,7 @@ public sealed class BandwidthTests
             AssertWithin(Rate * 10, total.Received, $"both uploads ({firstUpload.Received} + {secondUpload.Received})");
         }
 
-        // The user's buckets go with the user's last session. A direction may be waiting for tokens: move the clock on.
+        // The user's sessions end. A direction may be waiting for tokens: move the clock on.
         first.Dispose();
         second.Dispose();
         firstAccepted.Dispose();
@@ -75,6 +75,10 @@ public sealed class BandwidthTests
         }
 
         Assert.Equal(0, server.Server.ActiveSessionCount);
+
+        // Then they stay until they have refilled (a tenth of a second of the rate), and go.
+        Assert.Equal(1, server.Server.Bandwidth.UserCount);
+        time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(0, server.Server.Bandwidth.UserCount);
     }
 
