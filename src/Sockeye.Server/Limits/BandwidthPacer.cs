@@ -60,6 +60,16 @@ internal sealed class BandwidthPacer
         return true;
     }
 
+    /// <summary>Counts <paramref name="count"/> bytes that move without waiting (see <see cref="TokenBucket.Charge"/>).</summary>
+    public void Charge(int count)
+    {
+        if (count > 0)
+        {
+            _session?.Charge(count);
+            _user?.Charge(count);
+        }
+    }
+
     /// <summary>Gives back bytes granted but not moved.</summary>
     public void Refund(int count)
     {

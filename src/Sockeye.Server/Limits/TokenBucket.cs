@@ -50,6 +50,20 @@ internal sealed class TokenBucket
     /// <summary>The most bytes the bucket holds: the largest burst.</summary>
     public long Capacity => (long)_capacity;
 
+    /// <summary>
+    /// Takes <paramref name="count"/> bytes that have already moved, into debt if need be: later takes wait until the
+    /// debt is paid back at the rate.
+    /// </summary>
+    public void Charge(int count)
+    {
+        long now = _timeProvider.GetTimestamp();
+        lock (_lock)
+        {
+            Refill(now);
+            _tokens -= count;
+        }
+    }
+
     /// <summary>Whether the bucket holds its whole burst now: forgetting it and making a new one would change nothing.</summary>
     public bool IsFull
     {

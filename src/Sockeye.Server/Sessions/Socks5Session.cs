@@ -260,6 +260,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         Debug.Assert(_target is not null && _buffer is not null);
         if (pipelinedStart < _inputEnd)
         {
+            // At most a few hundred bytes, sent at once; charged so that the relay's pacing makes up for them.
+            _bandwidth?.Upload.Charge(_inputEnd - pipelinedStart);
             SocketError error = await TcpRelay.SendAllAsync(_target, _buffer.AsMemory(pipelinedStart, _inputEnd - pipelinedStart), _lifetime.Token).ConfigureAwait(false);
             if (error != SocketError.Success)
             {

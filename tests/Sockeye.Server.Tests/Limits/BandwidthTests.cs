@@ -158,6 +158,38 @@ public sealed class BandwidthTests
         Assert.Empty(await client.ReadToEndAsync());
     }
 
+    [Theory]
+    [InlineData(RelayMode.Copy)]
+    [InlineData(RelayMode.Splice)]
+    public async Task SessionLimit_BytesPipelinedBehindTheRequest_CountAgainstTheRate(RelayMode mode)
+    {
+        // A burst of 400 bytes; 300 of them ride behind the request, in the handshake's own read.
+        const int SmallRate = 4_000;
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.RelayMode = mode;
+            o.Limits.SessionBytesPerSecond = SmallRate;
+        }, timeProvider: time);
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint), .. new byte[300]]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+        using Socket accepted = await target.AcceptAsync();
+        await accepted.ReceiveExactlyAsync(300);
+
+        // 100 bytes of the burst are left, and the clock stands still: of 400 more, only those 100 may pass.
+        await client.SendAsync(new byte[400]);
+        await accepted.ReceiveExactlyAsync(100);
+        await Task.Delay(300);
+        Assert.Equal(0, accepted.Available);
+
+        // A simulated second later the rest has gone through.
+        time.Advance(TimeSpan.FromSeconds(1));
+        await accepted.ReceiveExactlyAsync(300);
+    }
+
     /// <summary>A server whose sessions are limited to <see cref="Rate"/> each way, on simulated time.</summary>
     private static Task<TestServer> StartSessionLimitedAsync(RelayMode mode, FakeTimeProvider time) =>
         TestServer.StartAsync(o =>

@@ -75,6 +75,24 @@ public sealed class TokenBucketTests
     }
 
     [Fact]
+    public void Charge_BeyondTheBurst_LaterTakesWaitUntilTheDebtIsPaid()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucket(10_000, time);
+
+        bucket.Charge(3_000);
+
+        // 1 000 in the bucket, 3 000 charged: 2 000 owed, then a quarter of the burst (250) to grant: 0.225 s.
+        Assert.Equal(0, bucket.TryTake(1_000, out TimeSpan wait));
+        Assert.Equal(TimeSpan.FromSeconds(0.225), wait);
+        Assert.False(bucket.IsFull);
+        time.Advance(wait);
+        Assert.Equal(250, bucket.TryTake(1_000, out _));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(bucket.IsFull);
+    }
+
+    [Fact]
     public void TryTake_AfterAnHourIdle_BurstIsOneTenthOfASecond()
     {
         var time = new FakeTimeProvider();
