@@ -53,6 +53,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         var users = new UserDirectory(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout);
+        _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
         _onAccepted = OnAccepted;
     }
 
@@ -67,6 +68,9 @@ public sealed class SockeyeServer : IAsyncDisposable
 
     /// <summary>The rate limits' shared per-user buckets (tests check that they go once refilled after the user's last session).</summary>
     internal Limits.BandwidthLimiter Bandwidth => _services.Bandwidth;
+
+    /// <summary>This server's meter (named <c>Sockeye.Server</c>; each server has its own).</summary>
+    internal System.Diagnostics.Metrics.Meter Meter => _services.Metrics.Meter;
 
     /// <summary>Sockets of UDP associations served by event loops now.</summary>
     internal int UdpSocketsOnEventLoops => _services.UdpSocketsOnEventLoops;
@@ -160,6 +164,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _registry.Dispose();
         _services.Pipes?.Dispose();
         _services.StopUdpLoops();
+        _services.Metrics.Dispose();
         ServerLog.Stopped(_logger);
     }
 

@@ -65,6 +65,9 @@ internal sealed class SessionServices
 
     public UdpStatistics UdpStatistics { get; } = new();
 
+    /// <summary>The server's instruments (meter <c>Sockeye.Server</c>).</summary>
+    public SockeyeMetrics Metrics { get; } = new();
+
     public SessionLimiter Limiter { get; }
 
     /// <summary>Puts new accounts and rules in force for sessions that start from now on.</summary>

@@ -201,6 +201,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             ReleaseBuffer();
             Close();
             WriteAccessLog();
+            RecordMetrics();
             _registry.Remove(this);
         }
     }
@@ -363,6 +364,13 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         }
 
         _lifetime.Dispose();
+    }
+
+    private void RecordMetrics()
+    {
+        TcpRelay? relay = _relay;
+        _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp),
+            relay?.BytesUp ?? 0, relay?.BytesDown ?? 0);
     }
 
     private void WriteAccessLog()

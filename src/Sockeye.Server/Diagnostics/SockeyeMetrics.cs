@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Limits;
+using Sockeye.Server.Sessions;
+
+namespace Sockeye.Server.Diagnostics;
+
+/// <summary>
+/// The server's metrics, on a <see cref="System.Diagnostics.Metrics.Meter"/> named <see cref="MeterName"/>: what
+/// <c>dotnet-counters</c>, OpenTelemetry or any <see cref="MeterListener"/> can collect. One per server.
+/// </summary>
+/// <remarks>
+/// Everything is recorded once per session, when it ends, or read from counters the server keeps anyway, never per
+/// packet or datagram; tags come from fixed tables, so recording allocates nothing. With no listener attached, a
+/// recording is a check of a flag.
+/// </remarks>
+internal sealed class SockeyeMetrics : IDisposable
+{
+    /// <summary>The meter's name, to give to a collector.</summary>
+    public const string MeterName = "Sockeye.Server";
+
+    private static readonly string[] ReplyNames =
+    [
+        "succeeded", "general_failure", "not_allowed", "network_unreachable", "host_unreachable", "connection_refused",
+        "ttl_expired", "command_not_supported", "address_type_not_supported",
+    ];
+
+    private readonly Counter<long> _sessions;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _bytes;
+
+    public SockeyeMetrics()
+    {
+        Meter = new Meter(MeterName, typeof(SockeyeMetrics).Assembly.GetName().Version?.ToString(3));
+        _sessions = Meter.CreateCounter<long>("sockeye.sessions", "{session}",
+            "Sessions that ended, by command, reply code and why they closed.");
+        _duration = Meter.CreateHistogram<double>("sockeye.session.duration", "s",
+            "How long sessions lasted, from accept to close, by command.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600] });
+        _bytes = Meter.CreateCounter<long>("sockeye.relay.bytes", "By",
+            "Payload bytes relayed by ended TCP tunnels, by direction (upload: client to destination) and command.");
+    }
+
+    /// <summary>The meter all of this server's instruments belong to.</summary>
+    public Meter Meter { get; }
+
+    /// <summary>Adds the instruments that read state the server keeps: open sessions, refusals at limits, datagrams.</summary>
+    public void Observe(SessionRegistry registry, SessionLimiter limiter, UdpStatistics udp)
+    {
+        Meter.CreateObservableUpDownCounter("sockeye.sessions.active", () => registry.Count, "{session}",
+            "Sessions open now, negotiating or relaying.");
+        Meter.CreateObservableCounter("sockeye.limit.rejections", () => new[]
+        {
+            new Measurement<long>(limiter.RejectedSessions, new KeyValuePair<string, object?>("sockeye.limit", "sessions")),
+            new Measurement<long>(limiter.EvictedHandshakes, new KeyValuePair<string, object?>("sockeye.limit", "handshakes")),
+        }, "{session}", "Requests refused at a session cap, and handshakes evicted at the handshake cap.");
+        Meter.CreateObservableCounter("sockeye.udp.datagrams", () => new[]
+        {
+            Datagrams(udp.ForwardedFromClients, "forwarded_to_destination"),
+            Datagrams(udp.ForwardedToClients, "forwarded_to_client"),
+            Datagrams(udp.DroppedForeignSource, "dropped_foreign_source"),
+            Datagrams(udp.DroppedFragmented, "dropped_fragmented"),
+            Datagrams(udp.DroppedMalformed, "dropped_malformed"),
+            Datagrams(udp.DroppedUnroutable, "dropped_unroutable"),
+            Datagrams(udp.DroppedDenied, "dropped_denied"),
+            Datagrams(udp.DroppedOverRate, "dropped_over_rate"),
+        }, "{datagram}", "UDP ASSOCIATE datagrams, by what the relay did with them.");
+    }
+
+    /// <summary>Records a session that ended. <paramref name="command"/> is null for one that never made a request.</summary>
+    public void SessionEnded(Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration, long bytesUp, long bytesDown)
+    {
+        if (!_sessions.Enabled && !_duration.Enabled && !_bytes.Enabled)
+        {
+            return;
+        }
+
+        string commandName = CommandName(command);
+        var commandTag = new KeyValuePair<string, object?>("sockeye.command", commandName);
+        _sessions.Add(1, new TagList
+        {
+            commandTag,
+            { "sockeye.reply", command is null ? "none" : ReplyName(reply) },
+            { "sockeye.close_reason", CloseReasonNames[(int)closeReason] },
+        });
+        _duration.Record(duration.TotalSeconds, commandTag);
+        if (bytesUp > 0)
+        {
+            _bytes.Add(bytesUp, new KeyValuePair<string, object?>("sockeye.direction", "upload"), commandTag);
+        }
+
+        if (bytesDown > 0)
+        {
+            _bytes.Add(bytesDown, new KeyValuePair<string, object?>("sockeye.direction", "download"), commandTag);
+        }
+    }
+
+    public void Dispose() => Meter.Dispose();
+
+    private static Measurement<long> Datagrams(long count, string outcome) =>
+        new(count, new KeyValuePair<string, object?>("sockeye.outcome", outcome));
+
+    private static string CommandName(Socks5Command? command) => command switch
+    {
+        null => "none",
+        Socks5Command.Connect => "connect",
+        Socks5Command.Bind => "bind",
+        Socks5Command.UdpAssociate => "udp_associate",
+        _ => "other",
+    };
+
+    private static string ReplyName(Socks5ReplyCode reply) => (int)reply < ReplyNames.Length ? ReplyNames[(int)reply] : "other";
+
+    // snake_case of each SessionCloseReason, by value: tag values from a table, not from Enum.ToString() per session.
+    private static readonly string[] CloseReasonNames = BuildCloseReasonNames();
+
+    private static string[] BuildCloseReasonNames()
+    {
+        SessionCloseReason[] reasons = Enum.GetValues<SessionCloseReason>();
+        var names = new string[reasons.Length];
+        foreach (SessionCloseReason reason in reasons)
+        {
+            Debug.Assert((int)reason < names.Length);
+            names[(int)reason] = SnakeCase(reason.ToString());
+        }
+
+        return names;
+    }
+
+    private static string SnakeCase(string name)
+    {
+        var text = new System.Text.StringBuilder(name.Length + 4);
+        foreach (char c in name)
+        {
+            if (char.IsUpper(c) && text.Length > 0)
+            {
+                text.Append('_');
+            }
+
+            text.Append(char.ToLowerInvariant(c));
+        }
+
+        return text.ToString();
+    }
+}

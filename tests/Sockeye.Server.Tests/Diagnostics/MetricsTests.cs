@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net.Sockets;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Tests.Infrastructure;
+using Sockeye.Testing;
+
+namespace Sockeye.Server.Tests.Diagnostics;
+
+/// <summary>The <c>Sockeye.Server</c> meter, read with a <see cref="MeterListener"/> as a collector would.</summary>
+public sealed class MetricsTests
+{
+    [Fact]
+    public async Task Tunnel_Ends_CountedWithCommandReplyCloseReasonBytesAndDuration()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync();
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+
+        using (RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint))
+        using (Socket far = await target.AcceptAsync())
+        {
+            await client.SendAsync("hello"u8.ToArray());
+            await far.ReceiveExactlyAsync(5);
+            await far.SendAsync("goodbye"u8.ToArray(), SocketFlags.None);
+            await client.ReceiveExactlyAsync(7);
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => metrics.Sum("sockeye.sessions") == 1);
+        RecordedMetrics.Measurement session = Assert.Single(metrics.Of("sockeye.sessions"));
+        Assert.Equal("connect", session.Tags["sockeye.command"]);
+        Assert.Equal("succeeded", session.Tags["sockeye.reply"]);
+        Assert.Contains(session.Tags["sockeye.close_reason"], new[] { "client_eof", "completed", "target_reset", "client_reset" });
+        Assert.Equal(5, metrics.Sum("sockeye.relay.bytes", "sockeye.direction", "upload"));
+        Assert.Equal(7, metrics.Sum("sockeye.relay.bytes", "sockeye.direction", "download"));
+        RecordedMetrics.Measurement duration = Assert.Single(metrics.Of("sockeye.session.duration"));
+        Assert.InRange(duration.Value, 0, 60);
+        Assert.Equal("connect", duration.Tags["sockeye.command"]);
+    }
+
+    [Fact]
+    public async Task DeniedConnect_And_NoAcceptableMethod_TaggedWithWhatHappened()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o => o.Rules.Add(new AccessRule { Action = AccessAction.Deny }));
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+
+        Assert.Equal(2, await RawClient.RequestAsync(server.EndPoint, Socks5Bytes.Connect(target.EndPoint)));
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await client.SendAsync([5, 1, 0x80]);
+            Assert.Equal(new byte[] { 5, 0xFF }, await client.ReceiveExactlyAsync(2));
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => metrics.Sum("sockeye.sessions") == 2);
+        Assert.Contains(metrics.Of("sockeye.sessions"), m => (string?)m.Tags["sockeye.reply"] == "not_allowed" && (string?)m.Tags["sockeye.close_reason"] == "rule_denied");
+        Assert.Contains(metrics.Of("sockeye.sessions"), m => (string?)m.Tags["sockeye.command"] == "none" && (string?)m.Tags["sockeye.reply"] == "none"
+            && (string?)m.Tags["sockeye.close_reason"] == "no_acceptable_method");
+        Assert.Equal(0, metrics.Sum("sockeye.relay.bytes"));
+    }
+
+    [Fact]
+    public async Task ObservableInstruments_ReadOpenSessionsAndUdpDatagrams()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync();
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket far = await target.AcceptAsync();
+
+        metrics.Collect();
+        Assert.Equal(1, metrics.Last("sockeye.sessions.active"));
+        Assert.Equal(0, metrics.Last("sockeye.udp.datagrams", "sockeye.outcome", "forwarded_to_client"));
+        Assert.Equal(0, metrics.Last("sockeye.limit.rejections", "sockeye.limit", "sessions"));
+
+        client.Dispose();
+        far.Dispose();
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        metrics.Collect();
+        Assert.Equal(0, metrics.Last("sockeye.sessions.active"));
+    }
+
+    [Fact]
+    public async Task Meter_IsNamedSockeyeServer_AndGoesWithTheServer()
+    {
+        TestServer server = await TestServer.StartAsync();
+        Meter meter = server.Server.Meter;
+        Assert.Equal("Sockeye.Server", meter.Name);
+
+        using var metrics = new RecordedMetrics(meter);
+        Assert.NotEmpty(metrics.Instruments);
+        await server.DisposeAsync();
+
+        Assert.Empty(metrics.Instruments);
+    }
+
+    /// <summary>Listens to one meter's instruments and keeps every measurement.</summary>
+    private sealed class RecordedMetrics : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentQueue<Measurement> _measurements = new();
+        private readonly ConcurrentDictionary<Instrument, bool> _instruments = new();
+
+        public RecordedMetrics(Meter meter)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (ReferenceEquals(instrument.Meter, meter))
+                {
+                    _instruments[instrument] = true;
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.MeasurementsCompleted = (instrument, _) => _instruments.TryRemove(instrument, out bool _);
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
+            _listener.Start();
+        }
+
+        public ICollection<Instrument> Instruments => _instruments.Keys;
+
+        public void Collect() => _listener.RecordObservableInstruments();
+
+        public IEnumerable<Measurement> Of(string name) => _measurements.Where(m => m.Name == name);
+
+        public double Sum(string name, string? tag = null, string? value = null) =>
+            Of(name).Where(m => tag is null || (string?)m.Tags.GetValueOrDefault(tag) == value).Sum(m => m.Value);
+
+        public double Last(string name, string? tag = null, string? value = null) =>
+            Of(name).Last(m => tag is null || (string?)m.Tags.GetValueOrDefault(tag) == value).Value;
+
+        public void Dispose() => _listener.Dispose();
+
+        private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var copy = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                copy[tag.Key] = tag.Value;
+            }
+
+            _measurements.Enqueue(new Measurement(instrument.Name, value, copy));
+        }
+
+        public sealed record Measurement(string Name, double Value, Dictionary<string, object?> Tags);
+    }
+}
