@@ -69,6 +69,9 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>The rate limits' shared per-user buckets (tests check that they go once refilled after the user's last session).</summary>
     internal Limits.BandwidthLimiter Bandwidth => _services.Bandwidth;
 
+    /// <summary>The name of the meter every server publishes its metrics on (docs/metrics.md).</summary>
+    public const string MeterName = SockeyeMetrics.MeterName;
+
     /// <summary>This server's meter (named <c>Sockeye.Server</c>; each server has its own).</summary>
     internal System.Diagnostics.Metrics.Meter Meter => _services.Metrics.Meter;
 

@@ -35,11 +35,11 @@ internal static class ConfigCheck
             return SockeyeCommandLine.ExitUsage;
         }
 
-        await output.WriteAsync(Describe(file, settings.Server)).ConfigureAwait(false);
+        await output.WriteAsync(Describe(file, settings.Server, settings.Metrics)).ConfigureAwait(false);
         return 0;
     }
 
-    private static string Describe(string file, SockeyeServerOptions options)
+    private static string Describe(string file, SockeyeServerOptions options, MetricsSettings metrics)
     {
         var text = new System.Text.StringBuilder();
         CultureInfo invariant = CultureInfo.InvariantCulture;
@@ -48,6 +48,9 @@ internal static class ConfigCheck
         text.Append(options.Users.Count == 0
             ? "authentication: none (NO AUTH)\n"
             : string.Create(invariant, $"authentication: username/password, {options.Users.Count} user{(options.Users.Count == 1 ? "" : "s")}\n"));
+        text.Append(metrics.OtlpEndpoint is { } endpoint
+            ? string.Create(invariant, $"metrics: pushed over OTLP/HTTP to {endpoint} every {metrics.ExportInterval}\n")
+            : "metrics: not exported (the Sockeye.Server meter is still there for dotnet-counters)\n");
 
         IReadOnlyList<AccessRule> rules = options.GetEffectiveRules();
         if (options.Rules.Count == 0)

@@ -1,3 +1,5 @@
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -52,11 +54,12 @@ internal static class SockeyeCommandLine
         var handshakeTimeout = new Option<string>("--handshake-timeout") { Description = "Time a client has to complete its handshake. Default: 10s.", HelpName = "DURATION" };
         var connectTimeout = new Option<string>("--connect-timeout") { Description = "Time to resolve and connect to a destination. Default: 10s.", HelpName = "DURATION" };
         var idleTimeout = new Option<string>("--idle-timeout") { Description = "Close a tunnel idle this long; 0 for never. Default: 5m.", HelpName = "DURATION" };
+        var metricsOtlp = new Option<string>("--metrics-otlp") { Description = "Push metrics over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318.", HelpName = "URL" };
         var shutdownTimeout = new Option<string>("--shutdown-timeout") { Description = "Grace period for open tunnels on SIGTERM/SIGINT. Default: 10s.", HelpName = "DURATION" };
 
         var root = new RootCommand("Sockeye: a SOCKS5 proxy server (RFC 1928, RFC 1929).")
         {
-            listen, user, usersFile, config, logLevel, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout,
+            listen, user, usersFile, config, logLevel, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout, metricsOtlp,
         };
 
         root.SetAction((parseResult, token) =>
@@ -73,6 +76,7 @@ internal static class SockeyeCommandLine
                 ConnectTimeout = parseResult.GetValue(connectTimeout),
                 IdleTimeout = parseResult.GetValue(idleTimeout),
                 ShutdownTimeout = parseResult.GetValue(shutdownTimeout),
+                MetricsOtlp = parseResult.GetValue(metricsOtlp),
             };
             return ServeAsync(values, error, cancellationToken);
         });
@@ -111,7 +115,12 @@ internal static class SockeyeCommandLine
         }
 
         using IHost host = BuildHost(settings, reloadErrors => LoadSettings(values, reloadErrors));
-        LogFileLimit(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye"));
+        ILogger hostLogger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye");
+        LogFileLimit(hostLogger);
+        if (settings.Metrics.OtlpEndpoint is { } metricsEndpoint)
+        {
+            HostLog.MetricsExport(hostLogger, metricsEndpoint, settings.Metrics.ExportInterval);
+        }
         try
         {
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -191,6 +200,19 @@ internal static class SockeyeCommandLine
 
         // The host must not give up on the drain before the server does.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Server.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        if (settings.Metrics.OtlpEndpoint is { } endpoint)
+        {
+            // Only when asked for: without an exporter no meter provider exists, and recording stays a flag check.
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(SockeyeServer.MeterName)
+                .AddOtlpExporter((exporter, reader) =>
+                {
+                    exporter.Endpoint = endpoint;
+                    exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)settings.Metrics.ExportInterval.TotalMilliseconds;
+                }));
+        }
+
         builder.Services.AddSingleton(services => new SockeyeServer(settings.Server, services.GetRequiredService<ILoggerFactory>(), TimeProvider.System));
         builder.Services.AddHostedService(services => new SockeyeHostedService(
             services.GetRequiredService<SockeyeServer>(), loadSettings, services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye")));

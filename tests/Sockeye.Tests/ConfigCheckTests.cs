@@ -45,6 +45,17 @@ public class ConfigCheckTests
     }
 
     [Fact]
+    public async Task CheckConfig_MetricsExport_PrintsWhereAndHowOften()
+    {
+        using var config = new TempFile("""{ "metrics": { "otlpEndpoint": "http://127.0.0.1:4318", "exportInterval": "30s" } }""");
+
+        (int exitCode, string output, _) = await RunAsync("check-config", config.Path);
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("metrics: pushed over OTLP/HTTP to http://127.0.0.1:4318/v1/metrics every 00:00:30", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CheckConfig_NoRulesOnLoopback_PrintsAllowEverything()
     {
         using var config = new TempFile("{}");
@@ -54,6 +65,7 @@ public class ConfigCheckTests
         Assert.Equal(0, exitCode);
         Assert.Contains("listeners: 127.0.0.1:1080", output, StringComparison.Ordinal);
         Assert.Contains("authentication: none (NO AUTH)", output, StringComparison.Ordinal);
+        Assert.Contains("metrics: not exported", output, StringComparison.Ordinal);
         Assert.Contains("which allows everything because every listener is on loopback", output, StringComparison.Ordinal);
         Assert.Single(Lines(output), line => line.StartsWith("1. ", StringComparison.Ordinal));
     }

@@ -250,6 +250,41 @@ public partial class ProcessTests
     }
 
     [Fact]
+    public async Task Process_MetricsOtlp_PushesTheSockeyeServerMeterToTheCollector()
+    {
+        using var collector = new FakeOtlpCollector();
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(
+            _output,
+            ["--listen", "127.0.0.1:0", "--metrics-otlp", $"http://127.0.0.1:{collector.Port}"],
+            new Dictionary<string, string> { ["SOCKEYE_METRICS__EXPORTINTERVAL"] = "200ms" });
+        int port = await sockeye.WaitForListeningPortAsync();
+        await sockeye.WaitForOutputAsync(MetricsExportLine(), TestTimeouts.Default);
+        using var target = new TargetServer();
+        using (Socket client = await Socks5Client.ConnectAsync(port, null, target.Port))
+        using (Socket upstream = await target.AcceptAsync())
+        {
+            await AssertRelaysBothWaysAsync(client, upstream, "counted");
+        }
+
+        // The session ends as both sides close; a later export carries it.
+        FakeOtlpCollector.Export? export = null;
+        for (int attempt = 0; attempt < 100 && export is null; attempt++)
+        {
+            export = collector.Exports.FirstOrDefault(e => e.Contains("sockeye.sessions") && e.Contains("connect") && e.Contains("succeeded"));
+            if (export is null)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.NotNull(export);
+        Assert.Equal("/v1/metrics", export.Path);
+        Assert.Equal("application/x-protobuf", export.ContentType);
+        Assert.True(export.Contains("Sockeye.Server"));
+        Assert.True(export.Contains("sockeye.relay.bytes"));
+    }
+
+    [Fact]
     public async Task Process_PortInUse_ExitsOneAndSaysSo()
     {
         using var blocker = new TargetServer();
@@ -328,4 +363,7 @@ public partial class ProcessTests
 
     [GeneratedRegex(@"Sockeye\[1104\] Reload failed, the users and rules in force are unchanged: --config: .* is not valid JSON")]
     private static partial Regex ReloadFailedLine();
+
+    [GeneratedRegex(@"Sockeye\[1105\] Pushing metrics over OTLP/HTTP to http://127\.0\.0\.1:\d+/v1/metrics every 00:00:00\.2")]
+    private static partial Regex MetricsExportLine();
 }

@@ -22,4 +22,7 @@ internal sealed record CommandLineValues
     public string? IdleTimeout { get; init; }
 
     public string? ShutdownTimeout { get; init; }
+
+    /// <summary>--metrics-otlp: the OTLP/HTTP collector to push metrics to.</summary>
+    public string? MetricsOtlp { get; init; }
 }

@@ -21,8 +21,10 @@ internal static class SettingsReader
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relayBufferBytes", "relayMode", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
-        "rules",
+        "rules", "metrics",
     };
+
+    private static readonly HashSet<string> KnownMetricsKeys = new(StringComparer.OrdinalIgnoreCase) { "otlpEndpoint", "exportInterval" };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
 
@@ -77,8 +79,48 @@ internal static class SettingsReader
             }
         }
 
+        MetricsSettings metrics = ReadMetrics(configuration, commandLine, errors);
         CheckOpenProxy(options, allowAnonymous, errors);
-        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous) : null;
+        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) : null;
+    }
+
+    /// <summary>
+    /// <c>metrics.otlpEndpoint</c> (or <c>--metrics-otlp</c>): the collector's OTLP/HTTP address, to which
+    /// <c>/v1/metrics</c> is added when it has no path; <c>metrics.exportInterval</c>: how often to push.
+    /// </summary>
+    private static MetricsSettings ReadMetrics(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
+    {
+        IConfigurationSection section = configuration.GetSection("metrics");
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            if (!KnownMetricsKeys.Contains(child.Key))
+            {
+                errors.Add($"metrics.{child.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
+            }
+        }
+
+        (string name, string? text) = commandLine.MetricsOtlp is { } option ? ("--metrics-otlp", option) : ("metrics.otlpEndpoint", section["otlpEndpoint"]);
+        Uri? endpoint = null;
+        if (!string.IsNullOrEmpty(text))
+        {
+            if (Uri.TryCreate(text, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+            {
+                endpoint = uri.AbsolutePath == "/" ? new Uri(uri, "/v1/metrics") : uri;
+            }
+            else
+            {
+                errors.Add($"{name}: '{text}' is not an http:// or https:// URL; give the collector's OTLP/HTTP address, e.g. http://127.0.0.1:4318.");
+            }
+        }
+
+        TimeSpan interval = ReadDuration(null, "", configuration, "metrics:exportInterval", MetricsSettings.DefaultExportInterval, errors, "metrics.exportInterval");
+        if (interval < TimeSpan.FromMilliseconds(100) || interval > TimeSpan.FromDays(1))
+        {
+            errors.Add($"metrics.exportInterval: {configuration["metrics:exportInterval"]} is out of range; use 100ms to 1d.");
+            interval = MetricsSettings.DefaultExportInterval;
+        }
+
+        return new MetricsSettings(endpoint, interval);
     }
 
     private static void ReadListeners(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)

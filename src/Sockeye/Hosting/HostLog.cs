@@ -16,4 +16,7 @@ internal static partial class HostLog
 
     [LoggerMessage(1104, LogLevel.Error, "Reload failed, the users and rules in force are unchanged: {Problems}", EventName = "ReloadFailed")]
     public static partial void ReloadFailed(ILogger logger, string problems);
+
+    [LoggerMessage(1105, LogLevel.Information, "Pushing metrics over OTLP/HTTP to {Endpoint} every {Interval}", EventName = "MetricsExport")]
+    public static partial void MetricsExport(ILogger logger, Uri endpoint, TimeSpan interval);
 }

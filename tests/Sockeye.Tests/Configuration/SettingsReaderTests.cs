@@ -577,6 +577,56 @@ public class SettingsReaderTests
         Assert.Equal(expected, settings!.Server.RelayMode);
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/metrics")]
+    [InlineData("http://collector.example:4318/", "http://collector.example:4318/v1/metrics")]
+    [InlineData("https://collector.example/otlp/v1/metrics", "https://collector.example/otlp/v1/metrics")]
+    public void Read_MetricsOtlpEndpoint_MetricsPathAddedWhenNoneGiven(string configured, string expected)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json($$"""{ "metrics": { "otlpEndpoint": "{{configured}}", "exportInterval": "5s" } }"""), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(new Uri(expected), settings!.Metrics.OtlpEndpoint);
+        Assert.Equal(TimeSpan.FromSeconds(5), settings.Metrics.ExportInterval);
+    }
+
+    [Fact]
+    public void Read_NoMetricsSection_NoExportEveryFifteenSeconds()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Null(settings!.Metrics.OtlpEndpoint);
+        Assert.Equal(TimeSpan.FromSeconds(15), settings.Metrics.ExportInterval);
+    }
+
+    [Fact]
+    public void Read_MetricsOtlpOnTheCommandLine_WinsOverTheFile()
+    {
+        var errors = new List<string>();
+        var commandLine = new CommandLineValues { MetricsOtlp = "http://127.0.0.1:9999" };
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "metrics": { "otlpEndpoint": "http://127.0.0.1:4318" } }"""), commandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(new Uri("http://127.0.0.1:9999/v1/metrics"), settings!.Metrics.OtlpEndpoint);
+    }
+
+    [Theory]
+    [InlineData("""{ "metrics": { "otlpEndpoint": "127.0.0.1:4318" } }""", "metrics.otlpEndpoint: '127.0.0.1:4318' is not an http:// or https:// URL")]
+    [InlineData("""{ "metrics": { "otlpEndpoint": "grpc://127.0.0.1:4317" } }""", "metrics.otlpEndpoint: 'grpc://127.0.0.1:4317' is not an http:// or https:// URL")]
+    [InlineData("""{ "metrics": { "exportInterval": "10ms" } }""", "metrics.exportInterval: 10ms is out of range")]
+    [InlineData("""{ "metrics": { "exportInterval": "often" } }""", "metrics.exportInterval: 'often' is not a duration")]
+    [InlineData("""{ "metrics": { "prometheus": true } }""", "metrics.prometheus: unknown setting")]
+    public void Read_BadMetricsSetting_NamesTheKey(string json, string expected)
+    {
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
+        Assert.StartsWith(expected, Assert.Single(errors), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Read_UnknownRelayMode_NamesTheKey()
     {
