@@ -297,33 +297,20 @@ internal sealed class EpollRegistration : IDisposable
             return 0;
         }
 
-        SafeHandle handle;
-        try
-        {
-            handle = _socket.SafeHandle;
-        }
-        catch (ObjectDisposedException)
+        SafeHandle? handle = SocketHandles.TryAddRef(_socket);
+        if (handle is null)
         {
             return 0;
         }
 
-        bool added = false;
         try
         {
-            handle.DangerousAddRef(ref added);
             int result = _loop.Control(operation, (int)handle.DangerousGetHandle(), events, _id);
             return result == 0 ? 0 : Marshal.GetLastPInvokeError();
         }
-        catch (ObjectDisposedException)
-        {
-            return 0;
-        }
         finally
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            handle.DangerousRelease();
         }
     }
 }

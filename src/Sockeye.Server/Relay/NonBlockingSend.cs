@@ -37,36 +37,23 @@ internal static partial class NonBlockingSend
     /// <summary>The bytes one non-blocking send took; 0 on any error, left for the awaitable send to report.</summary>
     private static unsafe int TrySend(Socket socket, ReadOnlySpan<byte> data)
     {
-        SafeHandle handle;
-        try
-        {
-            handle = socket.SafeHandle;
-        }
-        catch (ObjectDisposedException)
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
+        if (handle is null)
         {
             return 0;
         }
 
-        bool added = false;
         try
         {
-            handle.DangerousAddRef(ref added);
             fixed (byte* pointer = data)
             {
                 long result = send((int)handle.DangerousGetHandle(), pointer, (nuint)data.Length, MsgDontWait | MsgNoSignal);
                 return result > 0 ? (int)result : 0;
             }
         }
-        catch (ObjectDisposedException)
-        {
-            return 0;
-        }
         finally
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            handle.DangerousRelease();
         }
     }
 

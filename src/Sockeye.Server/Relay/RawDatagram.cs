@@ -25,7 +25,7 @@ internal static partial class RawDatagram
     /// </summary>
     public static unsafe int ReceiveFrom(Socket socket, Span<byte> buffer, SocketAddress source, out SocketError error)
     {
-        SafeHandle? handle = AddRef(socket);
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
         if (handle is null)
         {
             error = SocketError.OperationAborted;
@@ -71,7 +71,7 @@ internal static partial class RawDatagram
     /// <summary>Sends one datagram without waiting; false when the kernel did not take it (full buffer, no route, closed socket).</summary>
     public static unsafe bool SendTo(Socket socket, ReadOnlySpan<byte> datagram, SocketAddress destination)
     {
-        SafeHandle? handle = AddRef(socket);
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
         if (handle is null)
         {
             return false;
@@ -103,22 +103,6 @@ internal static partial class RawDatagram
         finally
         {
             handle.DangerousRelease();
-        }
-    }
-
-    /// <summary>The socket's handle with a reference held, so that a concurrent close cannot recycle the descriptor mid-call.</summary>
-    private static SafeHandle? AddRef(Socket socket)
-    {
-        try
-        {
-            SafeHandle handle = socket.SafeHandle;
-            bool added = false;
-            handle.DangerousAddRef(ref added);
-            return added ? handle : null;
-        }
-        catch (ObjectDisposedException)
-        {
-            return null;
         }
     }
 

@@ -19,7 +19,7 @@ public sealed class EpollLoopTests
             return;
         }
 
-        using var loop = new EpollLoop("test-loop", 2048, new CapturingLoggerFactory().CreateLogger("test"));
+        using EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
         var handler = new CollectingHandler(receiver);
@@ -46,7 +46,7 @@ public sealed class EpollLoopTests
             return;
         }
 
-        using var loop = new EpollLoop("test-loop", 2048, new CapturingLoggerFactory().CreateLogger("test"));
+        using EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
         var handler = new CollectingHandler(receiver);
@@ -69,7 +69,7 @@ public sealed class EpollLoopTests
             return;
         }
 
-        using var loop = new EpollLoop("test-loop", 2048, new CapturingLoggerFactory().CreateLogger("test"));
+        using EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
         var handler = new CollectingHandler(receiver);
@@ -95,7 +95,7 @@ public sealed class EpollLoopTests
         }
 
         var logs = new CapturingLoggerFactory();
-        using var loop = new EpollLoop("test-loop", 2048, logs.CreateLogger("Sockeye.Server"));
+        using EpollLoop loop = NewLoop(logs);
         using UdpPairSockets brokenPair = UdpPair();
         var (broken, brokenSender) = brokenPair;
         using UdpPairSockets healthyPair = UdpPair();
@@ -121,7 +121,7 @@ public sealed class EpollLoopTests
             return;
         }
 
-        var loop = new EpollLoop("test-loop", 2048, new CapturingLoggerFactory().CreateLogger("test"));
+        EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, _) = pair;
         loop.Dispose();
@@ -183,6 +183,9 @@ public sealed class EpollLoopTests
         Assert.Equal("hel"u8.ToArray(), buffer);
         Assert.Equal(((IPEndPoint)sender.LocalEndPoint!).Serialize(), source);
     }
+
+    private static EpollLoop NewLoop(CapturingLoggerFactory? logs = null) =>
+        new("test-loop", 2048, (logs ?? new CapturingLoggerFactory()).CreateLogger("Sockeye.Server"));
 
     private static UdpPairSockets UdpPair()
     {
