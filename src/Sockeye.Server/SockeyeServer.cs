@@ -50,7 +50,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         _timeProvider = timeProvider ?? TimeProvider.System;
-        var users = new UserDirectory(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
+        var users = CreateUsers(options);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout);
         _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
@@ -189,22 +189,14 @@ public sealed class SockeyeServer : IAsyncDisposable
             throw new OptionsValidationException(nameof(SockeyeServerOptions), typeof(SockeyeServerOptions), validation.Failures);
         }
 
-        var rules = new SockeyeServerOptions();
-        foreach (IPEndPoint listener in _options.Listeners)
-        {
-            rules.Listeners.Add(listener);
-        }
-
-        foreach (AccessRule rule in options.Rules)
-        {
-            rules.Rules.Add(rule);
-        }
-
-        var users = new UserDirectory(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
-        var access = new SessionAccess(users, new AccessPolicy(rules.GetEffectiveRules()));
+        var users = CreateUsers(options);
+        var access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules(_options.Listeners)));
         _services.ReplaceAccess(access);
         ServerLog.Reloaded(_logger, users.Count, options.Rules.Count);
     }
+
+    private UserDirectory CreateUsers(SockeyeServerOptions options) =>
+        new(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
 
     /// <summary>Stops the server, with the configured grace period, if it is running.</summary>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);

@@ -53,7 +53,7 @@ public sealed class SockeyeServerOptions
     /// and a request no rule matches is denied with reply X'02'.
     /// </summary>
     /// <remarks>
-    /// Defaults to none, which means the built-in rules of <see cref="GetEffectiveRules"/>: everything allowed, except
+    /// Defaults to none, which means the built-in rules of <see cref="GetEffectiveRules()"/>: everything allowed, except
     /// loopback, link-local and unspecified destinations while any listener is on a non-loopback address.
     /// </remarks>
     public IList<AccessRule> Rules { get; } = new List<AccessRule>();
@@ -79,7 +79,10 @@ public sealed class SockeyeServerOptions
     /// loopback, link-local and unspecified ranges, so that a client on the network cannot use the proxy to reach
     /// services bound to the proxy host's loopback interface or a cloud metadata endpoint (server-side request forgery).
     /// </summary>
-    public IReadOnlyList<AccessRule> GetEffectiveRules()
+    public IReadOnlyList<AccessRule> GetEffectiveRules() => GetEffectiveRules(Listeners);
+
+    /// <summary>As <see cref="GetEffectiveRules()"/>, with the built-in rules chosen for <paramref name="listeners"/>.</summary>
+    internal IReadOnlyList<AccessRule> GetEffectiveRules(IEnumerable<IPEndPoint> listeners)
     {
         if (Rules.Count > 0)
         {
@@ -87,7 +90,7 @@ public sealed class SockeyeServerOptions
         }
 
         var allowAll = new AccessRule { Action = AccessAction.Allow, Name = "built-in: allow the rest" };
-        foreach (IPEndPoint listener in Listeners)
+        foreach (IPEndPoint listener in listeners)
         {
             if (listener is not null && !IPAddress.IsLoopback(listener.Address))
             {

@@ -13,12 +13,11 @@ internal sealed class FakeOtlpCollector : IDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
 
     public FakeOtlpCollector()
     {
         _listener.Start();
-        _accepting = AcceptAsync();
+        _ = AcceptAsync();
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
@@ -29,7 +28,6 @@ internal sealed class FakeOtlpCollector : IDisposable
     {
         _stop.Cancel();
         _listener.Stop();
-        _ = _accepting.ContinueWith(static _ => { }, TaskScheduler.Default);
         _stop.Dispose();
     }
 
