@@ -17,8 +17,9 @@ namespace Sockeye.Server.Commands;
 /// naming their source. Lives exactly as long as the client's control connection.
 /// </summary>
 /// <remarks>
-/// The datagram path allocates nothing in steady state: each loop holds one pooled buffer for the association's life
-/// (a zero-byte receive would consume a datagram, so UDP cannot wait without one), destinations and sources are cached
+/// The datagram path allocates nothing in steady state. On an <see cref="EpollLoop"/> (splice mode on Linux, see
+/// UdpAssociation.Polled.cs) datagrams are read into the loop's own buffer; otherwise each awaiting loop holds one pooled
+/// buffer for the association's life (a zero-byte receive would consume a datagram, so UDP cannot wait without one), destinations and sources are cached
 /// as <see cref="SocketAddress"/>es, and headers are written in place in front of the payload. Datagrams are handled one
 /// at a time, so a burst can never grow memory: what the loop has not read waits in the kernel's socket buffer, and what
 /// does not fit there is dropped by the kernel. Under a rate limit a datagram whose payload does not fit the session's (and
@@ -45,9 +46,9 @@ internal sealed partial class UdpAssociation : IDisposable
     private readonly DestinationRoutes _routes = new();
     private readonly Lock _destinationLock = new();
     private readonly List<Task> _destinationLoops = [];
+    private readonly EpollLoop? _loop;
     private Socket? _destinationSocketV4;
     private Socket? _destinationSocketV6;
-    private readonly EpollLoop? _loop;
     private SocketAddress? _clientSocketAddress;
     private long _lastActivityTimestamp;
     private CancellationToken _cancellationToken;
