@@ -8,6 +8,7 @@ using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Listening;
+using Sockeye.Server.Relay;
 using Sockeye.Server.Rules;
 using Sockeye.Server.Sessions;
 
@@ -26,7 +27,8 @@ public sealed class SockeyeServer : IAsyncDisposable
     private readonly SessionRegistry _registry;
     private readonly List<ConnectionListener> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
-    private readonly Action<Socket> _onAccepted;
+    private readonly Action<TunnelSocket> _onAccepted;
+    private readonly Func<EpollLoop> _nextTcpLoop;
     private long _nextSessionId;
     private int _state; // 0 new, 1 started, 2 stopped
 
@@ -55,6 +57,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout);
         _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
         _onAccepted = OnAccepted;
+        _nextTcpLoop = () => _services.NextTcpLoop()!;
     }
 
     /// <summary>The endpoints really listened on (port 0 replaced by the port the OS chose), once started.</summary>
@@ -115,7 +118,9 @@ public sealed class SockeyeServer : IAsyncDisposable
         foreach (ConnectionListener listener in _listeners)
         {
             endPoints.Add(listener.LocalEndPoint);
-            _acceptLoops.Add(listener.AcceptLoopAsync(_onAccepted));
+            _acceptLoops.Add(OperatingSystem.IsLinux() && _services.NextTcpLoop() is { } loop
+                ? listener.AcceptOnLoop(loop, _nextTcpLoop, _onAccepted)
+                : listener.AcceptLoopAsync(_onAccepted));
             ServerLog.Listening(_logger, listener.LocalEndPoint);
         }
 
@@ -166,7 +171,7 @@ public sealed class SockeyeServer : IAsyncDisposable
 
         _registry.Dispose();
         _services.Pipes?.Dispose();
-        _services.StopUdpLoops();
+        _services.StopEventLoops();
         _services.Metrics.Dispose();
         ServerLog.Stopped(_logger);
     }
@@ -201,7 +206,7 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>Stops the server, with the configured grace period, if it is running.</summary>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
-    private void OnAccepted(Socket client)
+    private void OnAccepted(TunnelSocket client)
     {
         var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry);
         _registry.Add(session);
@@ -217,6 +222,14 @@ public sealed class SockeyeServer : IAsyncDisposable
             session.Abort(SessionCloseReason.ServerShutdown);
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
+        if (client is RuntimeTunnelSocket)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
+        }
+        else
+        {
+            // On the event loop that accepted it: the session runs until its first wait, which completes on its own loop.
+            session.Start();
+        }
     }
 }

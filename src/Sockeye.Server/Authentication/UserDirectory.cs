@@ -101,9 +101,10 @@ internal sealed class UserDirectory
     /// <summary>
     /// Checks RFC 1929 credentials. Completes synchronously, allocating nothing, for plain-password accounts and cache
     /// hits; otherwise waits for a hashing slot (cancelled by <paramref name="cancellationToken"/>) and computes the hash.
-    /// The caller must keep both buffers unchanged until the returned task completes.
+    /// The caller must keep both buffers unchanged until the returned task completes. With <paramref name="offloadHashing"/>
+    /// the hash is computed on the thread pool, never on the calling thread (an event loop's, which must not block).
     /// </summary>
-    public ValueTask<bool> VerifyAsync(ReadOnlyMemory<byte> username, ReadOnlyMemory<byte> password, CancellationToken cancellationToken)
+    public ValueTask<bool> VerifyAsync(ReadOnlyMemory<byte> username, ReadOnlyMemory<byte> password, CancellationToken cancellationToken, bool offloadHashing = false)
     {
         Debug.Assert(username.Length <= 255 && password.Length <= 255, "RFC 1929 fields are at most 255 bytes.");
         Account? account = Find(username.Span);
@@ -120,11 +121,16 @@ internal sealed class UserDirectory
             return ValueTask.FromResult(account is not null);
         }
 
-        return VerifyHashAsync(account, checkedAgainst, username, password, cancellationToken);
+        return VerifyHashAsync(account, checkedAgainst, username, password, offloadHashing, cancellationToken);
     }
 
-    private async ValueTask<bool> VerifyHashAsync(Account? account, Account checkedAgainst, ReadOnlyMemory<byte> username, ReadOnlyMemory<byte> password, CancellationToken cancellationToken)
+    private async ValueTask<bool> VerifyHashAsync(Account? account, Account checkedAgainst, ReadOnlyMemory<byte> username, ReadOnlyMemory<byte> password, bool offloadHashing, CancellationToken cancellationToken)
     {
+        if (offloadHashing)
+        {
+            await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+        }
+
         await _hashSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

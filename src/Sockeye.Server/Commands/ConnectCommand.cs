@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Relay;
 using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Commands;
@@ -30,9 +31,10 @@ internal sealed class ConnectCommand
 
     /// <summary>
     /// Connects to <paramref name="destination"/>. With <paramref name="check"/>, the addresses a name resolves to are
-    /// first put to the access rules: denied ones are never contacted, and when none is left the result is X'02'.
+    /// first put to the access rules: denied ones are never contacted, and when none is left the result is X'02'. With
+    /// <paramref name="loop"/> (Linux) the connection is a raw descriptor on that event loop, else a runtime socket.
     /// </summary>
-    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, CancellationToken cancellationToken)
+    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, EpollLoop? loop, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -58,14 +60,14 @@ internal sealed class ConnectCommand
             if (addresses.Length == 1)
             {
                 // The common case (an IP destination, or a name with one address) needs no race.
-                return await ConnectOneAsync(addresses[0], port, linked.Token).ConfigureAwait(false) switch
+                return await ConnectOneAsync(addresses[0], port, loop, linked.Token).ConfigureAwait(false) switch
                 {
-                    (Socket socket, _) => new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success),
+                    (TunnelSocket socket, _) => new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success),
                     (null, SocketError error) => ConnectResult.Failed(error),
                 };
             }
 
-            return await RaceAsync(Interleave(addresses), port, linked.Token).ConfigureAwait(false);
+            return await RaceAsync(Interleave(addresses), port, loop, linked.Token).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -98,10 +100,10 @@ internal sealed class ConnectCommand
     /// and keeps the first connection that succeeds; the others are cancelled and closed. A destination with a dead
     /// IPv6 address is then reached over IPv4 a quarter second later, not after the whole connect timeout.
     /// </summary>
-    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, CancellationToken cancellationToken)
+    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, EpollLoop? loop, CancellationToken cancellationToken)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var attempts = new List<Task<(Socket? Socket, SocketError Error)>>(addresses.Length);
+        var attempts = new List<Task<(TunnelSocket? Socket, SocketError Error)>>(addresses.Length);
         SocketError lastError = SocketError.HostUnreachable;
         int next = 0;
         try
@@ -110,7 +112,7 @@ internal sealed class ConnectCommand
             {
                 if (next < addresses.Length)
                 {
-                    attempts.Add(ConnectOneAsync(addresses[next++], port, race.Token));
+                    attempts.Add(ConnectOneAsync(addresses[next++], port, loop, race.Token));
                 }
 
                 Task delay = next < addresses.Length ? Task.Delay(ConnectionAttemptDelay, _timeProvider, race.Token) : Task.Delay(Timeout.Infinite, race.Token);
@@ -121,9 +123,9 @@ internal sealed class ConnectCommand
                     continue;
                 }
 
-                var attempt = (Task<(Socket? Socket, SocketError Error)>)finished;
+                var attempt = (Task<(TunnelSocket? Socket, SocketError Error)>)finished;
                 attempts.Remove(attempt);
-                (Socket? socket, SocketError error) = await attempt.ConfigureAwait(false);
+                (TunnelSocket? socket, SocketError error) = await attempt.ConfigureAwait(false);
                 if (socket is not null)
                 {
                     return new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success);
@@ -140,30 +142,36 @@ internal sealed class ConnectCommand
         {
             // Close the attempts that lost, including any that connected in the same instant as the winner.
             await race.CancelAsync().ConfigureAwait(false);
-            foreach (Task<(Socket? Socket, SocketError Error)> loser in attempts)
+            foreach (Task<(TunnelSocket? Socket, SocketError Error)> loser in attempts)
             {
-                (Socket? socket, _) = await loser.ConfigureAwait(false);
-                socket?.Dispose();
+                (TunnelSocket? socket, _) = await loser.ConfigureAwait(false);
+                socket?.Close();
             }
         }
     }
 
     /// <summary>One connection attempt; a failure is a value, so a race can weigh it against the others.</summary>
-    private async Task<(Socket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, CancellationToken cancellationToken)
+    private async Task<(TunnelSocket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, EpollLoop? loop, CancellationToken cancellationToken)
     {
         // An IPv4-mapped IPv6 address would fail on an IPv6-only socket; it is an IPv4 destination.
         IPAddress target = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
+        IPAddress? source = _outbound.For(target.AddressFamily);
+        if (loop is not null && OperatingSystem.IsLinux())
+        {
+            return await EpollTunnelSocket.ConnectAsync(loop, new IPEndPoint(target, port), source, cancellationToken).ConfigureAwait(false);
+        }
+
         var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            if (_outbound.For(target.AddressFamily) is IPAddress source)
+            if (source is not null)
             {
                 socket.Bind(new IPEndPoint(source, 0));
             }
 
             await socket.ConnectAsync(new IPEndPoint(target, port), cancellationToken).ConfigureAwait(false);
             socket.NoDelay = true;
-            return (socket, SocketError.Success);
+            return (new RuntimeTunnelSocket(socket), SocketError.Success);
         }
         catch (SocketException e)
         {

@@ -1,10 +1,11 @@
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Commands;
 
 /// <summary>What a CONNECT attempt produced: a connected socket, or the reply code and the error behind it.</summary>
-internal readonly record struct ConnectResult(Socket? Target, Socks5ReplyCode ReplyCode, SocketError SocketError)
+internal readonly record struct ConnectResult(TunnelSocket? Target, Socks5ReplyCode ReplyCode, SocketError SocketError)
 {
     public static ConnectResult Failed(SocketError error) => new(null, ReplyCodes.FromSocketError(error), error);
 

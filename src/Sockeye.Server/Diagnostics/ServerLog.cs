@@ -27,10 +27,10 @@ internal static partial class ServerLog
     [LoggerMessage(1007, LogLevel.Information, "No users configured; clients connect without authentication", EventName = "NoAuthentication")]
     public static partial void NoAuthentication(ILogger logger);
 
-    [LoggerMessage(1008, LogLevel.Error, "A datagram handler failed; its socket was taken off the event loop", EventName = "EventLoopHandlerFailed")]
+    [LoggerMessage(1008, LogLevel.Error, "An event-loop handler failed; its socket was taken off the loop", EventName = "EventLoopHandlerFailed")]
     public static partial void EventLoopHandlerFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(1009, LogLevel.Critical, "The UDP event loop stopped: its associations no longer relay", EventName = "EventLoopWaitFailed")]
+    [LoggerMessage(1009, LogLevel.Critical, "An event loop stopped: the sockets on it no longer relay", EventName = "EventLoopWaitFailed")]
     public static partial void EventLoopWaitFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(1010, LogLevel.Information, "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions; open sessions keep theirs", EventName = "Reloaded")]

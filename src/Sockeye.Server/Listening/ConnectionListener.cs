@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Listening;
 
@@ -15,6 +18,7 @@ internal sealed class ConnectionListener : IDisposable
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
+    private Action? _stopOnLoop;
 
     private ConnectionListener(Socket socket, IPEndPoint localEndPoint, ILogger logger, TimeProvider timeProvider)
     {
@@ -47,7 +51,7 @@ internal sealed class ConnectionListener : IDisposable
     }
 
     /// <summary>Accepts until the listener is disposed, handing each client to <paramref name="onAccepted"/>.</summary>
-    public async Task AcceptLoopAsync(Action<Socket> onAccepted)
+    public async Task AcceptLoopAsync(Action<TunnelSocket> onAccepted)
     {
         while (true)
         {
@@ -87,9 +91,140 @@ internal sealed class ConnectionListener : IDisposable
                 continue;
             }
 
-            onAccepted(client);
+            onAccepted(new RuntimeTunnelSocket(client));
         }
     }
 
-    public void Dispose() => _socket.Dispose();
+    /// <summary>
+    /// Accepts on <paramref name="loop"/>'s thread, with accept4(2), each client a raw descriptor registered on the loop
+    /// <paramref name="loopForClient"/> picks, and handed to <paramref name="onAccepted"/> there and then. Completes once
+    /// <see cref="Dispose"/> has taken the listener off the loop: no client is handed over after that.
+    /// </summary>
+    [SupportedOSPlatform("linux")]
+    public Task AcceptOnLoop(EpollLoop loop, Func<EpollLoop> loopForClient, Action<TunnelSocket> onAccepted)
+    {
+        var acceptor = new LoopAcceptor(this, loop, loopForClient, onAccepted);
+        _stopOnLoop = acceptor.Stop;
+        return acceptor.Stopped;
+    }
+
+    public void Dispose()
+    {
+        if (_stopOnLoop is { } stop)
+        {
+            // The loop closes the socket once it is off the loop, so that no accept4 can meet a closed descriptor.
+            stop();
+            return;
+        }
+
+        _socket.Dispose();
+    }
+
+    /// <summary>The listening socket on an event loop, level-triggered: while connections wait, the loop keeps calling.</summary>
+    [SupportedOSPlatform("linux")]
+    private sealed class LoopAcceptor : IEpollEventTarget
+    {
+        // Accepted per wake-up at most, so that a flood of connects leaves the loop's tunnels their turn.
+        private const int AcceptsPerTurn = 32;
+
+        private readonly ConnectionListener _listener;
+        private readonly EpollLoop _loop;
+        private readonly Func<EpollLoop> _loopForClient;
+        private readonly Action<TunnelSocket> _onAccepted;
+        private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ulong _id;
+        private readonly int _fd;
+        private ITimer? _backoff;
+        private bool _stopping;
+
+        public LoopAcceptor(ConnectionListener listener, EpollLoop loop, Func<EpollLoop> loopForClient, Action<TunnelSocket> onAccepted)
+        {
+            _listener = listener;
+            _loop = loop;
+            _loopForClient = loopForClient;
+            _onAccepted = onAccepted;
+
+            // Readiness can go stale (the client reset while queued): accept4 must answer EAGAIN then, not block.
+            listener._socket.Blocking = false;
+            _fd = (int)listener._socket.SafeHandle.DangerousGetHandle();
+            _id = loop.Register(_fd, this, EpollLoop.EpollIn);
+        }
+
+        public Task Stopped => _stopped.Task;
+
+        public void Stop() => _loop.Post(() =>
+        {
+            _stopping = true;
+            _backoff?.Dispose();
+            _loop.Unregister(_id, _fd, descriptorClosing: false);
+            _listener._socket.Dispose();
+            _stopped.TrySetResult();
+        });
+
+        public void OnEvents(uint events, Span<byte> scratch)
+        {
+            Span<byte> address = stackalloc byte[RawSocket.MaxAddressLength];
+            for (int i = 0; i < AcceptsPerTurn && !_stopping; i++)
+            {
+                int client = RawSocket.Accept(_fd, address, out int addressLength);
+                if (client < 0)
+                {
+                    int errno = RawSocket.LastError;
+                    if (errno is RawSocket.EAGAIN)
+                    {
+                        return;
+                    }
+
+                    if (errno is RawSocket.EINTR or RawSocket.ECONNABORTED)
+                    {
+                        // A signal, or the client gave up while still in the backlog: routine.
+                        continue;
+                    }
+
+                    // Out of descriptors or memory: the condition does not clear in microseconds, and a level-triggered
+                    // listener would call again at once, so stop watching it for a while.
+                    ServerLog.AcceptFailed(_listener._logger, _listener.LocalEndPoint, new SocketException((int)RawSocket.ToSocketError(errno)));
+                    Pause();
+                    return;
+                }
+
+                EndPoint? remote = RawSocket.ToEndPoint(address[..Math.Min(addressLength, address.Length)]);
+                EpollTunnelSocket socket;
+                try
+                {
+                    socket = EpollTunnelSocket.Adopt(_loopForClient(), client, remote);
+                }
+                catch (Exception e) when (e is IOException or ObjectDisposedException)
+                {
+                    // No loop took it (out of memory, or the server is stopping).
+                    RawSocket.Close(client);
+                    ServerLog.AcceptFailed(_listener._logger, _listener.LocalEndPoint, e);
+                    continue;
+                }
+
+                _onAccepted(socket);
+            }
+        }
+
+        public void OnRemovedAfterFault() => _stopped.TrySetResult();
+
+        private void Pause()
+        {
+            _ = _loop.Modify(_id, _fd, 0);
+            _backoff?.Dispose();
+            _backoff = _listener._timeProvider.CreateTimer(
+                static state =>
+                {
+                    var acceptor = (LoopAcceptor)state!;
+                    acceptor._loop.Post(() =>
+                    {
+                        if (!acceptor._stopping)
+                        {
+                            _ = acceptor._loop.Modify(acceptor._id, acceptor._fd, EpollLoop.EpollIn);
+                        }
+                    });
+                },
+                this, AcceptErrorBackoff, Timeout.InfiniteTimeSpan);
+        }
+    }
 }

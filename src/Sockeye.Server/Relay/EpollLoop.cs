@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
@@ -22,9 +23,19 @@ internal interface IReadinessHandler
     void OnReadable(Span<byte> scratch);
 }
 
+/// <summary>Something registered on an <see cref="EpollLoop"/>: told of its descriptor's events on the loop's thread.</summary>
+internal interface IEpollEventTarget
+{
+    /// <summary>Handles <paramref name="events"/> (epoll flags); <paramref name="scratch"/> is the loop's buffer, valid during the call.</summary>
+    void OnEvents(uint events, Span<byte> scratch);
+
+    /// <summary>Called when <see cref="OnEvents"/> threw: the target is off the loop and must end what waits on it.</summary>
+    void OnRemovedAfterFault();
+}
+
 /// <summary>
-/// One thread waiting in epoll_wait(2) for sockets that nothing else waits on, running each one's handler on that
-/// thread as soon as it is readable.
+/// One thread waiting in epoll_wait(2) for descriptors that nothing else waits on, running each one's handler on that
+/// thread as soon as it is ready, and running work posted to it (<see cref="Post"/>, <see cref="Yield"/>) in between.
 /// </summary>
 /// <remarks>
 /// The runtime's own socket engine also waits in epoll, but it hands every completion from its epoll thread to a
@@ -36,9 +47,27 @@ internal interface IReadinessHandler
 [SupportedOSPlatform("linux")]
 internal sealed partial class EpollLoop : IDisposable
 {
-    private const int EpollIn = 0x001;
+    /// <summary>Readable (or a pending connection, on a listener).</summary>
+    public const uint EpollIn = 0x001;
+
+    /// <summary>Writable (or a non-blocking connect has finished).</summary>
+    public const uint EpollOut = 0x004;
+
+    /// <summary>An error is pending; always reported.</summary>
+    public const uint EpollErr = 0x008;
+
+    /// <summary>Both directions are shut down; always reported.</summary>
+    public const uint EpollHup = 0x010;
+
+    /// <summary>The peer shut down its sending half (sent FIN).</summary>
+    public const uint EpollRdHup = 0x2000;
+
+    /// <summary>Report changes only (edge-triggered): the owner reads or writes until EAGAIN before waiting again.</summary>
+    public const uint EpollEt = 1u << 31;
+
     private const int EpollCtlAdd = 1;
     private const int EpollCtlDel = 2;
+    private const int EpollCtlMod = 3;
     private const int EpollCloexec = 0x80000;
     private const int EfdCloexec = 0x80000;
     private const int EfdNonblock = 0x800;
@@ -55,9 +84,15 @@ internal sealed partial class EpollLoop : IDisposable
     // (2026-11-25, pinned, through a UDP echo) one datagram at a time went from 110 to 42 µs at p50 with 50 µs or more of
     // polling (25 µs was too short to catch the echo's answer), and the windowed rate of the bench rose from 0.80× to
     // 0.94× of direct at 64 bytes. An idle loop never polls: the window opens only after events.
-    private static readonly long PollBeforeSleepTicks = Stopwatch.Frequency / 10_000;
+    // The same for TCP sessions is a constructor argument, so that it can be measured on its own.
+    private static readonly TimeSpan DefaultPollBeforeSleep = TimeSpan.FromTicks(TimeSpan.TicksPerMillisecond / 10);
 
-    private readonly ConcurrentDictionary<ulong, EpollRegistration> _registrations = new();
+    [ThreadStatic]
+    private static EpollLoop? t_current;
+
+    private readonly ConcurrentDictionary<ulong, IEpollEventTarget> _registrations = new();
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private readonly long _pollBeforeSleepTicks;
     private readonly ILogger _logger;
     private readonly int _epoll;
     private readonly int _wake;
@@ -71,9 +106,11 @@ internal sealed partial class EpollLoop : IDisposable
     /// <param name="name">The thread's name.</param>
     /// <param name="scratchBytes">Size of the buffer handlers get: the largest thing one of them reads at once.</param>
     /// <param name="logger">Where a handler that throws is reported.</param>
-    public EpollLoop(string name, int scratchBytes, ILogger logger)
+    /// <param name="pollBeforeSleep">How long to keep polling after handling events before sleeping; 100 µs if not given.</param>
+    public EpollLoop(string name, int scratchBytes, ILogger logger, TimeSpan? pollBeforeSleep = null)
     {
         _logger = logger;
+        _pollBeforeSleepTicks = (long)((pollBeforeSleep ?? DefaultPollBeforeSleep).TotalSeconds * Stopwatch.Frequency);
         _scratch = GC.AllocateUninitializedArray<byte>(scratchBytes, pinned: true);
         _epoll = epoll_create1(EpollCloexec);
         if (_epoll < 0)
@@ -82,7 +119,7 @@ internal sealed partial class EpollLoop : IDisposable
         }
 
         _wake = eventfd(0, EfdCloexec | EfdNonblock);
-        if (_wake < 0 || Control(EpollCtlAdd, _wake, EpollIn, WakeId) != 0)
+        if (_wake < 0 || Control(EpollCtlAdd, _wake, (int)EpollIn, WakeId) != 0)
         {
             int error = Marshal.GetLastPInvokeError();
             close(_epoll);
@@ -101,6 +138,67 @@ internal sealed partial class EpollLoop : IDisposable
     /// <summary>How many sockets are registered now.</summary>
     public int Count => _registrations.Count;
 
+    /// <summary>Whether the calling thread is this loop's.</summary>
+    public bool IsCurrent => t_current == this;
+
+    /// <summary>Whether the calling thread is any event loop's: code there must not block, or compute for long.</summary>
+    public static bool IsOnLoopThread => t_current is not null;
+
+    /// <summary>
+    /// Watches the descriptor <paramref name="fd"/> for <paramref name="events"/> and calls <paramref name="target"/> on
+    /// the loop's thread with what happened, until <see cref="Unregister"/>. Returns the registration's id.
+    /// </summary>
+    public ulong Register(int fd, IEpollEventTarget target, uint events)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        ulong id = (ulong)Interlocked.Increment(ref _nextId);
+        _registrations[id] = target;
+        if (Control(EpollCtlAdd, fd, (int)events, id) != 0)
+        {
+            int error = Marshal.GetLastPInvokeError();
+            _registrations.TryRemove(id, out _);
+            throw Failure("epoll_ctl", error);
+        }
+
+        return id;
+    }
+
+    /// <summary>Changes the events watched for a descriptor; 0 pauses it. Returns 0 or the errno.</summary>
+    public int Modify(ulong id, int fd, uint events) =>
+        Control(EpollCtlMod, fd, (int)events, id) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// Stops the events of registration <paramref name="id"/>. With <paramref name="descriptorClosing"/> the epoll_ctl
+    /// call is skipped: closing the descriptor takes it out of every epoll set. An event already fetched for it is dropped.
+    /// </summary>
+    public void Unregister(ulong id, int fd, bool descriptorClosing)
+    {
+        _registrations.TryRemove(id, out _);
+        if (!descriptorClosing)
+        {
+            _ = Control(EpollCtlDel, fd, 0, id);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the loop's thread after the events it is handling now: from another thread, as soon
+    /// as the loop wakes; from the loop itself, after every other ready descriptor has had its turn.
+    /// </summary>
+    public void Post(Action work)
+    {
+        _posted.Enqueue(work);
+        if (!IsCurrent)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// <c>await loop.Yield()</c> continues on the loop's thread after the other ready descriptors had their turn: how a
+    /// busy tunnel leaves room for the others when edge-triggered readiness would not ask it to stop.
+    /// </summary>
+    public YieldAwaitable Yield() => new(this);
+
     /// <summary>
     /// Watches <paramref name="socket"/> for readability and calls <paramref name="handler"/> on the loop's thread while
     /// it is readable, until the returned registration is disposed (which must happen before the socket is).
@@ -111,7 +209,7 @@ internal sealed partial class EpollLoop : IDisposable
         ulong id = (ulong)Interlocked.Increment(ref _nextId);
         var registration = new EpollRegistration(this, socket, handler, id);
         _registrations[id] = registration;
-        int error = registration.Control(EpollCtlAdd, EpollIn);
+        int error = registration.Control(EpollCtlAdd, (int)EpollIn);
         if (error != 0)
         {
             _registrations.TryRemove(id, out _);
@@ -130,12 +228,7 @@ internal sealed partial class EpollLoop : IDisposable
         }
 
         _stopping = true;
-        ulong one = 1;
-        unsafe
-        {
-            _ = write(_wake, &one, sizeof(ulong));
-        }
-
+        Wake();
         if (Thread.CurrentThread != _thread)
         {
             _thread.Join();
@@ -144,6 +237,12 @@ internal sealed partial class EpollLoop : IDisposable
         _registrations.Clear();
         close(_epoll);
         close(_wake);
+    }
+
+    private unsafe void Wake()
+    {
+        ulong one = 1;
+        _ = write(_wake, &one, sizeof(ulong));
     }
 
     private static IOException Failure(string call, int errno) => new($"{call} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
@@ -167,11 +266,13 @@ internal sealed partial class EpollLoop : IDisposable
 
     private unsafe void Run()
     {
+        t_current = this;
         byte* events = stackalloc byte[MaxEvents * 16];
         long pollUntil = 0;
         while (!_stopping)
         {
-            int count = epoll_wait(_epoll, events, MaxEvents, pollUntil == 0 ? -1 : 0);
+            bool workWaiting = !_posted.IsEmpty;
+            int count = epoll_wait(_epoll, events, MaxEvents, pollUntil == 0 && !workWaiting ? -1 : 0);
             if (count < 0)
             {
                 if (Marshal.GetLastPInvokeError() == Eintr)
@@ -184,7 +285,7 @@ internal sealed partial class EpollLoop : IDisposable
                 return;
             }
 
-            if (count == 0)
+            if (count == 0 && !workWaiting)
             {
                 // Polling: let any other thread that is ready on this core run between polls.
                 pollUntil = Stopwatch.GetTimestamp() < pollUntil ? pollUntil : 0;
@@ -192,9 +293,10 @@ internal sealed partial class EpollLoop : IDisposable
                 continue;
             }
 
-            pollUntil = Stopwatch.GetTimestamp() + PollBeforeSleepTicks;
+            pollUntil = _pollBeforeSleepTicks > 0 ? Stopwatch.GetTimestamp() + _pollBeforeSleepTicks : 0;
             for (int i = 0; i < count && !_stopping; i++)
             {
+                uint flags = *(uint*)(events + (i * EventSize));
                 ulong id = *(ulong*)(events + (i * EventSize) + DataOffset);
                 if (id == WakeId)
                 {
@@ -204,25 +306,44 @@ internal sealed partial class EpollLoop : IDisposable
                 }
 
                 // A registration removed while its event was already in this batch is simply not found.
-                if (_registrations.TryGetValue(id, out EpollRegistration? registration))
+                if (_registrations.TryGetValue(id, out IEpollEventTarget? target))
                 {
-                    Dispatch(registration);
+                    Dispatch(id, target, flags);
                 }
+            }
+
+            RunPosted();
+        }
+    }
+
+    /// <summary>Runs what was posted before this turn; what that work posts again waits for the next turn.</summary>
+    private void RunPosted()
+    {
+        for (int pending = _posted.Count; pending > 0 && !_stopping && _posted.TryDequeue(out Action? work); pending--)
+        {
+            try
+            {
+                work();
+            }
+            catch (Exception e)
+            {
+                ServerLog.EventLoopHandlerFailed(_logger, e);
             }
         }
     }
 
-    private void Dispatch(EpollRegistration registration)
+    private void Dispatch(ulong id, IEpollEventTarget target, uint flags)
     {
         try
         {
-            registration.Handler.OnReadable(_scratch);
+            target.OnEvents(flags, _scratch);
         }
         catch (Exception e)
         {
-            // A handler must not throw; if one does, its socket leaves the loop so that the others keep being served.
+            // A handler must not throw; if one does, it leaves the loop so that the others keep being served.
             ServerLog.EventLoopHandlerFailed(_logger, e);
-            registration.Dispose();
+            _registrations.TryRemove(id, out _);
+            target.OnRemovedAfterFault();
         }
     }
 
@@ -248,9 +369,26 @@ internal sealed partial class EpollLoop : IDisposable
     private static partial int close(int descriptor);
 }
 
+/// <summary>What <see cref="EpollLoop.Yield"/> returns: awaiting it continues on the loop's thread, in a later turn.</summary>
+[SupportedOSPlatform("linux")]
+internal readonly struct YieldAwaitable(EpollLoop loop) : ICriticalNotifyCompletion
+{
+    public YieldAwaitable GetAwaiter() => this;
+
+    public bool IsCompleted => false;
+
+    public void GetResult()
+    {
+    }
+
+    public void OnCompleted(Action continuation) => loop.Post(continuation);
+
+    public void UnsafeOnCompleted(Action continuation) => loop.Post(continuation);
+}
+
 /// <summary>A socket's place on an <see cref="EpollLoop"/>. Disposing it takes the socket off the loop.</summary>
 [SupportedOSPlatform("linux")]
-internal sealed class EpollRegistration : IDisposable
+internal sealed class EpollRegistration : IDisposable, IEpollEventTarget
 {
     private const int EpollIn = 0x001;
     private const int EpollCtlDel = 2;
@@ -270,6 +408,10 @@ internal sealed class EpollRegistration : IDisposable
     }
 
     internal IReadinessHandler Handler { get; }
+
+    void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch) => Handler.OnReadable(scratch);
+
+    void IEpollEventTarget.OnRemovedAfterFault() => Dispose();
 
     /// <summary>Stops calling the handler until <see cref="Resume"/>; what arrives meanwhile waits in the socket's buffer.</summary>
     public void Pause() => _ = Control(EpollCtlMod, 0);

@@ -57,7 +57,7 @@ internal sealed partial class TcpRelay
                     {
                         // Forced to yield: the relay goes on from the thread pool, never inline in the timer's callback (a timer
                         // thread, or a test clock's Advance, must not end up moving a tunnel's bytes).
-                        await Task.Delay(wait, _timeProvider, _cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+                        await Task.Delay(wait, TimeProvider, _cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                     }
                 }
 
@@ -65,8 +65,7 @@ internal sealed partial class TcpRelay
                 pacer?.Refund(moved > 0 ? allowed - (int)moved : allowed);
                 if (moved == 0)
                 {
-                    ForwardEof(sink);
-                    return new DirectionResult(RelayDirectionEnd.Eof, SocketError.Success);
+                    return ForwardEof(upstream);
                 }
 
                 if (moved < 0)
@@ -78,10 +77,10 @@ internal sealed partial class TcpRelay
                         continue;
                     }
 
-                    return Ended(RelayDirectionEnd.ReadFailed, ToSocketError(errno));
+                    return Ended(RelayDirectionEnd.ReadFailed, RawSocket.ToSocketError(errno));
                 }
 
-                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                MarkActivity();
                 pipeDirty = true;
                 long pending = moved;
                 while (pending > 0)
@@ -100,7 +99,7 @@ internal sealed partial class TcpRelay
 
                     if (errno != LinuxSplice.EAGAIN)
                     {
-                        return Ended(RelayDirectionEnd.WriteFailed, ToSocketError(errno));
+                        return Ended(RelayDirectionEnd.WriteFailed, RawSocket.ToSocketError(errno));
                     }
 
                     // The sink's buffer is full. There is no portable "wait until writable", but an awaited send is one:
@@ -115,14 +114,7 @@ internal sealed partial class TcpRelay
                 }
 
                 pipeDirty = false;
-                if (upstream)
-                {
-                    Volatile.Write(ref _bytesUp, _bytesUp + moved);
-                }
-                else
-                {
-                    Volatile.Write(ref _bytesDown, _bytesDown + moved);
-                }
+                CountDelivered(upstream, moved);
 
                 // Unlike a buffered read, trying again costs no buffer: a non-blocking splice on a drained socket just
                 // returns EAGAIN. That saves the readiness peek on every chunk of a busy stream.
@@ -135,11 +127,11 @@ internal sealed partial class TcpRelay
         }
         catch (OperationCanceledException)
         {
-            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+            return Canceled;
         }
         catch (ObjectDisposedException)
         {
-            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+            return Canceled;
         }
         finally
         {
@@ -216,16 +208,4 @@ internal sealed partial class TcpRelay
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
-
-    private static SocketError ToSocketError(int errno) => errno switch
-    {
-        LinuxSplice.ECONNRESET => SocketError.ConnectionReset,
-        LinuxSplice.EPIPE => SocketError.Shutdown,
-        103 => SocketError.ConnectionAborted,
-        107 => SocketError.NotConnected,
-        110 => SocketError.TimedOut,
-        101 => SocketError.NetworkUnreachable,
-        113 => SocketError.HostUnreachable,
-        _ => SocketError.SocketError,
-    };
 }

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Threading.Tasks.Sources;
 using Sockeye.Server.Limits;
 
 namespace Sockeye.Server.Relay;
@@ -16,33 +15,22 @@ namespace Sockeye.Server.Relay;
 /// read gives the rest back). An unlimited tunnel has no pacer and runs the same path as before, without a single extra await.</item>
 /// </list>
 /// </summary>
-internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
+internal sealed partial class TcpRelay : TunnelRelay
 {
     private readonly Socket _client;
     private readonly Socket _target;
     private readonly int _bufferSize;
-    private readonly TimeProvider _timeProvider;
     private readonly SplicePipePool? _pipes;
     private readonly BandwidthPacer? _uploadPacer;
     private readonly BandwidthPacer? _downloadPacer;
-    private long _lastActivityTimestamp;
-    private long _bytesUp;
-    private long _bytesDown;
-    private int _directionsAtEof;
-    private int _directionsEnded;
-    private int _aborted;
     private CancellationToken _cancellationToken;
 
     // Only for a paced tunnel: its waits for tokens must end when the tunnel is aborted, and a wait is not a socket call.
     private CancellationTokenSource? _pacingAbort;
-    private CancellationTokenRegistration _abortRegistration;
-    private Task<DirectionResult>? _upstream;
-    private Task<DirectionResult>? _downstream;
-    private Task<DirectionResult>? _firstToEnd;
-    private ManualResetValueTaskSourceCore<RelayOutcome> _completion;
 
     // pipes: for the Linux splice path; null copies through pooled buffers. bandwidth: null when no rate limit applies.
     public TcpRelay(Socket client, Socket target, int bufferSize, TimeProvider timeProvider, SplicePipePool? pipes, SessionBandwidth? bandwidth = null)
+        : base(timeProvider)
     {
         _pipes = pipes;
         _uploadPacer = bandwidth?.Upload;
@@ -50,30 +38,14 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
         _client = client;
         _target = target;
         _bufferSize = bufferSize;
-        _timeProvider = timeProvider;
-        _lastActivityTimestamp = timeProvider.GetTimestamp();
     }
 
-    /// <summary>The <see cref="TimeProvider.GetTimestamp"/> of the last read in either direction.</summary>
-    public long LastActivityTimestamp => Volatile.Read(ref _lastActivityTimestamp);
-
-    public long BytesUp => Volatile.Read(ref _bytesUp);
-
-    public long BytesDown => Volatile.Read(ref _bytesDown);
-
-    /// <summary>
-    /// Relays until both directions end, or until <paramref name="cancellationToken"/> aborts the tunnel. The caller
-    /// closes both sockets as soon as this completes: that close is what delivers the FIN of the direction that ended last.
-    /// Await the result once.
-    /// </summary>
     /// <remarks>
-    /// Built for the idle tunnel's footprint: the two directions are the only state machines, and their socket calls carry
-    /// no cancellation token. Each pending call with a cancelable token would keep a registration node alive, and a
-    /// coordinating async method with <see cref="Task.WhenAny(Task, Task)"/> another two objects; together about 600 bytes
-    /// of the 4 KB an idle tunnel costs. Aborting closes both sockets instead, which ends any pending call, and the
-    /// directions report that as <see cref="RelayDirectionEnd.Canceled"/>.
+    /// The directions' socket calls carry no cancellation token: each pending call with a cancelable token would keep a
+    /// registration node alive, about 200 bytes of an idle tunnel. Aborting closes both sockets instead, which ends any
+    /// pending call, and the directions report that as <see cref="RelayDirectionEnd.Canceled"/>.
     /// </remarks>
-    public ValueTask<RelayOutcome> RunAsync(CancellationToken cancellationToken)
+    protected override (Task<DirectionResult> Upstream, Task<DirectionResult> Downstream) StartDirections(ref CancellationToken cancellationToken)
     {
         if (_uploadPacer is not null || _downloadPacer is not null)
         {
@@ -82,104 +54,29 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
         }
 
         _cancellationToken = cancellationToken;
-        _upstream = _pipes is null
-            ? CopyAsync(_client, _target, upstream: true)
-            : SpliceAsync(_client, _target, upstream: true);
-        _downstream = _pipes is null
-            ? CopyAsync(_target, _client, upstream: false)
-            : SpliceAsync(_target, _client, upstream: false);
-
-        // Registered after both directions exist: an abort that runs at once (an already canceled token) finds them.
-        _abortRegistration = cancellationToken.UnsafeRegister(static state => ((TcpRelay)state!).Abort(), this);
-
-        Action onDirectionEnded = OnDirectionEnded;
-        _upstream.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(onDirectionEnded);
-        _downstream.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(onDirectionEnded);
-        return new ValueTask<RelayOutcome>(this, _completion.Version);
+        return _pipes is null
+            ? (CopyAsync(_client, _target, upstream: true), CopyAsync(_target, _client, upstream: false))
+            : (SpliceAsync(_client, _target, upstream: true), SpliceAsync(_target, _client, upstream: false));
     }
 
-    /// <summary>Closes both sockets with RST, ending whatever either direction is waiting for. Idempotent.</summary>
-    private void Abort()
+    /// <summary>Closes both sockets with RST, ending whatever either direction is waiting for.</summary>
+    protected override void AbortDirections()
     {
-        if (Interlocked.Exchange(ref _aborted, 1) == 0)
+        SocketErrors.Abort(_client);
+        SocketErrors.Abort(_target);
+        try
         {
-            SocketErrors.Abort(_client);
-            SocketErrors.Abort(_target);
-            try
-            {
-                _pacingAbort?.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Ignored: the relay has just completed.
-            }
+            _pacingAbort?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Ignored: the relay has just completed.
         }
     }
 
-    private bool IsAborted => Volatile.Read(ref _aborted) == 1;
+    protected override void ShutdownSink(bool upstream) => SocketErrors.TryShutdown(upstream ? _target : _client, SocketShutdown.Send);
 
-    /// <summary>
-    /// Runs once per direction. A failed direction takes the other one down with it; a clean EOF leaves the other running
-    /// (half-close). The second call completes the relay.
-    /// </summary>
-    private void OnDirectionEnded()
-    {
-        Task<DirectionResult> upstream = _upstream!;
-        Task<DirectionResult> downstream = _downstream!;
-        if (Interlocked.Increment(ref _directionsEnded) == 1)
-        {
-            Task<DirectionResult> first = upstream.IsCompleted ? upstream : downstream;
-            _firstToEnd = first;
-            if (!first.IsCompletedSuccessfully || first.Result.End != RelayDirectionEnd.Eof)
-            {
-                Abort();
-            }
-
-            return;
-        }
-
-        _abortRegistration.Unregister();
-        _pacingAbort?.Dispose();
-        if ((upstream.Exception ?? downstream.Exception)?.InnerException is { } fault)
-        {
-            // A bug, not a network event: the session logs it as a fault.
-            _completion.SetException(fault);
-            return;
-        }
-
-        DirectionResult firstResult = _firstToEnd!.Result;
-        DirectionResult up = upstream.Result;
-        DirectionResult down = downstream.Result;
-        SocketError error = firstResult.Error != SocketError.Success ? firstResult.Error
-            : up.Error != SocketError.Success ? up.Error : down.Error;
-        _completion.SetResult(new RelayOutcome(up.End, down.End, error, BytesUp, BytesDown));
-    }
-
-    RelayOutcome IValueTaskSource<RelayOutcome>.GetResult(short token) => _completion.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<RelayOutcome>.GetStatus(short token) => _completion.GetStatus(token);
-
-    void IValueTaskSource<RelayOutcome>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _completion.OnCompleted(continuation, state, token, flags);
-
-    /// <summary>
-    /// How a direction ended through <paramref name="end"/> with <paramref name="error"/>, unless the tunnel was aborted:
-    /// then the failure is the abort's doing, and the direction was canceled.
-    /// </summary>
-    private DirectionResult Ended(RelayDirectionEnd end, SocketError error) =>
-        IsAborted ? new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted) : new DirectionResult(end, error);
-
-    /// <summary>
-    /// Passes a FIN on to <paramref name="sink"/>. The second direction to end skips the shutdown: the relay is then over
-    /// and the session closes both sockets at once, which sends the same FIN, one system call fewer per tunnel.
-    /// </summary>
-    private void ForwardEof(Socket sink)
-    {
-        if (Interlocked.Increment(ref _directionsAtEof) == 1)
-        {
-            SocketErrors.TryShutdown(sink, SocketShutdown.Send);
-        }
-    }
+    protected override void OnRelayEnded() => _pacingAbort?.Dispose();
 
     private async Task<DirectionResult> CopyAsync(Socket source, Socket sink, bool upstream)
     {
@@ -215,7 +112,7 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
                     {
                         // Forced to yield: the relay goes on from the thread pool, never inline in the timer's callback (a timer
                         // thread, or a test clock's Advance, must not end up moving a tunnel's bytes).
-                        await Task.Delay(wait, _timeProvider, _cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+                        await Task.Delay(wait, TimeProvider, _cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                     }
                 }
 
@@ -223,11 +120,10 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
                 pacer?.Refund(allowed - read);
                 if (read == 0)
                 {
-                    ForwardEof(sink);
-                    return new DirectionResult(RelayDirectionEnd.Eof, SocketError.Success);
+                    return ForwardEof(upstream);
                 }
 
-                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+                MarkActivity();
 
                 // Sent inline rather than through SendAllAsync: a call per chunk would box its state machine each time
                 // a send completes asynchronously (and always, in a Debug build).
@@ -243,15 +139,7 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
                     }
                 }
 
-                if (upstream)
-                {
-                    Volatile.Write(ref _bytesUp, _bytesUp + read);
-                }
-                else
-                {
-                    Volatile.Write(ref _bytesDown, _bytesDown + read);
-                }
-
+                CountDelivered(upstream, read);
                 lastReadFilledBuffer = read == allowed;
             }
         }
@@ -261,11 +149,11 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
         }
         catch (OperationCanceledException)
         {
-            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+            return Canceled;
         }
         catch (ObjectDisposedException)
         {
-            return new DirectionResult(RelayDirectionEnd.Canceled, SocketError.OperationAborted);
+            return Canceled;
         }
         finally
         {
@@ -275,25 +163,4 @@ internal sealed partial class TcpRelay : IValueTaskSource<RelayOutcome>
             }
         }
     }
-
-    /// <summary>Sends every byte, returning an error instead of throwing so the caller knows which side failed.</summary>
-    internal static async ValueTask<SocketError> SendAllAsync(Socket sink, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (!data.IsEmpty)
-            {
-                int sent = await sink.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                data = data[sent..];
-            }
-
-            return SocketError.Success;
-        }
-        catch (SocketException e)
-        {
-            return e.SocketErrorCode;
-        }
-    }
-
-    private readonly record struct DirectionResult(RelayDirectionEnd End, SocketError Error);
 }

@@ -17,12 +17,14 @@ internal sealed class SessionServices
     // arrives, and only busy directions hold a pipe.
     private const int SplicePipeBytes = 1 << 20;
 
+    private readonly EpollLoop?[]? _tcpLoops;
     private readonly EpollLoop?[]? _udpLoops;
     private readonly int _udpLoopScratchBytes;
-    private readonly ILogger? _udpLoopLogger;
+    private readonly ILogger? _loopLogger;
     private int _nextUdpLoop;
+    private int _nextTcpLoop;
     private SessionAccess _access;
-    private bool _udpLoopsStopped;
+    private bool _loopsStopped;
 
     public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory)
     {
@@ -39,8 +41,9 @@ internal sealed class SessionServices
         if (splice && OperatingSystem.IsLinux())
         {
             _udpLoops = new EpollLoop?[Environment.ProcessorCount];
+            _tcpLoops = new EpollLoop?[Environment.ProcessorCount];
             _udpLoopScratchBytes = Math.Max(Protocol.Socks5.Socks5Limits.MaxUdpHeaderLength, UdpAssociation.ReplyHeaderRoom) + options.Udp.MaxDatagramBytes;
-            _udpLoopLogger = loggerFactory.CreateLogger("Sockeye.Server");
+            _loopLogger = loggerFactory.CreateLogger("Sockeye.Server");
         }
 
         TimeProvider = timeProvider;
@@ -85,18 +88,26 @@ internal sealed class SessionServices
     /// The event loop for the next UDP association, started on first use, one per core in turn; <see langword="null"/>
     /// off Linux or in copy mode, where associations await their receives instead.
     /// </summary>
-    public EpollLoop? NextUdpLoop()
+    public EpollLoop? NextUdpLoop() => NextLoop(_udpLoops, ref _nextUdpLoop, "udp", _udpLoopScratchBytes);
+
+    /// <summary>
+    /// The event loop for the next TCP connection (accepted, or a listener's), started on first use, one per core in turn;
+    /// <see langword="null"/> off Linux or in copy mode, where sessions run on the runtime's sockets and thread pool.
+    /// </summary>
+    public EpollLoop? NextTcpLoop() => NextLoop(_tcpLoops, ref _nextTcpLoop, "tcp", scratchBytes: 1);
+
+    private EpollLoop? NextLoop(EpollLoop?[]? loops, ref int next, string kind, int scratchBytes)
     {
-        if (_udpLoops is null || !OperatingSystem.IsLinux())
+        if (loops is null || !OperatingSystem.IsLinux())
         {
             return null;
         }
 
-        int index = (int)((uint)Interlocked.Increment(ref _nextUdpLoop) % (uint)_udpLoops.Length);
-        lock (_udpLoops)
+        int index = (int)((uint)Interlocked.Increment(ref next) % (uint)loops.Length);
+        lock (loops)
         {
-            ObjectDisposedException.ThrowIf(_udpLoopsStopped, this);
-            return _udpLoops[index] ??= new EpollLoop($"sockeye-udp-{index}", _udpLoopScratchBytes, _udpLoopLogger!);
+            ObjectDisposedException.ThrowIf(_loopsStopped, this);
+            return loops[index] ??= new EpollLoop($"sockeye-{kind}-{index}", scratchBytes, _loopLogger!);
         }
     }
 
@@ -123,20 +134,28 @@ internal sealed class SessionServices
         }
     }
 
-    /// <summary>Stops the UDP event loops; called once every session has ended.</summary>
-    public void StopUdpLoops()
+    /// <summary>Stops the event loops; called once every session has ended and every listener is closed.</summary>
+    public void StopEventLoops()
     {
-        if (_udpLoops is null || !OperatingSystem.IsLinux())
+        if (!OperatingSystem.IsLinux())
         {
             return;
         }
 
-        lock (_udpLoops)
+        foreach (EpollLoop?[]? loops in (ReadOnlySpan<EpollLoop?[]?>)[_udpLoops, _tcpLoops])
         {
-            _udpLoopsStopped = true;
-            foreach (EpollLoop? loop in _udpLoops)
+            if (loops is null)
             {
-                loop?.Dispose();
+                continue;
+            }
+
+            lock (loops)
+            {
+                _loopsStopped = true;
+                foreach (EpollLoop? loop in loops)
+                {
+                    loop?.Dispose();
+                }
             }
         }
     }

@@ -15,7 +15,8 @@ internal sealed partial class Socks5Session
     private async Task RunConnectAsync(Socks5Request request, int pipelinedStart)
     {
         _phase = HandshakePhase.Connecting;
-        ConnectResult result = await _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _lifetime.Token).ConfigureAwait(false);
+        EpollLoop? loop = OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null;
+        ConnectResult result = await _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, loop, _lifetime.Token).ConfigureAwait(false);
         if (result.Target is null)
         {
             SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, request.Destination.ToString(request.Port), result.ReplyCode, result.SocketError);
@@ -49,6 +50,8 @@ internal sealed partial class Socks5Session
         }
 
         _phase = HandshakePhase.AwaitingPeer;
+        RuntimeTunnelSocket client = _client.ToRuntime();
+        _client = client;
         try
         {
             await SendSuccessAsync(announced).ConfigureAwait(false);
@@ -59,7 +62,7 @@ internal sealed partial class Socks5Session
             throw;
         }
 
-        BindResult result = await _services.Bind.AcceptAsync(listener, _client, request.Destination, _lifetime.Token).ConfigureAwait(false);
+        BindResult result = await _services.Bind.AcceptAsync(listener, client.Socket, request.Destination, _lifetime.Token).ConfigureAwait(false);
         if (result.Peer is null)
         {
             SessionLog.BindFailed(_services.SessionLogger, _id, request.Destination.ToString(request.Port), result.Outcome, SocketError.Success);
@@ -81,7 +84,7 @@ internal sealed partial class Socks5Session
             return;
         }
 
-        _target = result.Peer;
+        _target = new RuntimeTunnelSocket(result.Peer);
         await SendSuccessAsync(peer).ConfigureAwait(false);
         if (await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
@@ -137,11 +140,11 @@ internal sealed partial class Socks5Session
         byte[] discard = new byte[64];
         while (true)
         {
-            await _client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await _client.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             int read;
             try
             {
-                read = await _client.ReceiveAsync(discard, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                read = await _client.ReceiveAsync(discard, cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException)
             {

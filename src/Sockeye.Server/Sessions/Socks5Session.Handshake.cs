@@ -32,7 +32,7 @@ internal sealed partial class Socks5Session
                 case HandshakeStep.RequestReady:
                     return _inputStart;
                 case HandshakeStep.Reply:
-                    await NonBlockingSend.SendAsync(_client, buffer.AsMemory(OutputOffset, replyLength), cancellationToken).ConfigureAwait(false);
+                    await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), cancellationToken).ConfigureAwait(false);
                     continue;
                 case HandshakeStep.ReplyAndClose:
                     await SendThenLingerAsync(buffer, replyLength).ConfigureAwait(false);
@@ -47,7 +47,7 @@ internal sealed partial class Socks5Session
                         return -1;
                     }
 
-                    await NonBlockingSend.SendAsync(_client, buffer.AsMemory(OutputOffset, length), cancellationToken).ConfigureAwait(false);
+                    await _client.SendAsync(buffer.AsMemory(OutputOffset, length), cancellationToken).ConfigureAwait(false);
                     continue;
             }
 
@@ -59,7 +59,7 @@ internal sealed partial class Socks5Session
                 _inputStart = 0;
             }
 
-            int read = await _client.ReceiveAsync(buffer.AsMemory(_inputEnd, InputLength - _inputEnd), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            int read = await _client.ReceiveAsync(buffer.AsMemory(_inputEnd, InputLength - _inputEnd), cancellationToken).ConfigureAwait(false);
             if (read == 0)
             {
                 TrySetCloseReason(SessionCloseReason.ClientEof);
@@ -146,11 +146,12 @@ internal sealed partial class Socks5Session
                 await Task.Delay(delay, _services.TimeProvider, _lifetime.Token).ConfigureAwait(false);
             }
 
-            // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait.
+            // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait. On an event loop the
+            // hash itself (milliseconds of PBKDF2) goes to the thread pool, so that the loop's other sessions never wait for it.
             bool verified = !banned && await _access.Users.VerifyAsync(
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
-                _lifetime.Token).ConfigureAwait(false);
+                _lifetime.Token, offloadHashing: OperatingSystem.IsLinux() && EpollLoop.IsOnLoopThread).ConfigureAwait(false);
             return (Conclude(buffer, client, banned, verified, out int replyLength), replyLength);
         }
         finally

@@ -31,7 +31,6 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private static readonly TimeSpan LingerAfterFailure = TimeSpan.FromSeconds(1);
 
     private readonly long _id;
-    private readonly Socket _client;
     private readonly EndPoint? _clientEndPoint;
     private readonly SessionServices _services;
     private readonly SessionAccess _access;
@@ -40,8 +39,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private readonly long _startTimestamp;
     private int _closeReason;
     private volatile HandshakePhase _phase;
-    private volatile TcpRelay? _relay;
-    private Socket? _target;
+    private volatile TunnelRelay? _relay;
+
+    // The client's connection. BIND hands it over to the runtime's sockets, which its wait for the peer needs.
+    private TunnelSocket _client;
+    private TunnelSocket? _target;
     private byte[]? _buffer;
     private volatile UdpAssociation? _association;
     private Socks5Request? _request;
@@ -55,7 +57,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     // The session's rate-limit pacers, taken with the session slot; null when no limit applies.
     private SessionBandwidth? _bandwidth;
 
-    public Socks5Session(long id, Socket client, SessionServices services, SessionRegistry registry)
+    public Socks5Session(long id, TunnelSocket client, SessionServices services, SessionRegistry registry)
     {
         _id = id;
         _client = client;
@@ -93,6 +95,12 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     /// <summary>Runs the session on the thread pool, so a client that pipelines its whole handshake never runs on the accept loop.</summary>
     public void Execute() => _ = RunAsync();
+
+    /// <summary>
+    /// Runs the session on the calling thread until its first wait: on an event loop, where a session belongs, since
+    /// every wait of its sockets completes there anyway.
+    /// </summary>
+    public void Start() => _ = RunAsync();
 
     /// <summary>Ends the session from outside (timeouts, shutdown). The first reason recorded wins.</summary>
     public void Abort(SessionCloseReason reason)
@@ -249,7 +257,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _replyCode = Socks5ReplyCode.Succeeded;
         int length = new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(address), (ushort)bound.Port)
             .Write(_buffer.AsSpan(OutputOffset));
-        await NonBlockingSend.SendAsync(_client, _buffer.AsMemory(OutputOffset, length), _lifetime.Token).ConfigureAwait(false);
+        await _client.SendAsync(_buffer.AsMemory(OutputOffset, length), _lifetime.Token).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -263,8 +271,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         {
             // At most a few hundred bytes, sent at once; charged so that the relay's pacing makes up for them.
             _bandwidth?.Upload.Charge(_inputEnd - pipelinedStart);
-            SocketError error = await TcpRelay.SendAllAsync(_target, _buffer.AsMemory(pipelinedStart, _inputEnd - pipelinedStart), _lifetime.Token).ConfigureAwait(false);
-            if (error != SocketError.Success)
+            try
+            {
+                await _target.SendAsync(_buffer.AsMemory(pipelinedStart, _inputEnd - pipelinedStart), _lifetime.Token).ConfigureAwait(false);
+            }
+            catch (SocketException)
             {
                 TrySetCloseReason(SessionCloseReason.TargetReset);
                 return false;
@@ -282,7 +293,20 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
-        var relay = new TcpRelay(_client, _target, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes, _bandwidth);
+        TunnelRelay relay;
+        if (OperatingSystem.IsLinux() && _client is EpollTunnelSocket client && _target is EpollTunnelSocket target && _bandwidth is null)
+        {
+            relay = new EpollRelay(client, target, _services.Pipes!, _services.Options.RelayBufferBytes, _services.TimeProvider);
+        }
+        else
+        {
+            // Pacing, and a BIND peer, exist only on the runtime's sockets: both sides go there for the relay.
+            RuntimeTunnelSocket runtimeClient = _client.ToRuntime();
+            RuntimeTunnelSocket runtimeTarget = _target.ToRuntime();
+            (_client, _target) = (runtimeClient, runtimeTarget);
+            relay = new TcpRelay(runtimeClient.Socket, runtimeTarget.Socket, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes, _bandwidth);
+        }
+
         _relay = relay;
         return relay.RunAsync(_lifetime.Token);
     }
@@ -315,15 +339,15 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     /// </summary>
     private async Task SendThenLingerAsync(byte[] buffer, int replyLength)
     {
-        await NonBlockingSend.SendAsync(_client, buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
-        SocketErrors.TryShutdown(_client, SocketShutdown.Send);
+        await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
+        _client.ShutdownSend();
         using var linger = new CancellationTokenSource(LingerAfterFailure, _services.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(linger.Token, _lifetime.Token);
         try
         {
             for (int total = 0; total < 64 * 1024;)
             {
-                int read = await _client.ReceiveAsync(buffer.AsMemory(0, InputLength), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                int read = await _client.ReceiveAsync(buffer.AsMemory(0, InputLength), linked.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
                     return;
@@ -351,16 +375,13 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _association?.Dispose();
         if (graceful)
         {
-            _client.Dispose();
-            _target?.Dispose();
+            _client.Close();
+            _target?.Close();
         }
         else
         {
-            SocketErrors.Abort(_client);
-            if (_target is not null)
-            {
-                SocketErrors.Abort(_target);
-            }
+            _client.Abort();
+            _target?.Abort();
         }
 
         _lifetime.Dispose();
@@ -368,7 +389,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     private void RecordMetrics()
     {
-        TcpRelay? relay = _relay;
+        TunnelRelay? relay = _relay;
         _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp),
             relay?.BytesUp ?? 0, relay?.BytesDown ?? 0);
     }
@@ -380,7 +401,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             return;
         }
 
-        TcpRelay? relay = _relay;
+        TunnelRelay? relay = _relay;
         long durationMs = (long)_services.TimeProvider.GetElapsedTime(_startTimestamp).TotalMilliseconds;
         AccessLog.Session(_services.AccessLogger, _clientEndPoint, _user, request.Command, request.Destination.ToString(request.Port),
             _replyCode, relay?.BytesUp ?? 0, relay?.BytesDown ?? 0, durationMs, CloseReason);

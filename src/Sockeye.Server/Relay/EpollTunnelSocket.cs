@@ -1,0 +1,297 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.Versioning;
+
+namespace Sockeye.Server.Relay;
+
+/// <summary>
+/// A TCP connection on a raw, non-blocking descriptor, registered edge-triggered on one <see cref="EpollLoop"/>. Every
+/// operation first tries its system call; only EAGAIN makes it wait, and the wait completes on the loop's thread, where
+/// the awaiting session then goes on. The runtime's socket engine never sees the descriptor, unless it is handed over
+/// with <see cref="ToRuntimeSocket"/>.
+/// </summary>
+/// <remarks>
+/// Operations may be started from any thread (a session resumes on the thread pool after a DNS lookup or a password
+/// hash), at most one read and one write at a time, as with a <see cref="Socket"/>. The descriptor is closed only by
+/// <see cref="Close"/> or <see cref="Abort"/>, which the owner calls once nothing is pending; cancellation (a canceled
+/// token, <see cref="CancelPending"/>) fails pending and later waits without touching the descriptor, so a system call
+/// on another thread can never meet a recycled descriptor number.
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget
+{
+    private const uint ReadEvents = EpollLoop.EpollIn | EpollLoop.EpollRdHup | EpollLoop.EpollErr | EpollLoop.EpollHup;
+    private const uint WriteEvents = EpollLoop.EpollOut | EpollLoop.EpollErr | EpollLoop.EpollHup;
+    private const uint Registered = EpollLoop.EpollIn | EpollLoop.EpollOut | EpollLoop.EpollRdHup | EpollLoop.EpollEt;
+
+    // A plain descriptor, closed with close(2): disposing a SafeSocketHandle closes abortively (RST), as it must on
+    // the finalizer thread, and a graceful close has to deliver what is still queued. The owner always closes it
+    // (Close, Abort) or hands it on (ToRuntimeSocket).
+    private readonly int _fd;
+    private readonly ReadinessWaiter _read = new();
+    private readonly ReadinessWaiter _write = new();
+    private EndPoint? _remoteEndPoint;
+    private EndPoint? _localEndPoint;
+    private ulong _id;
+    private int _closed;
+
+    private EpollTunnelSocket(EpollLoop loop, int fd, EndPoint? remoteEndPoint)
+    {
+        Loop = loop;
+        _fd = fd;
+        _remoteEndPoint = remoteEndPoint;
+    }
+
+    /// <summary>The loop this socket's events arrive on.</summary>
+    public EpollLoop Loop { get; }
+
+    /// <summary>The raw descriptor, for splice(2). Valid until <see cref="Close"/> or <see cref="Abort"/>.</summary>
+    public int Descriptor => _fd;
+
+    public override EndPoint? RemoteEndPoint => _remoteEndPoint;
+
+    public override EndPoint? LocalEndPoint => _localEndPoint ??= RawSocket.LocalEndPoint(_fd);
+
+    /// <summary>Whether <see cref="CancelPending"/> (or a canceled wait) has ended this socket's waits.</summary>
+    public bool IsCanceled => _read.IsCanceled;
+
+    /// <summary>
+    /// Takes over <paramref name="fd"/>, a connected, non-blocking descriptor (from accept4), and registers it on
+    /// <paramref name="loop"/>. On failure the exception is thrown and the descriptor left to the caller.
+    /// </summary>
+    public static EpollTunnelSocket Adopt(EpollLoop loop, int fd, EndPoint? remoteEndPoint)
+    {
+        var socket = new EpollTunnelSocket(loop, fd, remoteEndPoint);
+        RawSocket.SetNoDelay(fd);
+        socket._id = loop.Register(fd, socket, Registered);
+        return socket;
+    }
+
+    /// <summary>
+    /// Connects to <paramref name="target"/> from <paramref name="source"/> (any address when <see langword="null"/>).
+    /// A failure, a timeout or a cancellation is a value, so that a Happy Eyeballs race can weigh it against the others.
+    /// </summary>
+    public static async Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(EpollLoop loop, IPEndPoint target, IPAddress? source, CancellationToken cancellationToken)
+    {
+        int fd = RawSocket.CreateTcp(target.AddressFamily);
+        if (fd < 0)
+        {
+            return (null, RawSocket.ToSocketError(RawSocket.LastError));
+        }
+
+        var socket = new EpollTunnelSocket(loop, fd, target);
+        try
+        {
+            RawSocket.SetNoDelay(fd);
+            if (source is not null && RawSocket.Bind(fd, new IPEndPoint(source, 0).Serialize()) != 0)
+            {
+                return socket.Fail(RawSocket.LastError);
+            }
+
+            // Registered after connect(2): an unconnected TCP socket reports itself writable and hung up at once.
+            if (RawSocket.Connect(fd, target.Serialize()) != 0 && RawSocket.LastError != RawSocket.EINPROGRESS)
+            {
+                return socket.Fail(RawSocket.LastError);
+            }
+
+            socket._id = loop.Register(fd, socket, Registered);
+            await socket._write.WaitAsync(cancellationToken).ConfigureAwait(false);
+            int error = RawSocket.PendingError(fd);
+            return error == 0 ? (socket, SocketError.Success) : socket.Fail(error);
+        }
+        catch (OperationCanceledException)
+        {
+            socket.Close();
+            return (null, SocketError.TimedOut);
+        }
+        catch (IOException)
+        {
+            // The loop refused the descriptor (epoll_ctl failed: out of memory, or the loop is stopping).
+            socket.Close();
+            return (null, SocketError.NoBufferSpaceAvailable);
+        }
+    }
+
+    private (TunnelSocket? Socket, SocketError Error) Fail(int errno)
+    {
+        Close();
+        return (null, RawSocket.ToSocketError(errno));
+    }
+
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+
+        if (buffer.IsEmpty)
+        {
+            return WaitForDataAsync(cancellationToken);
+        }
+
+        _read.Consume();
+        long read = RawSocket.Receive(_fd, buffer.Span);
+        if (read >= 0)
+        {
+            return ValueTask.FromResult((int)read);
+        }
+
+        int errno = RawSocket.LastError;
+        return errno is RawSocket.EAGAIN or RawSocket.EINTR
+            ? ReceiveWhenReadableAsync(buffer, cancellationToken)
+            : ValueTask.FromException<int>(new SocketException((int)RawSocket.ToSocketError(errno)));
+    }
+
+    private async ValueTask<int> ReceiveWhenReadableAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _read.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _read.Consume();
+            long read = RawSocket.Receive(_fd, buffer.Span);
+            if (read >= 0)
+            {
+                return (int)read;
+            }
+
+            int errno = RawSocket.LastError;
+            if (errno is not (RawSocket.EAGAIN or RawSocket.EINTR))
+            {
+                throw new SocketException((int)RawSocket.ToSocketError(errno));
+            }
+        }
+    }
+
+    /// <summary>The zero-byte receive: waits until a one-byte peek finds data or EOF; a reset is a <see cref="SocketException"/>.</summary>
+    private async ValueTask<int> WaitForDataAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            _read.Consume();
+            if (RawSocket.Peek(_fd) >= 0)
+            {
+                return 0;
+            }
+
+            int errno = RawSocket.LastError;
+            if (errno is not (RawSocket.EAGAIN or RawSocket.EINTR))
+            {
+                throw new SocketException((int)RawSocket.ToSocketError(errno));
+            }
+
+            await _read.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        while (!data.IsEmpty)
+        {
+            _write.Consume();
+            long sent = RawSocket.Send(_fd, data.Span);
+            if (sent > 0)
+            {
+                data = data[(int)sent..];
+                continue;
+            }
+
+            int errno = RawSocket.LastError;
+            return errno is RawSocket.EAGAIN or RawSocket.EINTR
+                ? SendWhenWritableAsync(data, cancellationToken)
+                : ValueTask.FromException(new SocketException((int)RawSocket.ToSocketError(errno)));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask SendWhenWritableAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await SendAsync(data, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for readability after a call on the descriptor answered EAGAIN (see <see cref="ReadinessWaiter"/>).</summary>
+    public ValueTask WaitReadableAsync() => _read.WaitAsync();
+
+    /// <summary>Waits for room to write after a call on the descriptor answered EAGAIN.</summary>
+    public ValueTask WaitWritableAsync() => _write.WaitAsync();
+
+    /// <summary>Call before a system call of the caller's own that may answer EAGAIN (splice), as <see cref="ReadinessWaiter.Consume"/>.</summary>
+    public void ConsumeReadable() => _read.Consume();
+
+    /// <inheritdoc cref="ConsumeReadable"/>
+    public void ConsumeWritable() => _write.Consume();
+
+    /// <summary>Fails every pending and later wait; the descriptor stays open until <see cref="Close"/> or <see cref="Abort"/>.</summary>
+    public void CancelPending()
+    {
+        _read.Cancel();
+        _write.Cancel();
+    }
+
+    public override void ShutdownSend()
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            RawSocket.ShutdownSend(_fd);
+        }
+    }
+
+    public override void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            CancelPending();
+            if (_id != 0)
+            {
+                Loop.Unregister(_id, _fd, descriptorClosing: true);
+            }
+
+            RawSocket.Close(_fd);
+        }
+    }
+
+    public override void Abort()
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            RawSocket.SetAbortiveClose(_fd);
+        }
+
+        Close();
+    }
+
+    public override Socket ToRuntimeSocket()
+    {
+        ObjectDisposedException.ThrowIf(Interlocked.Exchange(ref _closed, 1) != 0, this);
+
+        CancelPending();
+        if (_id != 0)
+        {
+            Loop.Unregister(_id, _fd, descriptorClosing: false);
+        }
+
+        return new Socket(new SafeSocketHandle(_fd, ownsHandle: true));
+    }
+
+    void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch)
+    {
+        if ((events & ReadEvents) != 0)
+        {
+            _read.Signal();
+        }
+
+        if ((events & WriteEvents) != 0)
+        {
+            _write.Signal();
+        }
+    }
+
+    void IEpollEventTarget.OnRemovedAfterFault() => CancelPending();
+}
