@@ -81,6 +81,9 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>Sockets of UDP associations served by event loops now.</summary>
     internal int UdpSocketsOnEventLoops => _services.UdpSocketsOnEventLoops;
 
+    /// <summary>TCP sockets served by event loops now: each listener, and both sides of every session in splice mode.</summary>
+    internal int TcpSocketsOnEventLoops => _services.TcpSocketsOnEventLoops;
+
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;
 

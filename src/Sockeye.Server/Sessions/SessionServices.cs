@@ -112,25 +112,27 @@ internal sealed class SessionServices
     }
 
     /// <summary>Sockets of UDP associations registered on the event loops now (for tests and diagnostics).</summary>
-    public int UdpSocketsOnEventLoops
+    public int UdpSocketsOnEventLoops => CountRegistered(_udpLoops);
+
+    /// <summary>TCP sockets (listeners, clients, destinations) registered on the event loops now (for tests and diagnostics).</summary>
+    public int TcpSocketsOnEventLoops => CountRegistered(_tcpLoops);
+
+    private static int CountRegistered(EpollLoop?[]? loops)
     {
-        get
+        if (loops is null || !OperatingSystem.IsLinux())
         {
-            if (_udpLoops is null || !OperatingSystem.IsLinux())
+            return 0;
+        }
+
+        lock (loops)
+        {
+            int count = 0;
+            foreach (EpollLoop? loop in loops)
             {
-                return 0;
+                count += loop?.Count ?? 0;
             }
 
-            lock (_udpLoops)
-            {
-                int count = 0;
-                foreach (EpollLoop? loop in _udpLoops)
-                {
-                    count += loop?.Count ?? 0;
-                }
-
-                return count;
-            }
+            return count;
         }
     }
 
