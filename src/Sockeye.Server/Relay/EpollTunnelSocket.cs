@@ -212,8 +212,33 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget
 
     private async ValueTask SendWhenWritableAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await SendAsync(data, cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                _write.Consume();
+                long sent = RawSocket.Send(_fd, data.Span);
+                if (sent > 0)
+                {
+                    data = data[(int)sent..];
+                    if (data.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                int errno = RawSocket.LastError;
+                if (errno is RawSocket.EAGAIN or RawSocket.EINTR)
+                {
+                    break;
+                }
+
+                throw new SocketException((int)RawSocket.ToSocketError(errno));
+            }
+        }
     }
 
     /// <summary>Waits for readability after a call on the descriptor answered EAGAIN (see <see cref="ReadinessWaiter"/>).</summary>

@@ -38,6 +38,13 @@ internal sealed class ReadinessWaiter : IValueTaskSource
     /// </summary>
     public ValueTask WaitAsync(CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // Even with an edge in hand: a caller that was canceled must not go on as if nothing happened.
+            Cancel();
+            return ValueTask.FromException(new OperationCanceledException(cancellationToken));
+        }
+
         // Reset before publishing Waiting: from then on the signalling thread may complete the core at any moment.
         _core.Reset();
         switch (Interlocked.CompareExchange(ref _state, Waiting, Idle))
