@@ -8,8 +8,10 @@ public enum RelayMode
 
     /// <summary>
     /// Linux only: socket → pipe → socket with splice(2), so payload never enters user space. Each busy direction holds a
-    /// pooled pipe (two descriptors); an idle one holds none. UDP associations are served by the server's own epoll
-    /// loops (one thread per core, started on first use), which read each datagram on the thread that saw it arrive.
+    /// pooled pipe (two descriptors); an idle one holds none. Sessions run on the server's own epoll loops (one thread
+    /// per core, started on first use): accept, handshake, CONNECT and relay go on where each socket's readiness lands,
+    /// with no hand-off to the thread pool. UDP associations have loops of their own, which read each datagram on the
+    /// thread that saw it arrive.
     /// </summary>
     Splice,
 
