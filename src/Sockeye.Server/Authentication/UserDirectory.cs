@@ -42,6 +42,7 @@ internal sealed class UserDirectory
     private long _hashComputations;
     private int _hashesRunning;
     private int _maxHashesRunning;
+    private int _lastHashingThreadId;
 
     public UserDirectory(IEnumerable<SockeyeUser> users)
         : this(users, TimeSpan.Zero, TimeProvider.System, PasswordHash.MinIterations, DefaultMaxConcurrentHashes)
@@ -97,6 +98,9 @@ internal sealed class UserDirectory
 
     /// <summary>The most PBKDF2 computations that ever ran at once; for tests.</summary>
     internal int MaxHashesRunning => Volatile.Read(ref _maxHashesRunning);
+
+    /// <summary>The managed thread that computed the last PBKDF2 hash; for tests of <c>offloadHashing</c>.</summary>
+    internal int LastHashingThreadId => Volatile.Read(ref _lastHashingThreadId);
 
     /// <summary>
     /// Checks RFC 1929 credentials. Completes synchronously, allocating nothing, for plain-password accounts and cache
@@ -174,6 +178,7 @@ internal sealed class UserDirectory
     private bool MatchesHash(Account account, ReadOnlySpan<byte> password)
     {
         Interlocked.Increment(ref _hashComputations);
+        Volatile.Write(ref _lastHashingThreadId, Environment.CurrentManagedThreadId);
         int running = Interlocked.Increment(ref _hashesRunning);
         int seen = Volatile.Read(ref _maxHashesRunning);
         while (running > seen)

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Authentication;
 using Sockeye.Server.Configuration;
+using Sockeye.Testing;
 
 namespace Sockeye.Server.Tests.Authentication;
 
@@ -60,6 +61,28 @@ public sealed class UserDirectoryTests
         UserDirectory users = Hashed(TimeSpan.Zero, new SockeyeUser("alice", "secret"), HashedUser("carol", "correct horse"));
 
         Assert.Equal(expected, await VerifyAsync(users, user, password));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task VerifyAsync_OffloadHashing_HashesOffTheCallingThread_OtherwiseOnIt(bool offload)
+    {
+        // An event loop's thread must never compute a hash: it would stall every session on the loop for milliseconds.
+        UserDirectory users = Hashed(TimeSpan.Zero, HashedUser("carol", "correct horse"));
+        ValueTask<bool> verification = default;
+        int callerThreadId = 0;
+        var caller = new Thread(() =>
+        {
+            callerThreadId = Environment.CurrentManagedThreadId;
+            verification = users.VerifyAsync("carol"u8.ToArray(), "correct horse"u8.ToArray(), CancellationToken.None, offload);
+        });
+        caller.Start();
+        Assert.True(caller.Join(TestTimeouts.Default));
+
+        Assert.True(await verification.DefaultTimeout());
+        Assert.Equal(1, users.HashComputations);
+        Assert.Equal(!offload, users.LastHashingThreadId == callerThreadId);
     }
 
     [Fact]
