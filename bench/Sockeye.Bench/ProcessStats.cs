@@ -7,7 +7,11 @@ internal static class ProcessStats
 {
     private static readonly double TicksPerSecond = 100.0; // USER_HZ on Linux x86-64
 
-    /// <summary>User + system CPU seconds of a process and all its descendants (dante works in child processes).</summary>
+    /// <summary>
+    /// User + system CPU seconds of a process and all its descendants (dante works in child processes), with what the
+    /// children that have already exited used: a process's reaped children add theirs to its own cutime and cstime, so
+    /// that a child that exits between two readings still counts, and counts once.
+    /// </summary>
     public static double CpuSeconds(int pid)
     {
         double total = 0;
@@ -89,7 +93,9 @@ internal static class ProcessStats
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         long utime = long.Parse(fields[11], CultureInfo.InvariantCulture);
         long stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return (utime + stime) / TicksPerSecond;
+        long cutime = long.Parse(fields[13], CultureInfo.InvariantCulture);
+        long cstime = long.Parse(fields[14], CultureInfo.InvariantCulture);
+        return (utime + stime + cutime + cstime) / TicksPerSecond;
     }
 
     private static long ResidentBytesOf(int pid)
