@@ -14,11 +14,8 @@ namespace Sockeye.Server.Relay;
 /// it again. Anything unusual (a full buffer, an error, another OS) takes the awaitable path, which waits or reports
 /// the error exactly as before.
 /// </remarks>
-internal static partial class NonBlockingSend
+internal static class NonBlockingSend
 {
-    private const int MsgDontWait = 0x40;
-    private const int MsgNoSignal = 0x4000;
-
     public static ValueTask SendAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         int sent = OperatingSystem.IsLinux() ? TrySend(socket, data.Span) : 0;
@@ -35,7 +32,7 @@ internal static partial class NonBlockingSend
     }
 
     /// <summary>The bytes one non-blocking send took; 0 on any error, left for the awaitable send to report.</summary>
-    private static unsafe int TrySend(Socket socket, ReadOnlySpan<byte> data)
+    private static int TrySend(Socket socket, ReadOnlySpan<byte> data)
     {
         SafeHandle? handle = SocketHandles.TryAddRef(socket);
         if (handle is null)
@@ -45,18 +42,12 @@ internal static partial class NonBlockingSend
 
         try
         {
-            fixed (byte* pointer = data)
-            {
-                long result = send((int)handle.DangerousGetHandle(), pointer, (nuint)data.Length, MsgDontWait | MsgNoSignal);
-                return result > 0 ? (int)result : 0;
-            }
+            long result = RawSocket.Send((int)handle.DangerousGetHandle(), data);
+            return result > 0 ? (int)result : 0;
         }
         finally
         {
             handle.DangerousRelease();
         }
     }
-
-    [LibraryImport("libc")]
-    private static unsafe partial long send(int fd, byte* buffer, nuint length, int flags);
 }
