@@ -30,8 +30,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget
     private readonly int _fd;
     private readonly ReadinessWaiter _read = new();
     private readonly ReadinessWaiter _write = new();
-    private EndPoint? _remoteEndPoint;
-    private EndPoint? _localEndPoint;
+    private readonly EndPoint? _remoteEndPoint;
     private ulong _id;
     private int _closed;
 
@@ -50,7 +49,8 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget
 
     public override EndPoint? RemoteEndPoint => _remoteEndPoint;
 
-    public override EndPoint? LocalEndPoint => _localEndPoint ??= RawSocket.LocalEndPoint(_fd);
+    // Not kept: read once or twice per session (the reply's BND.ADDR), and 72 bytes an idle tunnel need not hold.
+    public override EndPoint? LocalEndPoint => RawSocket.LocalEndPoint(_fd);
 
     /// <summary>Whether <see cref="CancelPending"/> (or a canceled wait) has ended this socket's waits.</summary>
     public bool IsCanceled => _read.IsCanceled;

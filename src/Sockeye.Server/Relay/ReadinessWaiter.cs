@@ -98,7 +98,16 @@ internal sealed class ReadinessWaiter : IValueTaskSource
     {
         _registration.Dispose();
         _registration = default;
-        _core.GetResult(token);
+        try
+        {
+            _core.GetResult(token);
+        }
+        finally
+        {
+            // The core keeps its last continuation until reset: an idle tunnel would keep the finished state machine of
+            // whatever waited last (a connect's, 152 bytes) alive for its whole life.
+            _core.Reset();
+        }
     }
 
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
