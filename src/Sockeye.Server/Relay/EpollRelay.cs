@@ -143,14 +143,7 @@ internal sealed class EpollRelay : TunnelRelay
         {
             if (hasPipe)
             {
-                if (pipeDirty)
-                {
-                    SplicePipePool.Discard(pipe);
-                }
-                else
-                {
-                    pool.Return(pipe);
-                }
+                pool.Release(pipe, mayHoldBytes: pipeDirty);
             }
         }
     }

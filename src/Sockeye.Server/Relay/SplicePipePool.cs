@@ -34,7 +34,7 @@ internal sealed class SplicePipePool : IDisposable
         return created;
     }
 
-    /// <summary>Returns an empty pipe. A pipe that may still hold bytes must be closed with <see cref="Discard"/> instead.</summary>
+    /// <summary>Returns an empty pipe. A pipe that may still hold bytes must be given up with <see cref="Release"/> instead.</summary>
     public void Return((int ReadEnd, int WriteEnd) pipe)
     {
         if (Volatile.Read(ref _disposed) || _pipes.Count >= MaxPooled)
@@ -46,7 +46,20 @@ internal sealed class SplicePipePool : IDisposable
         _pipes.Add(pipe);
     }
 
-    public static void Discard((int ReadEnd, int WriteEnd) pipe)
+    /// <summary>Gives a pipe up after use: back to the pool when empty, closed when it may still hold bytes.</summary>
+    public void Release((int ReadEnd, int WriteEnd) pipe, bool mayHoldBytes)
+    {
+        if (mayHoldBytes)
+        {
+            Discard(pipe);
+        }
+        else
+        {
+            Return(pipe);
+        }
+    }
+
+    private static void Discard((int ReadEnd, int WriteEnd) pipe)
     {
         LinuxSplice.Close(pipe.ReadEnd);
         LinuxSplice.Close(pipe.WriteEnd);

@@ -137,14 +137,7 @@ internal sealed partial class TcpRelay
         {
             if (hasPipe)
             {
-                if (pipeDirty)
-                {
-                    SplicePipePool.Discard(pipe);
-                }
-                else
-                {
-                    pool.Return(pipe);
-                }
+                pool.Release(pipe, mayHoldBytes: pipeDirty);
             }
         }
     }
