@@ -54,7 +54,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = CreateUsers(options);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
-        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout);
+        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
         _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
         _onAccepted = OnAccepted;
         _nextTcpLoop = () => _services.NextTcpLoop()!;

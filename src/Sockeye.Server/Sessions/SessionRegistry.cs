@@ -3,33 +3,43 @@ using System.Collections.Concurrent;
 namespace Sockeye.Server.Sessions;
 
 /// <summary>
-/// The live sessions of one server: counted for drain on shutdown, and swept by one shared timer for the idle timeout
-/// (one timer for all, rather than a timer reset on every read).
+/// The live sessions of one server: counted for drain on shutdown, and swept by one shared timer for the handshake and
+/// idle timeouts (one timer for all, rather than a timer per session, reset on every read).
 /// </summary>
+/// <remarks>
+/// A sweep runs every quarter of the shortest timeout, at most once a second, so a session outlives its timeout by at
+/// most a quarter of it (a second for timeouts of 4 s and more). A timer per handshake would be exact, but it is two
+/// objects per session that an idle tunnel's memory figure counts until the next collection (docs/performance-notes.md).
+/// </remarks>
 internal sealed class SessionRegistry : IDisposable
 {
     private readonly ConcurrentDictionary<long, Socks5Session> _sessions = new();
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _idleTimeout;
     private readonly TimeSpan _udpIdleTimeout;
-    private readonly ITimer? _idleSweep;
+    private readonly TimeSpan _handshakeTimeout;
+    private readonly ITimer? _sweep;
     private readonly Lock _emptyLock = new();
     private TaskCompletionSource? _empty;
 
-    // udpIdleTimeout: for sessions that are UDP associations, instead of idleTimeout. Zero (or infinite) disables either.
-    public SessionRegistry(TimeProvider timeProvider, TimeSpan idleTimeout, TimeSpan udpIdleTimeout)
+    // udpIdleTimeout: for sessions that are UDP associations, instead of idleTimeout. handshakeTimeout: from accept to
+    // a complete request. Zero (or infinite) disables any of them.
+    public SessionRegistry(TimeProvider timeProvider, TimeSpan idleTimeout, TimeSpan udpIdleTimeout, TimeSpan handshakeTimeout)
     {
         _timeProvider = timeProvider;
-        _idleTimeout = idleTimeout > TimeSpan.Zero ? idleTimeout : TimeSpan.Zero;
-        _udpIdleTimeout = udpIdleTimeout > TimeSpan.Zero ? udpIdleTimeout : TimeSpan.Zero;
-        long shortest = Math.Min(_idleTimeout == TimeSpan.Zero ? long.MaxValue : _idleTimeout.Ticks,
-            _udpIdleTimeout == TimeSpan.Zero ? long.MaxValue : _udpIdleTimeout.Ticks);
+        _idleTimeout = Enabled(idleTimeout);
+        _udpIdleTimeout = Enabled(udpIdleTimeout);
+        _handshakeTimeout = Enabled(handshakeTimeout);
+        long shortest = Math.Min(Math.Min(Ticks(_idleTimeout), Ticks(_udpIdleTimeout)), Ticks(_handshakeTimeout));
         if (shortest != long.MaxValue)
         {
-            // Sweeping four times per timeout closes an idle tunnel within 1.25 timeouts; at most once a second.
-            TimeSpan period = TimeSpan.FromTicks(Math.Min(shortest / 4, TimeSpan.TicksPerSecond));
-            _idleSweep = timeProvider.CreateTimer(static state => ((SessionRegistry)state!).SweepIdle(), this, period, period);
+            TimeSpan period = TimeSpan.FromTicks(Math.Max(1, Math.Min(shortest / 4, TimeSpan.TicksPerSecond)));
+            _sweep = timeProvider.CreateTimer(static state => ((SessionRegistry)state!).Sweep(), this, period, period);
         }
+
+        static TimeSpan Enabled(TimeSpan timeout) => timeout > TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan ? timeout : TimeSpan.Zero;
+
+        static long Ticks(TimeSpan timeout) => timeout == TimeSpan.Zero ? long.MaxValue : timeout.Ticks;
     }
 
     public int Count => _sessions.Count;
@@ -98,12 +108,24 @@ internal sealed class SessionRegistry : IDisposable
         return oldest is not null;
     }
 
-    private void SweepIdle()
+    private void Sweep()
     {
         long now = _timeProvider.GetTimestamp();
         foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
         {
             Socks5Session session = entry.Value;
+            if (session.IsInHandshake)
+            {
+                // An aborted session is on its way out, under the reason it was given.
+                if (_handshakeTimeout > TimeSpan.Zero && session.CloseReason == SessionCloseReason.None &&
+                    _timeProvider.GetElapsedTime(session.StartTimestamp, now) >= _handshakeTimeout)
+                {
+                    session.Abort(SessionCloseReason.HandshakeTimeout);
+                }
+
+                continue;
+            }
+
             if (session.Phase != HandshakePhase.Relaying)
             {
                 continue;
@@ -119,5 +141,5 @@ internal sealed class SessionRegistry : IDisposable
         }
     }
 
-    public void Dispose() => _idleSweep?.Dispose();
+    public void Dispose() => _sweep?.Dispose();
 }

@@ -72,6 +72,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     public HandshakePhase Phase => _phase;
 
+    /// <summary>When the session was accepted (<see cref="TimeProvider.GetTimestamp"/>): its handshake timeout counts from here.</summary>
+    public long StartTimestamp => _startTimestamp;
+
     /// <summary>The client's IP address, IPv4-mapped addresses as IPv4.</summary>
     private IPAddress ClientAddress
     {
@@ -122,15 +125,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private async Task RunAsync()
     {
         ILogger log = _services.SessionLogger;
+        // The handshake timeout is the registry's sweep (SessionRegistry), not a timer of this session's own.
         _buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferLength);
-        ITimer? handshakeTimer = null;
-        TimeSpan handshakeTimeout = _services.Options.HandshakeTimeout;
-        if (handshakeTimeout > TimeSpan.Zero)
-        {
-            handshakeTimer = _services.TimeProvider.CreateTimer(
-                static state => ((Socks5Session)state!).Abort(SessionCloseReason.HandshakeTimeout), this, handshakeTimeout, Timeout.InfiniteTimeSpan);
-        }
-
         try
         {
             int pipelinedStart = await HandshakeAsync(_buffer).ConfigureAwait(false);
@@ -138,12 +134,6 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             if (pipelinedStart < 0)
             {
                 return;
-            }
-
-            if (handshakeTimer is not null)
-            {
-                await handshakeTimer.DisposeAsync().ConfigureAwait(false);
-                handshakeTimer = null;
             }
 
             Socks5Request request = _request!.Value;
@@ -190,11 +180,6 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         }
         finally
         {
-            if (handshakeTimer is not null)
-            {
-                await handshakeTimer.DisposeAsync().ConfigureAwait(false);
-            }
-
             LeaveHandshake();
             if (_slot is { } slot)
             {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
 
@@ -195,6 +196,34 @@ public sealed class Socks5SessionTests
         byte[] all = await client.ReadToEndAsync();
         Assert.True(all.Length <= 2, Convert.ToHexString(all));
         Assert.Equal(0, server.Server.ActiveSessionCount > 0 ? await WaitForNoSessionsAsync(server) : 0);
+    }
+
+    [Fact]
+    public async Task Handshake_Stalled_ClosedByTheSweepBetweenOneAndOneAndAQuarterTimeouts()
+    {
+        // 10 s: the registry sweeps once a second, so the close comes in the second after the timeout, never before it.
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.HandshakeTimeout = TimeSpan.FromSeconds(10);
+            o.IdleTimeout = TimeSpan.Zero;
+        }, timeProvider: time);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([5, 1]);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 1);
+
+        for (int second = 1; second < 10; second++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        await Task.Delay(100);
+        Assert.Equal(1, server.Server.ActiveSessionCount);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Empty(await client.ReadToEndAsync());
+        await SocketTestExtensions.WaitUntilAsync(() => server.Logs.Lines.Any(l => l.Contains("handshake timed out in Greeting", StringComparison.Ordinal)));
     }
 
     [Fact]
