@@ -35,7 +35,8 @@ internal interface IEpollEventTarget
 
 /// <summary>
 /// One thread waiting in epoll_wait(2) for descriptors that nothing else waits on, running each one's handler on that
-/// thread as soon as it is ready, and running work posted to it (<see cref="Post"/>, <see cref="Yield"/>) in between.
+/// thread as soon as it is ready, and running work posted to it (<see cref="Post"/>, <see cref="Yield"/>) and deadlines
+/// that came (<see cref="AddDeadline"/>) in between.
 /// </summary>
 /// <remarks>
 /// The runtime's own socket engine also waits in epoll, but it hands every completion from its epoll thread to a
@@ -272,7 +273,7 @@ internal sealed partial class EpollLoop : IDisposable
         while (!_stopping)
         {
             bool workWaiting = !_posted.IsEmpty;
-            int count = epoll_wait(_epoll, events, MaxEvents, pollUntil == 0 && !workWaiting ? -1 : 0);
+            int count = epoll_wait(_epoll, events, MaxEvents, pollUntil == 0 && !workWaiting ? MillisecondsToNextDeadline() : 0);
             if (count < 0)
             {
                 if (Marshal.GetLastPInvokeError() == Eintr)
@@ -287,7 +288,8 @@ internal sealed partial class EpollLoop : IDisposable
 
             if (count == 0 && !workWaiting)
             {
-                // Polling: let any other thread that is ready on this core run between polls.
+                // Polling, or a deadline came: let any other thread that is ready on this core run between polls.
+                RunDueDeadlines();
                 pollUntil = Stopwatch.GetTimestamp() < pollUntil ? pollUntil : 0;
                 Thread.Yield();
                 continue;
@@ -313,6 +315,7 @@ internal sealed partial class EpollLoop : IDisposable
             }
 
             RunPosted();
+            RunDueDeadlines();
         }
     }
 

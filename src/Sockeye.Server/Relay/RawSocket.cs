@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -6,8 +7,8 @@ namespace Sockeye.Server.Relay;
 
 /// <summary>
 /// The Linux socket calls the event-loop path makes on raw descriptors, which the runtime's socket engine never sees.
-/// Source-generated marshalling: NativeAOT and trimming safe. Addresses travel as <see cref="SocketAddress"/>, whose
-/// buffer is the platform's own <c>sockaddr</c>.
+/// Source-generated marshalling: NativeAOT and trimming safe. Addresses are written as the platform's own <c>sockaddr</c>
+/// on the stack.
 /// </summary>
 internal static partial class RawSocket
 {
@@ -55,22 +56,45 @@ internal static partial class RawSocket
         }
     }
 
-    /// <summary>connect(2): 0, or -1 with <see cref="LastError"/> (<see cref="EINPROGRESS"/> for a non-blocking socket still connecting).</summary>
-    public static unsafe int Connect(int fd, SocketAddress address)
+    /// <summary>
+    /// connect(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="LastError"/>
+    /// (<see cref="EINPROGRESS"/> for a non-blocking socket still connecting).
+    /// </summary>
+    public static unsafe int Connect(int fd, IPAddress address, int port)
     {
-        fixed (byte* pointer = address.Buffer.Span)
-        {
-            return connect(fd, pointer, address.Size);
-        }
+        byte* native = stackalloc byte[MaxAddressLength];
+        int length = WriteAddress(new Span<byte>(native, MaxAddressLength), address, port);
+        return connect(fd, native, length);
     }
 
-    /// <summary>bind(2): 0, or -1 with <see cref="LastError"/>.</summary>
-    public static unsafe int Bind(int fd, SocketAddress address)
+    /// <summary>bind(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="LastError"/>.</summary>
+    public static unsafe int Bind(int fd, IPAddress address, int port)
     {
-        fixed (byte* pointer = address.Buffer.Span)
+        byte* native = stackalloc byte[MaxAddressLength];
+        int length = WriteAddress(new Span<byte>(native, MaxAddressLength), address, port);
+        return bind(fd, native, length);
+    }
+
+    /// <summary>
+    /// Writes a native <c>sockaddr_in</c> or <c>sockaddr_in6</c> into <paramref name="native"/> (zeroed, at least
+    /// <see cref="MaxAddressLength"/> bytes) and returns its length: on the stack, where an <see cref="IPEndPoint"/> and
+    /// its <see cref="SocketAddress"/> would be three objects per connect.
+    /// </summary>
+    public static int WriteAddress(Span<byte> native, IPAddress address, int port)
+    {
+        native[..MaxAddressLength].Clear();
+        BinaryPrimitives.WriteUInt16BigEndian(native[2..], (ushort)port);
+        if (address.AddressFamily == AddressFamily.InterNetwork)
         {
-            return bind(fd, pointer, address.Size);
+            MemoryMarshal.Write(native, (ushort)AfInet);
+            _ = address.TryWriteBytes(native.Slice(4, 4), out _);
+            return 16;
         }
+
+        MemoryMarshal.Write(native, (ushort)AfInet6);
+        _ = address.TryWriteBytes(native.Slice(8, 16), out _);
+        MemoryMarshal.Write(native[24..], (uint)address.ScopeId);
+        return MaxAddressLength;
     }
 
     /// <summary>The pending error of a socket (<c>SO_ERROR</c>), which is how a non-blocking connect reports its outcome.</summary>
@@ -134,7 +158,7 @@ internal static partial class RawSocket
         return getsockname(fd, address, &length) == 0 ? ToEndPoint(new ReadOnlySpan<byte>(address, length)) : null;
     }
 
-    /// <summary>Reads a native <c>sockaddr_in</c> or <c>sockaddr_in6</c>.</summary>
+    /// <summary>Reads a native <c>sockaddr_in</c> or <c>sockaddr_in6</c>: the endpoint and its address, nothing else allocated.</summary>
     public static IPEndPoint? ToEndPoint(ReadOnlySpan<byte> address)
     {
         if (address.Length < 2)
@@ -142,21 +166,14 @@ internal static partial class RawSocket
             return null;
         }
 
-        int family = MemoryMarshal.Read<ushort>(address);
-        AddressFamily addressFamily = family switch
+        int port = address.Length >= 4 ? BinaryPrimitives.ReadUInt16BigEndian(address[2..]) : 0;
+        return MemoryMarshal.Read<ushort>(address) switch
         {
-            AfInet => AddressFamily.InterNetwork,
-            AfInet6 => AddressFamily.InterNetworkV6,
-            _ => AddressFamily.Unknown,
+            AfInet when address.Length >= 8 => new IPEndPoint(new IPAddress(address.Slice(4, 4)), port),
+            AfInet6 when address.Length >= MaxAddressLength =>
+                new IPEndPoint(new IPAddress(address.Slice(8, 16), MemoryMarshal.Read<uint>(address[24..])), port),
+            _ => null,
         };
-        if (addressFamily == AddressFamily.Unknown)
-        {
-            return null;
-        }
-
-        var socketAddress = new SocketAddress(addressFamily, address.Length);
-        address.CopyTo(socketAddress.Buffer.Span);
-        return (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(socketAddress);
     }
 
     /// <summary>What a Linux errno means as a <see cref="SocketError"/>, so that reply codes and logs read the same on both paths.</summary>

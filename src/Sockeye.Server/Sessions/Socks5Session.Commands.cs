@@ -16,7 +16,27 @@ internal sealed partial class Socks5Session
     {
         _phase = HandshakePhase.Connecting;
         EpollLoop? loop = OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null;
-        ConnectResult result = await _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, loop, _lifetime.Token).ConfigureAwait(false);
+        ConnectResult result;
+        if (OperatingSystem.IsLinux() && loop is not null &&
+            _services.Connect.TryStartOnLoop(request.Destination, request.Port, DestinationCheck, loop, out LoopConnect attempt))
+        {
+            // Awaited here rather than in an async method of the command's: see ConnectCommand.TryStartOnLoop.
+            try
+            {
+                await attempt.WhenDoneAsync(_lifetime.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The connect timed out, or the session was aborted: Finish reports it as a timeout either way.
+            }
+
+            result = attempt.Finish();
+        }
+        else
+        {
+            result = await _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, loop, _lifetime.Token).ConfigureAwait(false);
+        }
+
         if (result.Target is null)
         {
             SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, request.Destination.ToString(request.Port), result.ReplyCode, result.SocketError);

@@ -168,6 +168,34 @@ public sealed class ConnectCommandTests
     }
 
     [Fact]
+    public async Task Connect_TunnelOutlivesItsConnectTimeout_StillRelaysBothWays()
+    {
+        // The connect's deadline must be gone once it connected: a late one would fail the target's writes. 8 MiB to a
+        // target that reads only after a pause fills every buffer on the way, so the relay has to wait for room to write.
+        await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(100));
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket accepted = await target.AcceptAsync();
+        await Task.Delay(300);
+
+        byte[] payload = new byte[8 << 20];
+        Random.Shared.NextBytes(payload);
+        Task<int> upload = client.Socket.SendAsync(payload, SocketFlags.None);
+        await Task.Delay(300);
+        byte[] received = new byte[payload.Length];
+        for (int got = 0; got < received.Length;)
+        {
+            int read = await accepted.ReceiveAsync(received.AsMemory(got), SocketFlags.None).DefaultTimeout();
+            got += read > 0 ? read : throw new IOException($"the tunnel ended after {got} bytes");
+        }
+
+        await upload.DefaultTimeout();
+        Assert.True(payload.AsSpan().SequenceEqual(received));
+        await accepted.SendAsync("pong"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        Assert.Equal("pong"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+    }
+
+    [Fact]
     public async Task Connect_ResolverHangs_RepliesTtlExpiredAfterConnectTimeout()
     {
         var resolver = new FakeResolver(_ => [], hang: true);

@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sockeye.Server.Relay;
+using Sockeye.Testing;
+
+namespace Sockeye.Server.Tests.Relay;
+
+/// <summary>
+/// Deadlines on a real <see cref="EpollLoop"/>: they come on the loop's thread, not before their time, in order, and a
+/// removed one never comes (Linux only: elsewhere each test returns at once).
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class EpollLoopDeadlineTests
+{
+    private const string LoopName = "deadline-loop";
+
+    [Fact]
+    public async Task AddDeadline_FromAnotherThreadToASleepingLoop_ComesOnTheLoopThreadNotBeforeItsTime()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using EpollLoop loop = NewLoop();
+        var target = new RecordingTarget("a");
+        long added = Stopwatch.GetTimestamp();
+
+        loop.AddDeadline(target, TimeSpan.FromMilliseconds(150));
+
+        await target.Came.Task.DefaultTimeout();
+        Assert.True(Stopwatch.GetElapsedTime(added) >= TimeSpan.FromMilliseconds(150), $"came after {Stopwatch.GetElapsedTime(added).TotalMilliseconds} ms");
+        Assert.Equal(LoopName, target.ThreadName);
+    }
+
+    [Fact]
+    public async Task RemoveDeadline_BeforeItComes_ItNeverComes_AndASecondRemoveSaysSo()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using EpollLoop loop = NewLoop();
+        var removed = new RecordingTarget("removed");
+        var kept = new RecordingTarget("kept");
+        long ticket = loop.AddDeadline(removed, TimeSpan.FromMilliseconds(50));
+        loop.AddDeadline(kept, TimeSpan.FromMilliseconds(100));
+
+        Assert.True(loop.RemoveDeadline(ticket, removed));
+        Assert.False(loop.RemoveDeadline(ticket, removed));
+
+        await kept.Came.Task.DefaultTimeout();
+        await Task.Delay(50);
+        Assert.False(removed.Came.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task RemoveDeadline_AfterItCame_ReturnsFalse_WithTheWrongTarget_RemovesNothing()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using EpollLoop loop = NewLoop();
+        var first = new RecordingTarget("first");
+        var other = new RecordingTarget("other");
+        long ticket = loop.AddDeadline(first, TimeSpan.FromMilliseconds(10));
+        await first.Came.Task.DefaultTimeout();
+
+        Assert.False(loop.RemoveDeadline(ticket, first));
+
+        long otherTicket = loop.AddDeadline(other, TimeSpan.FromMilliseconds(50));
+        Assert.False(loop.RemoveDeadline(otherTicket, first));
+        await other.Came.Task.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task ManyDeadlines_OfTwoLengths_SomeRemoved_TheRestComeInDueOrder()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        // More than the ring's first 16 slots, so it grows with some slots already emptied.
+        using EpollLoop loop = NewLoop();
+        var order = new ConcurrentQueue<string>();
+        var targets = new List<(RecordingTarget Target, long Ticket)>();
+        for (int i = 0; i < 40; i++)
+        {
+            var target = new RecordingTarget($"long{i:D2}", order);
+            targets.Add((target, loop.AddDeadline(target, TimeSpan.FromMilliseconds(300))));
+        }
+
+        var early = new RecordingTarget("short", order);
+        loop.AddDeadline(early, TimeSpan.FromMilliseconds(50));
+        for (int i = 0; i < 40; i += 3)
+        {
+            Assert.True(loop.RemoveDeadline(targets[i].Ticket, targets[i].Target));
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => order.Count == 1 + 40 - 14);
+        await Task.Delay(50);
+
+        string[] expected = ["short", .. Enumerable.Range(0, 40).Where(i => i % 3 != 0).Select(i => $"long{i:D2}")];
+        Assert.Equal(expected, order);
+    }
+
+    [Fact]
+    public async Task DeadlineTargetThrows_ItIsLogged_LaterDeadlinesStillCome()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var logger = new CapturingLoggerFactory();
+        using var loop = new EpollLoop(LoopName, 2048, logger.CreateLogger("loop"));
+        var after = new RecordingTarget("after");
+        loop.AddDeadline(new ThrowingTarget(), TimeSpan.FromMilliseconds(10));
+        loop.AddDeadline(after, TimeSpan.FromMilliseconds(20));
+
+        await after.Came.Task.DefaultTimeout();
+        Assert.Contains(logger.Lines, line => line.Contains("deadline bug", StringComparison.Ordinal));
+    }
+
+    private static EpollLoop NewLoop() => new(LoopName, 2048, NullLogger.Instance);
+
+    private sealed class RecordingTarget(string name, ConcurrentQueue<string>? order = null) : IEpollDeadlineTarget
+    {
+        public TaskCompletionSource Came { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string? ThreadName { get; private set; }
+
+        // Order lists a target each time it comes, so a deadline that came twice shows there.
+        public void OnDeadline()
+        {
+            ThreadName = Thread.CurrentThread.Name;
+            order?.Enqueue(name);
+            Came.TrySetResult();
+        }
+    }
+
+    private sealed class ThrowingTarget : IEpollDeadlineTarget
+    {
+        public void OnDeadline() => throw new InvalidOperationException("deadline bug");
+    }
+}
