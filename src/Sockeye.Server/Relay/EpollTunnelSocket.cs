@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
 
 namespace Sockeye.Server.Relay;
@@ -16,6 +17,8 @@ namespace Sockeye.Server.Relay;
 /// <see cref="Close"/> or <see cref="Abort"/>, which the owner calls once nothing is pending; cancellation (a canceled
 /// token, <see cref="CancelPending"/>) fails pending and later waits without touching the descriptor, so a system call
 /// on another thread can never meet a recycled descriptor number.
+/// The slow paths of receive and send (after EAGAIN) are async methods with pooled state machines: a handshake takes
+/// one or two of them per tunnel, and each returned <see cref="ValueTask"/> is awaited once, as a socket's must be.
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpollDeadlineTarget
@@ -209,6 +212,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             : ValueTask.FromException<int>(new SocketException((int)RawSocket.ToSocketError(errno)));
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReceiveWhenReadableAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
@@ -230,6 +234,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     }
 
     /// <summary>The zero-byte receive: waits until a one-byte peek finds data or EOF; a reset is a <see cref="SocketException"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> WaitForDataAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -276,6 +281,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         return ValueTask.CompletedTask;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendWhenWritableAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         while (true)

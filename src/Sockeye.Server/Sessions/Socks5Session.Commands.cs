@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.Versioning;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
@@ -12,46 +13,47 @@ namespace Sockeye.Server.Sessions;
 /// <summary>The three commands, from request to the end of their relay.</summary>
 internal sealed partial class Socks5Session
 {
-    private async Task RunConnectAsync(Socks5Request request, int pipelinedStart)
+    /// <summary>
+    /// Starts CONNECT's fast path (<see cref="ConnectCommand.TryStartOnLoop"/>) when the client is on an event loop.
+    /// <see langword="false"/>: use <see cref="ConnectThroughCommandAsync"/>.
+    /// </summary>
+    [SupportedOSPlatformGuard("linux")]
+    private bool TryStartConnectOnLoop(in Socks5Request request, out LoopConnect attempt)
     {
-        _phase = HandshakePhase.Connecting;
-        EpollLoop? loop = OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null;
-        ConnectResult result;
-        if (OperatingSystem.IsLinux() && loop is not null &&
-            _services.Connect.TryStartOnLoop(request.Destination, request.Port, DestinationCheck, loop, out LoopConnect attempt))
-        {
-            // Awaited here rather than in an async method of the command's: see ConnectCommand.TryStartOnLoop.
-            try
-            {
-                await attempt.WhenDoneAsync(_lifetime.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // The connect timed out, or the session was aborted: Finish reports it as a timeout either way.
-            }
+        attempt = default;
+        return OperatingSystem.IsLinux() && _client is EpollTunnelSocket client &&
+            _services.Connect.TryStartOnLoop(request.Destination, request.Port, DestinationCheck, client.Loop, out attempt);
+    }
 
-            result = attempt.Finish();
-        }
-        else
-        {
-            result = await _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, loop, _lifetime.Token).ConfigureAwait(false);
-        }
+    /// <summary>CONNECT the general way: names (resolved, then raced), and every connect off the event loops.</summary>
+    private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) =>
+        _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck,
+            OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null, _lifetime.Token);
 
+    /// <summary>
+    /// Answers CONNECT from its outcome: the failure reply and the close, or the success reply and the client's pipelined
+    /// bytes handed to the target. <see langword="true"/> when the relay is to start. Completes at once in the common
+    /// case (nothing to wait for when the replies fit the socket buffers), which costs no state machine.
+    /// </summary>
+    private async Task<bool> TakeConnectResultAsync(Socks5Request request, ConnectResult result, int pipelinedStart)
+    {
         if (result.Target is null)
         {
             SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, request.Destination.ToString(request.Port), result.ReplyCode, result.SocketError);
             SessionCloseReason reason = result.ReplyCode == Socks5ReplyCode.ConnectionNotAllowed ? SessionCloseReason.RuleDenied : SessionCloseReason.ConnectFailed;
             await FailAsync(result.ReplyCode, reason).ConfigureAwait(false);
-            return;
+            return false;
         }
 
         _target = result.Target;
         await SendSuccessAsync((IPEndPoint)_target.LocalEndPoint!).ConfigureAwait(false);
-        if (await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
+        if (!await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
-            ReleaseBuffer();
-            EndRelay(await StartRelay().ConfigureAwait(false));
+            return false;
         }
+
+        ReleaseBuffer();
+        return true;
     }
 
     /// <summary>

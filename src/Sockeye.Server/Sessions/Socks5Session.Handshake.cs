@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using Sockeye.Protocol.Socks5;
@@ -21,7 +22,12 @@ internal sealed partial class Socks5Session
     /// Reads and answers the handshake. Returns where the client's pipelined payload starts in <paramref name="buffer"/>
     /// (it ends at <see cref="_inputEnd"/>), or -1 when the session is over.
     /// </summary>
-    private async Task<int> HandshakeAsync(byte[] buffer)
+    /// <remarks>
+    /// Pooled: every handshake waits for the client at least twice, and a state machine of its own per session would be
+    /// garbage that an idle tunnel's memory figure counts until the next collection. Awaited once, by <see cref="RunAsync"/>.
+    /// </remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> HandshakeAsync(byte[] buffer)
     {
         CancellationToken cancellationToken = _lifetime.Token;
         while (true)
@@ -135,7 +141,8 @@ internal sealed partial class Socks5Session
     /// Checks the credentials parsed into the scratch area, after the wait login throttling imposes on this client's address.
     /// A banned address fails without its password being checked. The scratch area is zeroed however this ends.
     /// </summary>
-    private async Task<(HandshakeStep Step, int ReplyLength)> AuthenticateAsync(byte[] buffer)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(HandshakeStep Step, int ReplyLength)> AuthenticateAsync(byte[] buffer)
     {
         try
         {

@@ -142,13 +142,44 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 return;
             }
 
-            Task command = request.Command switch
+            switch (request.Command)
             {
-                Socks5Command.Connect => RunConnectAsync(request, pipelinedStart),
-                Socks5Command.Bind => RunBindAsync(request, pipelinedStart),
-                _ => RunUdpAssociateAsync(request),
-            };
-            await command.ConfigureAwait(false);
+                case Socks5Command.Connect:
+                    // Here rather than in an async method of its own, whose suspended state would be one more object
+                    // for each open tunnel: this method is the one that waits for the relay to end.
+                    _phase = HandshakePhase.Connecting;
+                    ConnectResult connected;
+                    if (TryStartConnectOnLoop(request, out LoopConnect attempt))
+                    {
+                        try
+                        {
+                            await attempt.WhenDoneAsync(_lifetime.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            // The connect timed out, or the session was aborted: Finish reports it as a timeout either way.
+                        }
+
+                        connected = attempt.Finish();
+                    }
+                    else
+                    {
+                        connected = await ConnectThroughCommandAsync(request).ConfigureAwait(false);
+                    }
+
+                    if (await TakeConnectResultAsync(request, connected, pipelinedStart).ConfigureAwait(false))
+                    {
+                        EndRelay(await StartRelay().ConfigureAwait(false));
+                    }
+
+                    break;
+                case Socks5Command.Bind:
+                    await RunBindAsync(request, pipelinedStart).ConfigureAwait(false);
+                    break;
+                default:
+                    await RunUdpAssociateAsync(request).ConfigureAwait(false);
+                    break;
+            }
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {
