@@ -25,6 +25,8 @@ internal sealed class Bench
     private readonly List<Figure> _figures = [];
     private readonly Dictionary<(string Figure, string Subject), List<double>> _samples = [];
     private readonly List<string> _failures = [];
+    private readonly Dictionary<string, List<double>> _stealPercent = [];
+    private (long Total, long Steal) _machineAtStart;
 
     public Bench(BenchSettings settings) => _settings = settings;
 
@@ -45,6 +47,7 @@ internal sealed class Bench
         }
 
         using var targets = new Targets();
+        _machineAtStart = ProcessStats.MachineTicks();
         var subjects = new List<(string Name, Func<bool, Task<ProxyUnderTest>> Start)>
         {
             ("direct", _ => Task.FromResult(ProxyUnderTest.Direct())),
@@ -88,6 +91,8 @@ internal sealed class Bench
                     _subjects.Add(name);
                 }
 
+                (long Total, long Steal) machineBefore = ProcessStats.MachineTicks();
+
                 await using (ProxyUnderTest subject = await start(false))
                 {
                     await MeasureAsync(subject, targets);
@@ -124,6 +129,15 @@ internal sealed class Bench
 
                     await Task.Delay(TimeSpan.FromSeconds(5));
                 }
+
+                double steal = StealPercent(machineBefore, ProcessStats.MachineTicks());
+                if (!_stealPercent.TryGetValue(name, out List<double>? steals))
+                {
+                    _stealPercent[name] = steals = [];
+                }
+
+                steals.Add(steal);
+                Console.Error.WriteLine($"  CPU steal during this run: {steal:0.0} %");
             }
         }
 
@@ -167,6 +181,12 @@ internal sealed class Bench
                 // One server failing a scenario must not cost the whole run; the table shows it as a missing figure.
                 _failures.Add($"{subject.Name}, {scenario}: {e.Message}");
                 Console.Error.WriteLine($"  {scenario} failed for {subject.Name}: {e.Message}");
+                if (subject.ExitReport() is { } exit)
+                {
+                    _failures.Add(exit);
+                    Console.Error.WriteLine($"  {exit}");
+                    return;
+                }
             }
         }
     }
@@ -303,7 +323,16 @@ internal sealed class Bench
         document.AppendLine($"dotnet:    {Environment.Version}");
         document.AppendLine($"pinning:   {(_settings.Pin ? "proxy on CPU 0, generator and targets on CPU 1" : "none")}");
         document.AppendLine($"runs:      {_settings.Runs} per figure, median reported");
+        document.AppendLine($"steal:     {StealPercent(_machineAtStart, ProcessStats.MachineTicks()):0.0} % of the CPUs' time went to other guests of the host during the bench");
+        foreach ((string subject, List<double> steals) in _stealPercent)
+        {
+            document.AppendLine(CultureInfo.InvariantCulture, $"           {subject}: {string.Join(", ", steals.Select(s => s.ToString("0.0", CultureInfo.InvariantCulture)))} % in its runs");
+        }
+
         document.AppendLine("```");
+        document.AppendLine();
+        document.AppendLine("Steal is time the hypervisor gave to other virtual machines while this one wanted to run: a run with much");
+        document.AppendLine("more of it than the others measured a slower machine, and its figures are not comparable with theirs.");
         document.AppendLine();
         document.AppendLine("## Command");
         document.AppendLine();
@@ -345,6 +374,9 @@ internal sealed class Bench
 
         return document.ToString();
     }
+
+    private static double StealPercent((long Total, long Steal) before, (long Total, long Steal) after) =>
+        after.Total > before.Total ? 100.0 * (after.Steal - before.Steal) / (after.Total - before.Total) : 0;
 
     private static string CpuModel()
     {

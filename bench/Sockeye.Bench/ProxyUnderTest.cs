@@ -10,9 +10,13 @@ namespace Sockeye.Bench;
 /// </summary>
 internal sealed class ProxyUnderTest : IAsyncDisposable
 {
-    private readonly string? _configDirectory;
+    private const int OutputLinesKept = 40;
 
-    private ProxyUnderTest(string name, IPEndPoint? endPoint, Process? process, bool supportsUdp, bool supportsUser, string? configDirectory = null)
+    private readonly string? _configDirectory;
+    private readonly Queue<string> _lastOutput;
+
+    private ProxyUnderTest(string name, IPEndPoint? endPoint, Process? process, bool supportsUdp, bool supportsUser, string? configDirectory = null,
+        Queue<string>? lastOutput = null)
     {
         Name = name;
         EndPoint = endPoint;
@@ -20,6 +24,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         SupportsUdp = supportsUdp;
         SupportsUser = supportsUser;
         _configDirectory = configDirectory;
+        _lastOutput = lastOutput ?? new Queue<string>();
     }
 
     public const string User = "alice";
@@ -43,6 +48,23 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public double CpuSeconds() => Process is null ? 0 : ProcessStats.CpuSeconds(Process.Id);
 
     public long ResidentBytes() => Process is null ? 0 : ProcessStats.ResidentBytes(Process.Id);
+
+    /// <summary>
+    /// Why the server is gone, if it is: its exit code and the last lines it wrote (a crash's stack trace), for the
+    /// report; <see langword="null"/> while it runs. A scenario that fails with "connection refused" is explained here.
+    /// </summary>
+    public string? ExitReport()
+    {
+        if (Process is null || !Process.HasExited)
+        {
+            return null;
+        }
+
+        lock (_lastOutput)
+        {
+            return $"{Name} exited with code {Process.ExitCode}" + (_lastOutput.Count == 0 ? "" : ": " + string.Join(" | ", _lastOutput));
+        }
+    }
 
     /// <summary>Starts sockeye (a published binary or a sockeye.dll) with a user when <paramref name="withUser"/>.</summary>
     public static Task<ProxyUnderTest> StartSockeyeAsync(string name, string sockeye, int? cpu, bool withUser, IReadOnlyDictionary<string, string> environment)
@@ -120,8 +142,25 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         }
 
         Process process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {file}");
-        process.OutputDataReceived += static (_, _) => { };
-        process.ErrorDataReceived += static (_, _) => { };
+        var lastOutput = new Queue<string>();
+        DataReceivedEventHandler keep = (_, line) =>
+        {
+            if (string.IsNullOrWhiteSpace(line.Data))
+            {
+                return;
+            }
+
+            lock (lastOutput)
+            {
+                lastOutput.Enqueue(line.Data.Trim());
+                if (lastOutput.Count > OutputLinesKept)
+                {
+                    lastOutput.Dequeue();
+                }
+            }
+        };
+        process.OutputDataReceived += keep;
+        process.ErrorDataReceived += keep;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
@@ -136,7 +175,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             try
             {
                 await probe.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(1));
-                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory);
+                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory, lastOutput);
             }
             catch (Exception e) when (e is SocketException or TimeoutException)
             {
