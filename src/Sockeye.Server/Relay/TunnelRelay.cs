@@ -89,14 +89,20 @@ internal abstract class TunnelRelay : IValueTaskSource<RelayOutcome>
     /// Runs once per direction. A failed direction takes the other one down with it; a clean EOF leaves the other running
     /// (half-close). The second call completes the relay.
     /// </summary>
+    /// <remarks>
+    /// The two calls may run at the same moment on two threads (the runtime relay's directions end on thread-pool
+    /// threads). So each publishes the direction that ended first before it counts itself: whichever call counts second
+    /// then always finds it. Publishing after the count let the second call read it before the first had written it,
+    /// a null dereference on a thread-pool thread that ended the process.
+    /// </remarks>
     private void OnDirectionEnded()
     {
         Task<DirectionResult> upstream = _upstream!;
         Task<DirectionResult> downstream = _downstream!;
+        Task<DirectionResult> ended = upstream.IsCompleted ? upstream : downstream;
+        Task<DirectionResult> first = Interlocked.CompareExchange(ref _firstToEnd, ended, null) ?? ended;
         if (Interlocked.Increment(ref _directionsEnded) == 1)
         {
-            Task<DirectionResult> first = upstream.IsCompleted ? upstream : downstream;
-            _firstToEnd = first;
             if (!first.IsCompletedSuccessfully || first.Result.End != RelayDirectionEnd.Eof)
             {
                 Abort();
@@ -114,7 +120,7 @@ internal abstract class TunnelRelay : IValueTaskSource<RelayOutcome>
             return;
         }
 
-        DirectionResult firstResult = _firstToEnd!.Result;
+        DirectionResult firstResult = first.Result;
         DirectionResult up = upstream.Result;
         DirectionResult down = downstream.Result;
         SocketError error = firstResult.Error != SocketError.Success ? firstResult.Error
