@@ -124,14 +124,22 @@ internal sealed partial class EpollLoop
             IEpollDeadlineTarget? due = null;
             lock (_deadlineLock)
             {
+                // The earliest across the rings first: a loop that woke late may find several lengths due at once.
+                DeadlineRing? earliest = null;
+                long earliestDue = long.MaxValue;
                 foreach (DeadlineRing ring in _deadlineRings)
                 {
-                    due = ring.TakeDue(now);
-                    if (due is not null)
+                    long next = ring.NextDue;
+                    if (next <= now && next < earliestDue)
                     {
-                        _deadlineCount--;
-                        break;
+                        (earliest, earliestDue) = (ring, next);
                     }
+                }
+
+                due = earliest?.TakeDue(now);
+                if (due is not null)
+                {
+                    _deadlineCount--;
                 }
             }
 

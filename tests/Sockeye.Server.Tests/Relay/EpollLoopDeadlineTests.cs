@@ -46,14 +46,14 @@ public sealed class EpollLoopDeadlineTests
         using EpollLoop loop = NewLoop();
         var removed = new RecordingTarget("removed");
         var kept = new RecordingTarget("kept");
-        long ticket = loop.AddDeadline(removed, TimeSpan.FromMilliseconds(50));
-        loop.AddDeadline(kept, TimeSpan.FromMilliseconds(100));
+        long ticket = loop.AddDeadline(removed, TimeSpan.FromMilliseconds(200));
+        loop.AddDeadline(kept, TimeSpan.FromMilliseconds(400));
 
         Assert.True(loop.RemoveDeadline(ticket, removed));
         Assert.False(loop.RemoveDeadline(ticket, removed));
 
+        // Had it stayed, the removed deadline would have come before the kept one.
         await kept.Came.Task.DefaultTimeout();
-        await Task.Delay(50);
         Assert.False(removed.Came.Task.IsCompleted);
     }
 
@@ -86,18 +86,19 @@ public sealed class EpollLoopDeadlineTests
             return;
         }
 
-        // More than the ring's first 16 slots, so it grows with some slots already emptied.
+        // More than the ring's first 16 slots, so it grows with some slots already emptied. The short one is added
+        // first, so it is due first however slowly this thread runs; a loop that wakes late finds both lengths due.
         using EpollLoop loop = NewLoop();
         var order = new ConcurrentQueue<string>();
+        var early = new RecordingTarget("short", order);
+        loop.AddDeadline(early, TimeSpan.FromMilliseconds(50));
         var targets = new List<(RecordingTarget Target, long Ticket)>();
         for (int i = 0; i < 40; i++)
         {
             var target = new RecordingTarget($"long{i:D2}", order);
-            targets.Add((target, loop.AddDeadline(target, TimeSpan.FromMilliseconds(300))));
+            targets.Add((target, loop.AddDeadline(target, TimeSpan.FromSeconds(1))));
         }
 
-        var early = new RecordingTarget("short", order);
-        loop.AddDeadline(early, TimeSpan.FromMilliseconds(50));
         for (int i = 0; i < 40; i += 3)
         {
             Assert.True(loop.RemoveDeadline(targets[i].Ticket, targets[i].Target));
@@ -108,6 +109,38 @@ public sealed class EpollLoopDeadlineTests
 
         string[] expected = ["short", .. Enumerable.Range(0, 40).Where(i => i % 3 != 0).Select(i => $"long{i:D2}")];
         Assert.Equal(expected, order);
+    }
+
+    [Fact]
+    public async Task LoopWakesLate_DeadlinesOfTwoLengthsAllDue_TheyComeInDueOrderNotRingOrder()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using EpollLoop loop = NewLoop();
+        var order = new ConcurrentQueue<string>();
+        using var release = new ManualResetEventSlim();
+        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(() =>
+        {
+            blocked.SetResult();
+            release.Wait(TimeSpan.FromSeconds(10));
+        });
+        await blocked.Task.DefaultTimeout();
+
+        // The longer length gets the first ring, but its deadline is due after the shorter one's.
+        var later = new RecordingTarget("later", order);
+        var sooner = new RecordingTarget("sooner", order);
+        loop.AddDeadline(later, TimeSpan.FromMilliseconds(200));
+        loop.AddDeadline(sooner, TimeSpan.FromMilliseconds(20));
+        await Task.Delay(400);
+        release.Set();
+
+        await later.Came.Task.DefaultTimeout();
+        await sooner.Came.Task.DefaultTimeout();
+        Assert.Equal(["sooner", "later"], order);
     }
 
     [Fact]
