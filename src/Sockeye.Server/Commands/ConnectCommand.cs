@@ -63,7 +63,7 @@ internal sealed class ConnectCommand
                 // The common case (an IP destination, or a name with one address) needs no race.
                 return await ConnectOneAsync(addresses[0], port, loop, linked.Token).ConfigureAwait(false) switch
                 {
-                    (TunnelSocket socket, _) => new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success),
+                    (TunnelSocket socket, _) => ConnectResult.Connected(socket),
                     (null, SocketError error) => ConnectResult.Failed(error),
                 };
             }
@@ -110,7 +110,7 @@ internal sealed class ConnectCommand
         {
             null => LoopConnect.Decided(ConnectResult.Failed(error)),
             { IsConnecting: true } => LoopConnect.Pending(socket, loop.AddDeadline(socket, _timeout)),
-            _ => LoopConnect.Decided(new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success)),
+            _ => LoopConnect.Decided(ConnectResult.Connected(socket)),
         };
         return true;
     }
@@ -163,7 +163,7 @@ internal sealed class ConnectCommand
                 (TunnelSocket? socket, SocketError error) = await attempt.ConfigureAwait(false);
                 if (socket is not null)
                 {
-                    return new ConnectResult(socket, Socks5ReplyCode.Succeeded, SocketError.Success);
+                    return ConnectResult.Connected(socket);
                 }
 
                 lastError = error;

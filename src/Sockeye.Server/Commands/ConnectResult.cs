@@ -9,6 +9,8 @@ internal readonly record struct ConnectResult(TunnelSocket? Target, Socks5ReplyC
 {
     public static ConnectResult Failed(SocketError error) => new(null, ReplyCodes.FromSocketError(error), error);
 
+    public static ConnectResult Connected(TunnelSocket target) => new(target, Socks5ReplyCode.Succeeded, SocketError.Success);
+
     /// <summary>Every address of the destination was denied by the access rules.</summary>
     public static ConnectResult Denied { get; } = new(null, Socks5ReplyCode.ConnectionNotAllowed, SocketError.AccessDenied);
 }

@@ -1,5 +1,4 @@
 using System.Runtime.Versioning;
-using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Commands;
@@ -48,6 +47,6 @@ internal readonly struct LoopConnect
 
         _connecting.Loop.RemoveDeadline(_deadline, _connecting);
         (EpollTunnelSocket? socket, System.Net.Sockets.SocketError error) = _connecting.FinishConnect();
-        return socket is null ? ConnectResult.Failed(error) : new ConnectResult(socket, Socks5ReplyCode.Succeeded, error);
+        return socket is null ? ConnectResult.Failed(error) : ConnectResult.Connected(socket);
     }
 }

@@ -33,11 +33,11 @@ internal sealed partial class EpollLoop
     {
         long length = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         long due = Stopwatch.GetTimestamp() + length;
-        bool wasEmpty;
+        bool earliest;
         long ticket;
         lock (_deadlineLock)
         {
-            wasEmpty = _deadlineCount == 0;
+            earliest = due < NextDueLocked();
             DeadlineRing? ring = null;
             int index = 0;
             for (; index < _deadlineRings.Count; index++)
@@ -60,8 +60,8 @@ internal sealed partial class EpollLoop
             _deadlineCount++;
         }
 
-        // A loop asleep with nothing due sleeps without a timeout: tell it there is one now.
-        if (wasEmpty && !IsCurrent)
+        // A sleeping loop sleeps until the deadline it knew was next (or forever): tell it there is an earlier one.
+        if (earliest && !IsCurrent)
         {
             Wake();
         }
@@ -92,13 +92,10 @@ internal sealed partial class EpollLoop
             return -1;
         }
 
-        long next = long.MaxValue;
+        long next;
         lock (_deadlineLock)
         {
-            foreach (DeadlineRing ring in _deadlineRings)
-            {
-                next = Math.Min(next, ring.NextDue);
-            }
+            next = NextDueLocked();
         }
 
         if (next == long.MaxValue)
@@ -108,6 +105,18 @@ internal sealed partial class EpollLoop
 
         long ticks = next - Stopwatch.GetTimestamp();
         return ticks <= 0 ? 0 : (int)Math.Min(int.MaxValue, ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
+    }
+
+    /// <summary>When the next deadline comes due; <see cref="long.MaxValue"/> when none is set. Under the lock.</summary>
+    private long NextDueLocked()
+    {
+        long next = long.MaxValue;
+        foreach (DeadlineRing ring in _deadlineRings)
+        {
+            next = Math.Min(next, ring.NextDue);
+        }
+
+        return next;
     }
 
     /// <summary>Calls the targets whose deadline has passed, outside the lock: one may add or remove another.</summary>
@@ -159,7 +168,10 @@ internal sealed partial class EpollLoop
         }
     }
 
-    /// <summary>Deadlines of one length, in the order they were added, which is the order they come due.</summary>
+    /// <summary>
+    /// Deadlines of one length, in the order they were added, which is the order they come due. The slot at the head
+    /// always holds a deadline still set: every change that empties it moves the head past emptied slots.
+    /// </summary>
     private sealed class DeadlineRing(long length)
     {
         private Entry[] _entries = new Entry[16];
@@ -169,18 +181,10 @@ internal sealed partial class EpollLoop
         public long Length { get; } = length;
 
         /// <summary>When the first deadline still set comes due; <see cref="long.MaxValue"/> when none is.</summary>
-        public long NextDue
-        {
-            get
-            {
-                SkipRemoved();
-                return _head == _tail ? long.MaxValue : _entries[_head & (_entries.Length - 1)].Due;
-            }
-        }
+        public long NextDue => _head == _tail ? long.MaxValue : _entries[_head & (_entries.Length - 1)].Due;
 
         public long Add(IEpollDeadlineTarget target, long due)
         {
-            SkipRemoved();
             if (_tail - _head == _entries.Length)
             {
                 var larger = new Entry[_entries.Length * 2];
@@ -217,7 +221,6 @@ internal sealed partial class EpollLoop
 
         public IEpollDeadlineTarget? TakeDue(long now)
         {
-            SkipRemoved();
             if (_head == _tail)
             {
                 return null;
@@ -232,6 +235,7 @@ internal sealed partial class EpollLoop
             IEpollDeadlineTarget? target = entry.Target;
             entry = default;
             _head++;
+            SkipRemoved();
             return target;
         }
 

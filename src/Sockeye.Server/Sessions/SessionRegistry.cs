@@ -37,7 +37,8 @@ internal sealed class SessionRegistry : IDisposable
             _sweep = timeProvider.CreateTimer(static state => ((SessionRegistry)state!).Sweep(), this, period, period);
         }
 
-        static TimeSpan Enabled(TimeSpan timeout) => timeout > TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan ? timeout : TimeSpan.Zero;
+        // Timeout.InfiniteTimeSpan is negative, so it counts as disabled too.
+        static TimeSpan Enabled(TimeSpan timeout) => timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero;
 
         static long Ticks(TimeSpan timeout) => timeout == TimeSpan.Zero ? long.MaxValue : timeout.Ticks;
     }

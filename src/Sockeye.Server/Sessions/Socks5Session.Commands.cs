@@ -21,14 +21,16 @@ internal sealed partial class Socks5Session
     private bool TryStartConnectOnLoop(in Socks5Request request, out LoopConnect attempt)
     {
         attempt = default;
-        return OperatingSystem.IsLinux() && _client is EpollTunnelSocket client &&
-            _services.Connect.TryStartOnLoop(request.Destination, request.Port, DestinationCheck, client.Loop, out attempt);
+        return OperatingSystem.IsLinux() && ClientLoop is { } loop &&
+            _services.Connect.TryStartOnLoop(request.Destination, request.Port, DestinationCheck, loop, out attempt);
     }
 
     /// <summary>CONNECT the general way: names (resolved, then raced), and every connect off the event loops.</summary>
     private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) =>
-        _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck,
-            OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null, _lifetime.Token);
+        _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, ClientLoop, _lifetime.Token);
+
+    /// <summary>The event loop the client's socket is on; <see langword="null"/> for a runtime socket.</summary>
+    private EpollLoop? ClientLoop => OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null;
 
     /// <summary>
     /// Answers CONNECT from its outcome: the failure reply and the close, or the success reply and the client's pipelined

@@ -144,6 +144,27 @@ public sealed class EpollLoopDeadlineTests
     }
 
     [Fact]
+    public async Task LoopAsleepUntilALaterDeadline_AnEarlierOneOfAnotherLengthIsAdded_ItComesOnTime()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using EpollLoop loop = NewLoop();
+        var later = new RecordingTarget("later");
+        var sooner = new RecordingTarget("sooner");
+        long laterTicket = loop.AddDeadline(later, TimeSpan.FromSeconds(30));
+        await Task.Delay(50); // the loop is now asleep until the 30 s deadline
+
+        loop.AddDeadline(sooner, TimeSpan.FromMilliseconds(50));
+
+        // Without a wake-up the loop would sleep on for half a minute.
+        await sooner.Came.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(loop.RemoveDeadline(laterTicket, later));
+    }
+
+    [Fact]
     public async Task DeadlineTargetThrows_ItIsLogged_LaterDeadlinesStillCome()
     {
         if (!OperatingSystem.IsLinux())
