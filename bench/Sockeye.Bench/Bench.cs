@@ -18,6 +18,7 @@ internal sealed class Bench
         ["servergc"] = ("DOTNET_gcServer", "1"),
         ["noconcgc"] = ("DOTNET_gcConcurrent", "0"),
         ["notiered"] = ("DOTNET_TieredCompilation", "0"),
+        ["nopgo"] = ("DOTNET_TieredPGO", "0"),
     };
 
     private readonly BenchSettings _settings;
@@ -56,6 +57,22 @@ internal sealed class Bench
         {
             string name = $"sockeye ({variant})";
             string[] parts = variant.Split('+');
+
+            // "aot" is the published NativeAOT binary (--aot) in the default relay mode: what a release deploys, with no
+            // JIT warming up during the first seconds of a fresh instance.
+            string sockeye = _settings.Sockeye;
+            if (parts[0] == "aot")
+            {
+                if (_settings.AotBinary is null || !File.Exists(_settings.AotBinary))
+                {
+                    Console.Error.WriteLine($"the aot variant needs --aot with a published binary: `{ReleaseBuild.PublishCommand}`");
+                    return 2;
+                }
+
+                sockeye = _settings.AotBinary;
+                parts[0] = "splice";
+            }
+
             var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
             foreach (string experiment in parts.AsSpan(1))
             {
@@ -68,7 +85,7 @@ internal sealed class Bench
                 environment[setting.Name] = setting.Value;
             }
 
-            subjects.Add((name, withUser => ProxyUnderTest.StartSockeyeAsync(name, _settings.Sockeye, ProxyCpu, withUser, environment)));
+            subjects.Add((name, withUser => ProxyUnderTest.StartSockeyeAsync(name, sockeye, ProxyCpu, withUser, environment)));
         }
 
         foreach (string peer in _settings.Compare)
@@ -95,6 +112,7 @@ internal sealed class Bench
 
                 await using (ProxyUnderTest subject = await start(false))
                 {
+                    await WarmUpIfJitAsync(subject, targets);
                     await MeasureAsync(subject, targets);
                 }
 
@@ -119,6 +137,7 @@ internal sealed class Bench
                     await using ProxyUnderTest withUser = await start(true);
                     try
                     {
+                        await WarmUpIfJitAsync(withUser, targets);
                         (double rate, _, _) = await Scenarios.TunnelRateAsync(withUser, targets, 16, byName: false, withUser: true, _settings.TunnelDuration);
                         Record("Tunnels/s, 16 workers, IPv4, with user", "tunnels/s", name, rate, higherIsBetter: true);
                     }
@@ -161,6 +180,21 @@ internal sealed class Bench
         }
 
         return 0;
+    }
+
+    private async Task WarmUpIfJitAsync(ProxyUnderTest subject, Targets targets)
+    {
+        if (!subject.JitCompiled || !_settings.Wants("tunnels"))
+        {
+            return;
+        }
+
+        Console.Error.WriteLine($"  warming up the JIT: {Scenarios.JitWarmUp.TotalSeconds:0} s of tunnels");
+        long errors = await Scenarios.WarmUpJitAsync(subject, targets);
+        if (errors > 0)
+        {
+            _failures.Add($"{subject.Name}: {errors} tunnels failed during the JIT warm-up");
+        }
     }
 
     private async Task MeasureAsync(ProxyUnderTest subject, Targets targets)

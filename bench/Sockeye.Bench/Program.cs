@@ -10,7 +10,7 @@ if (args is [EchoProcess.Command])
 }
 
 var sockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
-var variantsOption = new Option<string>("--variants") { Description = "Sockeye relay modes to measure, comma-separated: splice, copy.", DefaultValueFactory = _ => "splice,copy" };
+var variantsOption = new Option<string>("--variants") { Description = "Sockeye builds and relay modes to measure, comma-separated: splice, copy, aot (the --aot binary, splice).", DefaultValueFactory = _ => "splice,copy" };
 var compareOption = new Option<string>("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages).", DefaultValueFactory = _ => "" };
 var scenariosOption = new Option<string>("--scenarios") { Description = "throughput,tunnels,latency,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,memory,udp" };
 var pinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 0 and the generator to CPU 1." };
@@ -19,7 +19,7 @@ var gibOption = new Option<double>("--gib") { Description = "GiB moved per throu
 var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
 var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9700 };
 var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
-var aotOption = new Option<string?>("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report." };
+var aotOption = new Option<string?>("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report, and is the binary of the aot variant." };
 var outputOption = new Option<string?>("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };
 
 var root = new RootCommand("Sockeye load generator")

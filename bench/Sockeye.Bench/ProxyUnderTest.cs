@@ -43,6 +43,12 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
 
     public bool IsDirect => EndPoint is null;
 
+    /// <summary>
+    /// Whether the server runs on the JIT (a sockeye.dll): it then needs <see cref="Scenarios.JitWarmUp"/> of load before
+    /// its code is fully optimised, which pinned to one busy core takes the runtime 10–20 s.
+    /// </summary>
+    public bool JitCompiled { get; private set; }
+
     public static ProxyUnderTest Direct() => new("direct", null, null, supportsUdp: true, supportsUser: false);
 
     public double CpuSeconds() => Process is null ? 0 : ProcessStats.CpuSeconds(Process.Id);
@@ -67,7 +73,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     }
 
     /// <summary>Starts sockeye (a published binary or a sockeye.dll) with a user when <paramref name="withUser"/>.</summary>
-    public static Task<ProxyUnderTest> StartSockeyeAsync(string name, string sockeye, int? cpu, bool withUser, IReadOnlyDictionary<string, string> environment)
+    public static async Task<ProxyUnderTest> StartSockeyeAsync(string name, string sockeye, int? cpu, bool withUser, IReadOnlyDictionary<string, string> environment)
     {
         int port = FreePort();
         var arguments = new List<string> { "--listen", $"127.0.0.1:{port}", "--log-level", "warning", "--idle-timeout", "0" };
@@ -82,7 +88,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             arguments.Insert(0, sockeye);
         }
 
-        return StartAsync(name, port, cpu, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
+        ProxyUnderTest started = await StartAsync(name, port, cpu, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
+        started.JitCompiled = managed;
+        return started;
     }
 
     public static Task<ProxyUnderTest> StartMicrosocksAsync(int? cpu, bool withUser)
