@@ -112,7 +112,7 @@ internal sealed class Bench
 
                 await using (ProxyUnderTest subject = await start(false))
                 {
-                    await WarmUpIfJitAsync(subject, targets);
+                    await WarmUpIfJitAsync(subject, targets, tunnelsOnly: false);
                     await MeasureAsync(subject, targets);
                 }
 
@@ -137,7 +137,7 @@ internal sealed class Bench
                     await using ProxyUnderTest withUser = await start(true);
                     try
                     {
-                        await WarmUpIfJitAsync(withUser, targets);
+                        await WarmUpIfJitAsync(withUser, targets, tunnelsOnly: true);
                         (double rate, _, _) = await Scenarios.TunnelRateAsync(withUser, targets, 16, byName: false, withUser: true, _settings.TunnelDuration);
                         Record("Tunnels/s, 16 workers, IPv4, with user", "tunnels/s", name, rate, higherIsBetter: true);
                     }
@@ -182,18 +182,18 @@ internal sealed class Bench
         return 0;
     }
 
-    private async Task WarmUpIfJitAsync(ProxyUnderTest subject, Targets targets)
+    private async Task WarmUpIfJitAsync(ProxyUnderTest subject, Targets targets, bool tunnelsOnly)
     {
-        if (!subject.JitCompiled || !_settings.Wants("tunnels"))
+        if (!subject.JitCompiled)
         {
             return;
         }
 
-        Console.Error.WriteLine($"  warming up the JIT: {Scenarios.JitWarmUp.TotalSeconds:0} s of tunnels");
-        long errors = await Scenarios.WarmUpJitAsync(subject, targets);
-        if (errors > 0)
+        Console.Error.WriteLine($"  warming up the JIT: {Scenarios.JitWarmUp.TotalSeconds:0} s of load");
+        long failures = await Scenarios.WarmUpJitAsync(subject, targets, tunnelsOnly);
+        if (failures > 0)
         {
-            _failures.Add($"{subject.Name}: {errors} tunnels failed during the JIT warm-up");
+            _failures.Add($"{subject.Name}: {failures} tunnels, transfers or datagrams failed during the JIT warm-up");
         }
     }
 
