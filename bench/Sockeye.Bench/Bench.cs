@@ -8,8 +8,8 @@ namespace Sockeye.Bench;
 internal sealed class Bench
 {
     /// <summary>
-    /// Runtime settings a variant can add with a suffix (<c>splice+nospin</c>), to measure them without a rebuild: the
-    /// experiments recorded in docs/performance-notes.md.
+    /// Runtime and server settings a variant can add with a suffix (<c>splice+nospin</c>), to measure them without a
+    /// rebuild: the experiments recorded in docs/performance-notes.md.
     /// </summary>
     private static readonly Dictionary<string, (string Name, string Value)> RuntimeExperiments = new(StringComparer.Ordinal)
     {
@@ -19,6 +19,7 @@ internal sealed class Bench
         ["noconcgc"] = ("DOTNET_gcConcurrent", "0"),
         ["notiered"] = ("DOTNET_TieredCompilation", "0"),
         ["nopgo"] = ("DOTNET_TieredPGO", "0"),
+        ["nopoll"] = ("SOCKEYE_EVENTLOOPPOLL", "0"),
     };
 
     private readonly BenchSettings _settings;
@@ -264,9 +265,13 @@ internal sealed class Bench
 
         if (scenario == "latency")
         {
-            (double p50, double p99) = await Scenarios.LatencyAsync(subject, targets, 20_000);
+            (double p50, double p99, double cpuPercent) = await Scenarios.LatencyAsync(subject, targets, 20_000);
             Record("Latency p50, 64-byte ping-pong", "µs", name, p50, higherIsBetter: false);
             Record("Latency p99, 64-byte ping-pong", "µs", name, p99, higherIsBetter: false);
+            if (!subject.IsDirect)
+            {
+                Record("Proxy CPU during the ping-pong", "% of a core", name, cpuPercent, higherIsBetter: false);
+            }
         }
 
         if (scenario == "memory" && !subject.IsDirect)

@@ -206,16 +206,27 @@ internal static class Scenarios
         return (errors, done);
     }
 
-    /// <summary>p50 and p99 of a 64-byte ping-pong on one tunnel, in microseconds.</summary>
-    public static async Task<(double P50, double P99)> LatencyAsync(ProxyUnderTest proxy, Targets targets, int iterations)
+    /// <summary>
+    /// p50 and p99 of a 64-byte ping-pong on one tunnel, in microseconds, and the proxy's CPU time over the timed round
+    /// trips as a percentage of their wall time (one core is 100): what a lone interactive tunnel costs the proxy.
+    /// </summary>
+    public static async Task<(double P50, double P99, double CpuPercent)> LatencyAsync(ProxyUnderTest proxy, Targets targets, int iterations)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         using Socket socket = await Socks5Dialer.OpenAsync(proxy, "127.0.0.1", targets.EchoPort, withUser: false, timeout.Token);
         byte[] message = new byte[64];
         byte[] answer = new byte[64];
         var samples = new double[iterations];
+        double cpuBefore = 0;
+        long timedStart = 0;
         for (int i = -iterations / 10; i < iterations; i++)
         {
+            if (i == 0)
+            {
+                cpuBefore = proxy.CpuSeconds();
+                timedStart = Stopwatch.GetTimestamp();
+            }
+
             long start = Stopwatch.GetTimestamp();
             await socket.SendAsync(message, SocketFlags.None, timeout.Token);
             for (int got = 0; got < answer.Length;)
@@ -230,8 +241,9 @@ internal static class Scenarios
             }
         }
 
+        double cpuPercent = 100 * (proxy.CpuSeconds() - cpuBefore) / Stopwatch.GetElapsedTime(timedStart).TotalSeconds;
         Array.Sort(samples);
-        return (samples[iterations / 2], samples[(int)(iterations * 0.99)]);
+        return (samples[iterations / 2], samples[(int)(iterations * 0.99)], cpuPercent);
     }
 
     /// <summary>

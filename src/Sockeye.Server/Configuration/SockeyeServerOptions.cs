@@ -49,6 +49,22 @@ public sealed class SockeyeServerOptions
     public RelayMode RelayMode { get; set; } = RelayMode.Auto;
 
     /// <summary>
+    /// How long an event-loop thread keeps polling for more events, after it has handled some, before it sleeps in
+    /// epoll_wait(2). Only the splice mode's loops on Linux poll (TCP sessions and UDP associations).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see cref="DefaultEventLoopPoll"/> (100 µs). <see cref="TimeSpan.Zero"/> sleeps at once. Polling saves
+    /// the wake-up a sleeping thread pays for its next event, which on a virtual machine costs tens of microseconds of
+    /// latency, at the price of CPU time: a loop whose events come less than the window apart never sleeps, so its core
+    /// shows busy even under a light load (docs/performance-notes.md, "Polling before sleep: what it costs"). At most
+    /// 10 ms.
+    /// </remarks>
+    public TimeSpan EventLoopPoll { get; set; } = DefaultEventLoopPoll;
+
+    /// <summary>The default of <see cref="EventLoopPoll"/>: 100 µs.</summary>
+    public static TimeSpan DefaultEventLoopPoll { get; } = TimeSpan.FromMicroseconds(100);
+
+    /// <summary>
     /// Access rules, checked in order for every CONNECT, BIND peer and UDP datagram: the first rule that matches decides,
     /// and a request no rule matches is denied with reply X'02'.
     /// </summary>

@@ -9,6 +9,10 @@ namespace Sockeye.Server.Configuration;
 /// </summary>
 public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServerOptions>
 {
+    // Measured, nothing was gained past 100-200 µs (docs/performance-notes.md); 10 ms leaves room to experiment and
+    // still bounds a typo, since a loop under steady traffic polls for the whole window after every event.
+    private static readonly TimeSpan MaxEventLoopPoll = TimeSpan.FromMilliseconds(10);
+
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, SockeyeServerOptions options)
     {
@@ -93,6 +97,11 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         if (options.RelayBufferBytes is < 1024 or > 16 * 1024 * 1024)
         {
             errors.Add($"relayBufferBytes: {options.RelayBufferBytes} is out of range; use 1024 to 16777216.");
+        }
+
+        if (options.EventLoopPoll < TimeSpan.Zero || options.EventLoopPoll > MaxEventLoopPoll)
+        {
+            errors.Add($"eventLoopPoll: {options.EventLoopPoll.TotalMicroseconds} µs is out of range; use 0 (sleep at once) to 10ms.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 
 
@@ -80,13 +81,11 @@ internal sealed partial class EpollLoop : IDisposable
     private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
     private static readonly int DataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
 
-    // After handling events the loop keeps polling this long before it sleeps in epoll_wait. A sleeping thread costs a
-    // wake-up of tens of microseconds on the next datagram, which is most of a round trip on a fast path: measured
-    // (2026-11-25, pinned, through a UDP echo) one datagram at a time went from 110 to 42 µs at p50 with 50 µs or more of
-    // polling (25 µs was too short to catch the echo's answer), and the windowed rate of the bench rose from 0.80× to
-    // 0.94× of direct at 64 bytes. An idle loop never polls: the window opens only after events.
-    // The same for TCP sessions is a constructor argument, so that it can be measured on its own.
-    private static readonly TimeSpan DefaultPollBeforeSleep = TimeSpan.FromTicks(TimeSpan.TicksPerMillisecond / 10);
+    // After handling events the loop keeps polling for a while (SockeyeServerOptions.EventLoopPoll) before it sleeps
+    // in epoll_wait. A sleeping thread costs a wake-up of tens of microseconds on the next datagram, which is most of a
+    // round trip on a fast path: measured (2026-11-25, pinned, through a UDP echo) one datagram at a time went from 110
+    // to 42 µs at p50 with 50 µs or more of polling (25 µs was too short to catch the echo's answer). An idle loop never
+    // polls: the window opens only after events.
 
     [ThreadStatic]
     private static EpollLoop? t_current;
@@ -100,6 +99,7 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly Thread _thread;
     private readonly byte[] _scratch;
     private long _nextId;
+    private long _emptyPolls;
     private volatile bool _stopping;
     private int _disposed;
 
@@ -107,11 +107,14 @@ internal sealed partial class EpollLoop : IDisposable
     /// <param name="name">The thread's name.</param>
     /// <param name="scratchBytes">Size of the buffer handlers get: the largest thing one of them reads at once.</param>
     /// <param name="logger">Where a handler that throws is reported.</param>
-    /// <param name="pollBeforeSleep">How long to keep polling after handling events before sleeping; 100 µs if not given.</param>
+    /// <param name="pollBeforeSleep">
+    /// How long to keep polling after handling events before sleeping; <see cref="SockeyeServerOptions.DefaultEventLoopPoll"/>
+    /// if not given, and <see cref="TimeSpan.Zero"/> to sleep at once.
+    /// </param>
     public EpollLoop(string name, int scratchBytes, ILogger logger, TimeSpan? pollBeforeSleep = null)
     {
         _logger = logger;
-        _pollBeforeSleepTicks = (long)((pollBeforeSleep ?? DefaultPollBeforeSleep).TotalSeconds * Stopwatch.Frequency);
+        _pollBeforeSleepTicks = (long)((pollBeforeSleep ?? SockeyeServerOptions.DefaultEventLoopPoll).TotalSeconds * Stopwatch.Frequency);
         _scratch = GC.AllocateUninitializedArray<byte>(scratchBytes, pinned: true);
         _epoll = epoll_create1(EpollCloexec);
         if (_epoll < 0)
@@ -138,6 +141,12 @@ internal sealed partial class EpollLoop : IDisposable
 
     /// <summary>How many sockets are registered now.</summary>
     public int Count => _registrations.Count;
+
+    /// <summary>
+    /// How many times the loop polled for events within its polling window and found none (for tests and diagnostics):
+    /// always 0 when it sleeps as soon as it runs out of events.
+    /// </summary>
+    public long EmptyPolls => Volatile.Read(ref _emptyPolls);
 
     /// <summary>Whether the calling thread is this loop's.</summary>
     public bool IsCurrent => t_current == this;
@@ -289,6 +298,11 @@ internal sealed partial class EpollLoop : IDisposable
             if (count == 0 && !workWaiting)
             {
                 // Polling, or a deadline came: let any other thread that is ready on this core run between polls.
+                if (pollUntil != 0)
+                {
+                    _emptyPolls++;
+                }
+
                 RunDueDeadlines();
                 pollUntil = Stopwatch.GetTimestamp() < pollUntil ? pollUntil : 0;
                 Thread.Yield();

@@ -107,7 +107,7 @@ internal sealed class SessionServices
         lock (loops)
         {
             ObjectDisposedException.ThrowIf(_loopsStopped, this);
-            return loops[index] ??= new EpollLoop($"sockeye-{kind}-{index}", scratchBytes, _loopLogger!);
+            return loops[index] ??= new EpollLoop($"sockeye-{kind}-{index}", scratchBytes, _loopLogger!, Options.EventLoopPoll);
         }
     }
 

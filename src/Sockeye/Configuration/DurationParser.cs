@@ -3,7 +3,8 @@ using System.Globalization;
 namespace Sockeye.Configuration;
 
 /// <summary>
-/// Reads durations as people write them: 250ms, 10s, 5m, 1h, a plain number of seconds, or hh:mm:ss.
+/// Reads durations as people write them: 100us (or 100µs), 250ms, 10s, 5m, 1h, a plain number of seconds, or hh:mm:ss,
+/// to the microsecond.
 /// A bare "10" means ten seconds here, not ten days as <see cref="TimeSpan.Parse(string)"/> would read it.
 /// </summary>
 internal static class DurationParser
@@ -24,6 +25,7 @@ internal static class DurationParser
 
         (string number, double unitSeconds) = text switch
         {
+            _ when text.EndsWith("us", StringComparison.OrdinalIgnoreCase) || text.EndsWith("µs", StringComparison.OrdinalIgnoreCase) => (text[..^2], 0.000_001),
             _ when text.EndsWith("ms", StringComparison.OrdinalIgnoreCase) => (text[..^2], 0.001),
             _ when text.EndsWith('s') || text.EndsWith('S') => (text[..^1], 1.0),
             _ when text.EndsWith('m') || text.EndsWith('M') => (text[..^1], 60.0),
@@ -36,7 +38,7 @@ internal static class DurationParser
             return false;
         }
 
-        duration = TimeSpan.FromMilliseconds(Math.Round(value * unitSeconds * 1000));
+        duration = TimeSpan.FromMicroseconds(Math.Round(value * unitSeconds * 1_000_000));
         return true;
     }
 }

@@ -20,7 +20,7 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "relayMode", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
+        "listenBacklog", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
         "rules", "metrics",
     };
 
@@ -62,6 +62,7 @@ internal static class SettingsReader
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
         options.RelayMode = ReadRelayMode(configuration, errors);
+        options.EventLoopPoll = ReadDuration(null, "", configuration, "eventLoopPoll", options.EventLoopPoll, errors);
         bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
         LogLevel logLevel = ReadLogLevel(commandLine.LogLevel is null ? "logLevel" : "--log-level", commandLine.LogLevel ?? configuration["logLevel"], errors);
 

@@ -184,6 +184,42 @@ public sealed class EpollLoopTests
         Assert.Equal(((IPEndPoint)sender.LocalEndPoint!).Serialize(), source);
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(50_000, true)]
+    public async Task PollBeforeSleep_AfterEvents_TheLoopPollsOnlyWithAWindow(int windowMicroseconds, bool polls)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var loop = new EpollLoop("test-loop", 2048, new CapturingLoggerFactory().CreateLogger("Sockeye.Server"), TimeSpan.FromMicroseconds(windowMicroseconds));
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using (loop.Register(receiver, handler))
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                sender.SendTo([(byte)i], receiver.LocalEndPoint!);
+                await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == i + 1);
+            }
+
+            if (polls)
+            {
+                // The loop polls right after handling a datagram, on its own thread: wait for it to have done so.
+                await SocketTestExtensions.WaitUntilAsync(() => loop.EmptyPolls > 0);
+            }
+        }
+
+        Assert.Equal(5, handler.Received.Count);
+        if (!polls)
+        {
+            Assert.Equal(0, loop.EmptyPolls);
+        }
+    }
+
     private static EpollLoop NewLoop(CapturingLoggerFactory? logs = null) =>
         new("test-loop", 2048, (logs ?? new CapturingLoggerFactory()).CreateLogger("Sockeye.Server"));
 

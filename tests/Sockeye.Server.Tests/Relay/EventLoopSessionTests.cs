@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
+using Sockeye.Testing;
 
 namespace Sockeye.Server.Tests.Relay;
 
@@ -47,6 +48,51 @@ public sealed class EventLoopSessionTests
 
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 1);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(10_000)]
+    public async Task Splice_AnyPollingWindow_TunnelsAndDatagramsAreRelayed(int pollMicroseconds)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.RelayMode = RelayMode.Splice;
+            o.EventLoopPoll = TimeSpan.FromMicroseconds(pollMicroseconds);
+        });
+        using var target = new TcpTarget();
+        var tunnels = new List<Tunnel>();
+        try
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                tunnels.Add(await OpenTunnelWithRoundTripAsync(server, target, i));
+            }
+        }
+        finally
+        {
+            CloseAll(tunnels);
+        }
+
+        using var echo = new UdpEcho();
+        using (UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint))
+        {
+            byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. "ping"u8];
+            for (int i = 0; i < 5; i++)
+            {
+                await client.SendAsync(datagram);
+                Assert.Equal(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+            }
+
+            Assert.Equal(2, server.Server.UdpSocketsOnEventLoops);
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
     }
 
     [Fact]

@@ -16,6 +16,11 @@ public class DurationParserTests
         { "0", TimeSpan.Zero },
         { "30S", TimeSpan.FromSeconds(30) },
         { " 2m ", TimeSpan.FromMinutes(2) },
+        { "100us", TimeSpan.FromMicroseconds(100) },
+        { "100µs", TimeSpan.FromMicroseconds(100) },
+        { "0.1ms", TimeSpan.FromMicroseconds(100) },
+        { "1500us", TimeSpan.FromMilliseconds(1.5) },
+        { "0us", TimeSpan.Zero },
     };
 
     [Theory]
@@ -43,6 +48,8 @@ public class DurationParserTests
     [InlineData("abc")]
     [InlineData("s")]
     [InlineData("ms")]
+    [InlineData("us")]
+    [InlineData("-5us")]
     [InlineData("-00:05:00")]
     [InlineData("1e3s")]
     [InlineData("99999999999h")]

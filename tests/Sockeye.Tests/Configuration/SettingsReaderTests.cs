@@ -30,6 +30,7 @@ public class SettingsReaderTests
         Assert.Equal(defaults.ShutdownTimeout, settings.Server.ShutdownTimeout);
         Assert.Equal(defaults.ListenBacklog, settings.Server.ListenBacklog);
         Assert.Equal(defaults.RelayBufferBytes, settings.Server.RelayBufferBytes);
+        Assert.Equal(TimeSpan.FromMicroseconds(100), settings.Server.EventLoopPoll);
     }
 
     [Fact]
@@ -324,6 +325,7 @@ public class SettingsReaderTests
     [InlineData("relayBufferBytes", "64k")]
     [InlineData("allowAnonymous", "maybe")]
     [InlineData("logLevel", "loud")]
+    [InlineData("eventLoopPoll", "briefly")]
     public void Read_BadValue_ErrorNamesKey(string key, string value)
     {
         var errors = new List<string>();
@@ -336,8 +338,23 @@ public class SettingsReaderTests
     }
 
     [Theory]
+    [InlineData("0", 0)]
+    [InlineData("50us", 50)]
+    [InlineData("0.2ms", 200)]
+    [InlineData("10ms", 10_000)]
+    public void Read_EventLoopPoll_ReadToTheMicrosecond(string text, int microseconds)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Memory(new() { ["eventLoopPoll"] = text }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.FromMicroseconds(microseconds), settings!.Server.EventLoopPoll);
+    }
+
+    [Theory]
     [InlineData("listenBacklog", "0")]
     [InlineData("relayBufferBytes", "100")]
+    [InlineData("eventLoopPoll", "11ms")]
     public void Read_OutOfRangeNumber_ValidatorErrorNamesKey(string key, string value)
     {
         var errors = new List<string>();
