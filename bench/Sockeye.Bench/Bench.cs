@@ -11,7 +11,7 @@ internal sealed class Bench
     /// Runtime and server settings a variant can add with a suffix (<c>splice+nospin</c>), to measure them without a
     /// rebuild: the experiments recorded in docs/performance-notes.md.
     /// </summary>
-    private static readonly Dictionary<string, (string Name, string Value)> RuntimeExperiments = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, (string Name, string Value)> VariantSettings = new(StringComparer.Ordinal)
     {
         ["inline"] = ("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1"),
         ["nospin"] = ("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit", "0"),
@@ -77,9 +77,9 @@ internal sealed class Bench
             var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
             foreach (string experiment in parts.AsSpan(1))
             {
-                if (!RuntimeExperiments.TryGetValue(experiment, out (string Name, string Value) setting))
+                if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
                 {
-                    Console.Error.WriteLine($"unknown variant suffix '+{experiment}': use one of {string.Join(", ", RuntimeExperiments.Keys)}");
+                    Console.Error.WriteLine($"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}");
                     return 2;
                 }
 

@@ -194,7 +194,7 @@ public sealed class EpollLoopTests
             return;
         }
 
-        using var loop = new EpollLoop("test-loop", 2048, new CapturingLoggerFactory().CreateLogger("Sockeye.Server"), TimeSpan.FromMicroseconds(windowMicroseconds));
+        using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromMicroseconds(windowMicroseconds));
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
         var handler = new CollectingHandler(receiver);
@@ -220,8 +220,8 @@ public sealed class EpollLoopTests
         }
     }
 
-    private static EpollLoop NewLoop(CapturingLoggerFactory? logs = null) =>
-        new("test-loop", 2048, (logs ?? new CapturingLoggerFactory()).CreateLogger("Sockeye.Server"));
+    private static EpollLoop NewLoop(CapturingLoggerFactory? logs = null, TimeSpan? pollBeforeSleep = null) =>
+        new("test-loop", 2048, (logs ?? new CapturingLoggerFactory()).CreateLogger("Sockeye.Server"), pollBeforeSleep);
 
     private static UdpPairSockets UdpPair()
     {
