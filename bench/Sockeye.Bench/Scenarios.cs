@@ -27,7 +27,7 @@ internal static class Scenarios
         for (int i = 0; i < streams; i++)
         {
             Socket socket = sockets[i];
-            work[i] = Task.Run(() => upload ? UploadAsync(socket, bytesPerStream) : DownloadAsync(socket));
+            work[i] = upload ? BlockingTransfer.UploadAsync(socket, bytesPerStream) : BlockingTransfer.DownloadAsync(socket);
         }
 
         long[] moved = await Task.WhenAll(work).WaitAsync(TimeSpan.FromMinutes(5));
@@ -45,38 +45,6 @@ internal static class Scenarios
         }
 
         return (total / seconds, cpu / (total / (double)(1L << 30)));
-    }
-
-    private static async Task<long> UploadAsync(Socket socket, long bytes)
-    {
-        byte[] buffer = new byte[256 * 1024];
-        for (long left = bytes; left > 0;)
-        {
-            int chunk = (int)Math.Min(left, buffer.Length);
-            left -= await socket.SendAsync(buffer.AsMemory(0, chunk), SocketFlags.None);
-        }
-
-        socket.Shutdown(SocketShutdown.Send);
-
-        // The sink closes after it has read every byte: its EOF is the proof of delivery.
-        while (await socket.ReceiveAsync(buffer, SocketFlags.None) > 0)
-        {
-        }
-
-        return bytes;
-    }
-
-    private static async Task<long> DownloadAsync(Socket socket)
-    {
-        byte[] buffer = new byte[256 * 1024];
-        long total = 0;
-        int read;
-        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
-        {
-            total += read;
-        }
-
-        return total;
     }
 
     /// <summary>

@@ -32,8 +32,8 @@ internal sealed class Targets : IDisposable
         _ = AcceptLoopAsync(echo6, EchoAsync);
         _ = AcceptLoopAsync(once4, AnswerOnceAsync);
         _ = AcceptLoopAsync(once6, AnswerOnceAsync);
-        _ = AcceptLoopAsync(sink, SinkAsync);
-        _ = AcceptLoopAsync(source, SourceAsync);
+        _ = AcceptLoopAsync(sink, socket => BlockingTransfer.RunAsync("bench sink", () => Sink(socket)));
+        _ = AcceptLoopAsync(source, socket => BlockingTransfer.RunAsync("bench source", () => Source(socket)));
         _ = UdpEchoLoopAsync();
     }
 
@@ -155,47 +155,40 @@ internal sealed class Targets : IDisposable
         }
     }
 
-    private async Task SinkAsync(Socket socket)
+    private static long Sink(Socket socket)
     {
         using (socket)
         {
-            byte[] buffer = new byte[256 * 1024];
             try
             {
-                while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
-                {
-                }
-
+                long read = BlockingTransfer.ReceiveToEnd(socket);
                 socket.Shutdown(SocketShutdown.Send);
+                return read;
             }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
             {
                 // The client went away.
+                return 0;
             }
         }
     }
 
-    private async Task SourceAsync(Socket socket)
+    private long Source(Socket socket)
     {
         using (socket)
         {
-            byte[] buffer = new byte[256 * 1024];
             try
             {
-                for (long left = SourceBytes; left > 0;)
-                {
-                    int chunk = (int)Math.Min(left, buffer.Length);
-                    left -= await socket.SendAsync(buffer.AsMemory(0, chunk), SocketFlags.None, _stop.Token);
-                }
-
+                long bytes = SourceBytes;
+                BlockingTransfer.SendAll(socket, bytes);
                 socket.Shutdown(SocketShutdown.Send);
-                while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
-                {
-                }
+                _ = BlockingTransfer.ReceiveToEnd(socket);
+                return bytes;
             }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
             {
                 // The client went away.
+                return 0;
             }
         }
     }
