@@ -250,6 +250,25 @@ public partial class ProcessTests
     }
 
     [Fact]
+    public async Task Process_Sighup_ReloadsWhenStartedWithTheSignalIgnored()
+    {
+        // nohup starts its command with SIGHUP ignored, and the runtime leaves an ignored signal ignored when a handler
+        // is registered for it: without taking the signal back, `kill -HUP` would do nothing at all.
+        using var config = new TempFile(ConfigWithUser("alice", "secret"));
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--config", config.Path], hangupIgnored: true);
+        int port = await sockeye.WaitForListeningPortAsync();
+        await sockeye.WaitForOutputAsync(HangupTakenBackLine(), TestTimeouts.Default);
+
+        File.WriteAllText(config.Path, ConfigWithUser("bob", "hunter2"));
+        sockeye.Hangup();
+        await sockeye.WaitForOutputAsync(ReloadedLine(), TestTimeouts.Default);
+
+        Assert.False(sockeye.HasExited);
+        Assert.Equal(0x01, await LoginStatusAsync(port, "alice", "secret"));
+        Assert.Equal(0x00, await LoginStatusAsync(port, "bob", "hunter2"));
+    }
+
+    [Fact]
     public async Task Process_MetricsOtlp_PushesTheSockeyeServerMeterToTheCollector()
     {
         using var collector = new FakeOtlpCollector();
@@ -363,6 +382,9 @@ public partial class ProcessTests
 
     [GeneratedRegex(@"Sockeye\[1104\] Reload failed, the users and rules in force are unchanged: --config: .* is not valid JSON")]
     private static partial Regex ReloadFailedLine();
+
+    [GeneratedRegex(@"Sockeye\[1106\] SIGHUP was ignored when the process started")]
+    private static partial Regex HangupTakenBackLine();
 
     [GeneratedRegex(@"Sockeye\[1105\] Pushing metrics over OTLP/HTTP to http://127\.0\.0\.1:\d+/v1/metrics every 00:00:00\.2")]
     private static partial Regex MetricsExportLine();

@@ -19,4 +19,7 @@ internal static partial class HostLog
 
     [LoggerMessage(1105, LogLevel.Information, "Pushing metrics over OTLP/HTTP to {Endpoint} every {Interval}", EventName = "MetricsExport")]
     public static partial void MetricsExport(ILogger logger, Uri endpoint, TimeSpan interval);
+
+    [LoggerMessage(1106, LogLevel.Information, "SIGHUP was ignored when the process started (as under nohup); it now reloads the configuration", EventName = "HangupWasIgnored")]
+    public static partial void HangupWasIgnored(ILogger logger);
 }

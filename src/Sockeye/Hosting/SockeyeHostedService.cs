@@ -35,11 +35,19 @@ internal sealed class SockeyeHostedService : IHostedService, IDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await _server.StartAsync(cancellationToken).ConfigureAwait(false);
+        // Before the listeners: once "Listening on" is printed, a SIGHUP must reload, not end the process with the
+        // signal's default action. A reload before the start only replaces users and rules the server has not used yet.
         if (!OperatingSystem.IsWindows())
         {
+            if (HangupSignal.TakeBackIfIgnored())
+            {
+                HostLog.HangupWasIgnored(_logger);
+            }
+
             _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnHangup);
         }
+
+        await _server.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public Task StopAsync(CancellationToken cancellationToken)

@@ -42,12 +42,19 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>dotnet sockeye.dll</c> with <paramref name="args"/>; its transcript goes to <paramref name="testOutput"/> on dispose.</summary>
-    public static SockeyeProcess Start(ITestOutputHelper testOutput, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="testOutput">Where the transcript goes.</param>
+    /// <param name="args">The command line after <c>sockeye.dll</c>.</param>
+    /// <param name="environment">Variables to set for the process.</param>
+    /// <param name="hangupIgnored">
+    /// Start it with SIGHUP ignored, as <c>nohup</c> and some supervisors do (a shell's <c>trap "" HUP</c>, then
+    /// <c>exec</c>: the ignored disposition survives exec, and the process keeps the shell's pid).
+    /// </param>
+    public static SockeyeProcess Start(ITestOutputHelper testOutput, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, bool hangupIgnored = false)
     {
         string assembly = Path.Combine(Path.GetDirectoryName(typeof(SockeyeCommandLine).Assembly.Location)!, "sockeye.dll");
         Assert.True(File.Exists(assembly), $"{assembly} is missing");
 
-        var startInfo = new ProcessStartInfo(DotnetHost())
+        var startInfo = new ProcessStartInfo(hangupIgnored ? "/bin/sh" : DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -56,6 +63,13 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (hangupIgnored)
+        {
+            startInfo.ArgumentList.Add("-c");
+            startInfo.ArgumentList.Add("trap '' HUP; exec \"$0\" \"$@\"");
+            startInfo.ArgumentList.Add(DotnetHost());
+        }
+
         startInfo.ArgumentList.Add(assembly);
         foreach (string arg in args)
         {
