@@ -185,13 +185,13 @@ internal sealed class Bench
 
     private async Task WarmUpIfJitAsync(ProxyUnderTest subject, Targets targets, bool tunnelsOnly)
     {
-        if (!subject.JitCompiled)
+        if (!subject.JitCompiled || _settings.JitWarmUp <= TimeSpan.Zero)
         {
             return;
         }
 
-        Console.Error.WriteLine($"  warming up the JIT: {Scenarios.JitWarmUp.TotalSeconds:0} s of load");
-        long failures = await Scenarios.WarmUpJitAsync(subject, targets, tunnelsOnly);
+        Console.Error.WriteLine($"  warming up the JIT: {_settings.JitWarmUp.TotalSeconds:0} s of load");
+        long failures = await Scenarios.WarmUpJitAsync(subject, targets, tunnelsOnly, _settings.JitWarmUp);
         if (failures > 0)
         {
             _failures.Add($"{subject.Name}: {failures} tunnels, transfers or datagrams failed during the JIT warm-up");

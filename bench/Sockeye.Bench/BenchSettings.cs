@@ -9,6 +9,7 @@ internal sealed record BenchSettings(
     int Runs,
     long ThroughputBytes,
     TimeSpan TunnelDuration,
+    TimeSpan JitWarmUp,
     int MemoryTunnels,
     int Datagrams,
     string? AotBinary,

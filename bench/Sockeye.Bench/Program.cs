@@ -17,6 +17,7 @@ var pinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 
 var runsOption = new Option<int>("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
 var gibOption = new Option<double>("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
 var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
+var warmUpOption = new Option<double>("--warm-up") { Description = "Seconds of load a JIT-compiled Sockeye gets before anything is measured on it; 0 measures it cold.", DefaultValueFactory = _ => 15.0 };
 var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9700 };
 var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
 var aotOption = new Option<string?>("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report, and is the binary of the aot variant." };
@@ -24,7 +25,7 @@ var outputOption = new Option<string?>("--output") { Description = "Markdown fil
 
 var root = new RootCommand("Sockeye load generator")
 {
-    sockeyeOption, variantsOption, compareOption, scenariosOption, pinOption, runsOption, gibOption, durationOption, tunnelsOption, datagramsOption, aotOption, outputOption,
+    sockeyeOption, variantsOption, compareOption, scenariosOption, pinOption, runsOption, gibOption, durationOption, warmUpOption, tunnelsOption, datagramsOption, aotOption, outputOption,
 };
 root.SetAction(async (parse, _) =>
 {
@@ -37,6 +38,7 @@ root.SetAction(async (parse, _) =>
         parse.GetValue(runsOption),
         (long)(parse.GetValue(gibOption) * (1L << 30)),
         TimeSpan.FromSeconds(parse.GetValue(durationOption)),
+        TimeSpan.FromSeconds(parse.GetValue(warmUpOption)),
         parse.GetValue(tunnelsOption),
         parse.GetValue(datagramsOption),
         parse.GetValue(aotOption),

@@ -44,7 +44,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public bool IsDirect => EndPoint is null;
 
     /// <summary>
-    /// Whether the server runs on the JIT (a sockeye.dll): it then needs <see cref="Scenarios.JitWarmUp"/> of load before
+    /// Whether the server runs on the JIT (a sockeye.dll): it then needs <see cref="BenchSettings.JitWarmUp"/> of load before
     /// its code is fully optimised, which pinned to one busy core takes the runtime 10–20 s.
     /// </summary>
     public bool JitCompiled { get; private set; }

@@ -68,11 +68,8 @@ internal static class Scenarios
     /// <summary>How long each tunnel-rate measurement first runs its loop untimed.</summary>
     public static readonly TimeSpan TunnelWarmUp = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long a fresh JIT-compiled server is loaded before anything is measured on it.</summary>
-    public static readonly TimeSpan JitWarmUp = TimeSpan.FromSeconds(15);
-
     /// <summary>
-    /// Loads a fresh JIT-compiled server for <see cref="JitWarmUp"/> with rounds of what the figures measure: 16 tunnel
+    /// Loads a fresh JIT-compiled server for <paramref name="duration"/> (at least one round) with rounds of what the figures measure: 16 tunnel
     /// loops by address and by name, and unless <paramref name="tunnelsOnly"/> a bulk stream each way and UDP round trips
     /// of both sizes. Returns the failures (tunnels that failed, datagrams lost, a transfer that failed).
     /// </summary>
@@ -82,11 +79,11 @@ internal static class Scenarios
     /// and the tunnel rates of the first seconds were a quarter to a third below the steady state. Rounds rather than
     /// one scenario after another, so that every path has the whole window to be promoted.
     /// </remarks>
-    public static async Task<long> WarmUpJitAsync(ProxyUnderTest proxy, Targets targets, bool tunnelsOnly)
+    public static async Task<long> WarmUpJitAsync(ProxyUnderTest proxy, Targets targets, bool tunnelsOnly, TimeSpan duration)
     {
         long failures = 0;
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < JitWarmUp)
+        do
         {
             failures += (await RunTunnelLoopsAsync(proxy, targets, 16, byName: false, proxy.SupportsUser, TimeSpan.FromSeconds(2))).Errors;
             failures += (await RunTunnelLoopsAsync(proxy, targets, 16, byName: true, proxy.SupportsUser, TimeSpan.FromSeconds(0.5))).Errors;
@@ -122,6 +119,7 @@ internal static class Scenarios
                 }
             }
         }
+        while (clock.Elapsed < duration);
 
         return failures;
     }

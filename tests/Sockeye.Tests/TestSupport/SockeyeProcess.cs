@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
+using Sockeye.Testing;
 using Xunit.Abstractions;
 
 namespace Sockeye.Tests.TestSupport;
@@ -54,7 +55,7 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
         string assembly = Path.Combine(Path.GetDirectoryName(typeof(SockeyeCommandLine).Assembly.Location)!, "sockeye.dll");
         Assert.True(File.Exists(assembly), $"{assembly} is missing");
 
-        var startInfo = new ProcessStartInfo(hangupIgnored ? "/bin/sh" : DotnetHost())
+        var startInfo = new ProcessStartInfo(hangupIgnored ? "/bin/sh" : DotnetHost.Find())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -67,7 +68,7 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
         {
             startInfo.ArgumentList.Add("-c");
             startInfo.ArgumentList.Add("trap '' HUP; exec \"$0\" \"$@\"");
-            startInfo.ArgumentList.Add(DotnetHost());
+            startInfo.ArgumentList.Add(DotnetHost.Find());
         }
 
         startInfo.ArgumentList.Add(assembly);
@@ -203,19 +204,6 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
 
     [GeneratedRegex(@"Listening on 127\.0\.0\.1:(?<port>\d+)")]
     private static partial Regex ListeningLine();
-
-    private static string DotnetHost()
-    {
-        // The muxer that runs this test (dotnet test sets DOTNET_HOST_PATH), else the one on PATH.
-        string? processPath = Environment.ProcessPath;
-        if (processPath is not null && Path.GetFileNameWithoutExtension(processPath) == "dotnet")
-        {
-            return processPath;
-        }
-
-        string? hostPath = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(hostPath) && File.Exists(hostPath) ? hostPath : "dotnet";
-    }
 
     private void OnLine(string? line, bool isError)
     {

@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Text;
+using Sockeye.Testing;
+using Xunit.Abstractions;
+
+namespace Sockeye.Bench.Tests;
+
+/// <summary>
+/// A short pass of the load generator (bench/Sockeye.Bench), as a user runs it, against the server built with the
+/// tests: every scenario must complete with its byte counts checked, no tunnel error and no datagram lost. Its figures
+/// are not asserted: speed is what the full run in docs/performance.md reports, on a quiet machine.
+/// </summary>
+public sealed class LoadGeneratorTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan RunLimit = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task ShortPass_MeasuresEveryScenarioAndEveryServer_WithoutFailures()
+    {
+        string directory = AppContext.BaseDirectory;
+        string report = Path.Combine(Path.GetTempPath(), $"sockeye-bench-{Guid.NewGuid():N}.md");
+        List<string> args =
+        [
+            Path.Combine(directory, "Sockeye.Bench.dll"),
+            "--sockeye", Path.Combine(directory, "sockeye.dll"),
+            "--variants", "splice",
+            "--runs", "1",
+            "--gib", "0.0625",
+            "--duration", "0.3",
+            "--warm-up", "0",
+            "--tunnels", "100",
+            "--datagrams", "1000",
+            "--output", report,
+        ];
+        string[] peers = AvailablePeers();
+        if (peers.Length > 0)
+        {
+            args.AddRange(["--compare", string.Join(',', peers)]);
+        }
+
+        try
+        {
+            (int exitCode, string transcript) = await RunAsync(args);
+            Assert.True(exitCode == 0, $"the load generator exited with {exitCode}:\n{transcript}");
+            string document = await File.ReadAllTextAsync(report);
+            output.WriteLine(document);
+
+            Assert.DoesNotContain("Scenarios that failed", document, StringComparison.Ordinal);
+            string[] columns = ["direct", "sockeye (splice)", .. peers];
+            Dictionary<string, Dictionary<string, string>> table = ReadResults(document);
+            foreach (string column in columns)
+            {
+                Assert.Equal("0.00", table["Errors in the 16-worker run"][column]);
+            }
+
+            foreach (string row in (string[])["UDP datagrams lost of 1000, 64-byte payload", "UDP datagrams lost of 1000, 1200-byte payload"])
+            {
+                foreach (string column in columns)
+                {
+                    // microsocks has no UDP ASSOCIATE.
+                    Assert.Equal(column == "microsocks" ? "—" : "0.00", table[row][column]);
+                }
+            }
+
+            // Every figure of Sockeye was measured: a number, not a dash for a missing one.
+            foreach ((string figure, Dictionary<string, string> cells) in table)
+            {
+                Assert.True(double.TryParse(cells["sockeye (splice)"].Replace(",", "", StringComparison.Ordinal), out _), $"{figure}: '{cells["sockeye (splice)"]}'");
+            }
+        }
+        finally
+        {
+            File.Delete(report);
+        }
+    }
+
+    /// <summary>microsocks and Dante, where their Debian packages are installed; CI installs them and must use them.</summary>
+    private static string[] AvailablePeers()
+    {
+        var peers = new List<string>();
+        if (File.Exists("/usr/bin/microsocks"))
+        {
+            peers.Add("microsocks");
+        }
+
+        if (File.Exists("/usr/sbin/danted"))
+        {
+            peers.Add("dante");
+        }
+
+        bool inCi = string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+        Assert.False(inCi && peers.Count < 2, "CI must install microsocks and dante-server (.ci/run)");
+        return [.. peers];
+    }
+
+    /// <summary>The table's rows by figure, each a map from column header to cell.</summary>
+    private static Dictionary<string, Dictionary<string, string>> ReadResults(string document)
+    {
+        string[] lines = document.Split('\n');
+        int header = Array.FindIndex(lines, line => line.StartsWith("| Figure |", StringComparison.Ordinal));
+        Assert.True(header >= 0, "the report has no results table");
+        string[] names = Cells(lines[header]);
+        var rows = new Dictionary<string, Dictionary<string, string>>();
+        for (int i = header + 2; i < lines.Length && lines[i].StartsWith('|'); i++)
+        {
+            string[] cells = Cells(lines[i]);
+            var row = new Dictionary<string, string>();
+            for (int column = 0; column < names.Length && column < cells.Length; column++)
+            {
+                row[names[column]] = cells[column];
+            }
+
+            rows[cells[0]] = row;
+        }
+
+        return rows;
+    }
+
+    private static string[] Cells(string line) =>
+        line.Trim().Trim('|').Split('|').Select(cell => cell.Trim()).ToArray();
+
+    private async Task<(int ExitCode, string Transcript)> RunAsync(List<string> args)
+    {
+        var start = new ProcessStartInfo(DotnetHost.Find())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        // Nothing SOCKEYE_* from the machine: the generator passes its own settings to each server it starts.
+        foreach (string name in start.Environment.Keys.Where(key => key.StartsWith("SOCKEYE_", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            start.Environment.Remove(name);
+        }
+
+        var transcript = new StringBuilder();
+        using var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var timeout = new CancellationTokenSource(RunLimit);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            Assert.Fail($"the load generator did not finish within {RunLimit}:\n{Snapshot()}");
+        }
+
+        string text = Snapshot();
+        output.WriteLine(text);
+        return (process.ExitCode, text);
+
+        void Append(string? line)
+        {
+            if (line is not null)
+            {
+                lock (transcript)
+                {
+                    transcript.AppendLine(line);
+                }
+            }
+        }
+
+        string Snapshot()
+        {
+            lock (transcript)
+            {
+                return transcript.ToString();
+            }
+        }
+    }
+}
