@@ -69,9 +69,10 @@ internal static class Scenarios
     public static readonly TimeSpan TunnelWarmUp = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Loads a fresh JIT-compiled server for <paramref name="duration"/> (at least one round) with rounds of what the figures measure: 16 tunnel
-    /// loops by address and by name, and unless <paramref name="tunnelsOnly"/> a bulk stream each way and UDP round trips
-    /// of both sizes. Returns the failures (tunnels that failed, datagrams lost, a transfer that failed).
+    /// Loads a fresh JIT-compiled server for <paramref name="duration"/> (at least one round) with rounds of what the
+    /// figures measure: 16 tunnel loops by address and by name, and unless <paramref name="tunnelsOnly"/> a bulk stream
+    /// each way and UDP round trips of both sizes. Returns the failures (tunnels that failed, datagrams lost, a transfer
+    /// that failed).
     /// </summary>
     /// <remarks>
     /// The tiered JIT optimises a method only after it has run unoptimised, and then instrumented, code for a while:
