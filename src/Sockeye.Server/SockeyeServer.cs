@@ -7,6 +7,7 @@ using Sockeye.Server.Authentication;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Listening;
 using Sockeye.Server.Relay;
 using Sockeye.Server.Rules;
@@ -39,7 +40,15 @@ public sealed class SockeyeServer : IAsyncDisposable
     {
     }
 
-    internal SockeyeServer(SockeyeServerOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IHostResolver resolver)
+    /// <param name="options">What to serve.</param>
+    /// <param name="loggerFactory">Where to log.</param>
+    /// <param name="timeProvider">The clock of every timeout.</param>
+    /// <param name="resolver">Resolves destination names.</param>
+    /// <param name="descriptors">
+    /// The descriptors sessions may hold; by default derived from this process's open-file limit when the server is created.
+    /// </param>
+    internal SockeyeServer(SockeyeServerOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IHostResolver resolver,
+        DescriptorBudget? descriptors = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
@@ -53,7 +62,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = CreateUsers(options);
-        _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory);
+        _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
         _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
         _onAccepted = OnAccepted;
@@ -128,6 +137,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         LocalEndPoints = endPoints;
+        LogDescriptorCeilings();
         if (_services.Access.Users.RequiresAuthentication)
         {
             ServerLog.AuthenticationRequired(_logger, _services.Access.Users.Count);
@@ -203,6 +213,23 @@ public sealed class SockeyeServer : IAsyncDisposable
         ServerLog.Reloaded(_logger, users.Count, options.Rules.Count);
     }
 
+    private void LogDescriptorCeilings()
+    {
+        SessionLimiter limiter = _services.Limiter;
+        DescriptorBudget descriptors = limiter.Descriptors;
+        if (!descriptors.IsLimited)
+        {
+            return;
+        }
+
+        ServerLog.DescriptorCeilings(_logger, descriptors.OpenFileLimit, DescriptorBudget.RuntimeReserve, descriptors.SplicePipes * 2,
+            descriptors.TunnelCeiling, descriptors.Capacity / DescriptorBudget.UdpAssociationDescriptors, limiter.MaxHandshakes);
+        foreach ((string setting, int configured, int effective) in limiter.Lowered)
+        {
+            ServerLog.LimitLowered(_logger, "limits." + char.ToLowerInvariant(setting[0]) + setting[1..], configured, effective, descriptors.OpenFileLimit);
+        }
+    }
+
     private UserDirectory CreateUsers(SockeyeServerOptions options) =>
         new(options.Users, options.Authentication.VerifiedCacheTtl, _timeProvider, options.MinHashIterations, UserDirectory.DefaultMaxConcurrentHashes);
 
@@ -211,6 +238,14 @@ public sealed class SockeyeServer : IAsyncDisposable
 
     private void OnAccepted(TunnelSocket client)
     {
+        if (!_services.Limiter.TryAdmitConnection())
+        {
+            // The descriptors clients may hold are all taken, and the runtime's reserve is not theirs to spend: closed at once.
+            client.Close();
+            _services.ReportDescriptorsExhausted();
+            return;
+        }
+
         var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry);
         _registry.Add(session);
         if (_services.Limiter.EnterHandshake() && _registry.AbortOldestHandshake(session))

@@ -174,11 +174,11 @@ internal static class SockeyeCommandLine
 
         if (after > before)
         {
-            HostLog.FileLimitRaised(logger, before, after, FileDescriptorLimit.TunnelCapacity(after));
+            HostLog.FileLimitRaised(logger, before, after);
         }
         else
         {
-            HostLog.FileLimit(logger, after, FileDescriptorLimit.TunnelCapacity(after));
+            HostLog.FileLimit(logger, after);
         }
     }
 

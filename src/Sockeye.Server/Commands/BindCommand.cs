@@ -29,9 +29,11 @@ internal sealed class BindCommand
     /// </summary>
     public Socket? Listen(IPAddress localAddress, out IPEndPoint announced, out SocketError error)
     {
-        var listener = new Socket(localAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket? listener = null;
         try
         {
+            // Out of descriptors (EMFILE) fails here, as a value: the client is answered X'01', the server goes on.
+            listener = new Socket(localAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             listener.Bind(new IPEndPoint(localAddress, 0));
 
             // One connection is all BIND takes; a backlog of 1 leaves no queue for strangers.
@@ -43,7 +45,7 @@ internal sealed class BindCommand
         }
         catch (SocketException e)
         {
-            listener.Dispose();
+            listener?.Dispose();
             announced = new IPEndPoint(IPAddress.Any, 0);
             error = e.SocketErrorCode;
             return null;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Relay;
 using Sockeye.Server.Rules;
 
@@ -18,13 +19,23 @@ internal sealed class ConnectCommand
     private readonly OutboundOptions _outbound;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _timeProvider;
+    private readonly DescriptorBudget _descriptors;
 
-    public ConnectCommand(DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider)
+    /// <param name="resolver">Resolves destination names.</param>
+    /// <param name="timeout">For the whole CONNECT, over all of a name's addresses.</param>
+    /// <param name="outbound">The source addresses of connections.</param>
+    /// <param name="timeProvider">The clock of the timeout and of Happy Eyeballs' delays.</param>
+    /// <param name="descriptors">
+    /// Where a race's extra attempts take their descriptors from: the session's budget covers one socket, and a name with
+    /// many addresses that never answer would otherwise hold one per address until the timeout.
+    /// </param>
+    public ConnectCommand(DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider, DescriptorBudget? descriptors = null)
     {
         _outbound = outbound;
         _resolver = resolver;
         _timeout = timeout;
         _timeProvider = timeProvider;
+        _descriptors = descriptors ?? DescriptorBudget.Unlimited;
     }
 
     /// <summary>RFC 8305 §5: the recommended delay before the next address's attempt starts.</summary>
@@ -141,12 +152,17 @@ internal sealed class ConnectCommand
         var attempts = new List<Task<(TunnelSocket? Socket, SocketError Error)>>(addresses.Length);
         SocketError lastError = SocketError.HostUnreachable;
         int next = 0;
+
+        // Descriptors taken from the budget for attempts beyond the first, which the session's own budget covers.
+        int extraDescriptors = 0;
         try
         {
             while (true)
             {
-                if (next < addresses.Length)
+                // An attempt beyond the first waits for a descriptor of the budget's, or for an attempt to end.
+                if (next < addresses.Length && (attempts.Count == 0 || _descriptors.TryTake(1)))
                 {
+                    extraDescriptors += attempts.Count == 0 ? 0 : 1;
                     attempts.Add(ConnectOneAsync(addresses[next++], port, loop, race.Token));
                 }
 
@@ -166,6 +182,13 @@ internal sealed class ConnectCommand
                     return ConnectResult.Connected(socket);
                 }
 
+                if (extraDescriptors > 0)
+                {
+                    // The failed attempt's socket is closed: the next one may have its descriptor.
+                    _descriptors.Give(1);
+                    extraDescriptors--;
+                }
+
                 lastError = error;
                 if (attempts.Count == 0 && next == addresses.Length)
                 {
@@ -182,6 +205,9 @@ internal sealed class ConnectCommand
                 (TunnelSocket? socket, _) = await loser.ConfigureAwait(false);
                 socket?.Close();
             }
+
+            // Every socket but the winner's is closed now; the winner's is the session's own.
+            _descriptors.Give(extraDescriptors);
         }
     }
 
@@ -196,7 +222,17 @@ internal sealed class ConnectCommand
             return await EpollTunnelSocket.ConnectAsync(loop, new IPEndPoint(target, port), source, cancellationToken).ConfigureAwait(false);
         }
 
-        var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket;
+        try
+        {
+            socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        }
+        catch (SocketException e)
+        {
+            // Out of descriptors (EMFILE, ENFILE) or memory: this attempt fails, the server goes on.
+            return (null, e.SocketErrorCode);
+        }
+
         try
         {
             if (source is not null)

@@ -91,14 +91,16 @@ internal sealed partial class UdpAssociation : IDisposable
         SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, EpollLoop? loop,
         out SocketError error)
     {
-        var socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        Socket? socket = null;
         try
         {
+            // Out of descriptors (EMFILE) fails here, as a value: the client is answered, the server goes on.
+            socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             socket.Bind(new IPEndPoint(localAddress, 0));
         }
         catch (SocketException e)
         {
-            socket.Dispose();
+            socket?.Dispose();
             error = e.SocketErrorCode;
             return null;
         }
@@ -349,16 +351,18 @@ internal sealed partial class UdpAssociation : IDisposable
                 return null;
             }
 
-            var socket = new Socket(family, SocketType.Dgram, ProtocolType.Udp);
+            Socket? socket = null;
             try
             {
+                socket = new Socket(family, SocketType.Dgram, ProtocolType.Udp);
                 IPAddress any = family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
                 socket.Bind(new IPEndPoint(_outbound.For(family) ?? any, 0));
             }
             catch (SocketException)
             {
-                // No such family on this host (e.g. IPv6 disabled): the datagram is unroutable.
-                socket.Dispose();
+                // No such family on this host (e.g. IPv6 disabled), or out of descriptors: the datagram is unroutable
+                // for now, and the next one tries again.
+                socket?.Dispose();
                 return null;
             }
 

@@ -9,8 +9,8 @@ internal static partial class ServerLog
     [LoggerMessage(1001, LogLevel.Information, "Listening on {EndPoint}", EventName = "Listening")]
     public static partial void Listening(ILogger logger, EndPoint endPoint);
 
-    [LoggerMessage(1002, LogLevel.Warning, "Accept failed on {EndPoint}; still accepting", EventName = "AcceptFailed")]
-    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, Exception exception);
+    [LoggerMessage(1002, LogLevel.Warning, "Accept failed on {EndPoint} ({Failures} time(s) since the last report); still accepting", EventName = "AcceptFailed")]
+    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, long failures, Exception exception);
 
     [LoggerMessage(1003, LogLevel.Information, "Stopped accepting; draining {SessionCount} session(s) for up to {GracePeriod}", EventName = "Draining")]
     public static partial void Draining(ILogger logger, int sessionCount, TimeSpan gracePeriod);
@@ -35,4 +35,17 @@ internal static partial class ServerLog
 
     [LoggerMessage(1010, LogLevel.Information, "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions; open sessions keep theirs", EventName = "Reloaded")]
     public static partial void Reloaded(ILogger logger, int userCount, int ruleCount);
+
+    [LoggerMessage(1011, LogLevel.Information,
+        "Open-file limit {Limit}: {Reserve} kept for the runtime and listeners, {PipeDescriptors} for splice pipes; room for {Tunnels} tunnels or BIND waits (2 descriptors each), {UdpAssociations} UDP associations (4 each), {Handshakes} handshakes at once",
+        EventName = "DescriptorCeilings")]
+    public static partial void DescriptorCeilings(ILogger logger, long limit, int reserve, int pipeDescriptors, long tunnels, long udpAssociations, int handshakes);
+
+    [LoggerMessage(1012, LogLevel.Warning, "{Setting} {Configured} lowered to {Effective}: the open-file limit {Limit} leaves room for no more", EventName = "LimitLowered")]
+    public static partial void LimitLowered(ILogger logger, string setting, int configured, int effective, long limit);
+
+    [LoggerMessage(1013, LogLevel.Warning,
+        "Out of descriptors for clients ({InUse} of {Capacity} held by sessions): new connections are closed right after accept, and requests answered X'01'; {Refused} refused since the last report",
+        EventName = "DescriptorsExhausted")]
+    public static partial void DescriptorsExhausted(ILogger logger, long inUse, long capacity, long refused);
 }

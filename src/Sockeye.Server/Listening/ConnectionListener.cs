@@ -18,6 +18,9 @@ internal sealed class ConnectionListener : IDisposable
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
+
+    // A condition like EMFILE lasts: one line per interval, not one per retry.
+    private readonly LogGate _acceptFailures;
     private Action? _stopOnLoop;
 
     private ConnectionListener(Socket socket, IPEndPoint localEndPoint, ILogger logger, TimeProvider timeProvider)
@@ -26,6 +29,15 @@ internal sealed class ConnectionListener : IDisposable
         LocalEndPoint = localEndPoint;
         _logger = logger;
         _timeProvider = timeProvider;
+        _acceptFailures = new LogGate(timeProvider, LogGate.DefaultInterval);
+    }
+
+    private void ReportAcceptFailure(Exception e)
+    {
+        if (_acceptFailures.TryReport(out long failures))
+        {
+            ServerLog.AcceptFailed(_logger, LocalEndPoint, failures, e);
+        }
     }
 
     /// <summary>The endpoint really bound: port 0 is replaced by the port the OS chose.</summary>
@@ -75,7 +87,7 @@ internal sealed class ConnectionListener : IDisposable
             }
             catch (SocketException e)
             {
-                ServerLog.AcceptFailed(_logger, LocalEndPoint, e);
+                ReportAcceptFailure(e);
                 await Task.Delay(AcceptErrorBackoff, _timeProvider).ConfigureAwait(false);
                 continue;
             }
@@ -183,7 +195,7 @@ internal sealed class ConnectionListener : IDisposable
 
                     // Out of descriptors or memory: the condition does not clear in microseconds, and a level-triggered
                     // listener would call again at once, so stop watching it for a while.
-                    ServerLog.AcceptFailed(_listener._logger, _listener.LocalEndPoint, new SocketException((int)RawSocket.ToSocketError(errno)));
+                    _listener.ReportAcceptFailure(new SocketException((int)RawSocket.ToSocketError(errno)));
                     Pause();
                     return;
                 }
@@ -198,7 +210,7 @@ internal sealed class ConnectionListener : IDisposable
                 {
                     // No loop took it (out of memory, or the server is stopping).
                     RawSocket.Close(client);
-                    ServerLog.AcceptFailed(_listener._logger, _listener.LocalEndPoint, e);
+                    _listener.ReportAcceptFailure(e);
                     continue;
                 }
 

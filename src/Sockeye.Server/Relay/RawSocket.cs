@@ -16,6 +16,8 @@ internal static partial class RawSocket
     public const int EINTR = 4;
     public const int EINPROGRESS = 115;
     public const int ECONNABORTED = 103;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
 
     private const int SockStream = 1;
     private const int SockNonblock = 0x800;
@@ -183,7 +185,7 @@ internal static partial class RawSocket
         EINTR => SocketError.Interrupted,
         EAGAIN => SocketError.WouldBlock,
         22 => SocketError.InvalidArgument,
-        23 or 24 => SocketError.TooManyOpenSockets,
+        ENFILE or EMFILE => SocketError.TooManyOpenSockets,
         32 => SocketError.Shutdown,
         97 => SocketError.AddressFamilyNotSupported,
         98 => SocketError.AddressAlreadyInUse,

@@ -21,23 +21,26 @@ internal sealed class SessionServices
     private readonly EpollLoop?[]? _udpLoops;
     private readonly int _udpLoopScratchBytes;
     private readonly ILogger? _loopLogger;
+    private readonly ILogger _serverLogger;
+    private readonly LogGate _descriptorsExhausted;
     private int _nextUdpLoop;
     private int _nextTcpLoop;
     private SessionAccess _access;
     private bool _loopsStopped;
 
-    public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory)
+    public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory,
+        DescriptorBudget descriptors)
     {
         Options = options;
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
-        Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider);
+        Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider, descriptors);
         Bind = new BindCommand(options.Bind, resolver, timeProvider);
-        Limiter = new SessionLimiter(options.Limits);
+        Limiter = new SessionLimiter(options.Limits, descriptors);
         _access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules()));
         Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
-        Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes) : null;
+        Pipes = splice && OperatingSystem.IsLinux() ? new SplicePipePool(SplicePipeBytes, descriptors.SplicePipes) : null;
         if (splice && OperatingSystem.IsLinux())
         {
             _udpLoops = new EpollLoop?[Environment.ProcessorCount];
@@ -47,6 +50,8 @@ internal sealed class SessionServices
         }
 
         TimeProvider = timeProvider;
+        _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
+        _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
     }
@@ -163,6 +168,15 @@ internal sealed class SessionServices
     }
 
     public TimeProvider TimeProvider { get; }
+
+    /// <summary>Logs that the descriptor budget refused a connection or a request: once per interval, with the count.</summary>
+    public void ReportDescriptorsExhausted()
+    {
+        if (_descriptorsExhausted.TryReport(out long refused))
+        {
+            ServerLog.DescriptorsExhausted(_serverLogger, Limiter.Descriptors.InUse, Limiter.Descriptors.Capacity, refused);
+        }
+    }
 
     public ILogger SessionLogger { get; }
 

@@ -52,7 +52,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     // 1 while this session counts against the handshake cap; cleared exactly once.
     private int _inHandshake = 1;
-    private (IPAddress Client, string? User)? _slot;
+    private (IPAddress Client, string? User, int Descriptors)? _slot;
 
     // The session's rate-limit pacers, taken with the session slot; null when no limit applies.
     private SessionBandwidth? _bandwidth;
@@ -212,11 +212,6 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         finally
         {
             LeaveHandshake();
-            if (_slot is { } slot)
-            {
-                _services.Limiter.Release(slot.Client, slot.User);
-            }
-
             if (_bandwidth is not null)
             {
                 _services.Bandwidth.Release(_bandwidth);
@@ -224,6 +219,14 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
             ReleaseBuffer();
             Close();
+
+            // After Close: the descriptors go back to the budget only once they are really closed.
+            if (_slot is { } slot)
+            {
+                _services.Limiter.Release(slot.Client, slot.User, slot.Descriptors);
+            }
+
+            _services.Limiter.ReleaseConnection();
             WriteAccessLog();
             RecordMetrics();
             _registry.Remove(this);
@@ -243,11 +246,17 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         IPAddress client = ClientAddress;
         string? user = _access.Users.RequiresAuthentication ? _user : null;
-        if (_services.Limiter.TryAcquire(client, user))
+        int descriptors = request.Command == Socks5Command.UdpAssociate ? DescriptorBudget.UdpAssociationDescriptors : DescriptorBudget.TunnelDescriptors;
+        if (_services.Limiter.TryAcquire(client, user, descriptors, out bool outOfDescriptors))
         {
-            _slot = (client, user);
+            _slot = (client, user, descriptors);
             _bandwidth = _services.Bandwidth.Acquire(user);
             return true;
+        }
+
+        if (outOfDescriptors)
+        {
+            _services.ReportDescriptorsExhausted();
         }
 
         SessionLog.LimitReached(_services.SessionLogger, _id, _clientEndPoint, _user, request.Command);

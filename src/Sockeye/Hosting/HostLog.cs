@@ -5,11 +5,11 @@ namespace Sockeye.Hosting;
 /// <summary>Events of the sockeye executable itself, IDs 1100–1199 (host range, see docs/logging.md).</summary>
 internal static partial class HostLog
 {
-    [LoggerMessage(1101, LogLevel.Information, "Open-file limit {Before} raised to {After}: room for about {TunnelCapacity} tunnels", EventName = "FileLimitRaised")]
-    public static partial void FileLimitRaised(ILogger logger, ulong before, ulong after, ulong tunnelCapacity);
+    [LoggerMessage(1101, LogLevel.Information, "Open-file limit {Before} raised to {After}, the hard limit (event 1011 says how it is divided)", EventName = "FileLimitRaised")]
+    public static partial void FileLimitRaised(ILogger logger, ulong before, ulong after);
 
-    [LoggerMessage(1102, LogLevel.Information, "Open-file limit {Limit} (already the hard limit): room for about {TunnelCapacity} tunnels", EventName = "FileLimit")]
-    public static partial void FileLimit(ILogger logger, ulong limit, ulong tunnelCapacity);
+    [LoggerMessage(1102, LogLevel.Information, "Open-file limit {Limit} (already the hard limit; event 1011 says how it is divided)", EventName = "FileLimit")]
+    public static partial void FileLimit(ILogger logger, ulong limit);
 
     [LoggerMessage(1103, LogLevel.Information, "SIGHUP: reading the configuration again", EventName = "ReloadRequested")]
     public static partial void ReloadRequested(ILogger logger);

@@ -189,7 +189,7 @@ public sealed class AccessRulesServerTests
     [Fact]
     public void BuiltInGuard_IsWhatAServerListeningBeyondLoopbackApplies()
     {
-        var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System, NullLoggerFactory.Instance);
+        var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System, NullLoggerFactory.Instance, Sockeye.Server.Limits.DescriptorBudget.Unlimited);
 
         AccessDecision decision = services.Access.Policy.Evaluate(AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, IPAddress.Loopback, 22));
 

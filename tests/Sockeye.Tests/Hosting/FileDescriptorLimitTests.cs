@@ -16,14 +16,6 @@ public class FileDescriptorLimitTests
         Assert.Equal(soft, result.Value.After);
     }
 
-    [Theory]
-    [InlineData(20000UL, 9712UL)]
-    [InlineData(1024UL, 224UL)]
-    [InlineData(576UL, 0UL)]
-    [InlineData(10UL, 0UL)]
-    public void TunnelCapacity_TwoDescriptorsPerTunnelAfterTheReserve(ulong limit, ulong expected) =>
-        Assert.Equal(expected, FileDescriptorLimit.TunnelCapacity(limit));
-
     private static (ulong Soft, ulong Hard) ReadOpenFileLimits()
     {
         // "Max open files            20000                20000                files"

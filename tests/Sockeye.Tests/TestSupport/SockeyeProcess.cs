@@ -50,12 +50,16 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
     /// Start it with SIGHUP ignored, as <c>nohup</c> and some supervisors do (a shell's <c>trap "" HUP</c>, then
     /// <c>exec</c>: the ignored disposition survives exec, and the process keeps the shell's pid).
     /// </param>
-    public static SockeyeProcess Start(ITestOutputHelper testOutput, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, bool hangupIgnored = false)
+    /// <param name="openFileLimit">
+    /// Start it under this open-file limit, soft and hard, set by util-linux's <c>prlimit</c> (the process cannot raise it).
+    /// </param>
+    public static SockeyeProcess Start(ITestOutputHelper testOutput, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, bool hangupIgnored = false,
+        int? openFileLimit = null)
     {
         string assembly = Path.Combine(Path.GetDirectoryName(typeof(SockeyeCommandLine).Assembly.Location)!, "sockeye.dll");
         Assert.True(File.Exists(assembly), $"{assembly} is missing");
 
-        var startInfo = new ProcessStartInfo(hangupIgnored ? "/bin/sh" : DotnetHost.Find())
+        var startInfo = new ProcessStartInfo(hangupIgnored ? "/bin/sh" : openFileLimit is null ? DotnetHost.Find() : "/usr/bin/prlimit")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -64,6 +68,15 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (openFileLimit is { } limit)
+        {
+            Assert.False(hangupIgnored, "one wrapper at a time");
+            Assert.True(File.Exists("/usr/bin/prlimit"), "prlimit (util-linux) is missing");
+            startInfo.ArgumentList.Add(FormattableString.Invariant($"--nofile={limit}:{limit}"));
+            startInfo.ArgumentList.Add("--");
+            startInfo.ArgumentList.Add(DotnetHost.Find());
+        }
+
         if (hangupIgnored)
         {
             startInfo.ArgumentList.Add("-c");

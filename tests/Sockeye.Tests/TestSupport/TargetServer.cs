@@ -8,11 +8,12 @@ internal sealed class TargetServer : IDisposable
 {
     private readonly Socket _listener;
 
-    public TargetServer()
+    /// <param name="backlog">Connections the kernel completes before the test accepts them.</param>
+    public TargetServer(int backlog = 512)
     {
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen();
+        _listener.Listen(backlog);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
     }
 
