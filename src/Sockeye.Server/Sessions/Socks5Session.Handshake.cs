@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
+using Sockeye.Server.Authentication;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Relay;
 
@@ -138,8 +139,9 @@ internal sealed partial class Socks5Session
     }
 
     /// <summary>
-    /// Checks the credentials parsed into the scratch area, after the wait login throttling imposes on this client's address.
-    /// A banned address fails without its password being checked. The scratch area is zeroed however this ends.
+    /// Checks the credentials parsed into the scratch area, in the turn login throttling gives this client's address and
+    /// after the wait it imposes. A banned address fails without its password being checked. The scratch area is zeroed
+    /// however this ends.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(HandshakeStep Step, int ReplyLength)> AuthenticateAsync(byte[] buffer)
@@ -147,19 +149,16 @@ internal sealed partial class Socks5Session
         try
         {
             IPAddress client = ClientAddress;
-            (bool banned, TimeSpan delay) = _services.Throttle.Check(client);
-            if (!banned && delay > TimeSpan.Zero)
-            {
-                await Task.Delay(delay, _services.TimeProvider, _lifetime.Token).ConfigureAwait(false);
-            }
+            string user = DecodeUserForLog(buffer.AsSpan(ScratchOffset, _credentialLengths.User));
+            using LoginThrottle.LoginAttempt attempt = await _services.Throttle.BeginAsync(client, user, _lifetime.Token).ConfigureAwait(false);
 
             // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait. On an event loop the
             // hash itself (milliseconds of PBKDF2) goes to the thread pool, so that the loop's other sessions never wait for it.
-            bool verified = !banned && await _access.Users.VerifyAsync(
+            bool verified = !attempt.Banned && await _access.Users.VerifyAsync(
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
                 _lifetime.Token, offloadHashing: OperatingSystem.IsLinux() && EpollLoop.IsOnLoopThread).ConfigureAwait(false);
-            return (Conclude(buffer, client, banned, verified, out int replyLength), replyLength);
+            return (Conclude(buffer, client, user, attempt, verified, out int replyLength), replyLength);
         }
         finally
         {
@@ -168,22 +167,20 @@ internal sealed partial class Socks5Session
     }
 
     /// <summary>Acts on the outcome of the check: logs, throttles or clears the address, and writes the RFC 1929 reply.</summary>
-    private HandshakeStep Conclude(byte[] buffer, IPAddress client, bool banned, bool verified, out int replyLength)
+    private HandshakeStep Conclude(byte[] buffer, IPAddress client, string user, LoginThrottle.LoginAttempt attempt, bool verified, out int replyLength)
     {
-        ReadOnlySpan<byte> username = buffer.AsSpan(ScratchOffset, _credentialLengths.User);
         Span<byte> output = buffer.AsSpan(OutputOffset);
         if (!verified)
         {
             TrySetCloseReason(SessionCloseReason.AuthFailed);
-            string user = DecodeUserForLog(username);
-            if (banned)
+            if (attempt.Banned)
             {
                 SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
             }
             else
             {
                 SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, user);
-                if (_services.Throttle.RecordFailure(client))
+                if (attempt.Conclude(verified: false))
                 {
                     SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
                 }
@@ -193,8 +190,8 @@ internal sealed partial class Socks5Session
             return HandshakeStep.ReplyAndClose;
         }
 
-        _services.Throttle.RecordSuccess(client);
-        _user = Encoding.UTF8.GetString(username);
+        attempt.Conclude(verified: true);
+        _user = Encoding.UTF8.GetString(buffer.AsSpan(ScratchOffset, _credentialLengths.User));
         _phase = HandshakePhase.Request;
         replyLength = UsernamePasswordReply.Success.Write(output);
         return HandshakeStep.Reply;

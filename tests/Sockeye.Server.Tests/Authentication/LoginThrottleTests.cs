@@ -85,4 +85,43 @@ public sealed class LoginThrottleTests
 
         Assert.Equal((false, TimeSpan.Zero), _throttle.Check(Guesser));
     }
+
+    [Fact]
+    public async Task BeginAsync_SuccessfulAttempts_LeaveNoRecordBehind()
+    {
+        using (LoginThrottle.LoginAttempt attempt = await _throttle.BeginAsync(Other, "alice", CancellationToken.None))
+        {
+            Assert.False(attempt.Banned);
+            attempt.Conclude(verified: true);
+        }
+
+        Assert.Equal(0, _throttle.RecordCount);
+    }
+
+    [Fact]
+    public async Task BeginAsync_SecondAttemptOfOneAddress_WaitsForTheFirstToEnd()
+    {
+        LoginThrottle.LoginAttempt first = await _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
+        ValueTask<LoginThrottle.LoginAttempt> second = _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
+        Assert.False(second.IsCompleted);
+
+        first.Conclude(verified: true);
+        first.Dispose();
+
+        using LoginThrottle.LoginAttempt next = await second.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(next.Banned);
+    }
+
+    [Fact]
+    public async Task BeginAsync_AtMaxFailures_BannedWithoutAUserSlot()
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            _throttle.RecordFailure(Guesser);
+        }
+
+        using LoginThrottle.LoginAttempt attempt = await _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
+
+        Assert.True(attempt.Banned);
+    }
 }
