@@ -8,8 +8,9 @@ namespace Sockeye.Server.Authentication;
 
 /// <summary>
 /// The configured accounts, as an immutable snapshot. Every comparison of secrets goes through
-/// <see cref="CryptographicOperations.FixedTimeEquals"/> on fixed-length values, and an unknown user costs the same as a
-/// wrong password: it is checked against a decoy of the same kind.
+/// <see cref="CryptographicOperations.FixedTimeEquals"/> on fixed-length values, and every failure costs the same,
+/// whatever kind of account the name belongs to or whether it exists: an unknown user is checked against a decoy of the
+/// costliest kind configured, and a wrong password for a plain account also pays for that decoy when hashed accounts exist.
 /// </summary>
 /// <remarks>
 /// <para>A plain password (<c>--user</c>, <c>users</c>) is kept only as its SHA-256 digest and checked synchronously.</para>
@@ -115,8 +116,16 @@ internal sealed class UserDirectory
         Account checkedAgainst = account ?? _decoy;
         if (checkedAgainst.Hash is null)
         {
-            bool matches = MatchesDigest(checkedAgainst, password.Span);
-            return ValueTask.FromResult(matches && account is not null);
+            bool matches = MatchesDigest(checkedAgainst, password.Span) && account is not null;
+            if (matches || _decoy.Hash is null)
+            {
+                return ValueTask.FromResult(matches);
+            }
+
+            // A wrong password for a plain account, where hashed accounts exist too: it costs the decoy's hash, as a
+            // wrong password for a hashed account or an unknown name does, so the time of a failure does not tell a
+            // plain account from the others (0.05 against 143 ms, medians of 200, before).
+            return VerifyHashAsync(null, _decoy, username, password, offloadHashing, cancellationToken);
         }
 
         // The decoy never has a remembered success, but pays for the same MAC computation.

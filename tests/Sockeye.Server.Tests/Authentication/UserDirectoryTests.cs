@@ -154,6 +154,33 @@ public sealed class UserDirectoryTests
     }
 
     [Fact]
+    public async Task VerifyAsync_PlainAndHashedAccountsTogether_EveryFailureCostsOneHash()
+    {
+        // A users file (hashes) and a --user account (plain) in one directory: the failure of the plain account was
+        // answered in 0.05 ms, the others in 143 ms, so the time told which names were plain accounts.
+        UserDirectory users = Hashed(TimeSpan.Zero, HashedUser("carol", "correct horse"), new SockeyeUser("alice", "secret"));
+
+        long before = users.HashComputations;
+        Assert.False(await VerifyAsync(users, "alice", "wrong"));
+        long plainWrong = users.HashComputations - before;
+
+        before = users.HashComputations;
+        Assert.False(await VerifyAsync(users, "carol", "wrong"));
+        long hashedWrong = users.HashComputations - before;
+
+        before = users.HashComputations;
+        Assert.False(await VerifyAsync(users, "mallory", "wrong"));
+        long unknown = users.HashComputations - before;
+
+        Assert.Equal((1L, 1L, 1L), (plainWrong, hashedWrong, unknown));
+
+        // A right password for the plain account stays a digest: success needs no disguise.
+        before = users.HashComputations;
+        Assert.True(await VerifyAsync(users, "alice", "secret"));
+        Assert.Equal(before, users.HashComputations);
+    }
+
+    [Fact]
     public async Task VerifyAsync_UnknownUser_CostsOneHashLikeAWrongPassword()
     {
         UserDirectory users = Hashed(TimeSpan.FromMinutes(5), HashedUser("carol", "correct horse"));
