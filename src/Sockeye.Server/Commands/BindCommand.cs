@@ -54,49 +54,68 @@ internal sealed class BindCommand
 
     /// <summary>
     /// Waits for the incoming connection on <paramref name="listener"/>, which it always disposes, while watching the
-    /// client's control connection so that a client that leaves early does not keep a port open.
+    /// client's control connection so that a client that leaves early does not keep a port open. What the client sends
+    /// meanwhile belongs to the tunnel: it is read into <paramref name="clientBytes"/>, and the result says how much.
     /// </summary>
-    public async Task<BindResult> AcceptAsync(Socket listener, Socket client, Socks5Address expectedPeer, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Once <paramref name="clientBytes"/> is full, the rest stays in the kernel for the relay, and the client is no longer
+    /// watched: with unread data a zero-byte read completes at once, so watching on would spin. Such a client is noticed
+    /// leaving only when the accept timeout runs out.
+    /// </remarks>
+    public async Task<BindResult> AcceptAsync(Socket listener, Socket client, Socks5Address expectedPeer, Memory<byte> clientBytes, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_options.AcceptTimeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        Task<bool> clientGone = WatchForCloseAsync(client, linked.Token);
+        Task<ClientWatch> watch = WatchClientAsync(client, clientBytes, linked.Token);
+        BindResult result;
         try
         {
-            IPAddress[]? allowed = await ResolveExpectedPeerAsync(expectedPeer, linked.Token).ConfigureAwait(false);
-            Task<Socket> accept = listener.AcceptAsync(linked.Token).AsTask();
-            Task first = await Task.WhenAny(accept, clientGone).ConfigureAwait(false);
-            if (first == clientGone && await clientGone.ConfigureAwait(false))
-            {
-                return new BindResult(null, Socks5ReplyCode.GeneralFailure, BindOutcome.ClientGone);
-            }
-
-            Socket peer = await accept.ConfigureAwait(false);
-            var peerEndPoint = (IPEndPoint)peer.RemoteEndPoint!;
-            if (allowed is not null && !Contains(allowed, peerEndPoint.Address))
-            {
-                // RFC 1928: DST.ADDR names the host expected to connect; anyone else is turned away.
-                Relay.SocketErrors.Abort(peer);
-                return new BindResult(null, Socks5ReplyCode.ConnectionNotAllowed, BindOutcome.UnexpectedPeer);
-            }
-
-            peer.NoDelay = true;
-            return new BindResult(peer, Socks5ReplyCode.Succeeded, BindOutcome.Accepted);
+            result = await WaitForPeerAsync(listener, watch, expectedPeer, linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return new BindResult(null, Socks5ReplyCode.TtlExpired, BindOutcome.TimedOut);
+            result = new BindResult(null, Socks5ReplyCode.TtlExpired, BindOutcome.TimedOut);
         }
         catch (SocketException e) when (!cancellationToken.IsCancellationRequested)
         {
-            return new BindResult(null, ReplyCodes.FromSocketError(e.SocketErrorCode), BindOutcome.Failed);
+            result = new BindResult(null, ReplyCodes.FromSocketError(e.SocketErrorCode), BindOutcome.Failed);
         }
         finally
         {
             listener.Dispose();
             await linked.CancelAsync().ConfigureAwait(false);
-            await clientGone.ConfigureAwait(false);
+
+            // Always awaited, also when the session is aborted: a read into the caller's buffer must not outlive this call.
+            await watch.ConfigureAwait(false);
         }
+
+        // Also when the peer won the race: whatever the watch read came before the second reply, so it goes first in the tunnel.
+        ClientWatch watched = await watch.ConfigureAwait(false);
+        return result with { ClientBytes = watched.Received, ClientError = watched.Error };
+    }
+
+    /// <summary>The accept itself, ended early by <paramref name="watch"/> when the client leaves.</summary>
+    private async Task<BindResult> WaitForPeerAsync(Socket listener, Task<ClientWatch> watch, Socks5Address expectedPeer, CancellationToken cancellationToken)
+    {
+        IPAddress[]? allowed = await ResolveExpectedPeerAsync(expectedPeer, cancellationToken).ConfigureAwait(false);
+        Task<Socket> accept = listener.AcceptAsync(cancellationToken).AsTask();
+        Task first = await Task.WhenAny(accept, watch).ConfigureAwait(false);
+        if (first == watch && (await watch.ConfigureAwait(false)).ClientGone)
+        {
+            return new BindResult(null, Socks5ReplyCode.GeneralFailure, BindOutcome.ClientGone);
+        }
+
+        Socket peer = await accept.ConfigureAwait(false);
+        var peerEndPoint = (IPEndPoint)peer.RemoteEndPoint!;
+        if (allowed is not null && !Contains(allowed, peerEndPoint.Address))
+        {
+            // RFC 1928: DST.ADDR names the host expected to connect; anyone else is turned away.
+            Relay.SocketErrors.Abort(peer);
+            return new BindResult(null, Socks5ReplyCode.ConnectionNotAllowed, BindOutcome.UnexpectedPeer);
+        }
+
+        peer.NoDelay = true;
+        return new BindResult(peer, Socks5ReplyCode.Succeeded, BindOutcome.Accepted);
     }
 
     /// <summary>The addresses a peer may come from, or <see langword="null"/> for anyone (DST.ADDR 0.0.0.0 or ::).</summary>
@@ -126,27 +145,48 @@ internal sealed class BindCommand
     }
 
     /// <summary>
-    /// Completes with <see langword="true"/> when the client closes or resets its control connection, and with
-    /// <see langword="false"/> when it sends data (left unread for the relay) or the wait is canceled.
+    /// Reads what the client sends into <paramref name="room"/> until it closes or resets (<see cref="ClientWatch.ClientGone"/>),
+    /// the room is full, or the wait is canceled. Each pass waits with a zero-byte read, which cancels without losing
+    /// data, then reads what arrived; every pass but the last reads at least one byte, so the loop ends.
     /// </summary>
-    private static async Task<bool> WatchForCloseAsync(Socket client, CancellationToken cancellationToken)
+    private static async Task<ClientWatch> WatchClientAsync(Socket client, Memory<byte> room, CancellationToken cancellationToken)
     {
+        int received = 0;
         try
         {
-            await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            return client.Available == 0;
+            while (true)
+            {
+                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                if (received == room.Length)
+                {
+                    // No room: leave the data for the relay and stop watching, since with data unread the zero-byte read
+                    // would complete at once, forever. Nothing unread means the read completed for EOF.
+                    return new ClientWatch(client.Available == 0, received, SocketError.Success);
+                }
+
+                int read = await client.ReceiveAsync(room[received..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return new ClientWatch(ClientGone: true, received, SocketError.Success);
+                }
+
+                received += read;
+            }
         }
         catch (OperationCanceledException)
         {
-            return false;
+            return new ClientWatch(ClientGone: false, received, SocketError.Success);
         }
-        catch (SocketException)
+        catch (SocketException e)
         {
-            return true;
+            return new ClientWatch(ClientGone: true, received, e.SocketErrorCode);
         }
         catch (ObjectDisposedException)
         {
-            return true;
+            return new ClientWatch(ClientGone: true, received, SocketError.Success);
         }
     }
+
+    /// <summary>What watching the client found: whether it left (with its reset's error, if it reset), and how much it sent.</summary>
+    private readonly record struct ClientWatch(bool ClientGone, int Received, SocketError Error);
 }

@@ -4,7 +4,14 @@ using Sockeye.Protocol.Socks5;
 namespace Sockeye.Server.Commands;
 
 /// <summary>How BIND's wait for the incoming connection ended: with the peer's socket, or with the second reply's failure code.</summary>
-internal readonly record struct BindResult(Socket? Peer, Socks5ReplyCode ReplyCode, BindOutcome Outcome);
+internal readonly record struct BindResult(Socket? Peer, Socks5ReplyCode ReplyCode, BindOutcome Outcome)
+{
+    /// <summary>How many bytes the client sent during the wait, read into the caller's buffer: the tunnel's, in order after the pipelined ones.</summary>
+    public int ClientBytes { get; init; }
+
+    /// <summary>With <see cref="BindOutcome.ClientGone"/>: the error of the client's reset, or <see cref="SocketError.Success"/> when it closed.</summary>
+    public SocketError ClientError { get; init; }
+}
 
 /// <summary>Why BIND's wait ended.</summary>
 internal enum BindOutcome

@@ -86,13 +86,18 @@ internal sealed partial class Socks5Session
             throw;
         }
 
-        BindResult result = await _services.Bind.AcceptAsync(listener, client.Socket, request.Destination, _lifetime.Token).ConfigureAwait(false);
+        // What the client sends while we wait goes on behind its pipelined bytes, in the rest of the input area, and
+        // reaches the peer with them after the second reply.
+        Debug.Assert(_buffer is not null);
+        BindResult result = await _services.Bind.AcceptAsync(listener, client.Socket, request.Destination,
+            _buffer.AsMemory(_inputEnd, InputLength - _inputEnd), _lifetime.Token).ConfigureAwait(false);
+        _inputEnd += result.ClientBytes;
         if (result.Peer is null)
         {
-            SessionLog.BindFailed(_services.SessionLogger, _id, request.Destination.ToString(request.Port), result.Outcome, SocketError.Success);
+            SessionLog.BindFailed(_services.SessionLogger, _id, request.Destination.ToString(request.Port), result.Outcome, result.ClientError);
             if (result.Outcome == BindOutcome.ClientGone)
             {
-                TrySetCloseReason(SessionCloseReason.ClientEof);
+                TrySetCloseReason(result.ClientError == SocketError.Success ? SessionCloseReason.ClientEof : SessionCloseReason.ClientReset);
                 return;
             }
 

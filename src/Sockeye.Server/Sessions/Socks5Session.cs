@@ -286,7 +286,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Hands the bytes the client sent right behind its request to the target: they belong to the tunnel.
+    /// Hands the bytes the client sent right behind its request (for BIND, also those it sent while the server waited for
+    /// the peer) to the target: they belong to the tunnel.
     /// <see langword="false"/> when the target is already gone.
     /// </summary>
     private async Task<bool> ForwardPipelinedAsync(int pipelinedStart)
@@ -294,7 +295,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         Debug.Assert(_target is not null && _buffer is not null);
         if (pipelinedStart < _inputEnd)
         {
-            // At most a few hundred bytes, sent at once; charged so that the relay's pacing makes up for them.
+            // At most the input area (2 KiB), sent at once; charged so that the relay's pacing makes up for them.
             _bandwidth?.Upload.Charge(_inputEnd - pipelinedStart);
             try
             {

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Commands;
@@ -183,6 +185,136 @@ public sealed class BindCommandTests
         await peer.ConnectAsync(announced).DefaultTimeout();
         byte[] second = await client.ReceiveReplyAsync();
         Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, ((IPEndPoint)peer.LocalEndPoint!).Port), Socks5Bytes.BoundEndPoint(second));
+    }
+
+    [Theory]
+    [InlineData(RelayMode.Splice)] // on Linux: the client arrives on an event loop and moves to the runtime's sockets for the wait
+    [InlineData(RelayMode.Copy)]
+    public async Task Bind_ClientSendsThenClosesDuringWait_SessionEndsWithoutWaitingForAcceptTimeout(RelayMode mode)
+    {
+        // The simulated clock never moves, so the accept timeout cannot end the wait: only noticing the close can.
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        IPEndPoint announced;
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            announced = await RequestBindAsync(client, []);
+            await client.SendAsync("USER anonymous\r\n"u8.ToArray());
+        }
+
+        await AssertSessionEndedAsync(server, announced, "close=ClientEof");
+    }
+
+    [Theory]
+    [InlineData(RelayMode.Splice)]
+    [InlineData(RelayMode.Copy)]
+    public async Task Bind_ClientSendsThenResetsDuringWait_SessionEndsAsClientReset(RelayMode mode)
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        IPEndPoint announced;
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            announced = await RequestBindAsync(client, []);
+            await client.SendAsync("USER anonymous\r\n"u8.ToArray());
+
+            // Linger 0: the close sends RST instead of FIN.
+            client.Socket.LingerState = new LingerOption(true, 0);
+        }
+
+        await AssertSessionEndedAsync(server, announced, "close=ClientReset");
+    }
+
+    [Theory]
+    [InlineData(RelayMode.Splice)]
+    [InlineData(RelayMode.Copy)]
+    public async Task Bind_ClientSendsDuringWait_PeerReceivesPipelinedThenWaitBytesInOrderAndTunnelWorksBothWays(RelayMode mode)
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        // "one " rides behind the request; "two " and "three" come in writes of their own while the server waits for the peer.
+        IPEndPoint announced = await RequestBindAsync(client, "one "u8.ToArray());
+        await client.SendAsync("two "u8.ToArray());
+        await client.SendAsync("three"u8.ToArray());
+
+        using Socket peer = await ConnectPeerAsync(client, announced);
+        Assert.Equal("one two three"u8.ToArray(), await peer.ReceiveExactlyAsync("one two three".Length));
+
+        await peer.SendAsync("back"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        Assert.Equal("back"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+        await client.SendAsync("again"u8.ToArray());
+        client.Socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal("again"u8.ToArray(), await peer.ReadToEndAsync());
+        peer.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await client.ReadToEndAsync());
+    }
+
+    [Theory]
+    [InlineData(RelayMode.Splice)]
+    [InlineData(RelayMode.Copy)]
+    public async Task Bind_ClientSendsMoreThanTheInputAreaDuringWait_PeerReceivesEveryByteInOrder(RelayMode mode)
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        IPEndPoint announced = await RequestBindAsync(client, []);
+
+        // 8 KiB, several times the room the session has for it: the rest waits in the kernel and must follow, not overtake.
+        byte[] sent = new byte[8 * 1024];
+        for (int i = 0; i < sent.Length; i++)
+        {
+            sent[i] = (byte)(i * 7 + i / 251);
+        }
+
+        for (int offset = 0; offset < sent.Length; offset += 2048)
+        {
+            await client.SendAsync(sent[offset..(offset + 2048)]);
+        }
+
+        using Socket peer = await ConnectPeerAsync(client, announced);
+        Assert.Equal(sent, await peer.ReceiveExactlyAsync(sent.Length));
+        client.Socket.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await peer.ReadToEndAsync());
+    }
+
+    /// <summary>Sends a no-auth greeting and a BIND accepting anyone, with <paramref name="pipelined"/> behind it in the same write; returns the announced endpoint.</summary>
+    private static async Task<IPEndPoint> RequestBindAsync(RawClient client, byte[] pipelined)
+    {
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, 0), command: 2), .. pipelined]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        byte[] first = await client.ReceiveReplyAsync();
+        Assert.Equal(0, first[1]);
+        return Socks5Bytes.BoundEndPoint(first);
+    }
+
+    /// <summary>Connects the peer to the announced port and reads the client's second reply, which must be success.</summary>
+    private static async Task<Socket> ConnectPeerAsync(RawClient client, IPEndPoint announced)
+    {
+        var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await peer.ConnectAsync(announced).DefaultTimeout();
+            Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+            return peer;
+        }
+        catch
+        {
+            peer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The session ends, its listener is closed and its access line names <paramref name="closeReason"/>. The session count
+    /// comes first: probing the port earlier could itself be accepted as the peer and end the wait.
+    /// </summary>
+    private static async Task AssertSessionEndedAsync(TestServer server, IPEndPoint announced, string closeReason)
+    {
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        await AssertListenerClosedAsync(announced);
+        Assert.Contains(server.Logs.Lines, line => line.Contains(closeReason, StringComparison.Ordinal));
     }
 
     /// <summary>The server closes the listener asynchronously: allow it a bounded moment, then a connect must be refused.</summary>
