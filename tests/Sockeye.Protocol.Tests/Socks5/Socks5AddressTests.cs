@@ -106,6 +106,48 @@ public class Socks5AddressTests
         Assert.Throws<ArgumentNullException>("domainName", () => Socks5Address.FromDomainName(null!));
 
     [Theory]
+    [InlineData("0", "0.0.0.0")]
+    [InlineData("0.0.0.0", "0.0.0.0")]
+    [InlineData("00000", "0.0.0.0")]
+    [InlineData("127.1", "127.0.0.1")]
+    [InlineData("0x7f.1", "127.0.0.1")]
+    [InlineData("192.0.2.1", "192.0.2.1")]
+    [InlineData("::", "::")]
+    [InlineData("0:0::0", "::")]
+    [InlineData("::0", "::")]
+    [InlineData("::1", "::1")]
+    [InlineData("::ffff:0.0.0.0", "::ffff:0.0.0.0")]
+    public void TryGetLiteralIPAddress_NameWrittenAsAnAddress_IsThatAddress(string name, string expected)
+    {
+        Socks5Address address = Socks5Address.FromDomainName(name);
+
+        Assert.True(address.TryGetLiteralIPAddress(out IPAddress? literal));
+        Assert.Equal(IPAddress.Parse(expected), literal);
+        Assert.False(address.TryGetIPAddress(out _));
+    }
+
+    [Theory]
+    [InlineData("example.com")]
+    [InlineData("localhost")]
+    [InlineData("1.2.3.4.example.com")]
+    [InlineData("4294967296")]
+    [InlineData(" 192.0.2.1")]
+    public void TryGetLiteralIPAddress_OtherName_False(string name)
+    {
+        Assert.False(Socks5Address.FromDomainName(name).TryGetLiteralIPAddress(out IPAddress? literal));
+        Assert.Null(literal);
+    }
+
+    [Theory]
+    [InlineData("192.0.2.1")]
+    [InlineData("2001:db8::1")]
+    public void TryGetLiteralIPAddress_IPAddress_IsThatAddress(string text)
+    {
+        Assert.True(Socks5Address.FromIPAddress(IPAddress.Parse(text)).TryGetLiteralIPAddress(out IPAddress? literal));
+        Assert.Equal(IPAddress.Parse(text), literal);
+    }
+
+    [Theory]
     [InlineData("192.0.2.1")]
     [InlineData("2001:db8::1")]
     [InlineData("example.com")]
