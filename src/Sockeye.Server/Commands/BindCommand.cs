@@ -118,10 +118,13 @@ internal sealed class BindCommand
         return new BindResult(peer, Socks5ReplyCode.Succeeded, BindOutcome.Accepted);
     }
 
-    /// <summary>The addresses a peer may come from, or <see langword="null"/> for anyone (DST.ADDR 0.0.0.0 or ::).</summary>
+    /// <summary>
+    /// The addresses a peer may come from, or <see langword="null"/> for anyone (DST.ADDR 0.0.0.0 or ::). A name written
+    /// as an address is that address, so the names "0" and "::" mean anyone too.
+    /// </summary>
     private async Task<IPAddress[]?> ResolveExpectedPeerAsync(Socks5Address expected, CancellationToken cancellationToken)
     {
-        if (expected.TryGetIPAddress(out IPAddress? address))
+        if (expected.TryGetLiteralIPAddress(out IPAddress? address))
         {
             return address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) ? null : [address];
         }

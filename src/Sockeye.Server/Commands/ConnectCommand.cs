@@ -52,8 +52,9 @@ internal sealed class ConnectCommand
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            IPAddress[] addresses = destination.TryGetIPAddress(out IPAddress? address)
-                ? [address]
+            // A name written as an address is that address (issue 17): never resolved, and judged by the rules as one.
+            IPAddress[] addresses = destination.TryGetLiteralIPAddress(out IPAddress? literal)
+                ? [literal]
                 : await _resolver.ResolveAsync(destination.DomainName!, linked.Token).ConfigureAwait(false);
             if (addresses.Length == 0)
             {
@@ -62,7 +63,7 @@ internal sealed class ConnectCommand
 
             if (check is not null)
             {
-                addresses = Permitted(addresses, destination.DomainName, port, check);
+                addresses = Permitted(addresses, literal is null ? destination.DomainName : null, port, check);
                 if (addresses.Length == 0)
                 {
                     return ConnectResult.Denied;
@@ -93,17 +94,17 @@ internal sealed class ConnectCommand
     }
 
     /// <summary>
-    /// Starts the common CONNECT the fast way, where it applies: an IP destination, on event loop
-    /// <paramref name="loop"/>, with the system clock. Nothing here allocates beyond the socket: no resolver, no race,
+    /// Starts the common CONNECT the fast way, where it applies: an IP destination (or a name written as one), on event
+    /// loop <paramref name="loop"/>, with the system clock. Nothing here allocates beyond the socket: no resolver, no race,
     /// and the connect timeout is a deadline on the loop instead of a timer with a linked cancellation source, which
     /// were most of the garbage a tunnel left behind (docs/performance-notes.md). Returns <see langword="false"/> when
-    /// the destination needs <see cref="ConnectAsync"/> (a name), and with a fake clock, which only timers obey.
+    /// the destination needs <see cref="ConnectAsync"/> (a name to resolve), and with a fake clock, which only timers obey.
     /// </summary>
     [SupportedOSPlatform("linux")]
     public bool TryStartOnLoop(Socks5Address destination, ushort port, IDestinationCheck? check, EpollLoop loop, out LoopConnect attempt)
     {
         attempt = default;
-        if (_timeProvider != TimeProvider.System || !destination.TryGetIPAddress(out IPAddress? address))
+        if (_timeProvider != TimeProvider.System || !destination.TryGetLiteralIPAddress(out IPAddress? address))
         {
             return false;
         }

@@ -266,8 +266,8 @@ internal sealed partial class UdpAssociation : IDisposable
     }
 
     /// <summary>
-    /// Reads the header. For an IP destination (or a name already resolved) returns its cached address; for a new name,
-    /// returns the name to resolve. Counts and reports false for a datagram to drop.
+    /// Reads the header. For an IP destination (or a name written as an address, or a name already resolved) returns its
+    /// cached address; for a new name, returns the name to resolve. Counts and reports false for a datagram to drop.
     /// </summary>
     private bool TryReadHeader(ReadOnlySpan<byte> datagram, out int headerLength, out SocketAddress? destination, out Socks5Address? domain, out ushort port)
     {
@@ -301,13 +301,16 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         port = header.Port;
-        if (header.AddressType == Socks5AddressType.DomainName)
+        Socks5Address named = header.GetDestination();
+
+        // A name written as an address ("0", "::") is that address (issue 17): checked and routed as one, never resolved.
+        if (!named.TryGetLiteralIPAddress(out IPAddress? literal))
         {
-            domain = header.GetDestination();
+            domain = named;
             return true;
         }
 
-        IPAddress address = Normalize(header.GetDestination().ToIPAddress());
+        IPAddress address = Normalize(literal);
         if (_check is not null && !_check.Permits(AccessCommands.UdpAssociate, null, address, header.Port))
         {
             destination = null;

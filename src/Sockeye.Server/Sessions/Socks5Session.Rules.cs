@@ -35,10 +35,11 @@ internal sealed partial class Socks5Session : IDestinationCheck
             _ => AccessCommands.UdpAssociate,
         };
 
-        // CONNECT names its destination; BIND's peer and UDP's datagrams come later.
+        // CONNECT names its destination; BIND's peer and UDP's datagrams come later. A name written as an address
+        // ("0", "127.1") is judged as that address, like the address it is, with no name for name patterns to match.
+        bool literal = request.Destination.TryGetLiteralIPAddress(out IPAddress? address);
         AccessRequest access = command == AccessCommands.Connect
-            ? AccessRequest.To(ClientAddress, RuleUser, command, request.Destination.DomainName,
-                request.Destination.TryGetIPAddress(out IPAddress? address) ? address : null, request.Port)
+            ? AccessRequest.To(ClientAddress, RuleUser, command, literal ? null : request.Destination.DomainName, address, request.Port)
             : AccessRequest.Pending(ClientAddress, RuleUser, command);
         _requestVerdict = Decide(access);
         if (_requestVerdict != AccessVerdict.Deny)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
@@ -53,6 +54,28 @@ public sealed class BindCommandTests
         await peer.ConnectAsync(announced).DefaultTimeout();
 
         Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    [InlineData("00000")]
+    public async Task Bind_ExpectedPeerNamedAsTheUnspecifiedAddress_AcceptsAnyPeer(string expectedPeer)
+    {
+        // Issue 17: the system resolver throws for these names; as the addresses they are, they mean "anyone" (RFC 1928).
+        await using TestServer server = await TestServer.StartAsync();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        byte[] name = Encoding.ASCII.GetBytes(expectedPeer);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, 5, 2, 0, 3, (byte)name.Length, .. name, 0, 21]);
+        await client.ReceiveExactlyAsync(2);
+        IPEndPoint announced = Socks5Bytes.BoundEndPoint(await client.ReceiveReplyAsync());
+
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(announced).DefaultTimeout();
+
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -343,5 +366,4 @@ public sealed class BindCommandTests
 
         Assert.Equal(SocketError.ConnectionRefused, last);
     }
-
 }

@@ -116,6 +116,40 @@ public sealed class ConnectCommandTests
         Assert.Equal(4, reply);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0.0.0.0")]
+    [InlineData("00000")]
+    [InlineData("::")]
+    [InlineData("0:0::0")]
+    [InlineData("::0")]
+    public async Task Connect_ToNameWrittenAsTheUnspecifiedAddress_RepliesInsteadOfFaulting(string name)
+    {
+        // Issue 17: the system resolver throws ArgumentException for these names, which used to reset the session.
+        await using TestServer server = await TestServer.StartAsync();
+        int closedPort = ReserveClosedPort(IPAddress.Loopback);
+
+        // Linux connects 0.0.0.0 and :: to this host, where the port is closed; which code comes back depends on the
+        // host's IPv6, so only that there is one is asserted.
+        await RequestAsync(server, Socks5Bytes.ConnectDomain(name, closedPort));
+
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal) || line.Contains("[4002]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Connect_ToNameWrittenAsAnAddress_ConnectsWithoutAskingTheResolver()
+    {
+        using var target = new TcpTarget();
+        var resolver = new FakeResolver(_ => []);
+        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+
+        // "127.1" is 127.0.0.1 in the shorthand inet_aton accepts.
+        byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("127.1", target.Port));
+
+        Assert.Equal(0, reply);
+        Assert.Empty(resolver.Queries);
+    }
+
     [Fact]
     public async Task Connect_ToMulticastAddress_RepliesNetworkUnreachable()
     {

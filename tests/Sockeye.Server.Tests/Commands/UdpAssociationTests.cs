@@ -91,6 +91,38 @@ public abstract class UdpAssociationTests
         Assert.Equal(1, resolver.Count);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0.0.0.0")]
+    [InlineData("00000")]
+    [InlineData("::")]
+    [InlineData("0:0::0")]
+    [InlineData("::0")]
+    public async Task Associate_DatagramToNameWrittenAsTheUnspecifiedAddress_JudgedAsThatAddressAndAssociationGoesOn(string name)
+    {
+        // Issue 17: the system resolver throws for these names, which used to end the association in a session fault.
+        await using TestServer server = await StartServerAsync(o =>
+        {
+            var unspecified = new AccessRule { Action = AccessAction.Deny };
+            unspecified.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse("0.0.0.0/8")));
+            unspecified.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse("::/128")));
+            o.Rules.Add(unspecified);
+            o.Rules.Add(new AccessRule { Action = AccessAction.Allow });
+        });
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync([.. UdpAssociateClient.Header(name, echo.EndPoint.Port), .. "denied"u8]);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.DroppedDenied == 1);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        await client.SendAsync([.. header, .. "still relayed"u8]);
+
+        AssertDatagram([.. header, .. "still relayed"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        client.Dispose();
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Associate_DatagramFromAnotherPort_DroppedAndCounted()
     {

@@ -186,6 +186,30 @@ public sealed class AccessRulesServerTests
         Assert.Contains(server.Logs.Lines, line => line.Contains("[3007]", StringComparison.Ordinal) && line.Contains("built-in: local destinations", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0.0.0.0")]
+    [InlineData("00000")]
+    [InlineData("::")]
+    [InlineData("0:0::0")]
+    [InlineData("::0")]
+    public async Task Connect_BuiltInGuard_DeniesNamesWrittenAsTheUnspecifiedAddress(string name)
+    {
+        // Issue 17: the system resolver throws for these names instead of answering 0.0.0.0 or ::, which Linux takes
+        // as this host. They are those addresses, so the guard of a server listening on 0.0.0.0 denies them.
+        IReadOnlyList<AccessRule> guard = AccessPolicyTests.GuardedOptions().GetEffectiveRules();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            foreach (AccessRule rule in guard)
+            {
+                o.Rules.Add(rule);
+            }
+        });
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.ConnectDomain(name, 22)));
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void BuiltInGuard_IsWhatAServerListeningBeyondLoopbackApplies()
     {
