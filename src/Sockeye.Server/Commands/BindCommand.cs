@@ -13,10 +13,10 @@ namespace Sockeye.Server.Commands;
 internal sealed class BindCommand
 {
     private readonly BindOptions _options;
-    private readonly IHostResolver _resolver;
+    private readonly DnsCache _resolver;
     private readonly TimeProvider _timeProvider;
 
-    public BindCommand(BindOptions options, IHostResolver resolver, TimeProvider timeProvider)
+    public BindCommand(BindOptions options, DnsCache resolver, TimeProvider timeProvider)
     {
         _options = options;
         _resolver = resolver;

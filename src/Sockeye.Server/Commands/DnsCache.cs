@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 
 namespace Sockeye.Server.Commands;
 
@@ -23,7 +24,10 @@ internal sealed class DnsCache
         _timeProvider = timeProvider;
     }
 
-    /// <summary>The addresses of <paramref name="host"/>; throws <see cref="System.Net.Sockets.SocketException"/> when it does not resolve.</summary>
+    /// <summary>
+    /// The addresses of <paramref name="host"/>. Throws <see cref="SocketException"/> when it does not resolve, whatever
+    /// the resolver threw, so that every command answers that as a host it cannot reach; only a cancellation passes as is.
+    /// </summary>
     public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
     {
         long now = _timeProvider.GetTimestamp();
@@ -32,7 +36,19 @@ internal sealed class DnsCache
             return cached.Addresses;
         }
 
-        IPAddress[] addresses = await _resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await _resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not SocketException and not OperationCanceledException)
+        {
+            // Issue 17: the runtime's resolver throws ArgumentException for names it will not look up (it did for "0"
+            // and "::"), and a resolver may fail in ways nobody listed. To the client that is still a name that does
+            // not resolve (X'04'), never a fault that resets its session.
+            throw new SocketException((int)SocketError.HostNotFound, e.Message);
+        }
+
         if (_ttl > TimeSpan.Zero && addresses.Length > 0)
         {
             if (_entries.Count >= MaxEntries)

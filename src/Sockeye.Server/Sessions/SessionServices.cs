@@ -34,7 +34,7 @@ internal sealed class SessionServices
         Options = options;
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
         Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider, descriptors);
-        Bind = new BindCommand(options.Bind, resolver, timeProvider);
+        Bind = new BindCommand(options.Bind, Dns, timeProvider);
         Limiter = new SessionLimiter(options.Limits, descriptors);
         _access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules()));
         Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);

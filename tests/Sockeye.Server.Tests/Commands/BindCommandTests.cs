@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Commands;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Commands;
@@ -75,6 +76,20 @@ public sealed class BindCommandTests
         await peer.ConnectAsync(announced).DefaultTimeout();
 
         Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Bind_ResolverFailsUnexpectedly_SecondReplyHostUnreachable()
+    {
+        await using TestServer server = await TestServer.StartAsync(resolver: new ThrowingResolver());
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        byte[] name = "peer.test"u8.ToArray();
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, 5, 2, 0, 3, (byte)name.Length, .. name, 0, 21]);
+        await client.ReceiveExactlyAsync(2);
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+
+        Assert.Equal(new byte[] { 5, 4, 0, 1, 0, 0, 0, 0, 0, 0 }, await client.ReadToEndAsync());
         Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
     }
 
@@ -365,5 +380,11 @@ public sealed class BindCommandTests
         }
 
         Assert.Equal(SocketError.ConnectionRefused, last);
+    }
+
+    private sealed class ThrowingResolver : IHostResolver
+    {
+        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+            Task.FromException<IPAddress[]>(new InvalidOperationException("a resolver bug"));
     }
 }

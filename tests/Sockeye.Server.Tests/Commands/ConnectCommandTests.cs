@@ -151,6 +151,18 @@ public sealed class ConnectCommandTests
     }
 
     [Fact]
+    public async Task Connect_ResolverFailsUnexpectedly_RepliesHostUnreachable()
+    {
+        var resolver = new FakeResolver(_ => throw new InvalidOperationException("a resolver bug"));
+        await using TestServer server = await TestServer.StartAsync(resolver: resolver);
+
+        byte reply = await RequestAsync(server, Socks5Bytes.ConnectDomain("broken.test", 80));
+
+        Assert.Equal(4, reply);
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Connect_ToMulticastAddress_RepliesNetworkUnreachable()
     {
         // Linux refuses a TCP connect to a multicast address with ENETUNREACH before sending anything.

@@ -124,6 +124,24 @@ public abstract class UdpAssociationTests
     }
 
     [Fact]
+    public async Task Associate_ResolverFailsUnexpectedly_DatagramDroppedAndAssociationGoesOn()
+    {
+        await using TestServer server = await StartServerAsync(resolver: new ThrowingResolver());
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync([.. UdpAssociateClient.Header("broken.test", echo.EndPoint.Port), .. "unroutable"u8]);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.DroppedUnroutable == 1);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        await client.SendAsync([.. header, .. "still relayed"u8]);
+
+        AssertDatagram([.. header, .. "still relayed"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        client.Dispose();
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        Assert.DoesNotContain(server.Logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Associate_DatagramFromAnotherPort_DroppedAndCounted()
     {
         await using TestServer server = await StartServerAsync();
@@ -433,6 +451,12 @@ public abstract class UdpAssociationTests
 
     private static Task SendFromAsync(Socket socket, byte[] datagram, IPEndPoint relay) =>
         socket.SendToAsync(datagram, SocketFlags.None, relay).DefaultTimeout();
+
+    private sealed class ThrowingResolver : IHostResolver
+    {
+        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+            Task.FromException<IPAddress[]>(new InvalidOperationException("a resolver bug"));
+    }
 
     private sealed class CountingResolver(IPAddress answer) : IHostResolver
     {
