@@ -41,7 +41,7 @@ internal sealed partial class Socks5Session
     {
         if (result.Target is null)
         {
-            SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, request.Destination.ToString(request.Port), result.ReplyCode, result.SocketError);
+            SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, LogText.Destination(request.Destination, request.Port), result.ReplyCode, result.SocketError);
             SessionCloseReason reason = result.ReplyCode == Socks5ReplyCode.ConnectionNotAllowed ? SessionCloseReason.RuleDenied : SessionCloseReason.ConnectFailed;
             await FailAsync(result.ReplyCode, reason).ConfigureAwait(false);
             return false;
@@ -68,7 +68,7 @@ internal sealed partial class Socks5Session
         Socket? listener = _services.Bind.Listen(localAddress, out IPEndPoint announced, out SocketError listenError);
         if (listener is null)
         {
-            SessionLog.BindFailed(_services.SessionLogger, _id, request.Destination.ToString(request.Port), BindOutcome.Failed, listenError);
+            SessionLog.BindFailed(_services.SessionLogger, _id, LogText.Destination(request.Destination, request.Port), BindOutcome.Failed, listenError);
             await FailAsync(ReplyCodes.FromSocketError(listenError), SessionCloseReason.BindFailed).ConfigureAwait(false);
             return;
         }
@@ -94,7 +94,7 @@ internal sealed partial class Socks5Session
         _inputEnd += result.ClientBytes;
         if (result.Peer is null)
         {
-            SessionLog.BindFailed(_services.SessionLogger, _id, request.Destination.ToString(request.Port), result.Outcome, result.ClientError);
+            SessionLog.BindFailed(_services.SessionLogger, _id, LogText.Destination(request.Destination, request.Port), result.Outcome, result.ClientError);
             if (result.Outcome == BindOutcome.ClientGone)
             {
                 TrySetCloseReason(result.ClientError == SocketError.Success ? SessionCloseReason.ClientEof : SessionCloseReason.ClientReset);

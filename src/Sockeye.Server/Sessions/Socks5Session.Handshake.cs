@@ -234,7 +234,8 @@ internal sealed partial class Socks5Session
         return replyLength == 0 ? HandshakeStep.Close : HandshakeStep.ReplyAndClose;
     }
 
-    // A failed username is logged to help operators spot guessing; invalid UTF-8 is shown escaped, never raw.
+    // A failed username is logged to help operators spot guessing, never raw: escaped (LogText), or as hex when it is
+    // not even UTF-8.
     private static string DecodeUserForLog(ReadOnlySpan<byte> username) =>
-        System.Text.Unicode.Utf8.IsValid(username) ? Encoding.UTF8.GetString(username) : Convert.ToHexString(username);
+        System.Text.Unicode.Utf8.IsValid(username) ? LogText.Escape(Encoding.UTF8.GetString(username)) : Convert.ToHexString(username);
 }

@@ -67,12 +67,12 @@ internal sealed partial class Socks5Session : IDestinationCheck
         ILogger log = _services.SessionLogger;
         if (rule is { Log: true } && log.IsEnabled(LogLevel.Information))
         {
-            SessionLog.RuleApplied(log, _id, _clientEndPoint, Describe(request.Command), Describe(request), _user,
+            SessionLog.RuleApplied(log, _id, _clientEndPoint, Describe(request.Command), Describe(request), LogText.Escape(_user),
                 decision.Verdict == AccessVerdict.Allow ? "allowed" : "denied", decision.RuleNumber, rule.Name ?? "");
         }
         else if (decision.Verdict == AccessVerdict.Deny && log.IsEnabled(LogLevel.Debug))
         {
-            SessionLog.RuleDenied(log, _id, _clientEndPoint, Describe(request.Command), Describe(request), _user, decision.RuleNumber, rule?.Name ?? "no rule matched");
+            SessionLog.RuleDenied(log, _id, _clientEndPoint, Describe(request.Command), Describe(request), LogText.Escape(_user), decision.RuleNumber, rule?.Name ?? "no rule matched");
         }
 
         return decision.Verdict;
@@ -85,6 +85,7 @@ internal sealed partial class Socks5Session : IDestinationCheck
         _ => "UDP",
     };
 
+    /// <summary>The destination as rule log lines show it; the name the client gave is escaped (LogText).</summary>
     private static string Describe(in AccessRequest request)
     {
         if (!request.DestinationKnown)
@@ -92,7 +93,8 @@ internal sealed partial class Socks5Session : IDestinationCheck
             return "(destination to come)";
         }
 
-        string where = request.Address is null ? $"{request.Name}:{request.Port}" : new IPEndPoint(request.Address, request.Port).ToString();
-        return request.Name is null || request.Address is null ? where : $"{request.Name} ({where})";
+        string? name = LogText.Escape(request.Name);
+        string where = request.Address is null ? $"{name}:{request.Port}" : new IPEndPoint(request.Address, request.Port).ToString();
+        return name is null || request.Address is null ? where : $"{name} ({where})";
     }
 }

@@ -259,7 +259,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             _services.ReportDescriptorsExhausted();
         }
 
-        SessionLog.LimitReached(_services.SessionLogger, _id, _clientEndPoint, _user, request.Command);
+        SessionLog.LimitReached(_services.SessionLogger, _id, _clientEndPoint, LogText.Escape(_user), request.Command);
         await FailAsync(Socks5ReplyCode.GeneralFailure, SessionCloseReason.LimitReached).ConfigureAwait(false);
         return false;
     }
@@ -429,7 +429,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
         TunnelRelay? relay = _relay;
         long durationMs = (long)_services.TimeProvider.GetElapsedTime(_startTimestamp).TotalMilliseconds;
-        AccessLog.Session(_services.AccessLogger, _clientEndPoint, _user, request.Command, request.Destination.ToString(request.Port),
+        AccessLog.Session(_services.AccessLogger, _clientEndPoint, LogText.Escape(_user), request.Command, LogText.Destination(request.Destination, request.Port),
             _replyCode, relay?.BytesUp ?? 0, relay?.BytesDown ?? 0, durationMs, CloseReason);
     }
 }
