@@ -48,4 +48,10 @@ internal static partial class ServerLog
         "Out of descriptors for clients ({InUse} of {Capacity} held by sessions): new connections are closed right after accept, and requests answered X'01'; {Refused} refused since the last report",
         EventName = "DescriptorsExhausted")]
     public static partial void DescriptorsExhausted(ILogger logger, long inUse, long capacity, long refused);
+
+    [LoggerMessage(1014, LogLevel.Warning, "Could not list this host's interface addresses; the built-in guard keeps denying the {AddressCount} it knew", EventName = "HostAddressesUnavailable")]
+    public static partial void HostAddressesUnavailable(ILogger logger, int addressCount, Exception exception);
+
+    [LoggerMessage(1015, LogLevel.Information, "This system does not report interface address changes; the built-in guard lists this host's addresses again every {RefreshInterval}", EventName = "HostAddressChangesNotReported")]
+    public static partial void HostAddressChangesNotReported(ILogger logger, TimeSpan refreshInterval);
 }
