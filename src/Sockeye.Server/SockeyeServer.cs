@@ -26,6 +26,8 @@ public sealed class SockeyeServer : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly SessionServices _services;
     private readonly SessionRegistry _registry;
+    private readonly HostAddresses _hostAddresses;
+    private readonly bool _guardsHostAddresses;
     private readonly List<ConnectionListener> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly Action<TunnelSocket> _onAccepted;
@@ -44,11 +46,12 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <param name="loggerFactory">Where to log.</param>
     /// <param name="timeProvider">The clock of every timeout.</param>
     /// <param name="resolver">Resolves destination names.</param>
+    /// <param name="hostAddressProvider">Where the built-in rules learn the host's own addresses; tests pass loopback ones.</param>
     /// <param name="descriptors">
     /// The descriptors sessions may hold; by default derived from this process's open-file limit when the server is created.
     /// </param>
     internal SockeyeServer(SockeyeServerOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IHostResolver resolver,
-        DescriptorBudget? descriptors = null)
+        IHostAddressProvider? hostAddressProvider = null, DescriptorBudget? descriptors = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
@@ -62,7 +65,12 @@ public sealed class SockeyeServer : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = CreateUsers(options);
-        _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, descriptors ?? DescriptorBudget.ForThisProcess());
+
+        // Listed and watched from start to stop, and only when a listener beyond loopback puts the built-in guard in
+        // force: the listeners never change after this.
+        _hostAddresses = new HostAddresses(hostAddressProvider ?? SystemHostAddressProvider.Instance, _timeProvider, _logger);
+        _guardsHostAddresses = SockeyeServerOptions.GuardsLocalDestinations(options.Listeners);
+        _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
         _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
         _onAccepted = OnAccepted;
@@ -126,6 +134,12 @@ public sealed class SockeyeServer : IAsyncDisposable
             throw;
         }
 
+        if (_guardsHostAddresses)
+        {
+            // Before the first accept, so that no session meets an empty list.
+            _hostAddresses.Start();
+        }
+
         var endPoints = new List<IPEndPoint>(_listeners.Count);
         foreach (ConnectionListener listener in _listeners)
         {
@@ -183,6 +197,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         _registry.Dispose();
+        _hostAddresses.Dispose();
         _services.Pipes?.Dispose();
         _services.StopEventLoops();
         _services.Metrics.Dispose();
@@ -193,7 +208,8 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// Puts the users and the access rules of <paramref name="options"/> in force for every session that starts from
     /// now on. Sessions already open keep the users and rules they started with, so no tunnel is dropped. Every other
     /// setting (listeners, timeouts, limits, UDP, relay mode) keeps the value the server was created with until the next
-    /// start. With no rules configured, the built-in rules are those of the listeners the server really has.
+    /// start. With no rules configured, the built-in rules are those of the listeners the server really has, and they
+    /// deny the host's addresses as this server keeps them current.
     /// </summary>
     /// <exception cref="OptionsValidationException">
     /// <paramref name="options"/> is invalid; the exception lists every problem, and nothing changed.
@@ -208,7 +224,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         var users = CreateUsers(options);
-        var access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules(_options.Listeners)));
+        var access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules(_options.Listeners, _hostAddresses)));
         _services.ReplaceAccess(access);
         ServerLog.Reloaded(_logger, users.Count, options.Rules.Count);
     }

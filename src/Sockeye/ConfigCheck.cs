@@ -62,7 +62,7 @@ internal static class ConfigCheck
             }
 
             text.Append(guarded
-                ? "rules: none configured; the built-in rules apply, which deny local destinations because a listener is not on loopback:\n"
+                ? "rules: none configured; the built-in rules apply, which deny local destinations and this host's addresses because a listener is not on loopback:\n"
                 : "rules: none configured; the built-in rule applies, which allows everything because every listener is on loopback:\n");
         }
         else

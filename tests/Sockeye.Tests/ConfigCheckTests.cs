@@ -39,9 +39,10 @@ public class ConfigCheckTests
         (int exitCode, string output, _) = await RunAsync("check-config", config.Path);
 
         Assert.Equal(0, exitCode);
-        Assert.Contains("the built-in rules apply, which deny local destinations because a listener is not on loopback", output, StringComparison.Ordinal);
+        Assert.Contains("the built-in rules apply, which deny local destinations and this host's addresses because a listener is not on loopback", output, StringComparison.Ordinal);
         Assert.Contains("1. deny   commands connect, udp  clients any  users any  destinations 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10, 0.0.0.0/8, ::/128  ports any  log  # built-in: local destinations", output, StringComparison.Ordinal);
-        Assert.Contains("2. allow  commands any", output, StringComparison.Ordinal);
+        Assert.Contains("2. deny   commands connect, udp  clients any  users any  destinations this host's addresses  ports any  log  # built-in: this host's addresses", output, StringComparison.Ordinal);
+        Assert.Contains("3. allow  commands any", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,19 +1,23 @@
 using System.Net;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Configuration;
 
 /// <summary>
 /// A destination an <see cref="AccessRule"/> names: a network (<c>10.0.0.0/8</c>, or one address), an exact domain
 /// name (<c>example.com</c>), or every name under a domain (<c>*.example.com</c>, which does not match
-/// <c>example.com</c> itself). Names compare without regard to ASCII case or a trailing dot.
+/// <c>example.com</c> itself). Names compare without regard to ASCII case or a trailing dot. The built-in rules of
+/// <see cref="SockeyeServerOptions.GetEffectiveRules()"/> also use a kind that configuration cannot write: the proxy
+/// host's own addresses, which <see cref="ToString"/> shows as <c>this host's addresses</c>.
 /// </summary>
 public sealed class DestinationPattern
 {
-    private DestinationPattern(IPNetwork? network, string? name, bool isSuffix)
+    private DestinationPattern(IPNetwork? network, string? name, bool isSuffix, HostAddresses? hostAddresses = null)
     {
         Network = network;
         Name = name;
         IsSuffix = isSuffix;
+        HostAddresses = hostAddresses;
     }
 
     /// <summary>The network, for a pattern that names addresses; otherwise <see langword="null"/>.</summary>
@@ -21,15 +25,24 @@ public sealed class DestinationPattern
 
     /// <summary>
     /// The lower-case domain, for a pattern that names a domain: the exact name, or for <c>*.example.com</c> the
-    /// suffix <c>example.com</c>. <see langword="null"/> for a network.
+    /// suffix <c>example.com</c>. <see langword="null"/> for a network or the host's addresses.
     /// </summary>
     public string? Name { get; }
 
     /// <summary>Whether the pattern is a <c>*.suffix</c> wildcard.</summary>
     public bool IsSuffix { get; }
 
+    /// <summary>The host's addresses, for the built-in pattern that matches them; otherwise <see langword="null"/>.</summary>
+    internal HostAddresses? HostAddresses { get; }
+
+    /// <summary>Whether the pattern matches destination addresses (a network, the host's addresses) rather than names.</summary>
+    internal bool MatchesAddresses => Network is not null || HostAddresses is not null;
+
     /// <summary>A pattern matching the addresses of <paramref name="network"/>.</summary>
     public static DestinationPattern ForNetwork(IPNetwork network) => new(network, null, isSuffix: false);
+
+    /// <summary>A pattern matching whatever addresses <paramref name="hostAddresses"/> holds when it is asked.</summary>
+    internal static DestinationPattern ForHostAddresses(HostAddresses hostAddresses) => new(null, null, isSuffix: false, hostAddresses);
 
     /// <summary>Parses <c>10.0.0.0/8</c>, <c>2001:db8::/32</c>, <c>192.0.2.7</c>, <c>example.com</c> or <c>*.example.com</c>.</summary>
     /// <param name="text">The text to parse.</param>
@@ -78,8 +91,9 @@ public sealed class DestinationPattern
         return true;
     }
 
-    /// <summary>Whether <paramref name="address"/> is in the pattern's network; always false for a name pattern.</summary>
-    public bool Matches(IPAddress address) => Network is { } network && network.Contains(Normalize(address));
+    /// <summary>Whether <paramref name="address"/> is in the pattern's network (or is one of the host's); always false for a name pattern.</summary>
+    public bool Matches(IPAddress address) =>
+        Network is { } network ? network.Contains(Normalize(address)) : HostAddresses is { } host && host.Contains(address);
 
     /// <summary>Whether the domain name <paramref name="name"/> is the pattern's name, or under its suffix.</summary>
     public bool Matches(ReadOnlySpan<char> name)
@@ -106,7 +120,8 @@ public sealed class DestinationPattern
     }
 
     /// <summary>The pattern as it is written in a configuration file.</summary>
-    public override string ToString() => Network?.ToString() ?? (IsSuffix ? "*." + Name : Name!);
+    public override string ToString() =>
+        Network?.ToString() ?? (HostAddresses is not null ? "this host's addresses" : IsSuffix ? "*." + Name : Name!);
 
     private static bool TryParseNetwork(string text, int slash, out DestinationPattern? pattern, out string? error)
     {

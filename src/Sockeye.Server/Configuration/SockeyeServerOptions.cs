@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Configuration;
 
@@ -70,7 +72,8 @@ public sealed class SockeyeServerOptions
     /// </summary>
     /// <remarks>
     /// Defaults to none, which means the built-in rules of <see cref="GetEffectiveRules()"/>: everything allowed, except
-    /// loopback, link-local and unspecified destinations while any listener is on a non-loopback address.
+    /// loopback, link-local and unspecified destinations and the proxy host's own addresses while any listener is on a
+    /// non-loopback address.
     /// </remarks>
     public IList<AccessRule> Rules { get; } = new List<AccessRule>();
 
@@ -92,13 +95,32 @@ public sealed class SockeyeServerOptions
     /// <summary>
     /// The rules the server applies: <see cref="Rules"/> when any are configured. Otherwise the built-in default, which
     /// allows everything but, as soon as a listener is on a non-loopback address, first denies destinations in the
-    /// loopback, link-local and unspecified ranges, so that a client on the network cannot use the proxy to reach
-    /// services bound to the proxy host's loopback interface or a cloud metadata endpoint (server-side request forgery).
+    /// loopback, link-local and unspecified ranges, then the proxy host's own addresses (every unicast address of every
+    /// interface, IPv4 and IPv6, in IPv4-mapped form too). So a client on the network cannot use the proxy to reach a
+    /// service on the proxy host, whether it listens on loopback or on every address behind a firewall that only keeps
+    /// out traffic from elsewhere, nor a cloud metadata endpoint (server-side request forgery). A name is judged by each
+    /// address it resolves to. BIND peers are not affected.
     /// </summary>
-    public IReadOnlyList<AccessRule> GetEffectiveRules() => GetEffectiveRules(Listeners);
+    /// <remarks>
+    /// The rules returned hold the host's addresses as they are at the call. A running server keeps its own copy current:
+    /// it lists them again whenever the system reports an address change, and every 30 seconds in case it does not.
+    /// </remarks>
+    public IReadOnlyList<AccessRule> GetEffectiveRules()
+    {
+        var hostAddresses = new HostAddresses(SystemHostAddressProvider.Instance, TimeProvider.System, NullLogger.Instance);
+        if (GuardsLocalDestinations(Listeners))
+        {
+            hostAddresses.Refresh();
+        }
 
-    /// <summary>As <see cref="GetEffectiveRules()"/>, with the built-in rules chosen for <paramref name="listeners"/>.</summary>
-    internal IReadOnlyList<AccessRule> GetEffectiveRules(IEnumerable<IPEndPoint> listeners)
+        return GetEffectiveRules(Listeners, hostAddresses);
+    }
+
+    /// <summary>As <see cref="GetEffectiveRules()"/>, with the host's addresses those <paramref name="hostAddresses"/> holds whenever a rule is checked.</summary>
+    internal IReadOnlyList<AccessRule> GetEffectiveRules(HostAddresses hostAddresses) => GetEffectiveRules(Listeners, hostAddresses);
+
+    /// <summary>As <see cref="GetEffectiveRules(HostAddresses)"/>, with the built-in rules chosen for <paramref name="listeners"/>.</summary>
+    internal IReadOnlyList<AccessRule> GetEffectiveRules(IEnumerable<IPEndPoint> listeners, HostAddresses hostAddresses)
     {
         if (Rules.Count > 0)
         {
@@ -106,29 +128,39 @@ public sealed class SockeyeServerOptions
         }
 
         var allowAll = new AccessRule { Action = AccessAction.Allow, Name = "built-in: allow the rest" };
+        if (!GuardsLocalDestinations(listeners))
+        {
+            return [allowAll];
+        }
+
+        // BIND is left out: its "destination" is a peer that chose to connect to the client, not a service the client
+        // reaches through the proxy.
+        const AccessCommands Guarded = AccessCommands.Connect | AccessCommands.UdpAssociate;
+        var localDestinations = new AccessRule { Action = AccessAction.Deny, Name = "built-in: local destinations", Commands = Guarded, Log = true };
+        foreach (string network in GuardedNetworks)
+        {
+            localDestinations.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse(network)));
+        }
+
+        // A service bound to the wildcard address answers on the host's LAN address as well as on loopback, and a
+        // firewall that filters what comes from outside never sees the proxy connecting to its own host (issue 17).
+        var hostDestinations = new AccessRule { Action = AccessAction.Deny, Name = "built-in: this host's addresses", Commands = Guarded, Log = true };
+        hostDestinations.Destinations.Add(DestinationPattern.ForHostAddresses(hostAddresses));
+        return [localDestinations, hostDestinations, allowAll];
+    }
+
+    /// <summary>Whether the built-in rules guard local destinations: whether any of <paramref name="listeners"/> is beyond loopback.</summary>
+    internal static bool GuardsLocalDestinations(IEnumerable<IPEndPoint> listeners)
+    {
         foreach (IPEndPoint listener in listeners)
         {
             if (listener is not null && !IPAddress.IsLoopback(listener.Address))
             {
-                // BIND is left out: its "destination" is a peer that chose to connect to the client, not a service the
-                // client reaches through the proxy.
-                var guard = new AccessRule
-                {
-                    Action = AccessAction.Deny,
-                    Name = "built-in: local destinations",
-                    Commands = AccessCommands.Connect | AccessCommands.UdpAssociate,
-                    Log = true,
-                };
-                foreach (string network in GuardedNetworks)
-                {
-                    guard.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse(network)));
-                }
-
-                return [guard, allowAll];
+                return true;
             }
         }
 
-        return [allowAll];
+        return false;
     }
 
     // Loopback, link-local (169.254.169.254 is the cloud metadata service) and "this network"/unspecified, which

@@ -119,8 +119,8 @@ internal sealed class AccessPolicy
     }
 
     /// <summary>
-    /// A network pattern matches the destination's address, a name pattern the name the client asked for, so the
-    /// addresses a name resolves to are judged both by the name and by where they are.
+    /// A network pattern (or the host's addresses) matches the destination's address, a name pattern the name the
+    /// client asked for, so the addresses a name resolves to are judged both by the name and by where they are.
     /// </summary>
     private static Match MatchDestination(AccessRule rule, in AccessRequest request)
     {
@@ -134,7 +134,7 @@ internal sealed class AccessPolicy
         for (int i = 0; i < patterns.Count; i++)
         {
             DestinationPattern pattern = patterns[i];
-            if (pattern.Network is not null)
+            if (pattern.MatchesAddresses)
             {
                 if (request.Address is not null)
                 {

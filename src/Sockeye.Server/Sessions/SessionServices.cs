@@ -28,15 +28,17 @@ internal sealed class SessionServices
     private SessionAccess _access;
     private bool _loopsStopped;
 
+    // hostAddresses: the host's own addresses, for the built-in rules; the server keeps them current. descriptors: what
+    // sessions may hold of the process's open-file limit.
     public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory,
-        DescriptorBudget descriptors)
+        HostAddresses hostAddresses, DescriptorBudget descriptors)
     {
         Options = options;
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
         Connect = new ConnectCommand(Dns, options.ConnectTimeout, options.Outbound, timeProvider, descriptors);
         Bind = new BindCommand(options.Bind, Dns, timeProvider);
         Limiter = new SessionLimiter(options.Limits, descriptors);
-        _access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules()));
+        _access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
         Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         bool splice = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Tests.Infrastructure;
 
@@ -28,7 +29,7 @@ internal sealed class TestServer : IAsyncDisposable
     public IPEndPoint EndPoint => Server.LocalEndPoints[0];
 
     public static async Task<TestServer> StartAsync(Action<SockeyeServerOptions>? configure = null, IHostResolver? resolver = null, IPAddress? listenAddress = null,
-        TimeProvider? timeProvider = null, Sockeye.Server.Limits.DescriptorBudget? descriptors = null)
+        TimeProvider? timeProvider = null, IHostAddressProvider? hostAddresses = null, Sockeye.Server.Limits.DescriptorBudget? descriptors = null)
     {
         var options = new SockeyeServerOptions();
         options.Listeners.Add(new IPEndPoint(listenAddress ?? IPAddress.Loopback, 0));
@@ -37,7 +38,7 @@ internal sealed class TestServer : IAsyncDisposable
         options.ShutdownTimeout = TimeSpan.FromSeconds(1);
         configure?.Invoke(options);
         var logs = new CapturingLoggerFactory();
-        var server = new SockeyeServer(options, logs, timeProvider, resolver ?? SystemHostResolver.Instance, descriptors);
+        var server = new SockeyeServer(options, logs, timeProvider, resolver ?? SystemHostResolver.Instance, hostAddresses, descriptors);
         await server.StartAsync();
         return new TestServer(server, options, logs, timeProvider as FakeTimeProvider);
     }

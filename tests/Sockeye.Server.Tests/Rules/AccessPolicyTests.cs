@@ -1,6 +1,8 @@
 using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Rules;
+using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Rules;
 
@@ -238,9 +240,57 @@ public sealed class AccessPolicyTests
     [InlineData("2001:db8::1")]
     public void DefaultRules_NonLoopbackListener_AllowOtherDestinations(string destination)
     {
-        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules());
+        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules(HostAddressesOf("192.0.2.10", "2001:db8::10")));
 
-        Assert.Equal(new AccessDecision(AccessVerdict.Allow, 2), policy.Evaluate(To(destination, 80)));
+        Assert.Equal(new AccessDecision(AccessVerdict.Allow, 3), policy.Evaluate(To(destination, 80)));
+    }
+
+    [Theory]
+    [InlineData("192.0.2.10")]
+    [InlineData("::ffff:192.0.2.10")]
+    [InlineData("2001:db8::10")]
+    public void DefaultRules_NonLoopbackListener_DenyTheHostsOwnAddresses(string destination)
+    {
+        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules(HostAddressesOf("192.0.2.10", "2001:db8::10")));
+
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 2), policy.Evaluate(To(destination, 80)));
+        Assert.Equal("built-in: this host's addresses", policy[2].Name);
+        Assert.True(policy[2].Log);
+    }
+
+    [Theory]
+    [InlineData(AccessCommands.Connect, false)]
+    [InlineData(AccessCommands.UdpAssociate, false)]
+    [InlineData(AccessCommands.Bind, true)]
+    public void DefaultRules_HostAddressGuard_CoversConnectAndUdpNotBindPeers(AccessCommands command, bool allowed)
+    {
+        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules(HostAddressesOf("192.0.2.10")));
+
+        Assert.Equal(allowed ? AccessVerdict.Allow : AccessVerdict.Deny, policy.Evaluate(To("192.0.2.10", 80, command: command)).Verdict);
+    }
+
+    [Fact]
+    public void DefaultRules_NameResolvingToAHostAddress_UndecidedThenDenied()
+    {
+        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules(HostAddressesOf("192.0.2.10")));
+
+        Assert.Equal(AccessVerdict.Undecided, policy.Evaluate(ToName("proxy-host.example", 80)).Verdict);
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 2), policy.Evaluate(ToName("proxy-host.example", 80, "192.0.2.10")));
+        Assert.Equal(new AccessDecision(AccessVerdict.Allow, 3), policy.Evaluate(ToName("proxy-host.example", 80, "192.0.2.11")));
+    }
+
+    [Fact]
+    public void DefaultRules_HostAddressesChange_TheSamePolicyFollows()
+    {
+        var provider = new FakeHostAddressProvider(IPAddress.Parse("192.0.2.10"));
+        using var host = new HostAddresses(provider, TimeProvider.System, NullLogger.Instance);
+        host.Start();
+        var policy = new AccessPolicy(GuardedOptions().GetEffectiveRules(host));
+
+        provider.Change([IPAddress.Parse("192.0.2.99")]);
+
+        Assert.Equal(AccessVerdict.Allow, policy.Evaluate(To("192.0.2.10", 80)).Verdict);
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 2), policy.Evaluate(To("192.0.2.99", 80)));
     }
 
     [Theory]
@@ -272,6 +322,14 @@ public sealed class AccessPolicyTests
         IReadOnlyList<AccessRule> rules = options.GetEffectiveRules();
 
         Assert.Same(options.Rules[0], Assert.Single(rules));
+    }
+
+    /// <summary>"The host's addresses", listed once.</summary>
+    internal static HostAddresses HostAddressesOf(params string[] addresses)
+    {
+        var host = new HostAddresses(new FakeHostAddressProvider([.. addresses.Select(IPAddress.Parse)]), TimeProvider.System, NullLogger.Instance);
+        host.Refresh();
+        return host;
     }
 
     internal static SockeyeServerOptions GuardedOptions()

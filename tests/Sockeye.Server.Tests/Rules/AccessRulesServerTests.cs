@@ -211,13 +211,52 @@ public sealed class AccessRulesServerTests
     }
 
     [Fact]
+    public async Task Connect_BuiltInGuard_DeniesTheHostsOwnAddressesAndNamesResolvingToThem()
+    {
+        using var target = new TcpTarget(IPAddress.Parse("127.0.0.2"));
+        using var elsewhere = new TcpTarget(IPAddress.Loopback);
+        var resolver = new FakeResolver(_ => [IPAddress.Parse("127.0.0.2")]);
+        await using TestServer server = await TestServer.StartAsync(o => AddHostAddressGuard(o, "127.0.0.2"), resolver);
+
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Parse("::ffff:127.0.0.2"), target.Port))));
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.ConnectDomain("proxy-host.example", target.Port)));
+        Assert.Equal(0, await ConnectReplyAsync(server, Socks5Bytes.Connect(elsewhere.EndPoint)));
+
+        // The server answers only after its connect attempt, so a connection it had made would be queued before this one.
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await probe.ConnectAsync(target.EndPoint).DefaultTimeout();
+        using Socket first = await target.AcceptAsync();
+        Assert.Equal(probe.LocalEndPoint, first.RemoteEndPoint);
+        Assert.Equal(3, server.Logs.Lines.Count(line => line.Contains("[3007]", StringComparison.Ordinal)
+            && line.Contains("denied by rule 1 (built-in: this host's addresses)", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void BuiltInGuard_IsWhatAServerListeningBeyondLoopbackApplies()
     {
-        var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System, NullLoggerFactory.Instance, Sockeye.Server.Limits.DescriptorBudget.Unlimited);
+        HostAddresses hostAddresses = AccessPolicyTests.HostAddressesOf("192.0.2.10");
+        var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System,
+            NullLoggerFactory.Instance, hostAddresses, Sockeye.Server.Limits.DescriptorBudget.Unlimited);
 
-        AccessDecision decision = services.Access.Policy.Evaluate(AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, IPAddress.Loopback, 22));
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 1), services.Access.Policy.Evaluate(ConnectTo(IPAddress.Loopback)));
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 2), services.Access.Policy.Evaluate(ConnectTo(IPAddress.Parse("192.0.2.10"))));
+        Assert.Equal(new AccessDecision(AccessVerdict.Allow, 3), services.Access.Policy.Evaluate(ConnectTo(IPAddress.Parse("192.0.2.11"))));
 
-        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 1), decision);
+        static AccessRequest ConnectTo(IPAddress destination) =>
+            AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, destination, 22);
+    }
+
+    [Fact]
+    public async Task BuiltInGuard_ServerListeningOnLoopbackOnly_NeitherListsNorWatchesTheHostsAddresses()
+    {
+        using var target = new TcpTarget(IPAddress.Parse("127.0.0.2"));
+        var provider = new FakeHostAddressProvider(IPAddress.Parse("127.0.0.2"));
+        await using TestServer server = await TestServer.StartAsync(hostAddresses: provider);
+
+        Assert.Equal(0, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Equal(0, provider.Listings);
+        Assert.Equal(0, provider.Watchers);
     }
 
     [Fact]
@@ -321,6 +360,26 @@ public sealed class AccessRulesServerTests
     }
 
     [Fact]
+    public async Task Udp_BuiltInGuard_DropsDatagramsToTheHostsOwnAddressesAndNamesResolvingToThem()
+    {
+        using var hostEcho = new UdpEcho(IPAddress.Parse("127.0.0.2"));
+        using var elsewhereEcho = new UdpEcho(IPAddress.Loopback);
+        var resolver = new FakeResolver(_ => [IPAddress.Parse("127.0.0.2")]);
+        await using TestServer server = await TestServer.StartAsync(o => AddHostAddressGuard(o, "127.0.0.2"), resolver);
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+
+        await client.SendAsync([.. UdpAssociateClient.Header(hostEcho.EndPoint), .. "by address"u8]);
+        await client.SendAsync([.. UdpAssociateClient.Header(new IPEndPoint(IPAddress.Parse("::ffff:127.0.0.2"), hostEcho.EndPoint.Port)), .. "mapped"u8]);
+        await client.SendAsync([.. UdpAssociateClient.Header("proxy-host.example", hostEcho.EndPoint.Port), .. "by name"u8]);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.DroppedDenied == 3);
+        await client.SendAsync([.. UdpAssociateClient.Header(elsewhereEcho.EndPoint), .. "elsewhere"u8]);
+
+        byte[]? back = await client.ReceiveAsync(TestTimeouts.Default);
+        Assert.Equal([.. UdpAssociateClient.Header(elsewhereEcho.EndPoint), .. "elsewhere"u8], back!);
+        Assert.Equal(0, hostEcho.Received);
+    }
+
+    [Fact]
     public async Task Udp_NameResolvingIntoDeniedRange_DroppedAndCounted()
     {
         using var echo = new UdpEcho();
@@ -339,6 +398,22 @@ public sealed class AccessRulesServerTests
     }
 
     private static Task<byte> ConnectReplyAsync(TestServer server, byte[] request) => RawClient.RequestAsync(server.EndPoint, request);
+
+    /// <summary>
+    /// Puts in the built-in rules of a server listening beyond loopback, with <paramref name="hostAddress"/> playing the
+    /// host's LAN address (where a service bound to the wildcard address answers too). The loopback rule, which would
+    /// deny a loopback address anyway, is left out: what decides is then what decides for a real LAN address.
+    /// </summary>
+    private static void AddHostAddressGuard(SockeyeServerOptions options, string hostAddress)
+    {
+        foreach (AccessRule rule in AccessPolicyTests.GuardedOptions().GetEffectiveRules(AccessPolicyTests.HostAddressesOf(hostAddress)))
+        {
+            if (rule.Name != "built-in: local destinations")
+            {
+                options.Rules.Add(rule);
+            }
+        }
+    }
 
     private static AccessRule Rule(AccessAction action, string[]? destinations = null, ushort[]? ports = null, string[]? clients = null,
         string[]? users = null, AccessCommands commands = AccessCommands.All)
