@@ -18,7 +18,7 @@ var runsOption = new Option<int>("--runs") { Description = "Runs per figure; the
 var gibOption = new Option<double>("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
 var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
 var warmUpOption = new Option<double>("--warm-up") { Description = "Seconds of load a JIT-compiled Sockeye gets before anything is measured on it; 0 measures it cold.", DefaultValueFactory = _ => 15.0 };
-var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 9700 };
+var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 8800 };
 var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
 var aotOption = new Option<string?>("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report, and is the binary of the aot variant." };
 var outputOption = new Option<string?>("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };

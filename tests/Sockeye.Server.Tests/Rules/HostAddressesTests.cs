@@ -55,7 +55,7 @@ public sealed class HostAddressesTests
 
         Assert.False(host.Contains(First));
         Assert.True(host.Contains(Second));
-        Assert.Contains(logs.Lines, line => line.StartsWith("Information", StringComparison.Ordinal) && line.Contains("[1012]", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, line => line.StartsWith("Information", StringComparison.Ordinal) && line.Contains("[1015]", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class HostAddressesTests
         host.Refresh();
 
         Assert.True(host.Contains(First));
-        Assert.Contains(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains("[1011]", StringComparison.Ordinal)
+        Assert.Contains(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains("[1014]", StringComparison.Ordinal)
             && line.Contains("the 1 it knew", StringComparison.Ordinal));
     }
 
