@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Sockeye.Configuration;
 using Sockeye.Hosting;
 using Sockeye.Server;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Listening;
 using Sockeye.Users;
 
@@ -167,7 +168,7 @@ internal static class SockeyeCommandLine
 
     private static void LogFileLimit(ILogger logger)
     {
-        if (FileDescriptorLimit.RaiseToHardLimit() is not (ulong before, ulong after))
+        if (OpenFileLimit.RaiseToHardLimit() is not (ulong before, ulong after))
         {
             return;
         }

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Sockeye.Server.Limits;
 
 /// <summary>
@@ -18,7 +16,7 @@ namespace Sockeye.Server.Limits;
 /// </para>
 /// <para>Thread-safe: one per server, shared by every session.</para>
 /// </remarks>
-internal sealed partial class DescriptorBudget
+internal sealed class DescriptorBudget
 {
     /// <summary>Descriptors of a session in its handshake: the client's connection.</summary>
     public const int HandshakeDescriptors = 1;
@@ -65,17 +63,9 @@ internal sealed partial class DescriptorBudget
         return new DescriptorBudget(openFileLimit, afterReserve - (2L * pipes), pipes);
     }
 
-    /// <summary>Reads this process's soft open-file limit (RLIMIT_NOFILE) and divides it; <see cref="Unlimited"/> off Linux.</summary>
-    public static DescriptorBudget ForThisProcess()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return Unlimited;
-        }
-
-        var limit = default(RLimit);
-        return getrlimit(RlimitNofile, ref limit) == 0 && limit.Current < int.MaxValue ? FromLimit((long)limit.Current) : Unlimited;
-    }
+    /// <summary>Reads this process's soft open-file limit and divides it; <see cref="Unlimited"/> off Linux.</summary>
+    public static DescriptorBudget ForThisProcess() =>
+        Limits.OpenFileLimit.ReadSoftLimit() is ulong limit && limit < int.MaxValue ? FromLimit((long)limit) : Unlimited;
 
     /// <summary>The open-file limit the budget was derived from; <see cref="long.MaxValue"/> for none.</summary>
     public long OpenFileLimit { get; }
@@ -126,16 +116,4 @@ internal sealed partial class DescriptorBudget
 
     /// <summary>Gives back what <see cref="TryTake"/> took, once those descriptors are closed.</summary>
     public void Give(int count) => Interlocked.Add(ref _inUse, -count);
-
-    private const int RlimitNofile = 7;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RLimit
-    {
-        public ulong Current;
-        public ulong Maximum;
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int getrlimit(int resource, ref RLimit limit);
 }

@@ -117,12 +117,7 @@ public sealed class ConnectCommandTests
     }
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("0.0.0.0")]
-    [InlineData("00000")]
-    [InlineData("::")]
-    [InlineData("0:0::0")]
-    [InlineData("::0")]
+    [MemberData(nameof(UnspecifiedAddressNames.All), MemberType = typeof(UnspecifiedAddressNames))]
     public async Task Connect_ToNameWrittenAsTheUnspecifiedAddress_RepliesInsteadOfFaulting(string name)
     {
         // Issue 17: the system resolver throws ArgumentException for these names, which used to reset the session.

@@ -92,12 +92,7 @@ public abstract class UdpAssociationTests
     }
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("0.0.0.0")]
-    [InlineData("00000")]
-    [InlineData("::")]
-    [InlineData("0:0::0")]
-    [InlineData("::0")]
+    [MemberData(nameof(UnspecifiedAddressNames.All), MemberType = typeof(UnspecifiedAddressNames))]
     public async Task Associate_DatagramToNameWrittenAsTheUnspecifiedAddress_JudgedAsThatAddressAndAssociationGoesOn(string name)
     {
         // Issue 17: the system resolver throws for these names, which used to end the association in a session fault.

@@ -187,12 +187,7 @@ public sealed class AccessRulesServerTests
     }
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("0.0.0.0")]
-    [InlineData("00000")]
-    [InlineData("::")]
-    [InlineData("0:0::0")]
-    [InlineData("::0")]
+    [MemberData(nameof(UnspecifiedAddressNames.All), MemberType = typeof(UnspecifiedAddressNames))]
     public async Task Connect_BuiltInGuard_DeniesNamesWrittenAsTheUnspecifiedAddress(string name)
     {
         // Issue 17: the system resolver throws for these names instead of answering 0.0.0.0 or ::, which Linux takes

@@ -1,14 +1,14 @@
 using System.Globalization;
-using Sockeye.Hosting;
+using Sockeye.Server.Limits;
 
 namespace Sockeye.Tests.Hosting;
 
-public class FileDescriptorLimitTests
+public class OpenFileLimitTests
 {
     [Fact]
     public void RaiseToHardLimit_SoftLimitEqualsHardLimitAfterwards()
     {
-        (ulong Before, ulong After)? result = FileDescriptorLimit.RaiseToHardLimit();
+        (ulong Before, ulong After)? result = OpenFileLimit.RaiseToHardLimit();
 
         Assert.True(result.HasValue, "this suite runs on Linux, where the limit can be read");
         (ulong soft, ulong hard) = ReadOpenFileLimits();

@@ -1,17 +1,29 @@
 using System.Runtime.InteropServices;
 
-namespace Sockeye.Hosting;
+namespace Sockeye.Server.Limits;
 
-/// <summary>
-/// Raises this process's soft limit on open files to its hard limit. Every tunnel holds two sockets (client and
-/// destination), and the usual soft limit of 1024 would cap a proxy at about 400 tunnels; the hard limit is what the
-/// administrator actually allows. The server divides the limit it finds (<c>DescriptorBudget</c>, event 1011).
-/// </summary>
-internal static partial class FileDescriptorLimit
+/// <summary>This process's limit on open files (RLIMIT_NOFILE), read and raised through getrlimit(2) and setrlimit(2).</summary>
+internal static partial class OpenFileLimit
 {
     private const int RlimitNofile = 7;
 
-    /// <summary>Raises the soft limit; returns the limits before and after, or <see langword="null"/> off Linux or on failure.</summary>
+    /// <summary>The soft limit, the one the kernel enforces; <see langword="null"/> off Linux or when it cannot be read.</summary>
+    public static ulong? ReadSoftLimit()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        var limit = default(RLimit);
+        return getrlimit(RlimitNofile, ref limit) == 0 ? limit.Current : null;
+    }
+
+    /// <summary>
+    /// Raises the soft limit to the hard limit, what the administrator actually allows (the usual soft limit of 1024
+    /// would cap a proxy at a few hundred tunnels). Returns the soft limit before and after, or <see langword="null"/>
+    /// off Linux or when it cannot be read.
+    /// </summary>
     public static (ulong Before, ulong After)? RaiseToHardLimit()
     {
         if (!OperatingSystem.IsLinux())
