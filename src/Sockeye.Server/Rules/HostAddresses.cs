@@ -60,8 +60,10 @@ internal sealed class HostAddresses : IDisposable
             {
                 listed = _provider.GetAddresses();
             }
-            catch (Exception e) when (e is NetworkInformationException or PlatformNotSupportedException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // Whatever the listing throws (NetworkInformationException, or an IOException when /proc or /sys cannot be
+                // opened at the open-file limit): this runs on a timer, where an exception would end the process.
                 ServerLog.HostAddressesUnavailable(_logger, _snapshot.Count, e);
                 return;
             }

@@ -92,6 +92,24 @@ public sealed class HostAddressesTests
             && line.Contains("the 1 it knew", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Refresh_OnTheTimer_ListingThrowsIOException_KeepsTheSnapshotAndTheProcess()
+    {
+        // At the open-file limit, reading /proc and /sys fails with an IOException; on the timer's thread an exception
+        // that escaped would end the process.
+        var provider = new FakeHostAddressProvider(First);
+        var time = new FakeTimeProvider();
+        var logs = new CapturingLoggerFactory();
+        using var host = new HostAddresses(provider, time, logs.CreateLogger("test"));
+        host.Start();
+
+        provider.Failure = new IOException("Too many open files");
+        time.Advance(HostAddresses.RefreshInterval);
+
+        Assert.True(host.Contains(First));
+        Assert.Contains(logs.Lines, line => line.Contains("[1014]", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("192.0.2.7", "192.0.2.7")]
     [InlineData("192.0.2.7", "::ffff:192.0.2.7")]
