@@ -54,7 +54,8 @@ internal sealed class SockeyeMetrics : IDisposable
         {
             new Measurement<long>(limiter.RejectedSessions, new KeyValuePair<string, object?>("sockeye.limit", "sessions")),
             new Measurement<long>(limiter.EvictedHandshakes, new KeyValuePair<string, object?>("sockeye.limit", "handshakes")),
-        }, "{session}", "Requests refused at a session cap, and handshakes evicted at the handshake cap.");
+            new Measurement<long>(limiter.RefusedConnections, new KeyValuePair<string, object?>("sockeye.limit", "descriptors")),
+        }, "{session}", "Requests refused at a session cap, handshakes evicted at the handshake cap, and connections closed at accept for want of descriptors.");
         Meter.CreateObservableCounter("sockeye.udp.datagrams", () => new[]
         {
             Datagrams(udp.ForwardedFromClients, "forwarded_to_destination"),

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Tests.Infrastructure;
 using Sockeye.Testing;
 
@@ -80,6 +81,23 @@ public sealed class MetricsTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
         metrics.Collect();
         Assert.Equal(0, metrics.Last("sockeye.sessions.active"));
+    }
+
+    [Fact]
+    public async Task LimitRejections_ConnectionClosedForWantOfDescriptors_CountedAsDescriptors()
+    {
+        // Room for one connection in its handshake, and no more.
+        DescriptorBudget budget = DescriptorBudget.FromLimit(DescriptorBudget.RuntimeReserve + 1);
+        await using TestServer server = await TestServer.StartAsync(descriptors: budget);
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+        using RawClient silent = await RawClient.ConnectAsync(server.EndPoint);
+        await SocketTestExtensions.WaitUntilAsync(() => budget.InUse == 1);
+
+        using RawClient refused = await RawClient.ConnectAsync(server.EndPoint);
+        Assert.Empty(await refused.ReadToEndAsync());
+
+        metrics.Collect();
+        Assert.Equal(1, metrics.Last("sockeye.limit.rejections", "sockeye.limit", "descriptors"));
     }
 
     [Fact]
