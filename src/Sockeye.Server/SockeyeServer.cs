@@ -72,7 +72,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _guardsHostAddresses = SockeyeServerOptions.GuardsLocalDestinations(options.Listeners);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
-        _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics);
+        _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics, () => _services.EventLoopFaults);
         _onAccepted = OnAccepted;
         _nextTcpLoop = () => _services.NextTcpLoop()!;
     }
@@ -100,6 +100,12 @@ public sealed class SockeyeServer : IAsyncDisposable
 
     /// <summary>TCP sockets served by event loops now: each listener, and both sides of every session in splice mode.</summary>
     internal int TcpSocketsOnEventLoops => _services.TcpSocketsOnEventLoops;
+
+    /// <summary>Makes an event loop fail as if its epoll_wait had (tests of what that does to its sessions and listeners).</summary>
+    internal bool InjectEventLoopFailure(string kind, int index) => _services.InjectEventLoopFailure(kind, index);
+
+    /// <summary>Event-loop faults since the server started (what <c>sockeye.eventloop.faults</c> reports).</summary>
+    internal (long HandlerFaults, long FailedLoops) EventLoopFaults => _services.EventLoopFaults;
 
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;

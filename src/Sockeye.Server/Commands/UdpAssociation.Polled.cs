@@ -26,12 +26,21 @@ internal sealed partial class UdpAssociation
     private readonly List<EpollRegistration> _registrations = [];
     private EpollRegistration? _clientRegistration;
     private Task _pendingResolution = Task.CompletedTask;
+    private TaskCompletionSource? _loopEnded;
     private bool _leftLoop;
+    private volatile bool _loopFaulted;
+
+    /// <summary>
+    /// Whether the association stopped relaying because its event loop failed (or a handler of it threw): its session
+    /// must end, since no datagram will be relayed again.
+    /// </summary>
+    public bool LoopFaulted => _loopFaulted;
 
     [SupportedOSPlatform("linux")]
     private async Task RunOnLoopAsync(EpollLoop loop, CancellationToken cancellationToken)
     {
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _loopEnded, ended);
         using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), ended))
         {
             lock (_destinationLock)
@@ -65,6 +74,13 @@ internal sealed partial class UdpAssociation
         {
             _registrations.Add(loop.Register(socket, new DestinationReadiness(this, socket)));
         }
+    }
+
+    /// <summary>A socket of the association was taken off its loop after a fault: the relay ends here.</summary>
+    private void OnLoopFault()
+    {
+        _loopFaulted = true;
+        Volatile.Read(ref _loopEnded)?.TrySetResult();
     }
 
     /// <summary>Takes every socket of the association off the loop; idempotent.</summary>
@@ -190,6 +206,8 @@ internal sealed partial class UdpAssociation
                 }
             }
         }
+
+        public void OnRemovedAfterFault() => association.OnLoopFault();
     }
 
     /// <summary>Destination → client: the datagram is read behind room for its header, which is then written in place.</summary>
@@ -243,5 +261,7 @@ internal sealed partial class UdpAssociation
                 }
             }
         }
+
+        public void OnRemovedAfterFault() => association.OnLoopFault();
     }
 }

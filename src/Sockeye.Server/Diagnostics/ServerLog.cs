@@ -30,8 +30,8 @@ internal static partial class ServerLog
     [LoggerMessage(1008, LogLevel.Error, "An event-loop handler failed; its socket was taken off the loop", EventName = "EventLoopHandlerFailed")]
     public static partial void EventLoopHandlerFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(1009, LogLevel.Critical, "An event loop stopped: the sockets on it no longer relay", EventName = "EventLoopWaitFailed")]
-    public static partial void EventLoopWaitFailed(ILogger logger, Exception exception);
+    [LoggerMessage(1009, LogLevel.Critical, "An event loop failed: its {SocketCount} socket(s) were closed with their sessions, and a new loop takes new ones", EventName = "EventLoopWaitFailed")]
+    public static partial void EventLoopWaitFailed(ILogger logger, int socketCount, Exception exception);
 
     [LoggerMessage(1010, LogLevel.Information, "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions; open sessions keep theirs", EventName = "Reloaded")]
     public static partial void Reloaded(ILogger logger, int userCount, int ruleCount);

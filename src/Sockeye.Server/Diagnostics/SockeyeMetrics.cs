@@ -45,9 +45,18 @@ internal sealed class SockeyeMetrics : IDisposable
     /// <summary>The meter all of this server's instruments belong to.</summary>
     public Meter Meter { get; }
 
-    /// <summary>Adds the instruments that read state the server keeps: open sessions, refusals at limits, datagrams.</summary>
-    public void Observe(SessionRegistry registry, SessionLimiter limiter, UdpStatistics udp)
+    /// <summary>Adds the instruments that read state the server keeps: open sessions, refusals at limits, datagrams, loop faults.</summary>
+    public void Observe(SessionRegistry registry, SessionLimiter limiter, UdpStatistics udp, Func<(long HandlerFaults, long FailedLoops)> eventLoopFaults)
     {
+        Meter.CreateObservableCounter("sockeye.eventloop.faults", () =>
+        {
+            (long handlerFaults, long failedLoops) = eventLoopFaults();
+            return new[]
+            {
+                new Measurement<long>(handlerFaults, new KeyValuePair<string, object?>("sockeye.fault", "handler")),
+                new Measurement<long>(failedLoops, new KeyValuePair<string, object?>("sockeye.fault", "loop")),
+            };
+        }, "{fault}", "Event-loop faults: a handler that threw (its socket's session closed), or a loop whose wait failed (every session on it closed).");
         Meter.CreateObservableUpDownCounter("sockeye.sessions.active", () => registry.Count, "{session}",
             "Sessions open now, negotiating or relaying.");
         Meter.CreateObservableCounter("sockeye.limit.rejections", () => new[]

@@ -21,7 +21,12 @@ internal sealed class ConnectionListener : IDisposable
 
     // A condition like EMFILE lasts: one line per interval, not one per retry.
     private readonly LogGate _acceptFailures;
-    private Action? _stopOnLoop;
+
+    // Accepting on an event loop: the acceptor in force (replaced when its loop fails), and what ends with the listener.
+    private readonly Lock _acceptorLock = new();
+    private LoopAcceptor? _acceptor;
+    private TaskCompletionSource? _acceptStopped;
+    private bool _disposed;
 
     private ConnectionListener(Socket socket, IPEndPoint localEndPoint, ILogger logger, TimeProvider timeProvider)
     {
@@ -112,24 +117,65 @@ internal sealed class ConnectionListener : IDisposable
     /// <paramref name="loopForClient"/> picks, and handed to <paramref name="onAccepted"/> there and then. Completes once
     /// <see cref="Dispose"/> has taken the listener off the loop: no client is handed over after that.
     /// </summary>
+    /// <remarks>
+    /// Should <paramref name="loop"/> fail, the listener moves to the loop <paramref name="loopForClient"/> gives next: a
+    /// failed loop closes its sessions, but never stops the server accepting.
+    /// </remarks>
     [SupportedOSPlatform("linux")]
     public Task AcceptOnLoop(EpollLoop loop, Func<EpollLoop> loopForClient, Action<TunnelSocket> onAccepted)
     {
-        var acceptor = new LoopAcceptor(this, loop, loopForClient, onAccepted);
-        _stopOnLoop = acceptor.Stop;
-        return acceptor.Stopped;
+        lock (_acceptorLock)
+        {
+            _acceptStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _acceptor = new LoopAcceptor(this, loop, loopForClient, onAccepted);
+            return _acceptStopped.Task;
+        }
     }
 
     public void Dispose()
     {
-        if (_stopOnLoop is { } stop)
+        LoopAcceptor? acceptor;
+        lock (_acceptorLock)
+        {
+            _disposed = true;
+            acceptor = _acceptor;
+        }
+
+        if (acceptor is not null && OperatingSystem.IsLinux())
         {
             // The loop closes the socket once it is off the loop, so that no accept4 can meet a closed descriptor.
-            stop();
+            acceptor.Stop();
             return;
         }
 
         _socket.Dispose();
+        _acceptStopped?.TrySetResult();
+    }
+
+    /// <summary>The acceptor's loop failed: go on accepting on another loop, unless the listener is closing.</summary>
+    [SupportedOSPlatform("linux")]
+    private void MoveAfterLoopFault(LoopAcceptor failed, Func<EpollLoop> loopForClient, Action<TunnelSocket> onAccepted)
+    {
+        lock (_acceptorLock)
+        {
+            if (_disposed || _acceptor != failed)
+            {
+                return;
+            }
+
+            try
+            {
+                _acceptor = new LoopAcceptor(this, loopForClient(), loopForClient, onAccepted);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // No loop would take the listener (the server is stopping, or out of descriptors): it stops accepting.
+                _acceptor = null;
+                ReportAcceptFailure(e);
+                _socket.Dispose();
+                _acceptStopped?.TrySetResult();
+            }
+        }
     }
 
     /// <summary>The listening socket on an event loop, level-triggered: while connections wait, the loop keeps calling.</summary>
@@ -143,7 +189,6 @@ internal sealed class ConnectionListener : IDisposable
         private readonly EpollLoop _loop;
         private readonly Func<EpollLoop> _loopForClient;
         private readonly Action<TunnelSocket> _onAccepted;
-        private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly ulong _id;
         private readonly int _fd;
         private ITimer? _backoff;
@@ -162,15 +207,13 @@ internal sealed class ConnectionListener : IDisposable
             _id = loop.Register(_fd, this, EpollLoop.EpollIn);
         }
 
-        public Task Stopped => _stopped.Task;
-
         public void Stop() => _loop.Post(() =>
         {
             _stopping = true;
             _backoff?.Dispose();
             _loop.Unregister(_id, _fd, descriptorClosing: false);
             _listener._socket.Dispose();
-            _stopped.TrySetResult();
+            _listener._acceptStopped?.TrySetResult();
         });
 
         public void OnEvents(uint events, Span<byte> scratch)
@@ -218,7 +261,14 @@ internal sealed class ConnectionListener : IDisposable
             }
         }
 
-        public void OnRemovedAfterFault() => _stopped.TrySetResult();
+        public void OnRemovedAfterFault()
+        {
+            // Called on the failing loop's thread: the move to another loop goes to the thread pool.
+            _stopping = true;
+            _backoff?.Dispose();
+            ThreadPool.UnsafeQueueUserWorkItem(
+                static acceptor => acceptor._listener.MoveAfterLoopFault(acceptor, acceptor._loopForClient, acceptor._onAccepted), this, preferLocal: false);
+        }
 
         private void Pause()
         {

@@ -22,6 +22,12 @@ internal interface IReadinessHandler
     /// (to be fair to the loop's other sockets) is called again.
     /// </summary>
     void OnReadable(Span<byte> scratch);
+
+    /// <summary>
+    /// The socket was taken off the loop because its handler threw or the loop failed: nothing will call
+    /// <see cref="OnReadable"/> again, so whatever relies on it must end.
+    /// </summary>
+    void OnRemovedAfterFault();
 }
 
 /// <summary>Something registered on an <see cref="EpollLoop"/>: told of its descriptor's events on the loop's thread.</summary>
@@ -30,7 +36,10 @@ internal interface IEpollEventTarget
     /// <summary>Handles <paramref name="events"/> (epoll flags); <paramref name="scratch"/> is the loop's buffer, valid during the call.</summary>
     void OnEvents(uint events, Span<byte> scratch);
 
-    /// <summary>Called when <see cref="OnEvents"/> threw: the target is off the loop and must end what waits on it.</summary>
+    /// <summary>
+    /// Called when <see cref="OnEvents"/> threw, or when the whole loop failed: the target is off the loop and must end
+    /// what waits on it.
+    /// </summary>
     void OnRemovedAfterFault();
 }
 
@@ -100,7 +109,10 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly byte[] _scratch;
     private long _nextId;
     private long _emptyPolls;
+    private long _handlerFaults;
     private volatile bool _stopping;
+    private volatile bool _failed;
+    private volatile bool _failureInjected;
     private int _disposed;
 
     /// <summary>Starts the loop's thread.</summary>
@@ -148,6 +160,16 @@ internal sealed partial class EpollLoop : IDisposable
     /// </summary>
     public long EmptyPolls => Volatile.Read(ref _emptyPolls);
 
+    /// <summary>
+    /// Whether the loop has failed (epoll_wait failed other than by a signal): its thread is gone, every socket that was on
+    /// it has been told (<see cref="IEpollEventTarget.OnRemovedAfterFault"/>), work posted to it runs on the thread pool,
+    /// and it takes no new sockets. The server replaces such a loop.
+    /// </summary>
+    public bool IsFailed => _failed;
+
+    /// <summary>Handlers and posted work that threw on this loop (each one logged as event 1008).</summary>
+    public long HandlerFaults => Interlocked.Read(ref _handlerFaults);
+
     /// <summary>Whether the calling thread is this loop's.</summary>
     public bool IsCurrent => t_current == this;
 
@@ -160,7 +182,7 @@ internal sealed partial class EpollLoop : IDisposable
     /// </summary>
     public ulong Register(int fd, IEpollEventTarget target, uint events)
     {
-        ObjectDisposedException.ThrowIf(_stopping, this);
+        ThrowIfNotAccepting();
         ulong id = (ulong)Interlocked.Increment(ref _nextId);
         _registrations[id] = target;
         if (Control(EpollCtlAdd, fd, (int)events, id) != 0)
@@ -197,9 +219,30 @@ internal sealed partial class EpollLoop : IDisposable
     public void Post(Action work)
     {
         _posted.Enqueue(work);
-        if (!IsCurrent)
+        if (_failed)
+        {
+            // No thread will run it here: the work (a session's continuation, a socket's close) goes on elsewhere.
+            HandPostedToThreadPool();
+        }
+        else if (!IsCurrent)
         {
             Wake();
+        }
+    }
+
+    /// <summary>Makes the loop fail as if epoll_wait had (for tests of what a failed loop does to its sockets).</summary>
+    internal void InjectFailure()
+    {
+        _failureInjected = true;
+        Wake();
+    }
+
+    private void ThrowIfNotAccepting()
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        if (_failed)
+        {
+            throw new IOException("The event loop has failed and takes no new sockets.");
         }
     }
 
@@ -215,7 +258,7 @@ internal sealed partial class EpollLoop : IDisposable
     /// </summary>
     public EpollRegistration Register(Socket socket, IReadinessHandler handler)
     {
-        ObjectDisposedException.ThrowIf(_stopping, this);
+        ThrowIfNotAccepting();
         ulong id = (ulong)Interlocked.Increment(ref _nextId);
         var registration = new EpollRegistration(this, socket, handler, id);
         _registrations[id] = registration;
@@ -283,15 +326,17 @@ internal sealed partial class EpollLoop : IDisposable
         {
             bool workWaiting = !_posted.IsEmpty;
             int count = epoll_wait(_epoll, events, MaxEvents, pollUntil == 0 && !workWaiting ? MillisecondsToNextDeadline() : 0);
-            if (count < 0)
+            if (count < 0 || _failureInjected)
             {
-                if (Marshal.GetLastPInvokeError() == Eintr)
+                int errno = count < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno == Eintr)
                 {
                     continue;
                 }
 
-                // Only a bad epoll descriptor fails here, which would be a bug in this class: stop rather than spin.
-                ServerLog.EventLoopWaitFailed(_logger, Failure("epoll_wait", Marshal.GetLastPInvokeError()));
+                // Only a bad epoll descriptor fails here, which would be a bug in this class: stop rather than spin, and
+                // close what was on the loop rather than leave it hanging.
+                Fail(errno == 0 ? new IOException("epoll_wait failed (injected by a test)") : Failure("epoll_wait", errno));
                 return;
             }
 
@@ -333,6 +378,54 @@ internal sealed partial class EpollLoop : IDisposable
         }
     }
 
+    /// <summary>
+    /// The loop cannot wait any more: every socket on it is told (its waits fail, so its session closes at once), work
+    /// posted to it goes to the thread pool, and the failure is logged with the count (event 1009).
+    /// </summary>
+    private void Fail(Exception failure)
+    {
+        _failed = true;
+        int sockets = 0;
+        foreach (KeyValuePair<ulong, IEpollEventTarget> registration in _registrations)
+        {
+            if (_registrations.TryRemove(registration.Key, out IEpollEventTarget? target))
+            {
+                sockets++;
+                try
+                {
+                    target.OnRemovedAfterFault();
+                }
+                catch (Exception e)
+                {
+                    Interlocked.Increment(ref _handlerFaults);
+                    ServerLog.EventLoopHandlerFailed(_logger, e);
+                }
+            }
+        }
+
+        ServerLog.EventLoopWaitFailed(_logger, sockets, failure);
+        HandPostedToThreadPool();
+    }
+
+    private void HandPostedToThreadPool()
+    {
+        while (_posted.TryDequeue(out Action? work))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static state =>
+            {
+                try
+                {
+                    state.Work();
+                }
+                catch (Exception e)
+                {
+                    Interlocked.Increment(ref state.Loop._handlerFaults);
+                    ServerLog.EventLoopHandlerFailed(state.Loop._logger, e);
+                }
+            }, (Loop: this, Work: work), preferLocal: false);
+        }
+    }
+
     /// <summary>Runs what was posted before this turn; what that work posts again waits for the next turn.</summary>
     private void RunPosted()
     {
@@ -344,6 +437,7 @@ internal sealed partial class EpollLoop : IDisposable
             }
             catch (Exception e)
             {
+                Interlocked.Increment(ref _handlerFaults);
                 ServerLog.EventLoopHandlerFailed(_logger, e);
             }
         }
@@ -358,6 +452,7 @@ internal sealed partial class EpollLoop : IDisposable
         catch (Exception e)
         {
             // A handler must not throw; if one does, it leaves the loop so that the others keep being served.
+            Interlocked.Increment(ref _handlerFaults);
             ServerLog.EventLoopHandlerFailed(_logger, e);
             _registrations.TryRemove(id, out _);
             target.OnRemovedAfterFault();
@@ -428,7 +523,11 @@ internal sealed class EpollRegistration : IDisposable, IEpollEventTarget
 
     void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch) => Handler.OnReadable(scratch);
 
-    void IEpollEventTarget.OnRemovedAfterFault() => Dispose();
+    void IEpollEventTarget.OnRemovedAfterFault()
+    {
+        Dispose();
+        Handler.OnRemovedAfterFault();
+    }
 
     /// <summary>Stops calling the handler until <see cref="Resume"/>; what arrives meanwhile waits in the socket's buffer.</summary>
     public void Pause() => _ = Control(EpollCtlMod, 0);

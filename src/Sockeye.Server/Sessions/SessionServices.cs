@@ -25,6 +25,8 @@ internal sealed class SessionServices
     private readonly LogGate _descriptorsExhausted;
     private int _nextUdpLoop;
     private int _nextTcpLoop;
+    private long _retiredLoopHandlerFaults;
+    private long _failedLoops;
     private SessionAccess _access;
     private bool _loopsStopped;
 
@@ -114,7 +116,73 @@ internal sealed class SessionServices
         lock (loops)
         {
             ObjectDisposedException.ThrowIf(_loopsStopped, this);
+            if (loops[index] is { IsFailed: true } failed)
+            {
+                // Its sessions are closed and its thread gone: a new loop takes its place, and its faults stay counted.
+                Interlocked.Add(ref _retiredLoopHandlerFaults, failed.HandlerFaults);
+                Interlocked.Increment(ref _failedLoops);
+                failed.Dispose();
+                loops[index] = null;
+            }
+
             return loops[index] ??= new EpollLoop($"sockeye-{kind}-{index}", scratchBytes, _loopLogger!, Options.EventLoopPoll);
+        }
+    }
+
+    /// <summary>
+    /// Faults of the event loops since the server started: handlers (and posted work) that threw, and loops that failed
+    /// outright. A failed loop counts once it has been noticed and replaced, or now if it is still in place.
+    /// </summary>
+    public (long HandlerFaults, long FailedLoops) EventLoopFaults
+    {
+        get
+        {
+            long handlerFaults = Interlocked.Read(ref _retiredLoopHandlerFaults);
+            long failedLoops = Interlocked.Read(ref _failedLoops);
+            if (!OperatingSystem.IsLinux())
+            {
+                return (handlerFaults, failedLoops);
+            }
+
+            foreach (EpollLoop?[]? loops in (ReadOnlySpan<EpollLoop?[]?>)[_udpLoops, _tcpLoops])
+            {
+                if (loops is null)
+                {
+                    continue;
+                }
+
+                lock (loops)
+                {
+                    foreach (EpollLoop? loop in loops)
+                    {
+                        handlerFaults += loop?.HandlerFaults ?? 0;
+                        failedLoops += loop is { IsFailed: true } ? 1 : 0;
+                    }
+                }
+            }
+
+            return (handlerFaults, failedLoops);
+        }
+    }
+
+    /// <summary>Makes the event loop of <paramref name="kind"/> ("tcp" or "udp") at <paramref name="index"/> fail (for tests); false when there is none.</summary>
+    internal bool InjectEventLoopFailure(string kind, int index)
+    {
+        EpollLoop?[]? loops = kind == "udp" ? _udpLoops : _tcpLoops;
+        if (loops is null || !OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        lock (loops)
+        {
+            if (loops[index] is not { } loop)
+            {
+                return false;
+            }
+
+            loop.InjectFailure();
+            return true;
         }
     }
 

@@ -146,6 +146,17 @@ internal sealed partial class Socks5Session
 
         using var end = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
         Task relay = association.RunAsync(end.Token);
+
+        // An association whose event loop failed relays nothing more: end the session rather than leave the client with
+        // an open control connection to a dead relay.
+        _ = relay.ContinueWith(static (_, state) =>
+        {
+            var session = (Socks5Session)state!;
+            if (session._association is { LoopFaulted: true })
+            {
+                session.Abort(SessionCloseReason.ServerFault);
+            }
+        }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
             SessionCloseReason reason = await DrainControlConnectionAsync(_lifetime.Token).ConfigureAwait(false);

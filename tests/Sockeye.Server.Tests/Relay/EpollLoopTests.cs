@@ -101,7 +101,8 @@ public sealed class EpollLoopTests
         using UdpPairSockets healthyPair = UdpPair();
         var (healthy, healthySender) = healthyPair;
         var handler = new CollectingHandler(healthy);
-        using EpollRegistration failing = loop.Register(broken, new ThrowingHandler());
+        var thrower = new ThrowingHandler();
+        using EpollRegistration failing = loop.Register(broken, thrower);
         using EpollRegistration working = loop.Register(healthy, handler);
 
         brokenSender.SendTo([1], broken.LocalEndPoint!);
@@ -110,7 +111,39 @@ public sealed class EpollLoopTests
 
         await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == 1);
         Assert.Equal(1, loop.Count);
+        Assert.Equal((1, 0), (thrower.Removals, handler.Removals));
+        Assert.Equal(1, loop.HandlerFaults);
         Assert.Single(logs.Lines, line => line.StartsWith("Error Sockeye.Server[1008]", StringComparison.Ordinal) && line.Contains("handler bug", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task WaitFails_EverySocketIsToldAndLogged_PostedWorkStillRuns_RegisterRefused()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var logs = new CapturingLoggerFactory();
+        using EpollLoop loop = NewLoop(logs);
+        using UdpPairSockets first = UdpPair();
+        using UdpPairSockets second = UdpPair();
+        var handlers = new[] { new CollectingHandler(first.Receiver), new CollectingHandler(second.Receiver) };
+        using EpollRegistration one = loop.Register(first.Receiver, handlers[0]);
+        using EpollRegistration two = loop.Register(second.Receiver, handlers[1]);
+
+        loop.InjectFailure();
+
+        await SocketTestExtensions.WaitUntilAsync(() => loop.IsFailed && handlers.All(h => Volatile.Read(ref h.Removals) == 1));
+        Assert.Equal(0, loop.Count);
+        Assert.Single(logs.Lines, line => line.StartsWith("Critical Sockeye.Server[1009]", StringComparison.Ordinal)
+            && line.Contains("its 2 socket(s) were closed", StringComparison.Ordinal));
+
+        // A continuation posted to a failed loop still runs (on the thread pool): nothing waits for it forever.
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(() => ran.SetResult());
+        await ran.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Throws<IOException>(() => loop.Register(first.Sender, new CollectingHandler(first.Sender)));
     }
 
     [Fact]
@@ -267,10 +300,18 @@ public sealed class EpollLoopTests
                 _source.Buffer.Span[.._source.Size].CopyTo(LastSource.Buffer.Span);
             }
         }
+
+        public int Removals;
+
+        public void OnRemovedAfterFault() => Interlocked.Increment(ref Removals);
     }
 
     private sealed class ThrowingHandler : IReadinessHandler
     {
+        public int Removals;
+
         public void OnReadable(Span<byte> scratch) => throw new InvalidOperationException("handler bug");
+
+        public void OnRemovedAfterFault() => Interlocked.Increment(ref Removals);
     }
 }
