@@ -1,22 +1,20 @@
-using System.Runtime.InteropServices;
+using static Sockeye.Server.Interop.Libc;
 
 namespace Sockeye.Server.Limits;
 
 /// <summary>This process's limit on open files (RLIMIT_NOFILE), read and raised through getrlimit(2) and setrlimit(2).</summary>
-internal static partial class OpenFileLimit
+internal static class OpenFileLimit
 {
-    private const int RlimitNofile = 7;
-
     /// <summary>The soft limit, the one the kernel enforces; <see langword="null"/> off Linux or when it cannot be read.</summary>
-    public static ulong? ReadSoftLimit()
+    public static unsafe ulong? ReadSoftLimit()
     {
         if (!OperatingSystem.IsLinux())
         {
             return null;
         }
 
-        var limit = default(RLimit);
-        return getrlimit(RlimitNofile, ref limit) == 0 ? limit.Current : null;
+        RLimit limit;
+        return getrlimit(RlimitNofile, &limit) == 0 ? limit.Current : null;
     }
 
     /// <summary>
@@ -24,15 +22,15 @@ internal static partial class OpenFileLimit
     /// would cap a proxy at a few hundred tunnels). Returns the soft limit before and after, or <see langword="null"/>
     /// off Linux or when it cannot be read.
     /// </summary>
-    public static (ulong Before, ulong After)? RaiseToHardLimit()
+    public static unsafe (ulong Before, ulong After)? RaiseToHardLimit()
     {
         if (!OperatingSystem.IsLinux())
         {
             return null;
         }
 
-        var limit = default(RLimit);
-        if (getrlimit(RlimitNofile, ref limit) != 0)
+        RLimit limit;
+        if (getrlimit(RlimitNofile, &limit) != 0)
         {
             return null;
         }
@@ -41,7 +39,7 @@ internal static partial class OpenFileLimit
         if (limit.Current < limit.Maximum)
         {
             limit.Current = limit.Maximum;
-            if (setrlimit(RlimitNofile, ref limit) != 0)
+            if (setrlimit(RlimitNofile, &limit) != 0)
             {
                 return (before, before);
             }
@@ -49,17 +47,4 @@ internal static partial class OpenFileLimit
 
         return (before, limit.Current);
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RLimit
-    {
-        public ulong Current;
-        public ulong Maximum;
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int getrlimit(int resource, ref RLimit limit);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setrlimit(int resource, ref RLimit limit);
 }

@@ -5,6 +5,7 @@ using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Relay;
+using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Listening;
 
@@ -224,13 +225,13 @@ internal sealed class ConnectionListener : IDisposable
                 int client = RawSocket.Accept(_fd, address, out int addressLength);
                 if (client < 0)
                 {
-                    int errno = RawSocket.LastError;
-                    if (errno is RawSocket.EAGAIN)
+                    int errno = Libc.LastError;
+                    if (errno is Errno.EAGAIN)
                     {
                         return;
                     }
 
-                    if (errno is RawSocket.EINTR or RawSocket.ECONNABORTED)
+                    if (errno is Errno.EINTR or Errno.ECONNABORTED)
                     {
                         // A signal, or the client gave up while still in the backlog: routine.
                         continue;
@@ -238,7 +239,7 @@ internal sealed class ConnectionListener : IDisposable
 
                     // Out of descriptors or memory: the condition does not clear in microseconds, and a level-triggered
                     // listener would call again at once, so stop watching it for a while.
-                    _listener.ReportAcceptFailure(new SocketException((int)RawSocket.ToSocketError(errno)));
+                    _listener.ReportAcceptFailure(new SocketException((int)Errno.ToSocketError(errno)));
                     Pause();
                     return;
                 }

@@ -7,6 +7,8 @@ using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Interop;
+using static Sockeye.Server.Interop.Libc;
 
 
 namespace Sockeye.Server.Relay;
@@ -76,13 +78,6 @@ internal sealed partial class EpollLoop : IDisposable
     /// <summary>Report changes only (edge-triggered): the owner reads or writes until EAGAIN before waiting again.</summary>
     public const uint EpollEt = 1u << 31;
 
-    private const int EpollCtlAdd = 1;
-    private const int EpollCtlDel = 2;
-    private const int EpollCtlMod = 3;
-    private const int EpollCloexec = 0x80000;
-    private const int EfdCloexec = 0x80000;
-    private const int EfdNonblock = 0x800;
-    private const int Eintr = 4;
     private const int MaxEvents = 64;
     private const ulong WakeId = 0;
 
@@ -128,16 +123,16 @@ internal sealed partial class EpollLoop : IDisposable
         _logger = logger;
         _pollBeforeSleepTicks = (long)((pollBeforeSleep ?? SockeyeServerOptions.DefaultEventLoopPoll).TotalSeconds * Stopwatch.Frequency);
         _scratch = GC.AllocateUninitializedArray<byte>(scratchBytes, pinned: true);
-        _epoll = epoll_create1(EpollCloexec);
+        _epoll = epoll_create1(OCloexec);
         if (_epoll < 0)
         {
-            throw Failure("epoll_create1", Marshal.GetLastPInvokeError());
+            throw Failure("epoll_create1", Libc.LastError);
         }
 
-        _wake = eventfd(0, EfdCloexec | EfdNonblock);
+        _wake = eventfd(0, OCloexec | ONonblock);
         if (_wake < 0 || Control(EpollCtlAdd, _wake, (int)EpollIn, WakeId) != 0)
         {
-            int error = Marshal.GetLastPInvokeError();
+            int error = Libc.LastError;
             close(_epoll);
             if (_wake >= 0)
             {
@@ -187,7 +182,7 @@ internal sealed partial class EpollLoop : IDisposable
         _registrations[id] = target;
         if (Control(EpollCtlAdd, fd, (int)events, id) != 0)
         {
-            int error = Marshal.GetLastPInvokeError();
+            int error = Libc.LastError;
             _registrations.TryRemove(id, out _);
             throw Failure("epoll_ctl", error);
         }
@@ -197,7 +192,7 @@ internal sealed partial class EpollLoop : IDisposable
 
     /// <summary>Changes the events watched for a descriptor; 0 pauses it. Returns 0 or the errno.</summary>
     public int Modify(ulong id, int fd, uint events) =>
-        Control(EpollCtlMod, fd, (int)events, id) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        Control(EpollCtlMod, fd, (int)events, id) == 0 ? 0 : Libc.LastError;
 
     /// <summary>
     /// Stops the events of registration <paramref name="id"/>. With <paramref name="descriptorClosing"/> the epoll_ctl
@@ -328,8 +323,8 @@ internal sealed partial class EpollLoop : IDisposable
             int count = epoll_wait(_epoll, events, MaxEvents, pollUntil == 0 && !workWaiting ? MillisecondsToNextDeadline() : 0);
             if (count < 0 || _failureInjected)
             {
-                int errno = count < 0 ? Marshal.GetLastPInvokeError() : 0;
-                if (errno == Eintr)
+                int errno = count < 0 ? Libc.LastError : 0;
+                if (errno == Errno.EINTR)
                 {
                     continue;
                 }
@@ -458,27 +453,6 @@ internal sealed partial class EpollLoop : IDisposable
             target.OnRemovedAfterFault();
         }
     }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int epoll_create1(int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int epoll_ctl(int epoll, int operation, int descriptor, byte* epollEvent);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int epoll_wait(int epoll, byte* events, int maxEvents, int timeout);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int eventfd(uint initialValue, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial nint read(int descriptor, void* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial nint write(int descriptor, void* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int descriptor);
 }
 
 /// <summary>What <see cref="EpollLoop.Yield"/> returns: awaiting it continues on the loop's thread, in a later turn.</summary>
@@ -502,9 +476,6 @@ internal readonly struct YieldAwaitable(EpollLoop loop) : ICriticalNotifyComplet
 [SupportedOSPlatform("linux")]
 internal sealed class EpollRegistration : IDisposable, IEpollEventTarget
 {
-    private const int EpollIn = 0x001;
-    private const int EpollCtlDel = 2;
-    private const int EpollCtlMod = 3;
 
     private readonly EpollLoop _loop;
     private readonly Socket _socket;
@@ -533,7 +504,7 @@ internal sealed class EpollRegistration : IDisposable, IEpollEventTarget
     public void Pause() => _ = Control(EpollCtlMod, 0);
 
     /// <summary>Calls the handler again whenever the socket is readable.</summary>
-    public void Resume() => _ = Control(EpollCtlMod, EpollIn);
+    public void Resume() => _ = Control(EpollCtlMod, (int)EpollLoop.EpollIn);
 
     /// <summary>Takes the socket off the loop. The handler may still be running on the loop's thread when this returns.</summary>
     public void Dispose()
@@ -564,7 +535,7 @@ internal sealed class EpollRegistration : IDisposable, IEpollEventTarget
         try
         {
             int result = _loop.Control(operation, (int)handle.DangerousGetHandle(), events, _id);
-            return result == 0 ? 0 : Marshal.GetLastPInvokeError();
+            return result == 0 ? 0 : Libc.LastError;
         }
         finally
         {

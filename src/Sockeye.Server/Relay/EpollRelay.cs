@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.Versioning;
+using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Relay;
 
@@ -79,15 +80,15 @@ internal sealed class EpollRelay : TunnelRelay
 
                 if (moved < 0)
                 {
-                    int errno = LinuxSplice.LastError;
-                    if (errno == LinuxSplice.EINTR)
+                    int errno = Libc.LastError;
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
 
-                    if (errno != LinuxSplice.EAGAIN)
+                    if (errno != Errno.EAGAIN)
                     {
-                        return Ended(RelayDirectionEnd.ReadFailed, RawSocket.ToSocketError(errno));
+                        return Ended(RelayDirectionEnd.ReadFailed, Errno.ToSocketError(errno));
                     }
 
                     // Drained: give the pipe back before waiting, so that an idle direction holds none.
@@ -110,14 +111,14 @@ internal sealed class EpollRelay : TunnelRelay
                         continue;
                     }
 
-                    int errno = LinuxSplice.LastError;
-                    if (errno == LinuxSplice.EAGAIN)
+                    int errno = Libc.LastError;
+                    if (errno == Errno.EAGAIN)
                     {
                         await sink.WaitWritableAsync().ConfigureAwait(false);
                     }
-                    else if (errno != LinuxSplice.EINTR)
+                    else if (errno != Errno.EINTR)
                     {
-                        return Ended(RelayDirectionEnd.WriteFailed, RawSocket.ToSocketError(errno));
+                        return Ended(RelayDirectionEnd.WriteFailed, Errno.ToSocketError(errno));
                     }
                 }
 
@@ -167,15 +168,15 @@ internal sealed class EpollRelay : TunnelRelay
 
                 if (read < 0)
                 {
-                    int errno = RawSocket.LastError;
-                    if (errno == RawSocket.EINTR)
+                    int errno = Libc.LastError;
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
 
-                    if (errno != RawSocket.EAGAIN)
+                    if (errno != Errno.EAGAIN)
                     {
-                        return Ended(RelayDirectionEnd.ReadFailed, RawSocket.ToSocketError(errno));
+                        return Ended(RelayDirectionEnd.ReadFailed, Errno.ToSocketError(errno));
                     }
 
                     ArrayPool<byte>.Shared.Return(buffer);

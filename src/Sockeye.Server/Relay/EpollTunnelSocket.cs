@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
+using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Relay;
 
@@ -111,7 +112,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         int fd = RawSocket.CreateTcp(address.AddressFamily);
         if (fd < 0)
         {
-            return (null, RawSocket.ToSocketError(RawSocket.LastError));
+            return (null, Errno.ToSocketError(Libc.LastError));
         }
 
         // The peer's endpoint is not kept: nothing reads a target's, and it is 72 bytes an idle tunnel need not hold.
@@ -119,12 +120,12 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         RawSocket.SetNoDelay(fd);
         if (source is not null && RawSocket.Bind(fd, source, 0) != 0)
         {
-            return FailConnect(socket, RawSocket.LastError);
+            return FailConnect(socket, Libc.LastError);
         }
 
         int result = RawSocket.Connect(fd, address, port);
-        int errno = result == 0 ? 0 : RawSocket.LastError;
-        if (result != 0 && errno != RawSocket.EINPROGRESS)
+        int errno = result == 0 ? 0 : Libc.LastError;
+        if (result != 0 && errno != Errno.EINPROGRESS)
         {
             return FailConnect(socket, errno);
         }
@@ -184,7 +185,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     private static (EpollTunnelSocket? Socket, SocketError Error) FailConnect(EpollTunnelSocket socket, int errno)
     {
         socket.Close();
-        return (null, RawSocket.ToSocketError(errno));
+        return (null, Errno.ToSocketError(errno));
     }
 
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -206,10 +207,10 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             return ValueTask.FromResult((int)read);
         }
 
-        int errno = RawSocket.LastError;
-        return errno is RawSocket.EAGAIN or RawSocket.EINTR
+        int errno = Libc.LastError;
+        return errno is Errno.EAGAIN or Errno.EINTR
             ? ReceiveWhenReadableAsync(buffer, cancellationToken)
-            : ValueTask.FromException<int>(new SocketException((int)RawSocket.ToSocketError(errno)));
+            : ValueTask.FromException<int>(new SocketException((int)Errno.ToSocketError(errno)));
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -225,10 +226,10 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
                 return (int)read;
             }
 
-            int errno = RawSocket.LastError;
-            if (errno is not (RawSocket.EAGAIN or RawSocket.EINTR))
+            int errno = Libc.LastError;
+            if (errno is not (Errno.EAGAIN or Errno.EINTR))
             {
-                throw new SocketException((int)RawSocket.ToSocketError(errno));
+                throw new SocketException((int)Errno.ToSocketError(errno));
             }
         }
     }
@@ -245,10 +246,10 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
                 return 0;
             }
 
-            int errno = RawSocket.LastError;
-            if (errno is not (RawSocket.EAGAIN or RawSocket.EINTR))
+            int errno = Libc.LastError;
+            if (errno is not (Errno.EAGAIN or Errno.EINTR))
             {
-                throw new SocketException((int)RawSocket.ToSocketError(errno));
+                throw new SocketException((int)Errno.ToSocketError(errno));
             }
 
             await _read.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -272,10 +273,10 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
                 continue;
             }
 
-            int errno = RawSocket.LastError;
-            return errno is RawSocket.EAGAIN or RawSocket.EINTR
+            int errno = Libc.LastError;
+            return errno is Errno.EAGAIN or Errno.EINTR
                 ? SendWhenWritableAsync(data, cancellationToken)
-                : ValueTask.FromException(new SocketException((int)RawSocket.ToSocketError(errno)));
+                : ValueTask.FromException(new SocketException((int)Errno.ToSocketError(errno)));
         }
 
         return ValueTask.CompletedTask;
@@ -302,13 +303,13 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
                     continue;
                 }
 
-                int errno = RawSocket.LastError;
-                if (errno is RawSocket.EAGAIN or RawSocket.EINTR)
+                int errno = Libc.LastError;
+                if (errno is Errno.EAGAIN or Errno.EINTR)
                 {
                     break;
                 }
 
-                throw new SocketException((int)RawSocket.ToSocketError(errno));
+                throw new SocketException((int)Errno.ToSocketError(errno));
             }
         }
     }

@@ -1,25 +1,13 @@
-using System.Runtime.InteropServices;
+using Sockeye.Server.Interop;
+using static Sockeye.Server.Interop.Libc;
 
 namespace Sockeye.Server.Relay;
 
-/// <summary>The few Linux calls the splice relay needs. Source-generated marshalling: NativeAOT and trimming safe.</summary>
-internal static partial class LinuxSplice
+/// <summary>The splice relay's pipes and moves, on <see cref="Libc"/>.</summary>
+internal static class LinuxSplice
 {
-    public const int EAGAIN = 11;
-    public const int EINTR = 4;
-    public const int EINVAL = 22;
-    public const int ENOSYS = 38;
-    public const int EPIPE = 32;
-    public const int ECONNRESET = 104;
-
-    private const uint SpliceFMove = 0x01;
-    private const uint SpliceFNonblock = 0x02;
-    private const int OCloexec = 0x80000;
-    private const int ONonblock = 0x800;
-    private const int FSetPipeSize = 1031;
-
     /// <summary>Moves up to <paramref name="length"/> bytes between two descriptors, one of them a pipe, without blocking.</summary>
-    public static long Splice(int from, int to, int length) => splice(from, IntPtr.Zero, to, IntPtr.Zero, (nuint)length, SpliceFMove | SpliceFNonblock);
+    public static unsafe long Splice(int from, int to, int length) => splice(from, null, to, null, (nuint)length, SpliceFMove | SpliceFNonblock);
 
     /// <summary>Creates a non-blocking, close-on-exec pipe and sizes it; returns false with errno on failure.</summary>
     public static unsafe bool TryCreatePipe(int size, out int readEnd, out int writeEnd, out int errno)
@@ -27,7 +15,7 @@ internal static partial class LinuxSplice
         int* fds = stackalloc int[2];
         if (pipe2(fds, OCloexec | ONonblock) != 0)
         {
-            errno = Marshal.GetLastPInvokeError();
+            errno = Libc.LastError;
             readEnd = writeEnd = -1;
             return false;
         }
@@ -51,21 +39,4 @@ internal static partial class LinuxSplice
     }
 
     public static void Close(int fd) => _ = close(fd);
-
-    public static int LastError => Marshal.GetLastPInvokeError();
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial long splice(int fdIn, IntPtr offIn, int fdOut, IntPtr offOut, nuint length, uint flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int pipe2(int* fds, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fcntl(int fd, int command, int argument);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial long read(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
 }

@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using Sockeye.Server.Interop;
+using static Sockeye.Server.Interop.Libc;
 
 namespace Sockeye.Server.Relay;
 
@@ -10,13 +12,8 @@ namespace Sockeye.Server.Relay;
 /// by an <see cref="EpollLoop"/>), with addresses kept in <see cref="SocketAddress"/>es, which hold the native sockaddr.
 /// </summary>
 [SupportedOSPlatform("linux")]
-internal static partial class RawDatagram
+internal static class RawDatagram
 {
-    private const int MsgDontWait = 0x40;
-    private const int MsgNoSignal = 0x4000;
-    private const int Eagain = 11;
-    private const int Eintr = 4;
-
     /// <summary>
     /// Receives one datagram into <paramref name="buffer"/> (truncated to fit) and its sender into
     /// <paramref name="source"/>. Returns its length, or -1 with <paramref name="error"/> set:
@@ -42,7 +39,7 @@ internal static partial class RawDatagram
                 fixed (byte* data = buffer)
                 fixed (byte* from = address)
                 {
-                    received = recvfrom((int)handle.DangerousGetHandle(), data, (nuint)buffer.Length, MsgDontWait, from, &addressLength);
+                    received = recvfrom((int)handle.DangerousGetHandle(), data, (nuint)buffer.Length, MsgDontwait, from, &addressLength);
                 }
 
                 if (received >= 0)
@@ -52,13 +49,13 @@ internal static partial class RawDatagram
                     return (int)received;
                 }
 
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno == Eintr)
+                int errno = Libc.LastError;
+                if (errno == Errno.EINTR)
                 {
                     continue;
                 }
 
-                error = errno == Eagain ? SocketError.WouldBlock : SocketError.SocketError;
+                error = errno == Errno.EAGAIN ? SocketError.WouldBlock : SocketError.SocketError;
                 return -1;
             }
         }
@@ -86,7 +83,7 @@ internal static partial class RawDatagram
                 fixed (byte* data = datagram)
                 fixed (byte* to = address)
                 {
-                    sent = sendto((int)handle.DangerousGetHandle(), data, (nuint)datagram.Length, MsgDontWait | MsgNoSignal, to, address.Length);
+                    sent = sendto((int)handle.DangerousGetHandle(), data, (nuint)datagram.Length, MsgDontwait | MsgNosignal, to, address.Length);
                 }
 
                 if (sent >= 0)
@@ -94,7 +91,7 @@ internal static partial class RawDatagram
                     return true;
                 }
 
-                if (Marshal.GetLastPInvokeError() != Eintr)
+                if (Libc.LastError != Errno.EINTR)
                 {
                     return false;
                 }
@@ -105,10 +102,4 @@ internal static partial class RawDatagram
             handle.DangerousRelease();
         }
     }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial nint recvfrom(int descriptor, byte* buffer, nuint length, int flags, byte* address, int* addressLength);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial nint sendto(int descriptor, byte* buffer, nuint length, int flags, byte* address, int addressLength);
 }

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Sockeye.Server.Interop;
+using static Sockeye.Server.Interop.Libc;
 
 namespace Sockeye.Server.Relay;
 
@@ -10,42 +12,18 @@ namespace Sockeye.Server.Relay;
 /// Source-generated marshalling: NativeAOT and trimming safe. Addresses are written as the platform's own <c>sockaddr</c>
 /// on the stack.
 /// </summary>
-internal static partial class RawSocket
+internal static class RawSocket
 {
-    public const int EAGAIN = 11;
-    public const int EINTR = 4;
-    public const int EINPROGRESS = 115;
-    public const int ECONNABORTED = 103;
-    public const int ENFILE = 23;
-    public const int EMFILE = 24;
-
-    private const int SockStream = 1;
-    private const int SockNonblock = 0x800;
-    private const int SockCloexec = 0x80000;
-    private const int AfInet = 2;
-    private const int AfInet6 = 10;
-    private const int SolSocket = 1;
-    private const int SoError = 4;
-    private const int SoLinger = 13;
-    private const int IpprotoTcp = 6;
-    private const int TcpNodelay = 1;
-    private const int MsgDontwait = 0x40;
-    private const int MsgNosignal = 0x4000;
-    private const int MsgPeek = 0x2;
-    private const int ShutWr = 1;
-
     /// <summary>The largest <c>sockaddr</c> an IP socket has (<c>sockaddr_in6</c>).</summary>
     public const int MaxAddressLength = 28;
 
-    public static int LastError => Marshal.GetLastPInvokeError();
-
-    /// <summary>A new non-blocking, close-on-exec TCP socket of <paramref name="family"/>, or -1 with <see cref="LastError"/>.</summary>
+    /// <summary>A new non-blocking, close-on-exec TCP socket of <paramref name="family"/>, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static int CreateTcp(AddressFamily family) =>
         socket(family == AddressFamily.InterNetworkV6 ? AfInet6 : AfInet, SockStream | SockNonblock | SockCloexec, 0);
 
     /// <summary>
     /// Accepts one connection as a non-blocking, close-on-exec descriptor, writing the peer's address into
-    /// <paramref name="address"/> (at least <see cref="MaxAddressLength"/> bytes); -1 with <see cref="LastError"/> when none.
+    /// <paramref name="address"/> (at least <see cref="MaxAddressLength"/> bytes); -1 with <see cref="Libc.LastError"/> when none.
     /// </summary>
     public static unsafe int Accept(int listener, Span<byte> address, out int addressLength)
     {
@@ -59,8 +37,8 @@ internal static partial class RawSocket
     }
 
     /// <summary>
-    /// connect(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="LastError"/>
-    /// (<see cref="EINPROGRESS"/> for a non-blocking socket still connecting).
+    /// connect(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="Libc.LastError"/>
+    /// (<see cref="Errno.EINPROGRESS"/> for a non-blocking socket still connecting).
     /// </summary>
     public static unsafe int Connect(int fd, IPAddress address, int port)
     {
@@ -69,7 +47,7 @@ internal static partial class RawSocket
         return connect(fd, native, length);
     }
 
-    /// <summary>bind(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="LastError"/>.</summary>
+    /// <summary>bind(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static unsafe int Bind(int fd, IPAddress address, int port)
     {
         byte* native = stackalloc byte[MaxAddressLength];
@@ -104,7 +82,7 @@ internal static partial class RawSocket
     {
         int value = 0;
         int length = sizeof(int);
-        return getsockopt(fd, SolSocket, SoError, &value, &length) == 0 ? value : LastError;
+        return getsockopt(fd, SolSocket, SoError, &value, &length) == 0 ? value : Libc.LastError;
     }
 
     /// <summary>Turns Nagle's algorithm off: a relay must not delay small writes of interactive protocols.</summary>
@@ -117,11 +95,11 @@ internal static partial class RawSocket
     /// <summary>Makes the next close send RST instead of FIN (<c>SO_LINGER</c> on, zero seconds).</summary>
     public static unsafe void SetAbortiveClose(int fd)
     {
-        long linger = 1; // struct linger { int l_onoff = 1; int l_linger = 0; }, little-endian
-        _ = setsockopt(fd, SolSocket, SoLinger, &linger, sizeof(long));
+        var linger = new Linger { OnOff = 1, Seconds = 0 };
+        _ = setsockopt(fd, SolSocket, SoLinger, &linger, sizeof(Linger));
     }
 
-    /// <summary>A non-blocking receive: bytes read, 0 at EOF, or -1 with <see cref="LastError"/>.</summary>
+    /// <summary>A non-blocking receive: bytes read, 0 at EOF, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static unsafe long Receive(int fd, Span<byte> buffer)
     {
         fixed (byte* pointer = buffer)
@@ -130,14 +108,14 @@ internal static partial class RawSocket
         }
     }
 
-    /// <summary>A non-blocking one-byte peek: 1 when data is waiting, 0 at EOF, -1 with <see cref="LastError"/> otherwise.</summary>
+    /// <summary>A non-blocking one-byte peek: 1 when data is waiting, 0 at EOF, -1 with <see cref="Libc.LastError"/> otherwise.</summary>
     public static unsafe long Peek(int fd)
     {
         byte one;
         return recv(fd, &one, 1, MsgDontwait | MsgPeek);
     }
 
-    /// <summary>A non-blocking send that never raises SIGPIPE: bytes taken, or -1 with <see cref="LastError"/>.</summary>
+    /// <summary>A non-blocking send that never raises SIGPIPE: bytes taken, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static unsafe long Send(int fd, ReadOnlySpan<byte> data)
     {
         fixed (byte* pointer = data)
@@ -177,64 +155,4 @@ internal static partial class RawSocket
             _ => null,
         };
     }
-
-    /// <summary>What a Linux errno means as a <see cref="SocketError"/>, so that reply codes and logs read the same on both paths.</summary>
-    public static SocketError ToSocketError(int errno) => errno switch
-    {
-        1 or 13 => SocketError.AccessDenied,
-        EINTR => SocketError.Interrupted,
-        EAGAIN => SocketError.WouldBlock,
-        22 => SocketError.InvalidArgument,
-        ENFILE or EMFILE => SocketError.TooManyOpenSockets,
-        32 => SocketError.Shutdown,
-        97 => SocketError.AddressFamilyNotSupported,
-        98 => SocketError.AddressAlreadyInUse,
-        99 => SocketError.AddressNotAvailable,
-        100 => SocketError.NetworkDown,
-        101 => SocketError.NetworkUnreachable,
-        102 => SocketError.NetworkReset,
-        ECONNABORTED => SocketError.ConnectionAborted,
-        104 => SocketError.ConnectionReset,
-        105 => SocketError.NoBufferSpaceAvailable,
-        107 => SocketError.NotConnected,
-        110 => SocketError.TimedOut,
-        111 => SocketError.ConnectionRefused,
-        112 => SocketError.HostDown,
-        113 => SocketError.HostUnreachable,
-        EINPROGRESS => SocketError.InProgress,
-        _ => SocketError.SocketError,
-    };
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int socket(int domain, int type, int protocol);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int accept4(int fd, byte* address, int* addressLength, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int connect(int fd, byte* address, int addressLength);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int bind(int fd, byte* address, int addressLength);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int getsockopt(int fd, int level, int name, void* value, int* length);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int setsockopt(int fd, int level, int name, void* value, int length);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int getsockname(int fd, byte* address, int* addressLength);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial long recv(int fd, byte* buffer, nuint length, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial long send(int fd, byte* buffer, nuint length, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int shutdown(int fd, int how);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Relay;
 
@@ -52,7 +53,7 @@ internal sealed class SplicePipePool : IDisposable
         if (Interlocked.Increment(ref _pipesOpen) > _maxPipes)
         {
             Interlocked.Decrement(ref _pipesOpen);
-            errno = RawSocket.EMFILE;
+            errno = Errno.EMFILE;
             pipe = default;
             return false;
         }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Relay;
 
@@ -70,14 +71,14 @@ internal sealed partial class TcpRelay
 
                 if (moved < 0)
                 {
-                    if (errno is LinuxSplice.EAGAIN or LinuxSplice.EINTR)
+                    if (errno is Errno.EAGAIN or Errno.EINTR)
                     {
                         // Drained (or a signal): now wait for readiness.
                         lastSpliceFilledPipe = false;
                         continue;
                     }
 
-                    return Ended(RelayDirectionEnd.ReadFailed, RawSocket.ToSocketError(errno));
+                    return Ended(RelayDirectionEnd.ReadFailed, Errno.ToSocketError(errno));
                 }
 
                 MarkActivity();
@@ -92,14 +93,14 @@ internal sealed partial class TcpRelay
                         continue;
                     }
 
-                    if (errno == LinuxSplice.EINTR)
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
 
-                    if (errno != LinuxSplice.EAGAIN)
+                    if (errno != Errno.EAGAIN)
                     {
-                        return Ended(RelayDirectionEnd.WriteFailed, RawSocket.ToSocketError(errno));
+                        return Ended(RelayDirectionEnd.WriteFailed, Errno.ToSocketError(errno));
                     }
 
                     // The sink's buffer is full. There is no portable "wait until writable", but an awaited send is one:
@@ -152,7 +153,7 @@ internal sealed partial class TcpRelay
             handle.DangerousAddRef(ref added);
             int fd = (int)handle.DangerousGetHandle();
             long result = toSocket ? LinuxSplice.Splice(pipeEnd, fd, length) : LinuxSplice.Splice(fd, pipeEnd, length);
-            errno = result < 0 ? LinuxSplice.LastError : 0;
+            errno = result < 0 ? Libc.LastError : 0;
             return result;
         }
         finally

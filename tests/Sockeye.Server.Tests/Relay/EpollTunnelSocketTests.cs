@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sockeye.Server.Relay;
+using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Tests.Relay;
 
@@ -554,7 +555,7 @@ public sealed class EpollTunnelSocketTests
             return;
         }
 
-        Assert.Equal(expected, RawSocket.ToSocketError(errno));
+        Assert.Equal(expected, Errno.ToSocketError(errno));
     }
 
     [Theory]
@@ -641,7 +642,7 @@ public sealed class EpollTunnelSocketTests
             Assert.True(listener.Poll(TestTimeouts.Default, SelectMode.SelectRead));
             byte[] address = new byte[RawSocket.MaxAddressLength];
             int fd = RawSocket.Accept((int)listener.SafeHandle.DangerousGetHandle(), address, out int length);
-            Assert.True(fd >= 0, $"accept4 failed: errno {RawSocket.LastError}");
+            Assert.True(fd >= 0, $"accept4 failed: errno {Libc.LastError}");
             return new Connection(EpollTunnelSocket.Adopt(loop, fd, RawSocket.ToEndPoint(address.AsSpan(0, length))), client);
         }
         catch

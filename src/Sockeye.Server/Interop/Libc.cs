@@ -1,0 +1,137 @@
+using System.Runtime.InteropServices;
+
+namespace Sockeye.Server.Interop;
+
+/// <summary>
+/// Every libc function the server calls, declared once, with the flags they take. Source-generated marshalling:
+/// NativeAOT and trimming safe. <c>ssize_t</c> is <see cref="nint"/>, <c>size_t</c> <see cref="nuint"/>; every call sets
+/// the last error, read with <see cref="LastError"/> (values in <see cref="Errno"/>). Linux only: callers check.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    // socket(2), accept4(2)
+    public const int AfInet = 2;
+    public const int AfInet6 = 10;
+    public const int SockStream = 1;
+    public const int SockNonblock = 0x800;
+    public const int SockCloexec = 0x80000;
+
+    // getsockopt(2), setsockopt(2)
+    public const int SolSocket = 1;
+    public const int SoError = 4;
+    public const int SoLinger = 13;
+    public const int IpprotoTcp = 6;
+    public const int TcpNodelay = 1;
+
+    // recv(2), send(2), recvfrom(2), sendto(2), shutdown(2)
+    public const int MsgPeek = 0x2;
+    public const int MsgDontwait = 0x40;
+    public const int MsgNosignal = 0x4000;
+    public const int ShutWr = 1;
+
+    // pipe2(2), fcntl(2), splice(2), eventfd(2), epoll_create1(2): O_CLOEXEC, EFD_CLOEXEC and EPOLL_CLOEXEC are one value.
+    public const int OCloexec = 0x80000;
+    public const int ONonblock = 0x800;
+    public const int FSetPipeSize = 1031;
+    public const uint SpliceFMove = 0x01;
+    public const uint SpliceFNonblock = 0x02;
+
+    // epoll_ctl(2)
+    public const int EpollCtlAdd = 1;
+    public const int EpollCtlDel = 2;
+    public const int EpollCtlMod = 3;
+
+    // getrlimit(2), setrlimit(2)
+    public const int RlimitNofile = 7;
+
+    /// <summary>The errno of the last call made through this class on this thread.</summary>
+    public static int LastError => Marshal.GetLastPInvokeError();
+
+    /// <summary><c>struct linger</c>: whether closing lingers, and for how many seconds (0: close sends RST at once).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Linger
+    {
+        public int OnOff;
+        public int Seconds;
+    }
+
+    /// <summary><c>struct rlimit</c> (64-bit <c>rlim_t</c>).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int accept4(int fd, byte* address, int* addressLength, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int connect(int fd, byte* address, int addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int bind(int fd, byte* address, int addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getsockopt(int fd, int level, int name, void* value, int* length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setsockopt(int fd, int level, int name, void* value, int length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getsockname(int fd, byte* address, int* addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint recv(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint send(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint recvfrom(int fd, byte* buffer, nuint length, int flags, byte* address, int* addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint sendto(int fd, byte* buffer, nuint length, int flags, byte* address, int addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int shutdown(int fd, int how);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint read(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint splice(int fdIn, long* offsetIn, int fdOut, long* offsetOut, nuint length, uint flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_ctl(int epoll, int operation, int fd, byte* epollEvent);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_wait(int epoll, byte* events, int maxEvents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int eventfd(uint initialValue, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getrlimit(int resource, RLimit* limit);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setrlimit(int resource, RLimit* limit);
+}
