@@ -4,21 +4,17 @@ using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Sockeye.Server.Relay;
 using Sockeye.Testing;
+using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Relay;
 
-/// <summary>The event loop UDP associations run on, with real UDP sockets on loopback (Linux only: elsewhere each test returns at once).</summary>
+/// <summary>The event loop UDP associations run on, with real UDP sockets on loopback (Linux only: elsewhere each test is reported skipped).</summary>
 [SupportedOSPlatform("linux")]
 public sealed class EpollLoopTests
 {
-    [Fact]
+    [LinuxFact]
     public async Task Register_DatagramsArrive_HandlerReadsEachOnTheLoopThread()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
@@ -38,14 +34,9 @@ public sealed class EpollLoopTests
         Assert.Equal(((IPEndPoint)sender.LocalEndPoint!).Serialize(), handler.LastSource);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task Pause_DatagramsWaitInTheSocket_ResumeDeliversThem()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
@@ -61,14 +52,9 @@ public sealed class EpollLoopTests
         await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == 1);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task DisposeRegistration_HandlerNotCalledAgain_SocketLeavesTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
@@ -86,14 +72,9 @@ public sealed class EpollLoopTests
         Assert.Equal(1, receiver.Available);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task HandlerThrows_ItsSocketLeavesTheLoopAndIsLogged_OtherSocketsAreStillServed()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         var logs = new CapturingLoggerFactory();
         using EpollLoop loop = NewLoop(logs);
         using UdpPairSockets brokenPair = UdpPair();
@@ -116,14 +97,9 @@ public sealed class EpollLoopTests
         Assert.Single(logs.Lines, line => line.StartsWith("Error Sockeye.Server[1008]", StringComparison.Ordinal) && line.Contains("handler bug", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task WaitFails_EverySocketIsToldAndLogged_PostedWorkStillRuns_RegisterRefused()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         var logs = new CapturingLoggerFactory();
         using EpollLoop loop = NewLoop(logs);
         using UdpPairSockets first = UdpPair();
@@ -146,14 +122,9 @@ public sealed class EpollLoopTests
         Assert.Throws<IOException>(() => loop.Register(first.Sender, new CollectingHandler(first.Sender)));
     }
 
-    [Fact]
+    [LinuxFact]
     public void Dispose_StopsTheThread_RegisterAfterwardsIsRefused()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         EpollLoop loop = NewLoop();
         using UdpPairSockets pair = UdpPair();
         var (receiver, _) = pair;
@@ -163,14 +134,9 @@ public sealed class EpollLoopTests
         Assert.Throws<ObjectDisposedException>(() => loop.Register(receiver, new CollectingHandler(receiver)));
     }
 
-    [Fact]
+    [LinuxFact]
     public void RawDatagram_NothingQueued_WouldBlock_ClosedSocket_Aborted()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
         using (sender)
@@ -187,14 +153,9 @@ public sealed class EpollLoopTests
         }
     }
 
-    [Fact]
+    [LinuxFact]
     public void RawDatagram_SendTo_ArrivesWithTheSendersAddress_LongerDatagramIsTruncated()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
         Assert.True(RawDatagram.SendTo(sender, "hello"u8, ((IPEndPoint)receiver.LocalEndPoint!).Serialize()));
@@ -217,16 +178,11 @@ public sealed class EpollLoopTests
         Assert.Equal(((IPEndPoint)sender.LocalEndPoint!).Serialize(), source);
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData(0, false)]
     [InlineData(50_000, true)]
     public async Task PollBeforeSleep_AfterEvents_TheLoopPollsOnlyWithAWindow(int windowMicroseconds, bool polls)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromMicroseconds(windowMicroseconds));
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;

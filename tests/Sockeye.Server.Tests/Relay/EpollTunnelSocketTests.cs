@@ -6,26 +6,22 @@ using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sockeye.Server.Relay;
 using Sockeye.Server.Interop;
+using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Relay;
 
 /// <summary>
 /// TCP connections on raw descriptors served by a real <see cref="EpollLoop"/>, against runtime sockets on loopback
-/// (Linux only: elsewhere each test returns at once).
+/// (Linux only: elsewhere each test is reported skipped).
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class EpollTunnelSocketTests
 {
     private const string LoopName = "test-loop";
 
-    [Fact]
+    [LinuxFact]
     public async Task ConnectAsync_LoopbackListener_Connects_EndPointsAreRight_SocketIsOnTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Socket listener = Listen();
         (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source: null, CancellationToken.None)
@@ -47,14 +43,9 @@ public sealed class EpollTunnelSocketTests
         }
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ConnectAsync_FromASourceAddress_ThePeerSeesThatAddress()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Socket listener = Listen();
         IPAddress source = IPAddress.Parse("127.0.0.2");
@@ -74,14 +65,9 @@ public sealed class EpollTunnelSocketTests
         }
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task Adopt_DescriptorFromAccept4_EndPointsAreRight_BytesFlowBothWays()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await AcceptAsync(loop);
         var (socket, peer) = connection;
@@ -96,14 +82,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal("pong"u8.ToArray(), await peer.ReceiveExactlyAsync(4));
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ConnectAsync_PortWithNoListener_ConnectionRefused_NoSocket_NothingLeftOnTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
 
         // Bound but not listening: the port stays ours, and a SYN to it is answered with RST.
@@ -118,14 +99,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(0, loop.Count);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ConnectAsync_TokenAlreadyCanceled_ConnectStillPending_TimedOut_NothingLeftOnTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using SaturatedListener listener = await SaturatedListener.StartAsync();
         using var cts = new CancellationTokenSource();
@@ -138,14 +114,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(0, loop.Count);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ConnectAsync_TokenCanceledWhileConnecting_TimedOut_NothingLeftOnTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using SaturatedListener listener = await SaturatedListener.StartAsync();
         using var cts = new CancellationTokenSource();
@@ -164,14 +135,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(0, loop.Count);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_NothingSentYet_CompletesWhenThePeerSends_OnTheLoopThread()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -189,14 +155,9 @@ public sealed class EpollTunnelSocketTests
         Assert.True(resumption.OnLoop);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_DataAlreadyThere_CompletesSynchronously()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -211,14 +172,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal("abc"u8.ToArray(), buffer[..3]);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_PeerSendsFin_PendingReceiveReturnsZero_AndSoDoesTheNext()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -232,14 +188,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(0, await socket.ReceiveAsync(buffer, CancellationToken.None).DefaultTimeout());
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_DataThenFin_ReadsTheDataThenZero()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -251,14 +202,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(payload, await ReadToEndAsync(socket));
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_PeerResets_ThrowsConnectionReset_SendThenFailsToo()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -274,14 +220,9 @@ public sealed class EpollTunnelSocketTests
         await Assert.ThrowsAsync<SocketException>(() => socket.SendAsync(new byte[16], CancellationToken.None).DefaultTimeout());
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_EmptyBuffer_WaitsForDataWithoutConsumingIt()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -309,14 +250,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(0, await socket.ReceiveAsync(buffer, CancellationToken.None).DefaultTimeout());
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task SendAsync_PayloadFarLargerThanTheSocketBuffers_CompletesOnlyOnceThePeerReadsIt_BytesIntact()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -347,14 +283,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(0, await peer.ReceiveAsync(new byte[1], SocketFlags.None).DefaultTimeout());
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ShutdownSend_PeerReadsZero_ReceivingStillWorks()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -369,14 +300,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(1, loop.Count);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task Close_IsGraceful_PeerReadsEverythingThenEof_SocketLeavesTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -395,14 +321,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(payload, await peerReads);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task Abort_PeerSeesConnectionReset_SocketLeavesTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -418,14 +339,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task CancelPending_PendingReceive_ThrowsOperationCanceled_DescriptorStaysOpenUntilClose()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -454,14 +370,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Empty(await ReadToEndStrictAsync(peer));
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_TokenAlreadyCanceled_CanceledWithoutTakingTheData()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -479,14 +390,9 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal("kept"u8.ToArray(), buffer[..4]);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ReceiveAsync_TokenCanceledWhilePending_ThrowsOperationCanceled()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, _) = connection;
@@ -500,14 +406,9 @@ public sealed class EpollTunnelSocketTests
         Assert.True(socket.IsCanceled);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ToRuntimeSocket_HandsTheConnectionOver_RuntimeSocketSendsAndReceives_SocketLeavesTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using EpollLoop loop = NewLoop();
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
@@ -540,7 +441,7 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal("four"u8.ToArray(), await runtime.ReadToEndAsync());
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData(111, SocketError.ConnectionRefused)]
     [InlineData(104, SocketError.ConnectionReset)]
     [InlineData(110, SocketError.TimedOut)]
@@ -550,15 +451,10 @@ public sealed class EpollTunnelSocketTests
     [InlineData(4711, SocketError.SocketError)]
     public void ToSocketError_MapsLinuxErrnos(int errno, SocketError expected)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         Assert.Equal(expected, Errno.ToSocketError(errno));
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData("127.0.0.1", 1080)]
     [InlineData("10.20.30.40", 65535)]
     [InlineData("::1", 443)]
@@ -566,11 +462,6 @@ public sealed class EpollTunnelSocketTests
     [InlineData("fe80::1%3", 22)]
     public void ToEndPoint_SerializedEndPoint_RoundTrips(string address, int port)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         var endPoint = new IPEndPoint(IPAddress.Parse(address), port);
         SocketAddress serialized = endPoint.Serialize();
 
@@ -583,14 +474,9 @@ public sealed class EpollTunnelSocketTests
         }
     }
 
-    [Fact]
+    [LinuxFact]
     public void ToEndPoint_TooShortOrNotIp_Null()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         Assert.Null(RawSocket.ToEndPoint([]));
         Assert.Null(RawSocket.ToEndPoint([2]));
 

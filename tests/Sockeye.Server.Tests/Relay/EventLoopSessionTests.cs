@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Runtime.Versioning;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
 using Sockeye.Testing;
@@ -8,7 +9,7 @@ using Sockeye.Testing;
 namespace Sockeye.Server.Tests.Relay;
 
 /// <summary>
-/// Sessions on the server's own epoll loops in splice mode (Linux only: elsewhere each test returns at once): the
+/// Sessions on the server's own epoll loops in splice mode (Linux only: elsewhere each test is reported skipped): the
 /// listener and both sides of every tunnel are registered there while the tunnel lives, paced and BIND sessions move to
 /// the runtime's sockets, and nothing stays behind when sessions end or the server stops.
 /// </summary>
@@ -16,16 +17,12 @@ public sealed class EventLoopSessionTests
 {
     private const int Tunnels = 20;
 
-    [Theory]
+    [LinuxTheory]
+    [SupportedOSPlatform("linux")]
     [InlineData(RelayMode.Splice)]
     [InlineData(RelayMode.Auto)]
     public async Task Splice_OpenTunnels_TheListenerAndBothSidesOfEachAreOnTheLoops_UntilTheyClose(RelayMode mode)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
         using var target = new TcpTarget();
         Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
@@ -50,16 +47,12 @@ public sealed class EventLoopSessionTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 1);
     }
 
-    [Theory]
+    [LinuxTheory]
+    [SupportedOSPlatform("linux")]
     [InlineData(0)]
     [InlineData(10_000)]
     public async Task Splice_AnyPollingWindow_TunnelsAndDatagramsAreRelayed(int pollMicroseconds)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o =>
         {
             o.RelayMode = RelayMode.Splice;
@@ -95,14 +88,10 @@ public sealed class EventLoopSessionTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
     }
 
-    [Fact]
+    [LinuxFact]
+    [SupportedOSPlatform("linux")]
     public async Task Copy_OpenTunnels_NothingIsOnTheLoops()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Copy);
         using var target = new TcpTarget();
         Assert.Equal(0, server.Server.TcpSocketsOnEventLoops);
@@ -127,14 +116,10 @@ public sealed class EventLoopSessionTests
         Assert.Equal(0, server.Server.TcpSocketsOnEventLoops);
     }
 
-    [Fact]
+    [LinuxFact]
+    [SupportedOSPlatform("linux")]
     public async Task Splice_ClientLeavesDuringTheHandshake_ItsSocketLeavesTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
         using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
         {
@@ -148,14 +133,10 @@ public sealed class EventLoopSessionTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 1);
     }
 
-    [Fact]
+    [LinuxFact]
+    [SupportedOSPlatform("linux")]
     public async Task Splice_ConnectRefused_RepliesConnectionRefused_BothSocketsLeaveTheLoop()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
 
         // Bound but not listening: the port stays ours, and a SYN to it is answered with RST.
@@ -169,14 +150,10 @@ public sealed class EventLoopSessionTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 1);
     }
 
-    [Fact]
+    [LinuxFact]
+    [SupportedOSPlatform("linux")]
     public async Task Splice_SessionBandwidthLimit_RelaysCorrectly_OnRuntimeSockets_OffTheLoops()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o =>
         {
             o.RelayMode = RelayMode.Splice;
@@ -214,14 +191,10 @@ public sealed class EventLoopSessionTests
         Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
     }
 
-    [Fact]
+    [LinuxFact]
+    [SupportedOSPlatform("linux")]
     public async Task Splice_Bind_PeerConnects_DataFlowsBothWays_OnRuntimeSockets()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
         await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, 0), command: 2)]);
@@ -253,16 +226,12 @@ public sealed class EventLoopSessionTests
         Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
     }
 
-    [Theory]
+    [LinuxTheory]
+    [SupportedOSPlatform("linux")]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Splice_StopOrDisposeWithOpenTunnels_Completes_ClosesThem_NothingLeftOnTheLoops(bool dispose)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         await using TestServer server = await TestServer.StartAsync(o =>
         {
             o.RelayMode = RelayMode.Splice;
@@ -317,14 +286,10 @@ public sealed class EventLoopSessionTests
         // small room is for the runtime's own descriptors, never seen to move.
         private const int StoppedMargin = 2;
 
-        [Fact]
+        [LinuxFact]
+        [SupportedOSPlatform("linux")]
         public async Task Splice_200TunnelsOpenedAndClosed_DescriptorsBackToTheirBaseline()
         {
-            if (!OperatingSystem.IsLinux())
-            {
-                return;
-            }
-
             await using TestServer server = await StartSpliceServerAsync();
             using var target = new TcpTarget();
 
@@ -343,14 +308,10 @@ public sealed class EventLoopSessionTests
                 $"after 200 tunnels: before {baseline}, after {after}");
         }
 
-        [Fact]
+        [LinuxFact]
+        [SupportedOSPlatform("linux")]
         public async Task Splice_StopWithOpenTunnels_EveryDescriptorTheServerOpenedIsClosed()
         {
-            if (!OperatingSystem.IsLinux())
-            {
-                return;
-            }
-
             using var target = new TcpTarget();
 
             // A whole server lifetime first, the same as the one measured: code that runs for the first time loads
