@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Sockeye.Server.Diagnostics;
 
 namespace Sockeye.Server.Relay;
@@ -21,18 +20,21 @@ internal interface IEpollDeadlineTarget
 internal sealed partial class EpollLoop
 {
     private readonly Lock _deadlineLock = new();
+
+    // Only on a clock other than the system's: wakes the loop when that clock reaches the next deadline.
+    private readonly ITimer? _deadlineTimer;
     private readonly List<DeadlineRing> _deadlineRings = [];
     private volatile int _deadlineCount;
 
     /// <summary>
     /// Calls <paramref name="target"/>'s <see cref="IEpollDeadlineTarget.OnDeadline"/> on the loop's thread once
-    /// <paramref name="timeout"/> has passed (on the monotonic clock), unless <see cref="RemoveDeadline"/> comes first.
+    /// <paramref name="timeout"/> has passed on the loop's clock (the server's <see cref="TimeProvider"/>), unless <see cref="RemoveDeadline"/> comes first.
     /// Returns the ticket that removes it.
     /// </summary>
     public long AddDeadline(IEpollDeadlineTarget target, TimeSpan timeout)
     {
-        long length = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        long due = Stopwatch.GetTimestamp() + length;
+        long length = (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        long due = _time.GetTimestamp() + length;
         bool earliest;
         long ticket;
         lock (_deadlineLock)
@@ -84,7 +86,11 @@ internal sealed partial class EpollLoop
         }
     }
 
-    /// <summary>epoll_wait's timeout: -1 (none) without deadlines, else the milliseconds to the next one, rounded up.</summary>
+    /// <summary>
+    /// epoll_wait's timeout: -1 (none) without deadlines, else the milliseconds to the next one, rounded up. On a clock
+    /// other than the system's (a test's fake one), whose time does not pass while the loop sleeps, the loop sleeps
+    /// without a timeout and a timer of that clock wakes it when the next deadline comes.
+    /// </summary>
     private int MillisecondsToNextDeadline()
     {
         if (_deadlineCount == 0)
@@ -103,8 +109,19 @@ internal sealed partial class EpollLoop
             return -1;
         }
 
-        long ticks = next - Stopwatch.GetTimestamp();
-        return ticks <= 0 ? 0 : (int)Math.Min(int.MaxValue, ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
+        long ticks = next - _time.GetTimestamp();
+        if (_deadlineTimer is not null)
+        {
+            if (ticks <= 0)
+            {
+                return 0;
+            }
+
+            _deadlineTimer.Change(TimeSpan.FromSeconds((double)ticks / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+            return -1;
+        }
+
+        return ticks <= 0 ? 0 : (int)Math.Min(int.MaxValue, ((ticks * 1000) + _time.TimestampFrequency - 1) / _time.TimestampFrequency);
     }
 
     /// <summary>When the next deadline comes due; <see cref="long.MaxValue"/> when none is set. Under the lock.</summary>
@@ -127,7 +144,7 @@ internal sealed partial class EpollLoop
             return;
         }
 
-        long now = Stopwatch.GetTimestamp();
+        long now = _time.GetTimestamp();
         while (true)
         {
             IEpollDeadlineTarget? due = null;

@@ -98,6 +98,7 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly ConcurrentQueue<Action> _posted = new();
     private readonly long _pollBeforeSleepTicks;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly int _epoll;
     private readonly int _wake;
     private readonly Thread _thread;
@@ -118,9 +119,16 @@ internal sealed partial class EpollLoop : IDisposable
     /// How long to keep polling after handling events before sleeping; <see cref="SockeyeServerOptions.DefaultEventLoopPoll"/>
     /// if not given, and <see cref="TimeSpan.Zero"/> to sleep at once.
     /// </param>
-    public EpollLoop(string name, int scratchBytes, ILogger logger, TimeSpan? pollBeforeSleep = null)
+    /// <param name="timeProvider">The clock of the loop's deadlines; the system's if not given.</param>
+    public EpollLoop(string name, int scratchBytes, ILogger logger, TimeSpan? pollBeforeSleep = null, TimeProvider? timeProvider = null)
     {
         _logger = logger;
+        _time = timeProvider ?? TimeProvider.System;
+        if (_time != TimeProvider.System)
+        {
+            _deadlineTimer = _time.CreateTimer(static loop => ((EpollLoop)loop!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
         _pollBeforeSleepTicks = (long)((pollBeforeSleep ?? SockeyeServerOptions.DefaultEventLoopPoll).TotalSeconds * Stopwatch.Frequency);
         _scratch = GC.AllocateUninitializedArray<byte>(scratchBytes, pinned: true);
         _epoll = epoll_create1(OCloexec);
@@ -282,6 +290,7 @@ internal sealed partial class EpollLoop : IDisposable
             _thread.Join();
         }
 
+        _deadlineTimer?.Dispose();
         _registrations.Clear();
         close(_epoll);
         close(_wake);

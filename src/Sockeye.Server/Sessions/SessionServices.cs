@@ -125,7 +125,7 @@ internal sealed class SessionServices
                 loops[index] = null;
             }
 
-            return loops[index] ??= new EpollLoop($"sockeye-{kind}-{index}", scratchBytes, _loopLogger!, Options.EventLoopPoll);
+            return loops[index] ??= new EpollLoop($"sockeye-{kind}-{index}", scratchBytes, _loopLogger!, Options.EventLoopPoll, TimeProvider);
         }
     }
 

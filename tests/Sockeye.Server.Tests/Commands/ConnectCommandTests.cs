@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Tests.Infrastructure;
 
@@ -198,6 +199,59 @@ public sealed class ConnectCommandTests
             byte reply = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, port)));
 
             Assert.Equal(6, reply);
+        }
+        finally
+        {
+            foreach (Socket socket in filler)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [LinuxFact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Connect_DestinationNeverAnswers_OnTheLoopWithAFakeClock_TtlExpiredWhenTheClockPassesTheTimeout()
+    {
+        // The connecting socket is on an event loop, and the connect timeout follows the server's clock: nothing but the
+        // fake clock's advance ends the wait.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var filler = new List<Socket>();
+        try
+        {
+            var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            for (int i = 0; i < 8; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                filler.Add(socket);
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            var time = new FakeTimeProvider();
+            await using TestServer server = await TestServer.StartAsync(o =>
+            {
+                o.RelayMode = Configuration.RelayMode.Splice;
+                o.ConnectTimeout = TimeSpan.FromSeconds(10);
+            }, timeProvider: time);
+            using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+            await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, port))]);
+            Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+
+            // The listener, the client and the connecting socket are on the loops.
+            await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 3);
+            time.Advance(TimeSpan.FromSeconds(10));
+
+            Assert.Equal(6, (await client.ReceiveReplyAsync())[1]);
         }
         finally
         {

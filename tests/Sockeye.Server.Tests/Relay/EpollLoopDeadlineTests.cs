@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Relay;
 using Sockeye.Testing;
 using Sockeye.Server.Tests.Infrastructure;
@@ -29,6 +30,35 @@ public sealed class EpollLoopDeadlineTests
         await target.Came.Task.DefaultTimeout();
         Assert.True(Stopwatch.GetElapsedTime(added) >= TimeSpan.FromMilliseconds(150), $"came after {Stopwatch.GetElapsedTime(added).TotalMilliseconds} ms");
         Assert.Equal(LoopName, target.ThreadName);
+    }
+
+    [LinuxFact]
+    public async Task AddDeadline_OnAFakeClock_ComesWhenTheClockReachesIt_InOrder_OnTheLoopThread()
+    {
+        // The loop's deadlines follow the server's TimeProvider, so tests with a fake clock drive the production connect
+        // timeout: nothing comes while the clock stands still, however long the loop sleeps.
+        var time = new FakeTimeProvider();
+        using EpollLoop loop = new(LoopName, 1, NullLogger.Instance, TimeSpan.Zero, time);
+        var order = new ConcurrentQueue<string>();
+        var early = new RecordingTarget("early", order);
+        var late = new RecordingTarget("late", order);
+        loop.AddDeadline(late, TimeSpan.FromSeconds(20));
+        loop.AddDeadline(early, TimeSpan.FromSeconds(10));
+
+        time.Advance(TimeSpan.FromSeconds(9));
+        var nothingYet = new TaskCompletionSource();
+        loop.Post(() => loop.Post(nothingYet.SetResult));
+        await nothingYet.Task.DefaultTimeout();
+        Assert.Empty(order);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await early.Came.Task.DefaultTimeout();
+        Assert.False(late.Came.Task.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(10));
+        await late.Came.Task.DefaultTimeout();
+
+        Assert.Equal(["early", "late"], order);
+        Assert.Equal(LoopName, early.ThreadName);
     }
 
     [LinuxFact]
