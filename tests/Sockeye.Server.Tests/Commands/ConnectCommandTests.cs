@@ -180,20 +180,7 @@ public sealed class ConnectCommandTests
         try
         {
             var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-            for (int i = 0; i < 8; i++)
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                filler.Add(socket);
-                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-                try
-                {
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break; // The queue is full: this is the state we want.
-                }
-            }
+            await FillAcceptQueueAsync(port, filler);
 
             await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500));
             byte reply = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, port)));
@@ -222,20 +209,7 @@ public sealed class ConnectCommandTests
         try
         {
             var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-            for (int i = 0; i < 8; i++)
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                filler.Add(socket);
-                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-                try
-                {
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-            }
+            await FillAcceptQueueAsync(port, filler);
 
             var time = new FakeTimeProvider();
             await using TestServer server = await TestServer.StartAsync(o =>
@@ -376,5 +350,30 @@ public sealed class ConnectCommandTests
 
             return answer(host);
         }
+    }
+
+    /// <summary>
+    /// Connects to a listener with a backlog of 0 until its accept queue is full, which a connect that has not completed
+    /// after a second shows: from then on it drops SYNs, so a connect to it hangs, a real timeout on loopback. A second,
+    /// not less, so that a slow connect on a loaded machine is not taken for a full queue.
+    /// </summary>
+    private static async Task FillAcceptQueueAsync(int port, List<Socket> filler)
+    {
+        for (int i = 0; i < 8; i++)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            filler.Add(socket);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
+        Assert.Fail("the listener's accept queue never filled");
     }
 }

@@ -37,6 +37,14 @@ internal sealed class TestServer : IAsyncDisposable
         // A test that leaves a tunnel open should not wait the production grace period at dispose.
         options.ShutdownTimeout = TimeSpan.FromSeconds(1);
         configure?.Invoke(options);
+#if PORTABLE_ENGINE
+        // The portable test assembly (tests/Sockeye.Server.Tests.Portable): a server that leaves the choice to the
+        // platform runs on the runtime's sockets, so every such test covers the portable engine too.
+        if (options.RelayMode == RelayMode.Auto)
+        {
+            options.RelayMode = RelayMode.Copy;
+        }
+#endif
         var logs = new CapturingLoggerFactory();
         var server = new SockeyeServer(options, logs, timeProvider, resolver ?? SystemHostResolver.Instance, hostAddresses, descriptors);
         await server.StartAsync();
