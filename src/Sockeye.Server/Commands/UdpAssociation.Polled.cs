@@ -106,19 +106,13 @@ internal sealed partial class UdpAssociation
     [SupportedOSPlatform("linux")]
     private bool OnClientDatagram(Span<byte> datagram, SocketAddress source)
     {
-        if (!IsFromClient(source))
-        {
-            _statistics.CountForeignSource();
-            return true;
-        }
-
-        Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
-        if (!TryReadHeader(datagram, out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port))
+        FromClient action = DecideFromClient(datagram, source, out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port);
+        if (action == FromClient.Drop)
         {
             return true;
         }
 
-        if (destination is null)
+        if (action == FromClient.Resolve)
         {
             _clientRegistration?.Pause();
             byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
@@ -127,7 +121,7 @@ internal sealed partial class UdpAssociation
             return false;
         }
 
-        Forward(datagram[payloadOffset..], destination);
+        Forward(datagram[payloadOffset..], destination!);
         return true;
     }
 
@@ -152,16 +146,8 @@ internal sealed partial class UdpAssociation
     [SupportedOSPlatform("linux")]
     private void Forward(ReadOnlySpan<byte> payload, SocketAddress destination)
     {
-        Socket? outbound = GetDestinationSocket(destination.Family);
-        if (outbound is null)
+        if (OutboundFor(destination, payload.Length) is not { } outbound)
         {
-            _statistics.CountUnroutable();
-            return;
-        }
-
-        if (_uploadPacer is not null && !_uploadPacer.TryTakeAll(payload.Length))
-        {
-            _statistics.CountOverRate();
             return;
         }
 
@@ -233,24 +219,13 @@ internal sealed partial class UdpAssociation
                     return;
                 }
 
-                SocketAddress? client = association._clientSocketAddress;
-                if (client is null)
+                int start = association.PrepareForClient(scratch, received, _source, _headers, out SocketAddress? client);
+                if (start < 0)
                 {
                     continue;
                 }
 
-                // Activity even when dropped below: the destination is still talking, so the association is not idle.
-                Volatile.Write(ref association._lastActivityTimestamp, association._timeProvider.GetTimestamp());
-                if (association._downloadPacer is not null && !association._downloadPacer.TryTakeAll(received))
-                {
-                    association._statistics.CountOverRate();
-                    continue;
-                }
-
-                ReadOnlySpan<byte> header = _headers.Get(_source);
-                int start = ReplyHeaderRoom - header.Length;
-                header.CopyTo(scratch[start..]);
-                if (RawDatagram.SendTo(association._clientSocket, scratch.Slice(start, header.Length + received), client))
+                if (RawDatagram.SendTo(association._clientSocket, scratch.Slice(start, ReplyHeaderRoom - start + received), client!))
                 {
                     association._statistics.CountToClient();
                 }

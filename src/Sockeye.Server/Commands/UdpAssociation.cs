@@ -155,35 +155,16 @@ internal sealed partial class UdpAssociation : IDisposable
             while (true)
             {
                 int received = await _clientSocket.ReceiveFromAsync(buffer, SocketFlags.None, source, cancellationToken).ConfigureAwait(false);
-                if (!IsFromClient(source))
-                {
-                    _statistics.CountForeignSource();
-                    continue;
-                }
-
-                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
-                if (!TryReadHeader(buffer.AsSpan(0, received), out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port))
+                FromClient action = DecideFromClient(buffer.AsSpan(0, received), source, out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port);
+                if (action == FromClient.Drop)
                 {
                     continue;
                 }
 
                 // Only a name seen for the first time (or expired from the route cache) costs a call, and maybe a lookup.
                 destination ??= await ResolveRouteAsync(buffer.AsMemory(3, payloadOffset - 3), domain!.Value, port, cancellationToken).ConfigureAwait(false);
-                if (destination is null)
+                if (destination is null || OutboundFor(destination, received - payloadOffset) is not { } outbound)
                 {
-                    continue;
-                }
-
-                Socket? outbound = GetDestinationSocket(destination.Family);
-                if (outbound is null)
-                {
-                    _statistics.CountUnroutable();
-                    continue;
-                }
-
-                if (_uploadPacer is not null && !_uploadPacer.TryTakeAll(received - payloadOffset))
-                {
-                    _statistics.CountOverRate();
                     continue;
                 }
 
@@ -212,6 +193,92 @@ internal sealed partial class UdpAssociation : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>What to do with a datagram from the client, as <see cref="DecideFromClient"/> decides.</summary>
+    private enum FromClient
+    {
+        /// <summary>Dropped, and counted: a foreign source, a malformed or fragmented header, a denied destination.</summary>
+        Drop,
+
+        /// <summary>Forward the payload to the destination given.</summary>
+        Forward,
+
+        /// <summary>Resolve the name given first (<see cref="ResolveRouteAsync"/>), then forward.</summary>
+        Resolve,
+    }
+
+    /// <summary>
+    /// Every decision about a datagram from the client that needs no I/O, made the same for both pumps (the event loop's
+    /// and the awaiting one): its source, its header, its destination from the route cache or the rules, the counts.
+    /// </summary>
+    private FromClient DecideFromClient(ReadOnlySpan<byte> datagram, SocketAddress source, out int payloadOffset, out SocketAddress? destination,
+        out Socks5Address? domain, out ushort port)
+    {
+        if (!IsFromClient(source))
+        {
+            _statistics.CountForeignSource();
+            (payloadOffset, destination, domain, port) = (0, null, null, 0);
+            return FromClient.Drop;
+        }
+
+        Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+        if (!TryReadHeader(datagram, out payloadOffset, out destination, out domain, out port))
+        {
+            return FromClient.Drop;
+        }
+
+        return destination is null ? FromClient.Resolve : FromClient.Forward;
+    }
+
+    /// <summary>
+    /// The socket to send a payload of <paramref name="payloadLength"/> bytes to <paramref name="destination"/> on, once
+    /// the upload rate allows it; <see langword="null"/> when the datagram is dropped (counted: no route, over the rate).
+    /// </summary>
+    private Socket? OutboundFor(SocketAddress destination, int payloadLength)
+    {
+        Socket? outbound = GetDestinationSocket(destination.Family);
+        if (outbound is null)
+        {
+            _statistics.CountUnroutable();
+            return null;
+        }
+
+        if (_uploadPacer is not null && !_uploadPacer.TryTakeAll(payloadLength))
+        {
+            _statistics.CountOverRate();
+            return null;
+        }
+
+        return outbound;
+    }
+
+    /// <summary>
+    /// For a datagram of <paramref name="payloadLength"/> bytes from a destination, read at
+    /// <see cref="ReplyHeaderRoom"/> in <paramref name="buffer"/>: writes the header naming <paramref name="source"/> in
+    /// front of it and returns where the datagram for the client starts, and the client's address; -1 when it is dropped
+    /// (no client port known yet, or over the download rate, counted).
+    /// </summary>
+    private int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, SourceHeaders headers, out SocketAddress? client)
+    {
+        client = _clientSocketAddress;
+        if (client is null)
+        {
+            return -1;
+        }
+
+        // Activity even when dropped below: the destination is still talking, so the association is not idle.
+        Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
+        if (_downloadPacer is not null && !_downloadPacer.TryTakeAll(payloadLength))
+        {
+            _statistics.CountOverRate();
+            return -1;
+        }
+
+        ReadOnlySpan<byte> header = headers.Get(source);
+        int start = ReplyHeaderRoom - header.Length;
+        header.CopyTo(buffer[start..]);
+        return start;
     }
 
     private bool IsFromClient(SocketAddress source)
@@ -412,26 +479,15 @@ internal sealed partial class UdpAssociation : IDisposable
                     continue;
                 }
 
-                SocketAddress? client = _clientSocketAddress;
-                if (client is null)
+                int start = PrepareForClient(buffer, received, source, headers, out SocketAddress? client);
+                if (start < 0)
                 {
                     continue;
                 }
 
-                // Activity even when dropped below: the destination is still talking, so the association is not idle.
-                Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
-                if (_downloadPacer is not null && !_downloadPacer.TryTakeAll(received))
-                {
-                    _statistics.CountOverRate();
-                    continue;
-                }
-
-                ReadOnlySpan<byte> header = headers.Get(source);
-                int start = ReplyHeaderRoom - header.Length;
-                header.CopyTo(buffer.AsSpan(start));
                 try
                 {
-                    await _clientSocket.SendToAsync(buffer.AsMemory(start, header.Length + received), SocketFlags.None, client, cancellationToken).ConfigureAwait(false);
+                    await _clientSocket.SendToAsync(buffer.AsMemory(start, ReplyHeaderRoom - start + received), SocketFlags.None, client!, cancellationToken).ConfigureAwait(false);
                     _statistics.CountToClient();
                 }
                 catch (SocketException)
