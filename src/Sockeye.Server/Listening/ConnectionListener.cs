@@ -231,9 +231,9 @@ internal sealed class ConnectionListener : IDisposable
                         return;
                     }
 
-                    if (errno is Errno.EINTR or Errno.ECONNABORTED)
+                    if (errno == Errno.ECONNABORTED)
                     {
-                        // A signal, or the client gave up while still in the backlog: routine.
+                        // The client gave up while still in the backlog: routine. (EINTR is retried by RawSocket.Accept.)
                         continue;
                     }
 

@@ -298,8 +298,11 @@ internal sealed partial class EpollLoop : IDisposable
 
     private unsafe void Wake()
     {
+        // A lost wake-up would leave the loop asleep with work waiting: a signal's interruption is retried.
         ulong one = 1;
-        _ = write(_wake, &one, sizeof(ulong));
+        while (write(_wake, &one, sizeof(ulong)) < 0 && Libc.LastError == Errno.EINTR)
+        {
+        }
     }
 
     private static IOException Failure(string call, int errno) => new($"{call} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");

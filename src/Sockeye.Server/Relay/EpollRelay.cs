@@ -81,11 +81,6 @@ internal sealed class EpollRelay : TunnelRelay
                 if (moved < 0)
                 {
                     int errno = Libc.LastError;
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
                     if (errno != Errno.EAGAIN)
                     {
                         return Ended(RelayDirectionEnd.ReadFailed, Errno.ToSocketError(errno));
@@ -112,14 +107,12 @@ internal sealed class EpollRelay : TunnelRelay
                     }
 
                     int errno = Libc.LastError;
-                    if (errno == Errno.EAGAIN)
-                    {
-                        await sink.WaitWritableAsync().ConfigureAwait(false);
-                    }
-                    else if (errno != Errno.EINTR)
+                    if (errno != Errno.EAGAIN)
                     {
                         return Ended(RelayDirectionEnd.WriteFailed, Errno.ToSocketError(errno));
                     }
+
+                    await sink.WaitWritableAsync().ConfigureAwait(false);
                 }
 
                 pipeDirty = false;
@@ -169,11 +162,6 @@ internal sealed class EpollRelay : TunnelRelay
                 if (read < 0)
                 {
                     int errno = Libc.LastError;
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
                     if (errno != Errno.EAGAIN)
                     {
                         return Ended(RelayDirectionEnd.ReadFailed, Errno.ToSocketError(errno));

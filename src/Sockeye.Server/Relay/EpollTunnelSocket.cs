@@ -125,7 +125,9 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
 
         int result = RawSocket.Connect(fd, address, port);
         int errno = result == 0 ? 0 : Libc.LastError;
-        if (result != 0 && errno != Errno.EINPROGRESS)
+        // EINTR too goes on like EINPROGRESS: an interrupted non-blocking connect completes in the background, and its
+        // socket reports the outcome as writable, like any other (connect(2); retrying would answer EALREADY).
+        if (result != 0 && errno is not (Errno.EINPROGRESS or Errno.EINTR))
         {
             return FailConnect(socket, errno);
         }
@@ -208,7 +210,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         }
 
         int errno = Libc.LastError;
-        return errno is Errno.EAGAIN or Errno.EINTR
+        return errno == Errno.EAGAIN
             ? ReceiveWhenReadableAsync(buffer, cancellationToken)
             : ValueTask.FromException<int>(new SocketException((int)Errno.ToSocketError(errno)));
     }
@@ -227,7 +229,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             }
 
             int errno = Libc.LastError;
-            if (errno is not (Errno.EAGAIN or Errno.EINTR))
+            if (errno != Errno.EAGAIN)
             {
                 throw new SocketException((int)Errno.ToSocketError(errno));
             }
@@ -247,7 +249,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             }
 
             int errno = Libc.LastError;
-            if (errno is not (Errno.EAGAIN or Errno.EINTR))
+            if (errno != Errno.EAGAIN)
             {
                 throw new SocketException((int)Errno.ToSocketError(errno));
             }
@@ -274,7 +276,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             }
 
             int errno = Libc.LastError;
-            return errno is Errno.EAGAIN or Errno.EINTR
+            return errno == Errno.EAGAIN
                 ? SendWhenWritableAsync(data, cancellationToken)
                 : ValueTask.FromException(new SocketException((int)Errno.ToSocketError(errno)));
         }
@@ -304,7 +306,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
                 }
 
                 int errno = Libc.LastError;
-                if (errno is Errno.EAGAIN or Errno.EINTR)
+                if (errno == Errno.EAGAIN)
                 {
                     break;
                 }

@@ -6,8 +6,21 @@ namespace Sockeye.Server.Relay;
 /// <summary>The splice relay's pipes and moves, on <see cref="Libc"/>.</summary>
 internal static class LinuxSplice
 {
-    /// <summary>Moves up to <paramref name="length"/> bytes between two descriptors, one of them a pipe, without blocking.</summary>
-    public static unsafe long Splice(int from, int to, int length) => splice(from, null, to, null, (nuint)length, SpliceFMove | SpliceFNonblock);
+    /// <summary>
+    /// Moves up to <paramref name="length"/> bytes between two descriptors, one of them a pipe, without blocking. Never
+    /// answers EINTR: a signal's interruption is retried here.
+    /// </summary>
+    public static unsafe long Splice(int from, int to, int length)
+    {
+        nint moved;
+        do
+        {
+            moved = splice(from, null, to, null, (nuint)length, SpliceFMove | SpliceFNonblock);
+        }
+        while (moved < 0 && Libc.LastError == Errno.EINTR);
+
+        return moved;
+    }
 
     /// <summary>Creates a non-blocking, close-on-exec pipe and sizes it; returns false with errno on failure.</summary>
     public static unsafe bool TryCreatePipe(int size, out int readEnd, out int writeEnd, out int errno)
@@ -34,7 +47,14 @@ internal static class LinuxSplice
     {
         fixed (byte* pointer = buffer)
         {
-            return read(fd, pointer, (nuint)buffer.Length);
+            nint read;
+            do
+            {
+                read = Libc.read(fd, pointer, (nuint)buffer.Length);
+            }
+            while (read < 0 && Libc.LastError == Errno.EINTR);
+
+            return read;
         }
     }
 

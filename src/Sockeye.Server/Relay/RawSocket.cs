@@ -27,12 +27,20 @@ internal static class RawSocket
     /// </summary>
     public static unsafe int Accept(int listener, Span<byte> address, out int addressLength)
     {
-        int length = address.Length;
         fixed (byte* pointer = address)
         {
-            int fd = accept4(listener, pointer, &length, SockNonblock | SockCloexec);
-            addressLength = length;
-            return fd;
+            while (true)
+            {
+                int length = address.Length;
+                int fd = accept4(listener, pointer, &length, SockNonblock | SockCloexec);
+                if (fd < 0 && Libc.LastError == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                addressLength = length;
+                return fd;
+            }
         }
     }
 
@@ -99,35 +107,56 @@ internal static class RawSocket
         _ = setsockopt(fd, SolSocket, SoLinger, &linger, sizeof(Linger));
     }
 
-    /// <summary>A non-blocking receive: bytes read, 0 at EOF, or -1 with <see cref="Libc.LastError"/>.</summary>
+    /// <summary>A non-blocking receive: bytes read, 0 at EOF, or -1 with <see cref="Libc.LastError"/> (never EINTR: retried).</summary>
     public static unsafe long Receive(int fd, Span<byte> buffer)
     {
         fixed (byte* pointer = buffer)
         {
-            return recv(fd, pointer, (nuint)buffer.Length, MsgDontwait);
+            nint received;
+            do
+            {
+                received = recv(fd, pointer, (nuint)buffer.Length, MsgDontwait);
+            }
+            while (received < 0 && Libc.LastError == Errno.EINTR);
+
+            return received;
         }
     }
 
-    /// <summary>A non-blocking one-byte peek: 1 when data is waiting, 0 at EOF, -1 with <see cref="Libc.LastError"/> otherwise.</summary>
+    /// <summary>A non-blocking one-byte peek: 1 when data is waiting, 0 at EOF, -1 with <see cref="Libc.LastError"/> otherwise (never EINTR).</summary>
     public static unsafe long Peek(int fd)
     {
         byte one;
-        return recv(fd, &one, 1, MsgDontwait | MsgPeek);
+        nint peeked;
+        do
+        {
+            peeked = recv(fd, &one, 1, MsgDontwait | MsgPeek);
+        }
+        while (peeked < 0 && Libc.LastError == Errno.EINTR);
+
+        return peeked;
     }
 
-    /// <summary>A non-blocking send that never raises SIGPIPE: bytes taken, or -1 with <see cref="Libc.LastError"/>.</summary>
+    /// <summary>A non-blocking send that never raises SIGPIPE: bytes taken, or -1 with <see cref="Libc.LastError"/> (never EINTR: retried).</summary>
     public static unsafe long Send(int fd, ReadOnlySpan<byte> data)
     {
         fixed (byte* pointer = data)
         {
-            return send(fd, pointer, (nuint)data.Length, MsgDontwait | MsgNosignal);
+            nint sent;
+            do
+            {
+                sent = send(fd, pointer, (nuint)data.Length, MsgDontwait | MsgNosignal);
+            }
+            while (sent < 0 && Libc.LastError == Errno.EINTR);
+
+            return sent;
         }
     }
 
     /// <summary>Sends FIN (shuts down the sending half), ignoring errors: the peer may already be gone.</summary>
     public static void ShutdownSend(int fd) => _ = shutdown(fd, ShutWr);
 
-    /// <summary>close(2), ignoring errors: the descriptor is gone either way.</summary>
+    /// <summary>close(2), ignoring errors: the descriptor is gone either way (so never retried, not even after EINTR).</summary>
     public static void Close(int fd) => _ = close(fd);
 
     /// <summary>The address a socket is bound to, or <see langword="null"/> if the call fails.</summary>

@@ -71,9 +71,9 @@ internal sealed partial class TcpRelay
 
                 if (moved < 0)
                 {
-                    if (errno is Errno.EAGAIN or Errno.EINTR)
+                    if (errno == Errno.EAGAIN)
                     {
-                        // Drained (or a signal): now wait for readiness.
+                        // Drained: now wait for readiness.
                         lastSpliceFilledPipe = false;
                         continue;
                     }
@@ -90,11 +90,6 @@ internal sealed partial class TcpRelay
                     if (sent > 0)
                     {
                         pending -= sent;
-                        continue;
-                    }
-
-                    if (errno == Errno.EINTR)
-                    {
                         continue;
                     }
 

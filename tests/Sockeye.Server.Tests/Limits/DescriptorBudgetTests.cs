@@ -97,7 +97,9 @@ public sealed class DescriptorBudgetTests
             // The 16th client is admitted (one descriptor left), but its tunnel would need a second: X'01'.
             Assert.Equal(1, await RawClient.RequestAsync(server.EndPoint, Socks5Bytes.Connect(target.EndPoint)));
 
-            // With one silent client holding the last descriptor, the next connection is closed right after accept.
+            // With one silent client holding the last descriptor, the next connection is closed right after accept. (The
+            // refused client's session gives its descriptor back once it has closed, a moment after its reply.)
+            await SocketTestExtensions.WaitUntilAsync(() => budget.InUse == 30);
             using RawClient silent = await RawClient.ConnectAsync(server.EndPoint);
             await SocketTestExtensions.WaitUntilAsync(() => budget.InUse == 31);
             using RawClient refused = await RawClient.ConnectAsync(server.EndPoint);
