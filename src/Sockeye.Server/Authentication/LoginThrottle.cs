@@ -10,10 +10,13 @@ namespace Sockeye.Server.Authentication;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The wait and the ban hold for attempts in parallel too. An attempt is counted when it starts (<see cref="BeginAsync"/>),
-/// and one address has one verification in flight at a time: its other attempts queue behind it, and each is weighed
-/// against the failures of all that went before. Without that, 1 000 simultaneous guesses all passed the check before
-/// the first had failed, and the right password among them was accepted.
+/// The wait and the ban hold for attempts in parallel too. An attempt is counted when it starts (<see cref="BeginAsync"/>)
+/// and holds one of its address's <see cref="MaxConcurrentPerAddress"/> verification slots until it is over; an address
+/// whose failures and attempts in flight together reach the ban's threshold gets no further slot until one of them ends.
+/// So an address gets at most <c>maxFailures</c> verifications before its ban, however many attempts it sends at once.
+/// Without that, 1 000 simultaneous guesses all passed the check before the first had failed, and the right password
+/// among them was accepted. A burst of good logins from one address (a NAT, a client's connection pool) is verified
+/// a few at a time, without a wait: the wait grows only with failures already seen.
 /// </para>
 /// <para>
 /// Per user name, at most <see cref="MaxConcurrentPerUser"/> verifications run at once, so that guesses spread over many
@@ -23,6 +26,9 @@ namespace Sockeye.Server.Authentication;
 /// </remarks>
 internal sealed class LoginThrottle
 {
+    /// <summary>Verifications of one client address in flight at once (waits included).</summary>
+    public const int MaxConcurrentPerAddress = 4;
+
     /// <summary>Verifications of one user name in flight at once, from any addresses.</summary>
     public const int MaxConcurrentPerUser = 4;
 
@@ -53,9 +59,9 @@ internal sealed class LoginThrottle
     }
 
     /// <summary>
-    /// Starts a login attempt of <paramref name="client"/> for <paramref name="user"/>: waits for the address's turn,
-    /// then for the wait its failures impose, then for a verification slot of the user name. The result says whether
-    /// the address is banned (then check nothing); otherwise verify, and report the outcome with
+    /// Starts a login attempt of <paramref name="client"/> for <paramref name="user"/>: waits for one of the address's
+    /// verification slots, then for the wait its failures impose, then for a slot of the user name. The result says
+    /// whether the address is banned (then check nothing); otherwise verify, and report the outcome with
     /// <see cref="LoginAttempt.Conclude"/>. Dispose the attempt however it ends: that lets the next one in.
     /// </summary>
     public async ValueTask<LoginAttempt> BeginAsync(IPAddress client, string user, CancellationToken cancellationToken)
@@ -63,12 +69,50 @@ internal sealed class LoginThrottle
         var attempt = new LoginAttempt(this, client, user);
         try
         {
-            await attempt.Address.Turn.WaitAsync(cancellationToken).ConfigureAwait(false);
-            attempt.HoldsAddressTurn = true;
-            (bool banned, TimeSpan delay) = Check(client);
-            if (banned)
+            TimeSpan delay = TimeSpan.Zero;
+            bool arrived = true;
+            while (true)
             {
-                attempt.Banned = true;
+                TaskCompletionSource? turn = null;
+                TaskCompletionSource? next;
+                lock (_lock)
+                {
+                    Admission admission = Admit(attempt.Address, arrived, out delay);
+                    if (admission == Admission.Admitted)
+                    {
+                        attempt.Address.InFlight++;
+                        attempt.HoldsAddressSlot = true;
+                    }
+                    else if (admission == Admission.Banned)
+                    {
+                        attempt.Banned = true;
+                    }
+                    else
+                    {
+                        turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        attempt.Address.Waiting.Enqueue(turn);
+                    }
+
+                    // A decision made leaves room (or a ban) that the next in line may be waiting for.
+                    next = turn is null ? NextToWakeLocked(attempt.Address) : null;
+                }
+
+                Wake(next, attempt.Address);
+                if (turn is null)
+                {
+                    break;
+                }
+
+                using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetCanceled(), turn))
+                {
+                    await turn.Task.ConfigureAwait(false);
+                }
+
+                arrived = false;
+            }
+
+            if (attempt.Banned)
+            {
                 return attempt;
             }
 
@@ -88,29 +132,85 @@ internal sealed class LoginThrottle
         }
     }
 
+    private enum Admission
+    {
+        Admitted,
+        Banned,
+        Wait,
+    }
+
+    /// <summary>
+    /// Under the lock: whether an attempt of the address <paramref name="record"/> may be verified now, with the wait its
+    /// failures impose; must be refused as banned; or must wait for a slot. A new arrival queues behind those waiting.
+    /// </summary>
+    private Admission Admit(AddressRecord record, bool arrived, out TimeSpan delay)
+    {
+        delay = TimeSpan.Zero;
+        int failures = LiveFailures(record);
+        if (_options.MaxFailures > 0 && failures >= _options.MaxFailures)
+        {
+            return Admission.Banned;
+        }
+
+        // The attempts in flight may all fail: together with the failures seen, they must stay under the threshold.
+        bool room = record.InFlight < MaxConcurrentPerAddress && (_options.MaxFailures == 0 || failures + record.InFlight < _options.MaxFailures);
+        if (!room || (arrived && record.Waiting.Count > 0))
+        {
+            return Admission.Wait;
+        }
+
+        delay = DelayAfter(failures);
+        return Admission.Admitted;
+    }
+
+    /// <summary>Under the lock: the first one waiting, when there is room for it or a ban to tell it of.</summary>
+    private TaskCompletionSource? NextToWakeLocked(AddressRecord record)
+    {
+        if (record.Waiting.Count == 0)
+        {
+            return null;
+        }
+
+        int failures = LiveFailures(record);
+        bool banned = _options.MaxFailures > 0 && failures >= _options.MaxFailures;
+        bool room = record.InFlight < MaxConcurrentPerAddress && (_options.MaxFailures == 0 || failures + record.InFlight < _options.MaxFailures);
+        return banned || room ? record.Waiting.Dequeue() : null;
+    }
+
+    /// <summary>Wakes <paramref name="next"/>; one that gave up meanwhile (its handshake timed out) passes the turn on.</summary>
+    private void Wake(TaskCompletionSource? next, AddressRecord record)
+    {
+        while (next is not null && !next.TrySetResult())
+        {
+            lock (_lock)
+            {
+                next = NextToWakeLocked(record);
+            }
+        }
+    }
+
+    /// <summary>Failures of an address that still count: none once the ban duration has passed since the last.</summary>
+    private int LiveFailures(AddressRecord record) =>
+        record.Failures > 0 && _timeProvider.GetElapsedTime(record.LastFailure) < _options.BanDuration ? record.Failures : 0;
+
+    private TimeSpan DelayAfter(int failures)
+    {
+        if (failures == 0)
+        {
+            return TimeSpan.Zero;
+        }
+
+        double factor = Math.Pow(2, Math.Min(failures - 1, 20));
+        return TimeSpan.FromTicks((long)Math.Min(_options.FailureDelay.Ticks * factor, _options.MaxFailureDelay.Ticks));
+    }
+
     /// <summary>What an address's next attempt faces: a ban, or a wait (zero for an address without recent failures).</summary>
     public (bool Banned, TimeSpan Delay) Check(IPAddress client)
     {
         lock (_lock)
         {
-            if (!_addresses.TryGetValue(client, out AddressRecord? record) || record.Failures == 0)
-            {
-                return (false, TimeSpan.Zero);
-            }
-
-            if (_timeProvider.GetElapsedTime(record.LastFailure) >= _options.BanDuration)
-            {
-                return (false, TimeSpan.Zero);
-            }
-
-            if (_options.MaxFailures > 0 && record.Failures >= _options.MaxFailures)
-            {
-                return (true, TimeSpan.Zero);
-            }
-
-            double factor = Math.Pow(2, Math.Min(record.Failures - 1, 20));
-            TimeSpan delay = TimeSpan.FromTicks((long)Math.Min(_options.FailureDelay.Ticks * factor, _options.MaxFailureDelay.Ticks));
-            return (false, delay);
+            int failures = _addresses.TryGetValue(client, out AddressRecord? record) ? LiveFailures(record) : 0;
+            return _options.MaxFailures > 0 && failures >= _options.MaxFailures ? (true, TimeSpan.Zero) : (false, DelayAfter(failures));
         }
     }
 
@@ -178,10 +278,17 @@ internal sealed class LoginThrottle
         }
     }
 
-    private void Leave(IPAddress client, AddressRecord address, string user, UserRecord record)
+    private void Leave(IPAddress client, AddressRecord address, bool heldSlot, string user, UserRecord record)
     {
+        TaskCompletionSource? next;
         lock (_lock)
         {
+            if (heldSlot)
+            {
+                address.InFlight--;
+            }
+
+            next = NextToWakeLocked(address);
             address.Attempts--;
             ForgetIfUnused(client, address);
             if (--record.Attempts == 0)
@@ -189,6 +296,8 @@ internal sealed class LoginThrottle
                 _users.Remove(user);
             }
         }
+
+        Wake(next, address);
     }
 
     // Called under _lock. A record with attempts in flight keeps its turn's queue; one with live failures keeps them.
@@ -219,16 +328,19 @@ internal sealed class LoginThrottle
         }
     }
 
-    /// <summary>An address's failures, and the turn its attempts take one at a time. Guarded by the throttle's lock.</summary>
+    /// <summary>An address's failures, its verifications in flight, and those waiting for a slot. Guarded by the throttle's lock.</summary>
     internal sealed class AddressRecord
     {
-        public SemaphoreSlim Turn { get; } = new(1, 1);
+        public Queue<TaskCompletionSource> Waiting { get; } = new();
 
         public int Failures;
         public long LastFailure;
 
         /// <summary>Attempts started and not yet disposed, waiting included.</summary>
         public int Attempts;
+
+        /// <summary>Attempts holding a verification slot: admitted, and not yet disposed.</summary>
+        public int InFlight;
     }
 
     /// <summary>A user name's verification slots, kept while any attempt for it is in flight.</summary>
@@ -239,7 +351,7 @@ internal sealed class LoginThrottle
         public int Attempts;
     }
 
-    /// <summary>One login attempt from <see cref="BeginAsync"/>: holds the address's turn and a user-name slot until disposed.</summary>
+    /// <summary>One login attempt from <see cref="BeginAsync"/>: holds a slot of the address and one of the user name until disposed.</summary>
     internal sealed class LoginAttempt : IDisposable
     {
         private readonly LoginThrottle _throttle;
@@ -262,7 +374,7 @@ internal sealed class LoginThrottle
 
         internal UserRecord User { get; }
 
-        internal bool HoldsAddressTurn { get; set; }
+        internal bool HoldsAddressSlot { get; set; }
 
         internal bool HoldsUserSlot { get; set; }
 
@@ -294,12 +406,7 @@ internal sealed class LoginThrottle
                 User.Slots.Release();
             }
 
-            if (HoldsAddressTurn)
-            {
-                Address.Turn.Release();
-            }
-
-            _throttle.Leave(_client, Address, _user, User);
+            _throttle.Leave(_client, Address, HoldsAddressSlot, _user, User);
         }
     }
 }

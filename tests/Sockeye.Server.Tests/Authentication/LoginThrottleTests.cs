@@ -99,17 +99,65 @@ public sealed class LoginThrottleTests
     }
 
     [Fact]
-    public async Task BeginAsync_SecondAttemptOfOneAddress_WaitsForTheFirstToEnd()
+    public async Task BeginAsync_BeyondTheSlotsOfAnAddress_WaitsForOneToEnd()
     {
-        LoginThrottle.LoginAttempt first = await _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
-        ValueTask<LoginThrottle.LoginAttempt> second = _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
-        Assert.False(second.IsCompleted);
+        var first = new List<LoginThrottle.LoginAttempt>();
+        for (int i = 0; i < LoginThrottle.MaxConcurrentPerAddress; i++)
+        {
+            first.Add(await _throttle.BeginAsync(Guesser, $"user{i}", CancellationToken.None));
+        }
 
-        first.Conclude(verified: true);
-        first.Dispose();
+        ValueTask<LoginThrottle.LoginAttempt> waiting = _throttle.BeginAsync(Guesser, "late", CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
 
-        using LoginThrottle.LoginAttempt next = await second.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        first[0].Conclude(verified: true);
+        first[0].Dispose();
+
+        using LoginThrottle.LoginAttempt next = await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(next.Banned);
+        foreach (LoginThrottle.LoginAttempt attempt in first.Skip(1))
+        {
+            attempt.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task BeginAsync_FailuresAndAttemptsInFlightReachTheThreshold_TheNextWaits_ThenIsBannedWhenTheyFail()
+    {
+        // Threshold 5: with 3 failures, only 2 more attempts may be in flight, since both may fail.
+        for (int i = 0; i < 3; i++)
+        {
+            _throttle.RecordFailure(Guesser);
+        }
+
+        // Each admitted attempt first waits out the delay the failures impose, on the fake clock.
+        LoginThrottle.LoginAttempt one = await AdvanceUntilAsync(_throttle.BeginAsync(Guesser, "alice", CancellationToken.None));
+        ValueTask<LoginThrottle.LoginAttempt> twoPending = _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
+        LoginThrottle.LoginAttempt two = await AdvanceUntilAsync(twoPending);
+        ValueTask<LoginThrottle.LoginAttempt> third = _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
+        Assert.False(third.IsCompleted);
+
+        Assert.False(one.Conclude(verified: false));
+        one.Dispose();
+        Assert.False(third.IsCompleted);
+        Assert.True(two.Conclude(verified: false));
+        two.Dispose();
+
+        using LoginThrottle.LoginAttempt refused = await third.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(refused.Banned);
+    }
+
+    /// <summary>Moves the fake clock on until <paramref name="pending"/> has waited out its delay (a bounded number of steps).</summary>
+    private async Task<LoginThrottle.LoginAttempt> AdvanceUntilAsync(ValueTask<LoginThrottle.LoginAttempt> pending)
+    {
+        Task<LoginThrottle.LoginAttempt> task = pending.AsTask();
+        for (int step = 0; step < 100 && !task.IsCompleted; step++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.WhenAny(task, Task.Delay(10));
+        }
+
+        return await task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     [Fact]
