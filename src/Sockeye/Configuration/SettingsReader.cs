@@ -20,13 +20,15 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
+        "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
         "rules", "metrics",
     };
 
     private static readonly HashSet<string> KnownMetricsKeys = new(StringComparer.OrdinalIgnoreCase) { "otlpEndpoint", "exportInterval" };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
+
+    private static readonly HashSet<string> KnownRelayKeys = new(StringComparer.OrdinalIgnoreCase) { "engine" };
 
     private static readonly HashSet<string> KnownLimitKeys = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -173,6 +175,7 @@ internal static class SettingsReader
     private static void ReadBindAndUdp(IConfiguration configuration, SockeyeServerOptions options, List<string> errors)
     {
         CheckSectionKeys(configuration.GetSection("bind"), "bind", KnownBindKeys, errors);
+        CheckSectionKeys(configuration.GetSection("relay"), "relay", KnownRelayKeys, errors);
         CheckSectionKeys(configuration.GetSection("udp"), "udp", KnownUdpKeys, errors);
         options.Bind.AdvertiseAddress = ReadAddress(configuration, "bind:advertiseAddress", "bind.advertiseAddress", errors);
         options.Bind.AcceptTimeout = ReadDuration(null, "", configuration, "bind:acceptTimeout", options.Bind.AcceptTimeout, errors, "bind.acceptTimeout");
@@ -411,7 +414,45 @@ internal static class SettingsReader
         return defaultValue;
     }
 
+    /// <summary>
+    /// <c>relay.engine</c> (auto, linux, portable) or, in the older spelling, <c>relayMode</c> (auto, splice, copy): the
+    /// same choice, so giving both is accepted only when they agree.
+    /// </summary>
     private static RelayMode ReadRelayMode(IConfiguration configuration, List<string> errors)
+    {
+        RelayMode? engine = ReadEngine(configuration, errors);
+        RelayMode? mode = configuration["relayMode"] is null ? null : ReadOlderRelayMode(configuration, errors);
+        if (engine is { } chosen && mode is { } older && chosen != older)
+        {
+            errors.Add("relay.engine and relayMode disagree; give relay.engine only (relayMode is its older name).");
+        }
+
+        return engine ?? mode ?? RelayMode.Auto;
+    }
+
+    private static RelayMode? ReadEngine(IConfiguration configuration, List<string> errors)
+    {
+        string? text = configuration["relay:engine"];
+        switch (text?.Trim().ToUpperInvariant())
+        {
+            case null:
+                return null;
+            case "" or "AUTO":
+                return RelayMode.Auto;
+            case "LINUX" when OperatingSystem.IsLinux():
+                return RelayMode.Splice;
+            case "LINUX":
+                errors.Add("relay.engine: linux needs Linux; use auto or portable.");
+                return RelayMode.Auto;
+            case "PORTABLE":
+                return RelayMode.Copy;
+            default:
+                errors.Add($"relay.engine: '{text}' is not an engine; use auto, linux or portable.");
+                return RelayMode.Auto;
+        }
+    }
+
+    private static RelayMode ReadOlderRelayMode(IConfiguration configuration, List<string> errors)
     {
         string? text = configuration["relayMode"];
         switch (text?.Trim().ToUpperInvariant())

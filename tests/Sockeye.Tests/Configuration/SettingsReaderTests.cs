@@ -585,6 +585,10 @@ public class SettingsReaderTests
     [InlineData("{}", RelayMode.Auto)]
     [InlineData("""{ "relayMode": "copy" }""", RelayMode.Copy)]
     [InlineData("""{ "relayMode": "Splice" }""", RelayMode.Splice)]
+    [InlineData("""{ "relay": { "engine": "portable" } }""", RelayMode.Copy)]
+    [InlineData("""{ "relay": { "engine": "Linux" } }""", RelayMode.Splice)]
+    [InlineData("""{ "relay": { "engine": "auto" } }""", RelayMode.Auto)]
+    [InlineData("""{ "relay": { "engine": "portable" }, "relayMode": "copy" }""", RelayMode.Copy)]
     public void Read_RelayMode_IsRead(string json, RelayMode expected)
     {
         var errors = new List<string>();
@@ -642,6 +646,17 @@ public class SettingsReaderTests
 
         Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
         Assert.StartsWith(expected, Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{ "relay": { "engine": "epoll" } }""", "relay.engine:")]
+    [InlineData("""{ "relay": { "engine": "portable" }, "relayMode": "splice" }""", "relay.engine and relayMode disagree")]
+    [InlineData("""{ "relay": { "engines": "portable" } }""", "relay.engines")]
+    public void Read_BadRelayEngine_NamesTheKey(string json, string expectedStart)
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
+        Assert.StartsWith(expectedStart, Assert.Single(errors), StringComparison.Ordinal);
     }
 
     [Fact]
