@@ -107,6 +107,9 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>Event-loop faults since the server started (what <c>sockeye.eventloop.faults</c> reports).</summary>
     internal (long HandlerFaults, long FailedLoops) EventLoopFaults => _services.EventLoopFaults;
 
+    /// <summary>Splice pipes open now, pooled or rented (0 when tunnels copy).</summary>
+    internal int SplicePipesOpen => _services.Pipes?.PipesOpen ?? 0;
+
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;
 
