@@ -172,28 +172,12 @@ public sealed class ConnectCommandTests
     [Fact]
     public async Task Connect_DestinationNeverAnswers_RepliesTtlExpiredAfterConnectTimeout()
     {
-        // A listener whose accept queue is full drops further SYNs, so a connect to it hangs: a real timeout on loopback.
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(0);
-        var filler = new List<Socket>();
-        try
-        {
-            var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-            await FillAcceptQueueAsync(port, filler);
+        using SilentDestination silent = await SilentDestination.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500));
 
-            await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500));
-            byte reply = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, port)));
+        byte reply = await RequestAsync(server, Socks5Bytes.Connect(silent.EndPoint));
 
-            Assert.Equal(6, reply);
-        }
-        finally
-        {
-            foreach (Socket socket in filler)
-            {
-                socket.Dispose();
-            }
-        }
+        Assert.Equal(6, reply);
     }
 
     [LinuxFact]
@@ -202,38 +186,22 @@ public sealed class ConnectCommandTests
     {
         // The connecting socket is on an event loop, and the connect timeout follows the server's clock: nothing but the
         // fake clock's advance ends the wait.
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(0);
-        var filler = new List<Socket>();
-        try
+        using SilentDestination silent = await SilentDestination.StartAsync();
+        var time = new FakeTimeProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
         {
-            var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-            await FillAcceptQueueAsync(port, filler);
+            o.RelayMode = Configuration.RelayMode.Splice;
+            o.ConnectTimeout = TimeSpan.FromSeconds(10);
+        }, timeProvider: time);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(silent.EndPoint)]);
+        Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
 
-            var time = new FakeTimeProvider();
-            await using TestServer server = await TestServer.StartAsync(o =>
-            {
-                o.RelayMode = Configuration.RelayMode.Splice;
-                o.ConnectTimeout = TimeSpan.FromSeconds(10);
-            }, timeProvider: time);
-            using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
-            await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, port))]);
-            Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        // The listener, the client and the connecting socket are on the loops.
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 3);
+        time.Advance(TimeSpan.FromSeconds(10));
 
-            // The listener, the client and the connecting socket are on the loops.
-            await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 3);
-            time.Advance(TimeSpan.FromSeconds(10));
-
-            Assert.Equal(6, (await client.ReceiveReplyAsync())[1]);
-        }
-        finally
-        {
-            foreach (Socket socket in filler)
-            {
-                socket.Dispose();
-            }
-        }
+        Assert.Equal(6, (await client.ReceiveReplyAsync())[1]);
     }
 
     [Fact]
@@ -353,27 +321,72 @@ public sealed class ConnectCommandTests
     }
 
     /// <summary>
-    /// Connects to a listener with a backlog of 0 until its accept queue is full, which a connect that has not completed
-    /// after a second shows: from then on it drops SYNs, so a connect to it hangs, a real timeout on loopback. A second,
-    /// not less, so that a slow connect on a loaded machine is not taken for a full queue.
+    /// A loopback destination that never answers a connect: a listener with a backlog of 0 whose accept queue is full,
+    /// which drops further SYNs, so a connect to it hangs, a real timeout on loopback.
     /// </summary>
-    private static async Task FillAcceptQueueAsync(int port, List<Socket> filler)
+    private sealed class SilentDestination : IDisposable
     {
-        for (int i = 0; i < 8; i++)
+        private readonly Socket _listener;
+        private readonly List<Socket> _filler = [];
+
+        private SilentDestination(Socket listener)
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            filler.Add(socket);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            _listener = listener;
+            EndPoint = (IPEndPoint)listener.LocalEndPoint!;
+        }
+
+        public IPEndPoint EndPoint { get; }
+
+        public static async Task<SilentDestination> StartAsync()
+        {
+            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(0);
+            var silent = new SilentDestination(listener);
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+                await silent.FillAcceptQueueAsync();
+                return silent;
             }
-            catch (OperationCanceledException)
+            catch
             {
-                return;
+                silent.Dispose();
+                throw;
             }
         }
 
-        Assert.Fail("the listener's accept queue never filled");
+        public void Dispose()
+        {
+            foreach (Socket socket in _filler)
+            {
+                socket.Dispose();
+            }
+
+            _listener.Dispose();
+        }
+
+        /// <summary>
+        /// Connects until a connect has not completed after a second, which shows the queue full. A second, not less, so
+        /// that a slow connect on a loaded machine is not taken for a full queue.
+        /// </summary>
+        private async Task FillAcceptQueueAsync()
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                _filler.Add(socket);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                try
+                {
+                    await socket.ConnectAsync(EndPoint, cts.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+
+            Assert.Fail("the listener's accept queue never filled");
+        }
     }
 }
