@@ -204,7 +204,10 @@ internal sealed class LoginThrottle
         return TimeSpan.FromTicks((long)Math.Min(_options.FailureDelay.Ticks * factor, _options.MaxFailureDelay.Ticks));
     }
 
-    /// <summary>What an address's next attempt faces: a ban, or a wait (zero for an address without recent failures).</summary>
+    /// <summary>
+    /// What an address's next attempt faces, as <see cref="BeginAsync"/> judges it but without starting one: a ban, or a
+    /// wait (zero for an address without recent failures).
+    /// </summary>
     public (bool Banned, TimeSpan Delay) Check(IPAddress client)
     {
         lock (_lock)

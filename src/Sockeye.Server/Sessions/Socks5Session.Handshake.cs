@@ -149,7 +149,12 @@ internal sealed partial class Socks5Session
         try
         {
             IPAddress client = ClientAddress;
-            string user = DecodeUserForLog(buffer.AsSpan(ScratchOffset, _credentialLengths.User));
+
+            // Decoded once: the throttle's key for the name, the session's user after a success. A name that is not
+            // UTF-8 (no account has one) is keyed by its hex.
+            ReadOnlySpan<byte> username = buffer.AsSpan(ScratchOffset, _credentialLengths.User);
+            string? name = System.Text.Unicode.Utf8.IsValid(username) ? Encoding.UTF8.GetString(username) : null;
+            string user = name ?? Convert.ToHexString(username);
             using LoginThrottle.LoginAttempt attempt = await _services.Throttle.BeginAsync(client, user, _lifetime.Token).ConfigureAwait(false);
 
             // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait. On an event loop the
@@ -158,7 +163,7 @@ internal sealed partial class Socks5Session
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
                 _lifetime.Token, offloadHashing: OperatingSystem.IsLinux() && EpollLoop.IsOnLoopThread).ConfigureAwait(false);
-            return (Conclude(buffer, client, user, attempt, verified, out int replyLength), replyLength);
+            return (Conclude(buffer, client, name, user, attempt, verified, out int replyLength), replyLength);
         }
         finally
         {
@@ -166,13 +171,19 @@ internal sealed partial class Socks5Session
         }
     }
 
-    /// <summary>Acts on the outcome of the check: logs, throttles or clears the address, and writes the RFC 1929 reply.</summary>
-    private HandshakeStep Conclude(byte[] buffer, IPAddress client, string user, LoginThrottle.LoginAttempt attempt, bool verified, out int replyLength)
+    /// <summary>
+    /// Acts on the outcome of the check: logs, throttles or clears the address, and writes the RFC 1929 reply.
+    /// <paramref name="name"/> is the user name as sent when it is UTF-8; <paramref name="user"/> is that or its hex.
+    /// </summary>
+    private HandshakeStep Conclude(byte[] buffer, IPAddress client, string? name, string user, LoginThrottle.LoginAttempt attempt, bool verified, out int replyLength)
     {
         Span<byte> output = buffer.AsSpan(OutputOffset);
         if (!verified)
         {
             TrySetCloseReason(SessionCloseReason.AuthFailed);
+
+            // A failed user name is logged to help operators spot guessing, never raw: escaped (LogText), or as hex.
+            user = name is null ? user : LogText.Escape(name);
             if (attempt.Banned)
             {
                 SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
@@ -191,7 +202,7 @@ internal sealed partial class Socks5Session
         }
 
         attempt.Conclude(verified: true);
-        _user = Encoding.UTF8.GetString(buffer.AsSpan(ScratchOffset, _credentialLengths.User));
+        _user = name!;
         _phase = HandshakePhase.Request;
         replyLength = UsernamePasswordReply.Success.Write(output);
         return HandshakeStep.Reply;
@@ -233,9 +244,4 @@ internal sealed partial class Socks5Session
 
         return replyLength == 0 ? HandshakeStep.Close : HandshakeStep.ReplyAndClose;
     }
-
-    // A failed username is logged to help operators spot guessing, never raw: escaped (LogText), or as hex when it is
-    // not even UTF-8.
-    private static string DecodeUserForLog(ReadOnlySpan<byte> username) =>
-        System.Text.Unicode.Utf8.IsValid(username) ? LogText.Escape(Encoding.UTF8.GetString(username)) : Convert.ToHexString(username);
 }
