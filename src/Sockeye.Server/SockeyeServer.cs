@@ -8,10 +8,9 @@ using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
-using Sockeye.Server.Listening;
-using Sockeye.Server.Relay;
 using Sockeye.Server.Rules;
 using Sockeye.Server.Sessions;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server;
 
@@ -28,10 +27,9 @@ public sealed class SockeyeServer : IAsyncDisposable
     private readonly SessionRegistry _registry;
     private readonly HostAddresses _hostAddresses;
     private readonly bool _guardsHostAddresses;
-    private readonly List<ConnectionListener> _listeners = [];
+    private readonly List<TransportListener> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly Action<TunnelSocket> _onAccepted;
-    private readonly Func<EpollLoop> _nextTcpLoop;
     private long _nextSessionId;
     private int _state; // 0 new, 1 started, 2 stopped
 
@@ -72,9 +70,8 @@ public sealed class SockeyeServer : IAsyncDisposable
         _guardsHostAddresses = SockeyeServerOptions.GuardsLocalDestinations(options.Listeners);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
-        _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics, () => _services.EventLoopFaults);
+        _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults);
         _onAccepted = OnAccepted;
-        _nextTcpLoop = () => _services.NextTcpLoop()!;
     }
 
     /// <summary>The endpoints really listened on (port 0 replaced by the port the OS chose), once started.</summary>
@@ -95,26 +92,14 @@ public sealed class SockeyeServer : IAsyncDisposable
     /// <summary>This server's meter (named <c>Sockeye.Server</c>; each server has its own).</summary>
     internal System.Diagnostics.Metrics.Meter Meter => _services.Metrics.Meter;
 
-    /// <summary>Sockets of UDP associations served by event loops now.</summary>
-    internal int UdpSocketsOnEventLoops => _services.UdpSocketsOnEventLoops;
-
-    /// <summary>TCP sockets served by event loops now: each listener, and both sides of every session in splice mode.</summary>
-    internal int TcpSocketsOnEventLoops => _services.TcpSocketsOnEventLoops;
-
-    /// <summary>Makes an event loop fail as if its epoll_wait had (tests of what that does to its sessions and listeners).</summary>
-    internal bool InjectEventLoopFailure(string kind, int index) => _services.InjectEventLoopFailure(kind, index);
-
-    /// <summary>Event-loop faults since the server started (what <c>sockeye.eventloop.faults</c> reports).</summary>
-    internal (long HandlerFaults, long FailedLoops) EventLoopFaults => _services.EventLoopFaults;
-
-    /// <summary>Splice pipes open now, pooled or rented (0 when tunnels copy).</summary>
-    internal int SplicePipesOpen => _services.Pipes?.PipesOpen ?? 0;
+    /// <summary>The engine under the sessions (for tests of what it does).</summary>
+    internal TransportEngine Engine => _services.Engine;
 
     /// <summary>The sessions open now, in any phase.</summary>
     public int ActiveSessionCount => _registry.Count;
 
     /// <summary>Opens every listener, then starts accepting. If any listener fails, none is left open.</summary>
-    /// <exception cref="SockeyeListenException">A listener could not be opened (e.g. its port is in use).</exception>
+    /// <exception cref="Listening.SockeyeListenException">A listener could not be opened (e.g. its port is in use).</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -127,12 +112,12 @@ public sealed class SockeyeServer : IAsyncDisposable
         {
             foreach (IPEndPoint endPoint in _options.Listeners)
             {
-                _listeners.Add(ConnectionListener.Bind(endPoint, _options.ListenBacklog, _logger, _timeProvider));
+                _listeners.Add(_services.Engine.Listen(endPoint, _options.ListenBacklog));
             }
         }
         catch
         {
-            foreach (ConnectionListener listener in _listeners)
+            foreach (TransportListener listener in _listeners)
             {
                 listener.Dispose();
             }
@@ -150,12 +135,10 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         var endPoints = new List<IPEndPoint>(_listeners.Count);
-        foreach (ConnectionListener listener in _listeners)
+        foreach (TransportListener listener in _listeners)
         {
             endPoints.Add(listener.LocalEndPoint);
-            _acceptLoops.Add(OperatingSystem.IsLinux() && _services.NextTcpLoop() is { } loop
-                ? listener.AcceptOnLoop(loop, _nextTcpLoop, _onAccepted)
-                : listener.AcceptLoopAsync(_onAccepted));
+            _acceptLoops.Add(listener.StartAccepting(_onAccepted));
             ServerLog.Listening(_logger, listener.LocalEndPoint);
         }
 
@@ -184,7 +167,7 @@ public sealed class SockeyeServer : IAsyncDisposable
             return;
         }
 
-        foreach (ConnectionListener listener in _listeners)
+        foreach (TransportListener listener in _listeners)
         {
             listener.Dispose();
         }
@@ -207,8 +190,7 @@ public sealed class SockeyeServer : IAsyncDisposable
 
         _registry.Dispose();
         _hostAddresses.Dispose();
-        _services.Pipes?.Dispose();
-        _services.StopEventLoops();
+        _services.Engine.Dispose();
         _services.Metrics.Dispose();
         ServerLog.Stopped(_logger);
     }
@@ -285,14 +267,6 @@ public sealed class SockeyeServer : IAsyncDisposable
             session.Abort(SessionCloseReason.ServerShutdown);
         }
 
-        if (client is RuntimeTunnelSocket)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
-        }
-        else
-        {
-            // On the event loop that accepted it: the session runs until its first wait, which completes on its own loop.
-            session.Start();
-        }
+        _services.Engine.StartSession(session);
     }
 }

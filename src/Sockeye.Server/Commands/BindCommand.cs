@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Commands;
 
@@ -12,44 +13,30 @@ namespace Sockeye.Server.Commands;
 /// </summary>
 internal sealed class BindCommand
 {
+    private readonly TransportEngine _engine;
     private readonly BindOptions _options;
     private readonly DnsCache _resolver;
     private readonly TimeProvider _timeProvider;
 
-    public BindCommand(BindOptions options, DnsCache resolver, TimeProvider timeProvider)
+    public BindCommand(TransportEngine engine, BindOptions options, DnsCache resolver, TimeProvider timeProvider)
     {
+        _engine = engine;
         _options = options;
         _resolver = resolver;
         _timeProvider = timeProvider;
     }
 
     /// <summary>
-    /// Opens the listening socket on <paramref name="localAddress"/> (the address the client reached us on), port 0.
-    /// Returns it with the endpoint to announce, or <see langword="null"/> and the error.
+    /// Opens the listening socket on <paramref name="localAddress"/> (the address the client reached us on), port 0, near
+    /// <paramref name="client"/>. Returns it with the endpoint to announce, or <see langword="null"/> and the error (out of
+    /// descriptors too: the client is answered X'01', the server goes on).
     /// </summary>
-    public Socket? Listen(IPAddress localAddress, out IPEndPoint announced, out SocketError error)
+    public BindListener? Listen(IPAddress localAddress, TunnelSocket client, out IPEndPoint announced, out SocketError error)
     {
-        Socket? listener = null;
-        try
-        {
-            // Out of descriptors (EMFILE) fails here, as a value: the client is answered X'01', the server goes on.
-            listener = new Socket(localAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            listener.Bind(new IPEndPoint(localAddress, 0));
-
-            // One connection is all BIND takes; a backlog of 1 leaves no queue for strangers.
-            listener.Listen(1);
-            var bound = (IPEndPoint)listener.LocalEndPoint!;
-            announced = new IPEndPoint(_options.AdvertiseAddress ?? bound.Address, bound.Port);
-            error = SocketError.Success;
-            return listener;
-        }
-        catch (SocketException e)
-        {
-            listener?.Dispose();
-            announced = new IPEndPoint(IPAddress.Any, 0);
-            error = e.SocketErrorCode;
-            return null;
-        }
+        BindListener? listener = _engine.ListenForPeer(localAddress, client, out error);
+        IPEndPoint? bound = listener?.LocalEndPoint;
+        announced = bound is null ? new IPEndPoint(IPAddress.Any, 0) : new IPEndPoint(_options.AdvertiseAddress ?? bound.Address, bound.Port);
+        return listener;
     }
 
     /// <summary>
@@ -62,7 +49,7 @@ internal sealed class BindCommand
     /// watched: with unread data a zero-byte read completes at once, so watching on would spin. Such a client is noticed
     /// leaving only when the accept timeout runs out.
     /// </remarks>
-    public async Task<BindResult> AcceptAsync(Socket listener, Socket client, Socks5Address expectedPeer, Memory<byte> clientBytes, CancellationToken cancellationToken)
+    public async Task<BindResult> AcceptAsync(BindListener listener, TunnelSocket client, Socks5Address expectedPeer, Memory<byte> clientBytes, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_options.AcceptTimeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -95,26 +82,25 @@ internal sealed class BindCommand
     }
 
     /// <summary>The accept itself, ended early by <paramref name="watch"/> when the client leaves.</summary>
-    private async Task<BindResult> WaitForPeerAsync(Socket listener, Task<ClientWatch> watch, Socks5Address expectedPeer, CancellationToken cancellationToken)
+    private async Task<BindResult> WaitForPeerAsync(BindListener listener, Task<ClientWatch> watch, Socks5Address expectedPeer, CancellationToken cancellationToken)
     {
         IPAddress[]? allowed = await ResolveExpectedPeerAsync(expectedPeer, cancellationToken).ConfigureAwait(false);
-        Task<Socket> accept = listener.AcceptAsync(cancellationToken).AsTask();
+        Task<TunnelSocket> accept = listener.AcceptAsync(cancellationToken).AsTask();
         Task first = await Task.WhenAny(accept, watch).ConfigureAwait(false);
         if (first == watch && (await watch.ConfigureAwait(false)).ClientGone)
         {
             return new BindResult(null, Socks5ReplyCode.GeneralFailure, BindOutcome.ClientGone);
         }
 
-        Socket peer = await accept.ConfigureAwait(false);
+        TunnelSocket peer = await accept.ConfigureAwait(false);
         var peerEndPoint = (IPEndPoint)peer.RemoteEndPoint!;
         if (allowed is not null && !Contains(allowed, peerEndPoint.Address))
         {
             // RFC 1928: DST.ADDR names the host expected to connect; anyone else is turned away.
-            Relay.SocketErrors.Abort(peer);
+            peer.Abort();
             return new BindResult(null, Socks5ReplyCode.ConnectionNotAllowed, BindOutcome.UnexpectedPeer);
         }
 
-        peer.NoDelay = true;
         return new BindResult(peer, Socks5ReplyCode.Succeeded, BindOutcome.Accepted);
     }
 
@@ -152,14 +138,14 @@ internal sealed class BindCommand
     /// the room is full, or the wait is canceled. Each pass waits with a zero-byte read, which cancels without losing
     /// data, then reads what arrived; every pass but the last reads at least one byte, so the loop ends.
     /// </summary>
-    private static async Task<ClientWatch> WatchClientAsync(Socket client, Memory<byte> room, CancellationToken cancellationToken)
+    private static async Task<ClientWatch> WatchClientAsync(TunnelSocket client, Memory<byte> room, CancellationToken cancellationToken)
     {
         int received = 0;
         try
         {
             while (true)
             {
-                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                await client.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
                 if (received == room.Length)
                 {
                     // No room: leave the data for the relay and stop watching, since with data unread the zero-byte read
@@ -167,7 +153,7 @@ internal sealed class BindCommand
                     return new ClientWatch(client.Available == 0, received, SocketError.Success);
                 }
 
-                int read = await client.ReceiveAsync(room[received..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                int read = await client.ReceiveAsync(room[received..], cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
                     return new ClientWatch(ClientGone: true, received, SocketError.Success);

@@ -1,10 +1,11 @@
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Commands;
 
 /// <summary>How BIND's wait for the incoming connection ended: with the peer's socket, or with the second reply's failure code.</summary>
-internal readonly record struct BindResult(Socket? Peer, Socks5ReplyCode ReplyCode, BindOutcome Outcome)
+internal readonly record struct BindResult(TunnelSocket? Peer, Socks5ReplyCode ReplyCode, BindOutcome Outcome)
 {
     /// <summary>How many bytes the client sent during the wait, read into the caller's buffer: the tunnel's, in order after the pipelined ones.</summary>
     public int ClientBytes { get; init; }

@@ -1,11 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.Versioning;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Limits;
-using Sockeye.Server.Relay;
 using Sockeye.Server.Rules;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Commands;
 
@@ -15,12 +14,14 @@ namespace Sockeye.Server.Commands;
 /// </summary>
 internal sealed class ConnectCommand
 {
+    private readonly TransportEngine _engine;
     private readonly DnsCache _resolver;
     private readonly OutboundOptions _outbound;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _timeProvider;
     private readonly DescriptorBudget _descriptors;
 
+    /// <param name="engine">Makes the connections.</param>
     /// <param name="resolver">Resolves destination names.</param>
     /// <param name="timeout">For the whole CONNECT, over all of a name's addresses.</param>
     /// <param name="outbound">The source addresses of connections.</param>
@@ -29,8 +30,9 @@ internal sealed class ConnectCommand
     /// Where a race's extra attempts take their descriptors from: the session's budget covers one socket, and a name with
     /// many addresses that never answer would otherwise hold one per address until the timeout.
     /// </param>
-    public ConnectCommand(DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider, DescriptorBudget? descriptors = null)
+    public ConnectCommand(TransportEngine engine, DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider, DescriptorBudget? descriptors = null)
     {
+        _engine = engine;
         _outbound = outbound;
         _resolver = resolver;
         _timeout = timeout;
@@ -43,10 +45,10 @@ internal sealed class ConnectCommand
 
     /// <summary>
     /// Connects to <paramref name="destination"/>. With <paramref name="check"/>, the addresses a name resolves to are
-    /// first put to the access rules: denied ones are never contacted, and when none is left the result is X'02'. With
-    /// <paramref name="loop"/> (Linux) the connection is a raw descriptor on that event loop, else a runtime socket.
+    /// first put to the access rules: denied ones are never contacted, and when none is left the result is X'02'. The
+    /// connection is made near <paramref name="client"/> (on its event loop, where the engine has loops).
     /// </summary>
-    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, EpollLoop? loop, CancellationToken cancellationToken)
+    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, TunnelSocket? client, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -73,14 +75,14 @@ internal sealed class ConnectCommand
             if (addresses.Length == 1)
             {
                 // The common case (an IP destination, or a name with one address) needs no race.
-                return await ConnectOneAsync(addresses[0], port, loop, linked.Token).ConfigureAwait(false) switch
+                return await ConnectOneAsync(addresses[0], port, client, linked.Token).ConfigureAwait(false) switch
                 {
                     (TunnelSocket socket, _) => ConnectResult.Connected(socket),
                     (null, SocketError error) => ConnectResult.Failed(error),
                 };
             }
 
-            return await RaceAsync(Interleave(addresses), port, loop, linked.Token).ConfigureAwait(false);
+            return await RaceAsync(Interleave(addresses), port, client, linked.Token).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -94,14 +96,12 @@ internal sealed class ConnectCommand
     }
 
     /// <summary>
-    /// Starts the common CONNECT the fast way, where it applies: an IP destination (or a name written as one), on event
-    /// loop <paramref name="loop"/>. Nothing here allocates beyond the socket: no resolver, no race, and the connect
-    /// timeout is a deadline on the loop (on the server's clock, so a test's fake clock drives it too) instead of a timer
-    /// with a linked cancellation source, which were most of the garbage a tunnel left behind (docs/performance-notes.md).
-    /// Returns <see langword="false"/> when the destination needs <see cref="ConnectAsync"/> (a name to resolve).
+    /// Starts the common CONNECT the fast way, where it applies: an IP destination (or a name written as one), on an
+    /// engine that can connect without a task or timer (<see cref="TransportEngine.TryStartConnect"/>): no resolver, no
+    /// race, nothing allocated beyond the socket. Returns <see langword="false"/> when the destination needs
+    /// <see cref="ConnectAsync"/> (a name to resolve, or an engine without a fast path).
     /// </summary>
-    [SupportedOSPlatform("linux")]
-    public bool TryStartOnLoop(Socks5Address destination, ushort port, IDestinationCheck? check, EpollLoop loop, out LoopConnect attempt)
+    public bool TryStartFast(Socks5Address destination, ushort port, IDestinationCheck? check, TunnelSocket client, out ConnectAttempt attempt)
     {
         attempt = default;
         if (!destination.TryGetLiteralIPAddress(out IPAddress? address))
@@ -111,19 +111,18 @@ internal sealed class ConnectCommand
 
         if (check is not null && !check.Permits(AccessCommands.Connect, null, address, port))
         {
-            attempt = LoopConnect.Decided(ConnectResult.Denied);
+            attempt = ConnectAttempt.Decided(ConnectResult.Denied);
             return true;
         }
 
         // An IPv4-mapped IPv6 address would fail on an IPv6-only socket; it is an IPv4 destination.
         IPAddress target = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
-        (EpollTunnelSocket? socket, SocketError error) = EpollTunnelSocket.StartConnect(loop, target, port, _outbound.For(target.AddressFamily));
-        attempt = socket switch
+        if (!_engine.TryStartConnect(new IPEndPoint(target, port), _outbound.For(target.AddressFamily), _timeout, client, out PendingConnect pending))
         {
-            null => LoopConnect.Decided(ConnectResult.Failed(error)),
-            { IsConnecting: true } => LoopConnect.Pending(socket, loop.AddDeadline(socket, _timeout)),
-            _ => LoopConnect.Decided(ConnectResult.Connected(socket)),
-        };
+            return false;
+        }
+
+        attempt = ConnectAttempt.Started(pending);
         return true;
     }
 
@@ -147,7 +146,7 @@ internal sealed class ConnectCommand
     /// and keeps the first connection that succeeds; the others are cancelled and closed. A destination with a dead
     /// IPv6 address is then reached over IPv4 a quarter second later, not after the whole connect timeout.
     /// </summary>
-    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, EpollLoop? loop, CancellationToken cancellationToken)
+    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, TunnelSocket? client, CancellationToken cancellationToken)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var attempts = new List<Task<(TunnelSocket? Socket, SocketError Error)>>(addresses.Length);
@@ -164,7 +163,7 @@ internal sealed class ConnectCommand
                 if (next < addresses.Length && (attempts.Count == 0 || _descriptors.TryTake(1)))
                 {
                     extraDescriptors += attempts.Count == 0 ? 0 : 1;
-                    attempts.Add(ConnectOneAsync(addresses[next++], port, loop, race.Token));
+                    attempts.Add(ConnectOneAsync(addresses[next++], port, client, race.Token));
                 }
 
                 Task delay = next < addresses.Length ? Task.Delay(ConnectionAttemptDelay, _timeProvider, race.Token) : Task.Delay(Timeout.Infinite, race.Token);
@@ -213,48 +212,11 @@ internal sealed class ConnectCommand
     }
 
     /// <summary>One connection attempt; a failure is a value, so a race can weigh it against the others.</summary>
-    private async Task<(TunnelSocket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, EpollLoop? loop, CancellationToken cancellationToken)
+    private Task<(TunnelSocket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, TunnelSocket? client, CancellationToken cancellationToken)
     {
         // An IPv4-mapped IPv6 address would fail on an IPv6-only socket; it is an IPv4 destination.
         IPAddress target = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
-        IPAddress? source = _outbound.For(target.AddressFamily);
-        if (loop is not null && OperatingSystem.IsLinux())
-        {
-            return await EpollTunnelSocket.ConnectAsync(loop, new IPEndPoint(target, port), source, cancellationToken).ConfigureAwait(false);
-        }
-
-        Socket socket;
-        try
-        {
-            socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        }
-        catch (SocketException e)
-        {
-            // Out of descriptors (EMFILE, ENFILE) or memory: this attempt fails, the server goes on.
-            return (null, e.SocketErrorCode);
-        }
-
-        try
-        {
-            if (source is not null)
-            {
-                socket.Bind(new IPEndPoint(source, 0));
-            }
-
-            await socket.ConnectAsync(new IPEndPoint(target, port), cancellationToken).ConfigureAwait(false);
-            socket.NoDelay = true;
-            return (new RuntimeTunnelSocket(socket), SocketError.Success);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            return (null, e.SocketErrorCode);
-        }
-        catch (OperationCanceledException)
-        {
-            socket.Dispose();
-            return (null, SocketError.TimedOut);
-        }
+        return _engine.ConnectAsync(new IPEndPoint(target, port), _outbound.For(target.AddressFamily), client, cancellationToken);
     }
 
     /// <summary>RFC 8305 §4: IPv6 first, then the families alternate, each keeping the resolver's order.</summary>

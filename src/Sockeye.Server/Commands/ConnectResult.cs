@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
-using Sockeye.Server.Relay;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Commands;
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Sockeye.Protocol.Socks5;
-using Sockeye.Server.Relay;
+using Sockeye.Server.Transport.Linux;
 
 namespace Sockeye.Server.Commands;
 

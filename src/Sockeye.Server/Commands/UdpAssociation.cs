@@ -7,7 +7,8 @@ using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
 using Sockeye.Server.Limits;
-using Sockeye.Server.Relay;
+using Sockeye.Server.Transport;
+using Sockeye.Server.Transport.Linux;
 
 namespace Sockeye.Server.Commands;
 
@@ -84,11 +85,10 @@ internal sealed partial class UdpAssociation : IDisposable
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
     /// otherwise from the port of the first datagram. Payloads count against <paramref name="bandwidth"/> when it is not null.
     /// With <paramref name="check"/>, each destination is put to the access rules the first time it is seen, and
-    /// datagrams to a denied one are dropped and counted. With <paramref name="loop"/> (Linux), the association's sockets
-    /// are served by that event loop instead of awaiting receives.
+    /// datagrams to a denied one are dropped and counted. <paramref name="engine"/> pumps the datagrams.
     /// </summary>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, EpollLoop? loop,
+        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, TransportEngine engine,
         out SocketError error)
     {
         Socket? socket = null;
@@ -106,6 +106,7 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
+        EpollLoop? loop = OperatingSystem.IsLinux() && engine is LinuxEngine linux ? linux.NextUdpLoop() : null;
         var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check, loop)
         {
             Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),

@@ -36,6 +36,9 @@ internal static unsafe partial class Libc
     public const uint SpliceFMove = 0x01;
     public const uint SpliceFNonblock = 0x02;
 
+    // ioctl(2) on a socket: the bytes waiting to be read (FIONREAD, the same number on every Linux architecture .NET runs on).
+    public const nuint Fionread = 0x541B;
+
     // epoll_ctl(2)
     public const int EpollCtlAdd = 1;
     public const int EpollCtlDel = 2;
@@ -74,6 +77,12 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int bind(int fd, byte* address, int addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int listen(int fd, int backlog);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, int* value);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int getsockopt(int fd, int level, int name, void* value, int* length);

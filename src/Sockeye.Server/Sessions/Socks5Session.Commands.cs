@@ -1,36 +1,20 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.Versioning;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
-using Sockeye.Server.Relay;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Sessions;
 
 /// <summary>The three commands, from request to the end of their relay.</summary>
 internal sealed partial class Socks5Session
 {
-    /// <summary>
-    /// Starts CONNECT's fast path (<see cref="ConnectCommand.TryStartOnLoop"/>) when the client is on an event loop.
-    /// <see langword="false"/>: use <see cref="ConnectThroughCommandAsync"/>.
-    /// </summary>
-    [SupportedOSPlatformGuard("linux")]
-    private bool TryStartConnectOnLoop(in Socks5Request request, out LoopConnect attempt)
-    {
-        attempt = default;
-        return OperatingSystem.IsLinux() && ClientLoop is { } loop &&
-            _services.Connect.TryStartOnLoop(request.Destination, request.Port, DestinationCheck, loop, out attempt);
-    }
-
-    /// <summary>CONNECT the general way: names (resolved, then raced), and every connect off the event loops.</summary>
+    /// <summary>CONNECT the general way: names (resolved, then raced), and every connect on an engine without a fast path.</summary>
     private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) =>
-        _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, ClientLoop, _lifetime.Token);
-
-    /// <summary>The event loop the client's socket is on; <see langword="null"/> for a runtime socket.</summary>
-    private EpollLoop? ClientLoop => OperatingSystem.IsLinux() && _client is EpollTunnelSocket client ? client.Loop : null;
+        _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _client, _lifetime.Token);
 
     /// <summary>
     /// Answers CONNECT from its outcome: the failure reply and the close, or the success reply and the client's pipelined
@@ -65,7 +49,7 @@ internal sealed partial class Socks5Session
     private async Task RunBindAsync(Socks5Request request, int pipelinedStart)
     {
         IPAddress localAddress = ((IPEndPoint)_client.LocalEndPoint!).Address;
-        Socket? listener = _services.Bind.Listen(localAddress, out IPEndPoint announced, out SocketError listenError);
+        BindListener? listener = _services.Bind.Listen(localAddress, _client, out IPEndPoint announced, out SocketError listenError);
         if (listener is null)
         {
             SessionLog.BindFailed(_services.SessionLogger, _id, LogText.Destination(request.Destination, request.Port), BindOutcome.Failed, listenError);
@@ -74,8 +58,6 @@ internal sealed partial class Socks5Session
         }
 
         _phase = HandshakePhase.AwaitingPeer;
-        RuntimeTunnelSocket client = _client.ToRuntime();
-        _client = client;
         try
         {
             await SendSuccessAsync(announced).ConfigureAwait(false);
@@ -89,7 +71,7 @@ internal sealed partial class Socks5Session
         // What the client sends while we wait goes on behind its pipelined bytes, in the rest of the input area, and
         // reaches the peer with them after the second reply.
         Debug.Assert(_buffer is not null);
-        BindResult result = await _services.Bind.AcceptAsync(listener, client.Socket, request.Destination,
+        BindResult result = await _services.Bind.AcceptAsync(listener, _client, request.Destination,
             _buffer.AsMemory(_inputEnd, InputLength - _inputEnd), _lifetime.Token).ConfigureAwait(false);
         _inputEnd += result.ClientBytes;
         if (result.Peer is null)
@@ -108,12 +90,12 @@ internal sealed partial class Socks5Session
         var peer = (IPEndPoint)result.Peer.RemoteEndPoint!;
         if (DestinationCheck is { } check && !check.Permits(AccessCommands.Bind, null, peer.Address, peer.Port))
         {
-            result.Peer.Dispose();
+            result.Peer.Close();
             await FailAsync(Socks5ReplyCode.ConnectionNotAllowed, SessionCloseReason.RuleDenied).ConfigureAwait(false);
             return;
         }
 
-        _target = new RuntimeTunnelSocket(result.Peer);
+        _target = result.Peer;
         await SendSuccessAsync(peer).ConfigureAwait(false);
         if (await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
@@ -130,7 +112,7 @@ internal sealed partial class Socks5Session
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
         UdpAssociation? association = UdpAssociation.Open(_services.Options.Udp, _services.Options.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
-            _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.NextUdpLoop(), out SocketError error);
+            _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error);
         if (association is null)
         {
             SessionLog.UdpAssociateFailed(_services.SessionLogger, _id, error);

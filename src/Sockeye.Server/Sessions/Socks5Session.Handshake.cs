@@ -8,7 +8,6 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
 using Sockeye.Server.Authentication;
 using Sockeye.Server.Diagnostics;
-using Sockeye.Server.Relay;
 
 namespace Sockeye.Server.Sessions;
 
@@ -162,7 +161,7 @@ internal sealed partial class Socks5Session
             bool verified = !attempt.Banned && await _access.Users.VerifyAsync(
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
-                _lifetime.Token, offloadHashing: OperatingSystem.IsLinux() && EpollLoop.IsOnLoopThread).ConfigureAwait(false);
+                _lifetime.Token, offloadHashing: _services.Engine.IsEngineThread).ConfigureAwait(false);
             return (Conclude(buffer, client, name, user, attempt, verified, out int replyLength), replyLength);
         }
         finally

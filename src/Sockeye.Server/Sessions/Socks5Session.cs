@@ -8,7 +8,7 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
-using Sockeye.Server.Relay;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Sessions;
 
@@ -41,8 +41,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private volatile HandshakePhase _phase;
     private volatile TunnelRelay? _relay;
 
-    // The client's connection. BIND hands it over to the runtime's sockets, which its wait for the peer needs.
-    private TunnelSocket _client;
+    private readonly TunnelSocket _client;
     private TunnelSocket? _target;
     private byte[]? _buffer;
     private volatile UdpAssociation? _association;
@@ -149,7 +148,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                     // for each open tunnel: this method is the one that waits for the relay to end.
                     _phase = HandshakePhase.Connecting;
                     ConnectResult connected;
-                    if (TryStartConnectOnLoop(request, out LoopConnect attempt))
+                    if (_services.Connect.TryStartFast(request.Destination, request.Port, DestinationCheck, _client, out ConnectAttempt attempt))
                     {
                         try
                         {
@@ -319,20 +318,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
-        TunnelRelay relay;
-        if (OperatingSystem.IsLinux() && _client is EpollTunnelSocket client && _target is EpollTunnelSocket target && _bandwidth is null)
-        {
-            relay = new EpollRelay(client, target, _services.Pipes!, _services.Options.RelayBufferBytes, _services.TimeProvider);
-        }
-        else
-        {
-            // Pacing, and a BIND peer, exist only on the runtime's sockets: both sides go there for the relay.
-            RuntimeTunnelSocket runtimeClient = _client.ToRuntime();
-            RuntimeTunnelSocket runtimeTarget = _target.ToRuntime();
-            (_client, _target) = (runtimeClient, runtimeTarget);
-            relay = new TcpRelay(runtimeClient.Socket, runtimeTarget.Socket, _services.Options.RelayBufferBytes, _services.TimeProvider, _services.Pipes, _bandwidth);
-        }
-
+        TunnelRelay relay = _services.Engine.CreateRelay(_client, _target, _bandwidth);
         _relay = relay;
         return relay.RunAsync(_lifetime.Token);
     }

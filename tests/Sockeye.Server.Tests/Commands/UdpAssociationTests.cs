@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
-using Sockeye.Server.Relay;
+using Sockeye.Server.Transport.Linux;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Commands;

@@ -155,7 +155,7 @@ public sealed class SplicePipeCapTests
     [Fact]
     public void TryRent_AtTheCap_RefusedWithEmfile_UntilAPipeIsClosed()
     {
-        using var pool = new Sockeye.Server.Relay.SplicePipePool(64 * 1024, maxPipes: 2);
+        using var pool = new Sockeye.Server.Transport.Linux.SplicePipePool(64 * 1024, maxPipes: 2);
         Assert.True(pool.TryRent(out (int ReadEnd, int WriteEnd) first, out _));
         Assert.True(pool.TryRent(out (int ReadEnd, int WriteEnd) second, out _));
 

@@ -1,0 +1,415 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.Versioning;
+using Sockeye.Server.Interop;
+
+namespace Sockeye.Server.Transport.Linux;
+
+/// <summary>
+/// A TCP connection on a raw, non-blocking descriptor, registered edge-triggered on one <see cref="EpollLoop"/>. Every
+/// operation first tries its system call; only EAGAIN makes it wait, and the wait completes on the loop's thread, where
+/// the awaiting session then goes on. The runtime's socket engine never sees the descriptor.
+/// </summary>
+/// <remarks>
+/// Operations may be started from any thread (a session resumes on the thread pool after a DNS lookup or a password
+/// hash), at most one read and one write at a time, as with a <see cref="Socket"/>. The descriptor is closed only by
+/// <see cref="Close"/> or <see cref="Abort"/>, which the owner calls once nothing is pending; cancellation (a canceled
+/// token, <see cref="CancelPending"/>) fails pending and later waits without touching the descriptor, so a system call
+/// on another thread can never meet a recycled descriptor number.
+/// The slow paths of receive and send (after EAGAIN) are async methods with pooled state machines: a handshake takes
+/// one or two of them per tunnel, and each returned <see cref="ValueTask"/> is awaited once, as a socket's must be.
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpollDeadlineTarget, IPendingConnect
+{
+    private const uint ReadEvents = EpollLoop.EpollIn | EpollLoop.EpollRdHup | EpollLoop.EpollErr | EpollLoop.EpollHup;
+    private const uint WriteEvents = EpollLoop.EpollOut | EpollLoop.EpollErr | EpollLoop.EpollHup;
+    private const uint Registered = EpollLoop.EpollIn | EpollLoop.EpollOut | EpollLoop.EpollRdHup | EpollLoop.EpollEt;
+
+    // A plain descriptor, closed with close(2): disposing a SafeSocketHandle closes abortively (RST), as it must on
+    // the finalizer thread, and a graceful close has to deliver what is still queued. The owner always closes it
+    // (Close, Abort) or hands it on (ToRuntimeSocket).
+    private readonly int _fd;
+    private readonly ReadinessWaiter _read = new();
+    private readonly ReadinessWaiter _write = new();
+    private readonly EndPoint? _remoteEndPoint;
+    private ulong _id;
+    private int _closed;
+    private bool _connecting;
+
+    private EpollTunnelSocket(EpollLoop loop, int fd, EndPoint? remoteEndPoint)
+    {
+        Loop = loop;
+        _fd = fd;
+        _remoteEndPoint = remoteEndPoint;
+    }
+
+    /// <summary>The loop this socket's events arrive on.</summary>
+    public EpollLoop Loop { get; }
+
+    /// <summary>The raw descriptor, for splice(2). Valid until <see cref="Close"/> or <see cref="Abort"/>.</summary>
+    public int Descriptor => _fd;
+
+    /// <summary>The client's endpoint for an accepted socket; <see langword="null"/> for a connected one (see <see cref="StartConnect"/>).</summary>
+    public override EndPoint? RemoteEndPoint => _remoteEndPoint;
+
+    // Not kept: read once or twice per session (the reply's BND.ADDR), and 72 bytes an idle tunnel need not hold.
+    public override EndPoint? LocalEndPoint => RawSocket.LocalEndPoint(_fd);
+
+    /// <summary>Whether <see cref="CancelPending"/> (or a canceled wait) has ended this socket's waits.</summary>
+    public bool IsCanceled => _read.IsCanceled;
+
+    /// <summary>
+    /// Takes over <paramref name="fd"/>, a connected, non-blocking descriptor (from accept4), and registers it on
+    /// <paramref name="loop"/>. On failure the exception is thrown and the descriptor left to the caller.
+    /// </summary>
+    public static EpollTunnelSocket Adopt(EpollLoop loop, int fd, EndPoint? remoteEndPoint)
+    {
+        var socket = new EpollTunnelSocket(loop, fd, remoteEndPoint);
+        RawSocket.SetNoDelay(fd);
+        socket._id = loop.Register(fd, socket, Registered);
+        return socket;
+    }
+
+    /// <summary>
+    /// Connects to <paramref name="target"/> from <paramref name="source"/> (any address when <see langword="null"/>).
+    /// A failure, a timeout or a cancellation is a value, so that a Happy Eyeballs race can weigh it against the others.
+    /// </summary>
+    public static async Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(EpollLoop loop, IPEndPoint target, IPAddress? source, CancellationToken cancellationToken)
+    {
+        (EpollTunnelSocket? socket, SocketError error) = StartConnect(loop, target.Address, target.Port, source);
+        if (socket is null || !socket.IsConnecting)
+        {
+            return (socket, error);
+        }
+
+        try
+        {
+            await socket.WhenConnectedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // FinishConnect sees the canceled wait.
+        }
+
+        (EpollTunnelSocket? connected, error) = socket.FinishConnect();
+        return (connected, error);
+    }
+
+    /// <summary>
+    /// Starts a connect to <paramref name="address"/>:<paramref name="port"/> from <paramref name="source"/> (any address
+    /// when <see langword="null"/>), on the loop. Returns the socket, connected or <see cref="IsConnecting"/> (then
+    /// <see cref="WhenConnectedAsync"/>, then <see cref="FinishConnect"/>), or the error that ended it at once.
+    /// </summary>
+    /// <remarks>
+    /// In three steps, with nothing of its own to await, so that a caller that is suspended anyway (a session) waits for
+    /// the connect in its own state machine: the async methods of a connect were three more objects per tunnel.
+    /// </remarks>
+    public static (EpollTunnelSocket? Socket, SocketError Error) StartConnect(EpollLoop loop, IPAddress address, int port, IPAddress? source)
+    {
+        int fd = RawSocket.CreateTcp(address.AddressFamily);
+        if (fd < 0)
+        {
+            return (null, Errno.ToSocketError(Libc.LastError));
+        }
+
+        // The peer's endpoint is not kept: nothing reads a target's, and it is 72 bytes an idle tunnel need not hold.
+        var socket = new EpollTunnelSocket(loop, fd, remoteEndPoint: null);
+        RawSocket.SetNoDelay(fd);
+        if (source is not null && RawSocket.Bind(fd, source, 0) != 0)
+        {
+            return FailConnect(socket, Libc.LastError);
+        }
+
+        int result = RawSocket.Connect(fd, address, port);
+        int errno = result == 0 ? 0 : Libc.LastError;
+        // EINTR too goes on like EINPROGRESS: an interrupted non-blocking connect completes in the background, and its
+        // socket reports the outcome as writable, like any other (connect(2); retrying would answer EALREADY).
+        if (result != 0 && errno is not (Errno.EINPROGRESS or Errno.EINTR))
+        {
+            return FailConnect(socket, errno);
+        }
+
+        try
+        {
+            // Registered after connect(2): an unconnected TCP socket reports itself writable and hung up at once.
+            socket._id = loop.Register(fd, socket, Registered);
+        }
+        catch (IOException)
+        {
+            // The loop refused the descriptor (epoll_ctl failed: out of memory, or the loop is stopping).
+            socket.Close();
+            return (null, SocketError.NoBufferSpaceAvailable);
+        }
+
+        socket._connecting = result != 0;
+        return (socket, SocketError.Success);
+    }
+
+    /// <summary>Whether a connect from <see cref="StartConnect"/> is still under way.</summary>
+    public bool IsConnecting => _connecting;
+
+    /// <summary>
+    /// Waits until the connect <see cref="StartConnect"/> began has an outcome. Throws <see cref="OperationCanceledException"/>
+    /// when <paramref name="cancellationToken"/> fires or the connect's deadline passes; <see cref="FinishConnect"/> then says so.
+    /// </summary>
+    public ValueTask WhenConnectedAsync(CancellationToken cancellationToken) => _write.WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// The outcome of the connect, after <see cref="WhenConnectedAsync"/> completed or threw: this socket, or the error
+    /// (<see cref="SocketError.TimedOut"/> for a timeout or a cancellation), the socket then closed.
+    /// </summary>
+    public (EpollTunnelSocket? Socket, SocketError Error) FinishConnect()
+    {
+        _connecting = false;
+        if (_write.IsCanceled)
+        {
+            Close();
+            return (null, SocketError.TimedOut);
+        }
+
+        int error = RawSocket.PendingError(_fd);
+        return error == 0 ? (this, SocketError.Success) : FailConnect(this, error);
+    }
+
+    /// <summary>
+    /// The outcome of a connect started by <see cref="StartConnect"/> with its timeout a deadline of the loop's
+    /// (<paramref name="ticket"/>, from <see cref="EpollLoop.AddDeadline"/>), which is removed here.
+    /// </summary>
+    (TunnelSocket? Socket, SocketError Error) IPendingConnect.FinishConnect(long ticket)
+    {
+        Loop.RemoveDeadline(ticket, this);
+        return FinishConnect();
+    }
+
+    /// <summary>A connect's deadline (<see cref="EpollLoop.AddDeadline"/>): fails its wait, so that it finishes as timed out.</summary>
+    void IEpollDeadlineTarget.OnDeadline()
+    {
+        // The deadline's owner removes it when the wait ends; on the loop's thread, where both run, it cannot come after.
+        if (_connecting)
+        {
+            _write.Cancel();
+        }
+    }
+
+    private static (EpollTunnelSocket? Socket, SocketError Error) FailConnect(EpollTunnelSocket socket, int errno)
+    {
+        socket.Close();
+        return (null, Errno.ToSocketError(errno));
+    }
+
+    public override int Available => Volatile.Read(ref _closed) == 0 ? RawSocket.Available(_fd) : 0;
+
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+
+        if (buffer.IsEmpty)
+        {
+            return WaitForDataAsync(cancellationToken);
+        }
+
+        _read.Consume();
+        long read = RawSocket.Receive(_fd, buffer.Span);
+        if (read >= 0)
+        {
+            return ValueTask.FromResult((int)read);
+        }
+
+        int errno = Libc.LastError;
+        return errno == Errno.EAGAIN
+            ? ReceiveWhenReadableAsync(buffer, cancellationToken)
+            : ValueTask.FromException<int>(new SocketException((int)Errno.ToSocketError(errno)));
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReceiveWhenReadableAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _read.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _read.Consume();
+            long read = RawSocket.Receive(_fd, buffer.Span);
+            if (read >= 0)
+            {
+                return (int)read;
+            }
+
+            int errno = Libc.LastError;
+            if (errno != Errno.EAGAIN)
+            {
+                throw new SocketException((int)Errno.ToSocketError(errno));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The zero-byte receive: waits until a one-byte peek finds data or EOF; a reset is a <see cref="SocketException"/>.
+    /// Its cancellation only ends the wait (BIND watches the client this way, then relays it).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> WaitForDataAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            _read.Consume();
+            if (RawSocket.Peek(_fd) >= 0)
+            {
+                return 0;
+            }
+
+            int errno = Libc.LastError;
+            if (errno != Errno.EAGAIN)
+            {
+                throw new SocketException((int)Errno.ToSocketError(errno));
+            }
+
+            await _read.WaitInterruptiblyAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        while (!data.IsEmpty)
+        {
+            _write.Consume();
+            long sent = RawSocket.Send(_fd, data.Span);
+            if (sent > 0)
+            {
+                data = data[(int)sent..];
+                continue;
+            }
+
+            int errno = Libc.LastError;
+            return errno == Errno.EAGAIN
+                ? SendWhenWritableAsync(data, cancellationToken)
+                : ValueTask.FromException(new SocketException((int)Errno.ToSocketError(errno)));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendWhenWritableAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _write.WaitAsync(cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                _write.Consume();
+                long sent = RawSocket.Send(_fd, data.Span);
+                if (sent > 0)
+                {
+                    data = data[(int)sent..];
+                    if (data.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                int errno = Libc.LastError;
+                if (errno == Errno.EAGAIN)
+                {
+                    break;
+                }
+
+                throw new SocketException((int)Errno.ToSocketError(errno));
+            }
+        }
+    }
+
+    /// <summary>Waits for readability after a call on the descriptor answered EAGAIN (see <see cref="ReadinessWaiter"/>).</summary>
+    public ValueTask WaitReadableAsync() => _read.WaitAsync();
+
+    /// <summary>Waits for room to write after a call on the descriptor answered EAGAIN.</summary>
+    public ValueTask WaitWritableAsync() => _write.WaitAsync();
+
+    /// <summary>Call before a system call of the caller's own that may answer EAGAIN (splice), as <see cref="ReadinessWaiter.Consume"/>.</summary>
+    public void ConsumeReadable() => _read.Consume();
+
+    /// <inheritdoc cref="ConsumeReadable"/>
+    public void ConsumeWritable() => _write.Consume();
+
+    /// <summary>Fails every pending and later wait; the descriptor stays open until <see cref="Close"/> or <see cref="Abort"/>.</summary>
+    public void CancelPending()
+    {
+        _read.Cancel();
+        _write.Cancel();
+    }
+
+    public override void ShutdownSend()
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            RawSocket.ShutdownSend(_fd);
+        }
+    }
+
+    public override void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            CancelPending();
+            if (_id != 0)
+            {
+                Loop.Unregister(_id, _fd, descriptorClosing: true);
+            }
+
+            RawSocket.Close(_fd);
+        }
+    }
+
+    public override void Abort()
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            RawSocket.SetAbortiveClose(_fd);
+        }
+
+        Close();
+    }
+
+    /// <summary>
+    /// The same connection as a runtime <see cref="Socket"/>: nothing may be pending on this object, which must not be
+    /// used afterwards.
+    /// </summary>
+    public Socket ToRuntimeSocket()
+    {
+        ObjectDisposedException.ThrowIf(Interlocked.Exchange(ref _closed, 1) != 0, this);
+
+        CancelPending();
+        if (_id != 0)
+        {
+            Loop.Unregister(_id, _fd, descriptorClosing: false);
+        }
+
+        return new Socket(new SafeSocketHandle(_fd, ownsHandle: true));
+    }
+
+    void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch)
+    {
+        if ((events & ReadEvents) != 0)
+        {
+            _read.Signal();
+        }
+
+        if ((events & WriteEvents) != 0)
+        {
+            _write.Signal();
+        }
+    }
+
+    void IEpollEventTarget.OnRemovedAfterFault() => CancelPending();
+}

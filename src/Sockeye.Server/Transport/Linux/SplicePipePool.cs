@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using Sockeye.Server.Interop;
+
+namespace Sockeye.Server.Transport.Linux;
+
+/// <summary>
+/// Empty pipes for the splice relay, rented while a direction moves data and returned when it goes quiet, like relay
+/// buffers: an idle tunnel holds no pipe (each holds two descriptors, which a server with 10 000 tunnels cannot spare).
+/// One per server, never static. Disposing closes the pooled pipes.
+/// </summary>
+/// <remarks>
+/// The pipes in existence, pooled or rented, are capped (<see cref="Limits.DescriptorBudget.SplicePipes"/>): without a cap
+/// every busy tunnel could hold two pipes, four descriptors beyond its sockets, and run the process out of them. At the
+/// cap, or when pipe2(2) fails, <see cref="TryRent"/> says no and the direction copies through a buffer instead.
+/// </remarks>
+internal sealed class SplicePipePool : IDisposable
+{
+    // Enough to serve bursts without creating pipes; beyond it, returned pipes are closed.
+    private const int MaxPooled = 256;
+
+    private readonly ConcurrentBag<(int ReadEnd, int WriteEnd)> _pipes = [];
+    private readonly int _pipeSize;
+    private readonly int _maxPipes;
+    private int _pipesOpen;
+    private bool _disposed;
+
+    /// <param name="pipeSize">The capacity each pipe is given.</param>
+    /// <param name="maxPipes">The most pipes open at once, pooled or rented.</param>
+    public SplicePipePool(int pipeSize, int maxPipes = Limits.DescriptorBudget.MaxSplicePipes)
+    {
+        _pipeSize = pipeSize;
+        _maxPipes = maxPipes;
+    }
+
+    /// <summary>The bytes a pipe can hold, and so the most one splice moves.</summary>
+    public int PipeSize => _pipeSize;
+
+    /// <summary>Pipes open now, pooled or rented.</summary>
+    public int PipesOpen => Volatile.Read(ref _pipesOpen);
+
+    /// <summary>
+    /// Rents an empty pipe, from the pool or new; <see langword="false"/> at the cap on pipes (<paramref name="errno"/>
+    /// EMFILE) or when the kernel refuses one (its errno).
+    /// </summary>
+    public bool TryRent(out (int ReadEnd, int WriteEnd) pipe, out int errno)
+    {
+        errno = 0;
+        if (_pipes.TryTake(out pipe))
+        {
+            return true;
+        }
+
+        if (Interlocked.Increment(ref _pipesOpen) > _maxPipes)
+        {
+            Interlocked.Decrement(ref _pipesOpen);
+            errno = Errno.EMFILE;
+            pipe = default;
+            return false;
+        }
+
+        bool created = LinuxSplice.TryCreatePipe(_pipeSize, out int readEnd, out int writeEnd, out errno);
+        if (!created)
+        {
+            Interlocked.Decrement(ref _pipesOpen);
+        }
+
+        pipe = (readEnd, writeEnd);
+        return created;
+    }
+
+    /// <summary>Returns an empty pipe. A pipe that may still hold bytes must be given up with <see cref="Release"/> instead.</summary>
+    public void Return((int ReadEnd, int WriteEnd) pipe)
+    {
+        if (Volatile.Read(ref _disposed) || _pipes.Count >= MaxPooled)
+        {
+            Discard(pipe);
+            return;
+        }
+
+        _pipes.Add(pipe);
+    }
+
+    /// <summary>Gives a pipe up after use: back to the pool when empty, closed when it may still hold bytes.</summary>
+    public void Release((int ReadEnd, int WriteEnd) pipe, bool mayHoldBytes)
+    {
+        if (mayHoldBytes)
+        {
+            Discard(pipe);
+        }
+        else
+        {
+            Return(pipe);
+        }
+    }
+
+    private void Discard((int ReadEnd, int WriteEnd) pipe)
+    {
+        LinuxSplice.Close(pipe.ReadEnd);
+        LinuxSplice.Close(pipe.WriteEnd);
+        Interlocked.Decrement(ref _pipesOpen);
+    }
+
+    public void Dispose()
+    {
+        Volatile.Write(ref _disposed, true);
+        while (_pipes.TryTake(out (int ReadEnd, int WriteEnd) pipe))
+        {
+            Discard(pipe);
+        }
+    }
+}

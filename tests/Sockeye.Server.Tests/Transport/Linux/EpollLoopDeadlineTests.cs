@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Sockeye.Server.Transport.Linux;
+using Sockeye.Testing;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Transport.Linux;
+
+/// <summary>
+/// Deadlines on a real <see cref="EpollLoop"/>: they come on the loop's thread, not before their time, in order, and a
+/// removed one never comes (Linux only: elsewhere each test is reported skipped).
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class EpollLoopDeadlineTests
+{
+    private const string LoopName = "deadline-loop";
+
+    [LinuxFact]
+    public async Task AddDeadline_FromAnotherThreadToASleepingLoop_ComesOnTheLoopThreadNotBeforeItsTime()
+    {
+        using EpollLoop loop = NewLoop();
+        var target = new RecordingTarget("a");
+        long added = Stopwatch.GetTimestamp();
+
+        loop.AddDeadline(target, TimeSpan.FromMilliseconds(150));
+
+        await target.Came.Task.DefaultTimeout();
+        Assert.True(Stopwatch.GetElapsedTime(added) >= TimeSpan.FromMilliseconds(150), $"came after {Stopwatch.GetElapsedTime(added).TotalMilliseconds} ms");
+        Assert.Equal(LoopName, target.ThreadName);
+    }
+
+    [LinuxFact]
+    public async Task AddDeadline_OnAFakeClock_ComesWhenTheClockReachesIt_InOrder_OnTheLoopThread()
+    {
+        // The loop's deadlines follow the server's TimeProvider, so tests with a fake clock drive the production connect
+        // timeout: nothing comes while the clock stands still, however long the loop sleeps.
+        var time = new FakeTimeProvider();
+        using EpollLoop loop = new(LoopName, 1, NullLogger.Instance, TimeSpan.Zero, time);
+        var order = new ConcurrentQueue<string>();
+        var early = new RecordingTarget("early", order);
+        var late = new RecordingTarget("late", order);
+        loop.AddDeadline(late, TimeSpan.FromSeconds(20));
+        loop.AddDeadline(early, TimeSpan.FromSeconds(10));
+
+        time.Advance(TimeSpan.FromSeconds(9));
+        var nothingYet = new TaskCompletionSource();
+        loop.Post(() => loop.Post(nothingYet.SetResult));
+        await nothingYet.Task.DefaultTimeout();
+        Assert.Empty(order);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await early.Came.Task.DefaultTimeout();
+        Assert.False(late.Came.Task.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(10));
+        await late.Came.Task.DefaultTimeout();
+
+        Assert.Equal(["early", "late"], order);
+        Assert.Equal(LoopName, early.ThreadName);
+    }
+
+    [LinuxFact]
+    public async Task RemoveDeadline_BeforeItComes_ItNeverComes_AndASecondRemoveSaysSo()
+    {
+        using EpollLoop loop = NewLoop();
+        var removed = new RecordingTarget("removed");
+        var kept = new RecordingTarget("kept");
+        long ticket = loop.AddDeadline(removed, TimeSpan.FromMilliseconds(200));
+        loop.AddDeadline(kept, TimeSpan.FromMilliseconds(400));
+
+        Assert.True(loop.RemoveDeadline(ticket, removed));
+        Assert.False(loop.RemoveDeadline(ticket, removed));
+
+        // Had it stayed, the removed deadline would have come before the kept one.
+        await kept.Came.Task.DefaultTimeout();
+        Assert.False(removed.Came.Task.IsCompleted);
+    }
+
+    [LinuxFact]
+    public async Task RemoveDeadline_AfterItCame_ReturnsFalse_WithTheWrongTarget_RemovesNothing()
+    {
+        using EpollLoop loop = NewLoop();
+        var first = new RecordingTarget("first");
+        var other = new RecordingTarget("other");
+        long ticket = loop.AddDeadline(first, TimeSpan.FromMilliseconds(10));
+        await first.Came.Task.DefaultTimeout();
+
+        Assert.False(loop.RemoveDeadline(ticket, first));
+
+        long otherTicket = loop.AddDeadline(other, TimeSpan.FromMilliseconds(50));
+        Assert.False(loop.RemoveDeadline(otherTicket, first));
+        await other.Came.Task.DefaultTimeout();
+    }
+
+    [LinuxFact]
+    public async Task ManyDeadlines_OfTwoLengths_SomeRemoved_TheRestComeInDueOrder()
+    {
+        // More than the ring's first 16 slots, so it grows with some slots already emptied. The short one is added
+        // first, so it is due first however slowly this thread runs; a loop that wakes late finds both lengths due.
+        using EpollLoop loop = NewLoop();
+        var order = new ConcurrentQueue<string>();
+        var early = new RecordingTarget("short", order);
+        loop.AddDeadline(early, TimeSpan.FromMilliseconds(50));
+        var targets = new List<(RecordingTarget Target, long Ticket)>();
+        for (int i = 0; i < 40; i++)
+        {
+            var target = new RecordingTarget($"long{i:D2}", order);
+            targets.Add((target, loop.AddDeadline(target, TimeSpan.FromSeconds(1))));
+        }
+
+        for (int i = 0; i < 40; i += 3)
+        {
+            Assert.True(loop.RemoveDeadline(targets[i].Ticket, targets[i].Target));
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => order.Count == 1 + 40 - 14);
+        await Task.Delay(50);
+
+        string[] expected = ["short", .. Enumerable.Range(0, 40).Where(i => i % 3 != 0).Select(i => $"long{i:D2}")];
+        Assert.Equal(expected, order);
+    }
+
+    [LinuxFact]
+    public async Task LoopWakesLate_DeadlinesOfTwoLengthsAllDue_TheyComeInDueOrderNotRingOrder()
+    {
+        using EpollLoop loop = NewLoop();
+        var order = new ConcurrentQueue<string>();
+        using var release = new ManualResetEventSlim();
+        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(() =>
+        {
+            blocked.SetResult();
+            release.Wait(TimeSpan.FromSeconds(10));
+        });
+        await blocked.Task.DefaultTimeout();
+
+        // The longer length gets the first ring, but its deadline is due after the shorter one's.
+        var later = new RecordingTarget("later", order);
+        var sooner = new RecordingTarget("sooner", order);
+        loop.AddDeadline(later, TimeSpan.FromMilliseconds(200));
+        loop.AddDeadline(sooner, TimeSpan.FromMilliseconds(20));
+        await Task.Delay(400);
+        release.Set();
+
+        await later.Came.Task.DefaultTimeout();
+        await sooner.Came.Task.DefaultTimeout();
+        Assert.Equal(["sooner", "later"], order);
+    }
+
+    [LinuxFact]
+    public async Task LoopAsleepUntilALaterDeadline_AnEarlierOneOfAnotherLengthIsAdded_ItComesOnTime()
+    {
+        using EpollLoop loop = NewLoop();
+        var later = new RecordingTarget("later");
+        var sooner = new RecordingTarget("sooner");
+        long laterTicket = loop.AddDeadline(later, TimeSpan.FromSeconds(30));
+        await Task.Delay(50); // the loop is now asleep until the 30 s deadline
+
+        loop.AddDeadline(sooner, TimeSpan.FromMilliseconds(50));
+
+        // Without a wake-up the loop would sleep on for half a minute.
+        await sooner.Came.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(loop.RemoveDeadline(laterTicket, later));
+    }
+
+    [LinuxFact]
+    public async Task DeadlineTargetThrows_ItIsLogged_LaterDeadlinesStillCome()
+    {
+        var logger = new CapturingLoggerFactory();
+        using var loop = new EpollLoop(LoopName, 2048, logger.CreateLogger("loop"));
+        var after = new RecordingTarget("after");
+        loop.AddDeadline(new ThrowingTarget(), TimeSpan.FromMilliseconds(10));
+        loop.AddDeadline(after, TimeSpan.FromMilliseconds(20));
+
+        await after.Came.Task.DefaultTimeout();
+        Assert.Contains(logger.Lines, line => line.Contains("deadline bug", StringComparison.Ordinal));
+    }
+
+    private static EpollLoop NewLoop() => new(LoopName, 2048, NullLogger.Instance);
+
+    private sealed class RecordingTarget(string name, ConcurrentQueue<string>? order = null) : IEpollDeadlineTarget
+    {
+        public TaskCompletionSource Came { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string? ThreadName { get; private set; }
+
+        // Order lists a target each time it comes, so a deadline that came twice shows there.
+        public void OnDeadline()
+        {
+            ThreadName = Thread.CurrentThread.Name;
+            order?.Enqueue(name);
+            Came.TrySetResult();
+        }
+    }
+
+    private sealed class ThrowingTarget : IEpollDeadlineTarget
+    {
+        public void OnDeadline() => throw new InvalidOperationException("deadline bug");
+    }
+}

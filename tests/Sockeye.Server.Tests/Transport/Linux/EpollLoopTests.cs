@@ -1,0 +1,273 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.Versioning;
+using Sockeye.Server.Transport.Linux;
+using Sockeye.Testing;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Transport.Linux;
+
+/// <summary>The event loop UDP associations run on, with real UDP sockets on loopback (Linux only: elsewhere each test is reported skipped).</summary>
+[SupportedOSPlatform("linux")]
+public sealed class EpollLoopTests
+{
+    [LinuxFact]
+    public async Task Register_DatagramsArrive_HandlerReadsEachOnTheLoopThread()
+    {
+        using EpollLoop loop = NewLoop();
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using (loop.Register(receiver, handler))
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                sender.SendTo([(byte)i], receiver.LocalEndPoint!);
+            }
+
+            await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == 100);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (byte)i), handler.Received);
+        Assert.Equal(["test-loop"], handler.ThreadNames.Distinct());
+        Assert.Equal(((IPEndPoint)sender.LocalEndPoint!).Serialize(), handler.LastSource);
+    }
+
+    [LinuxFact]
+    public async Task Pause_DatagramsWaitInTheSocket_ResumeDeliversThem()
+    {
+        using EpollLoop loop = NewLoop();
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using EpollRegistration registration = loop.Register(receiver, handler);
+
+        registration.Pause();
+        sender.SendTo([1], receiver.LocalEndPoint!);
+        await Task.Delay(100);
+        Assert.Empty(handler.Received);
+
+        registration.Resume();
+        await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == 1);
+    }
+
+    [LinuxFact]
+    public async Task DisposeRegistration_HandlerNotCalledAgain_SocketLeavesTheLoop()
+    {
+        using EpollLoop loop = NewLoop();
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        EpollRegistration registration = loop.Register(receiver, handler);
+        Assert.Equal(1, loop.Count);
+
+        registration.Dispose();
+        registration.Dispose();
+        sender.SendTo([1], receiver.LocalEndPoint!);
+        await Task.Delay(100);
+
+        Assert.Empty(handler.Received);
+        Assert.Equal(0, loop.Count);
+        Assert.Equal(1, receiver.Available);
+    }
+
+    [LinuxFact]
+    public async Task HandlerThrows_ItsSocketLeavesTheLoopAndIsLogged_OtherSocketsAreStillServed()
+    {
+        var logs = new CapturingLoggerFactory();
+        using EpollLoop loop = NewLoop(logs);
+        using UdpPairSockets brokenPair = UdpPair();
+        var (broken, brokenSender) = brokenPair;
+        using UdpPairSockets healthyPair = UdpPair();
+        var (healthy, healthySender) = healthyPair;
+        var handler = new CollectingHandler(healthy);
+        var thrower = new ThrowingHandler();
+        using EpollRegistration failing = loop.Register(broken, thrower);
+        using EpollRegistration working = loop.Register(healthy, handler);
+
+        brokenSender.SendTo([1], broken.LocalEndPoint!);
+        await SocketTestExtensions.WaitUntilAsync(() => logs.Lines.Any(line => line.Contains("[1008]", StringComparison.Ordinal)));
+        healthySender.SendTo([2], healthy.LocalEndPoint!);
+
+        await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == 1);
+        Assert.Equal(1, loop.Count);
+        Assert.Equal((1, 0), (thrower.Removals, handler.Removals));
+        Assert.Equal(1, loop.HandlerFaults);
+        Assert.Single(logs.Lines, line => line.StartsWith("Error Sockeye.Server[1008]", StringComparison.Ordinal) && line.Contains("handler bug", StringComparison.Ordinal));
+    }
+
+    [LinuxFact]
+    public async Task WaitFails_EverySocketIsToldAndLogged_PostedWorkStillRuns_RegisterRefused()
+    {
+        var logs = new CapturingLoggerFactory();
+        using EpollLoop loop = NewLoop(logs);
+        using UdpPairSockets first = UdpPair();
+        using UdpPairSockets second = UdpPair();
+        var handlers = new[] { new CollectingHandler(first.Receiver), new CollectingHandler(second.Receiver) };
+        using EpollRegistration one = loop.Register(first.Receiver, handlers[0]);
+        using EpollRegistration two = loop.Register(second.Receiver, handlers[1]);
+
+        loop.InjectFailure();
+
+        await SocketTestExtensions.WaitUntilAsync(() => loop.IsFailed && handlers.All(h => Volatile.Read(ref h.Removals) == 1));
+        Assert.Equal(0, loop.Count);
+        Assert.Single(logs.Lines, line => line.StartsWith("Critical Sockeye.Server[1009]", StringComparison.Ordinal)
+            && line.Contains("its 2 socket(s) were closed", StringComparison.Ordinal));
+
+        // A continuation posted to a failed loop still runs (on the thread pool): nothing waits for it forever.
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(() => ran.SetResult());
+        await ran.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Throws<IOException>(() => loop.Register(first.Sender, new CollectingHandler(first.Sender)));
+    }
+
+    [LinuxFact]
+    public void Dispose_StopsTheThread_RegisterAfterwardsIsRefused()
+    {
+        EpollLoop loop = NewLoop();
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, _) = pair;
+        loop.Dispose();
+        loop.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => loop.Register(receiver, new CollectingHandler(receiver)));
+    }
+
+    [LinuxFact]
+    public void RawDatagram_NothingQueued_WouldBlock_ClosedSocket_Aborted()
+    {
+        UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        using (sender)
+        {
+            var source = new SocketAddress(AddressFamily.InterNetwork);
+            Assert.Equal(-1, RawDatagram.ReceiveFrom(receiver, new byte[16], source, out SocketError error));
+            Assert.Equal(SocketError.WouldBlock, error);
+
+            SocketAddress destination = ((IPEndPoint)receiver.LocalEndPoint!).Serialize();
+            receiver.Dispose();
+            Assert.Equal(-1, RawDatagram.ReceiveFrom(receiver, new byte[16], source, out error));
+            Assert.Equal(SocketError.OperationAborted, error);
+            Assert.False(RawDatagram.SendTo(receiver, [1], destination));
+        }
+    }
+
+    [LinuxFact]
+    public void RawDatagram_SendTo_ArrivesWithTheSendersAddress_LongerDatagramIsTruncated()
+    {
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        Assert.True(RawDatagram.SendTo(sender, "hello"u8, ((IPEndPoint)receiver.LocalEndPoint!).Serialize()));
+        var source = new SocketAddress(AddressFamily.InterNetwork);
+        byte[] buffer = new byte[3];
+        int received = -1;
+        SocketError error = SocketError.WouldBlock;
+        for (int attempt = 0; attempt < 100 && received < 0; attempt++)
+        {
+            received = RawDatagram.ReceiveFrom(receiver, buffer, source, out error);
+            if (received < 0)
+            {
+                Thread.Sleep(10);
+            }
+        }
+
+        Assert.Equal(SocketError.Success, error);
+        Assert.Equal(3, received);
+        Assert.Equal("hel"u8.ToArray(), buffer);
+        Assert.Equal(((IPEndPoint)sender.LocalEndPoint!).Serialize(), source);
+    }
+
+    [LinuxTheory]
+    [InlineData(0, false)]
+    [InlineData(50_000, true)]
+    public async Task PollBeforeSleep_AfterEvents_TheLoopPollsOnlyWithAWindow(int windowMicroseconds, bool polls)
+    {
+        using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromMicroseconds(windowMicroseconds));
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using (loop.Register(receiver, handler))
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                sender.SendTo([(byte)i], receiver.LocalEndPoint!);
+                await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == i + 1);
+            }
+
+            if (polls)
+            {
+                // The loop polls right after handling a datagram, on its own thread: wait for it to have done so.
+                await SocketTestExtensions.WaitUntilAsync(() => loop.EmptyPolls > 0);
+            }
+        }
+
+        Assert.Equal(5, handler.Received.Count);
+        if (!polls)
+        {
+            Assert.Equal(0, loop.EmptyPolls);
+        }
+    }
+
+    private static EpollLoop NewLoop(CapturingLoggerFactory? logs = null, TimeSpan? pollBeforeSleep = null) =>
+        new("test-loop", 2048, (logs ?? new CapturingLoggerFactory()).CreateLogger("Sockeye.Server"), pollBeforeSleep);
+
+    private static UdpPairSockets UdpPair()
+    {
+        var receiver = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        receiver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        sender.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return new UdpPairSockets(receiver, sender);
+    }
+
+    private sealed record UdpPairSockets(Socket Receiver, Socket Sender) : IDisposable
+    {
+        public void Dispose()
+        {
+            Receiver.Dispose();
+            Sender.Dispose();
+        }
+    }
+
+    private sealed class CollectingHandler(Socket socket) : IReadinessHandler
+    {
+        private readonly SocketAddress _source = new(AddressFamily.InterNetwork);
+
+        public ConcurrentQueue<byte> Received { get; } = new();
+
+        public ConcurrentQueue<string?> ThreadNames { get; } = new();
+
+        public SocketAddress? LastSource { get; private set; }
+
+        public void OnReadable(Span<byte> scratch)
+        {
+            ThreadNames.Enqueue(Thread.CurrentThread.Name);
+            while (true)
+            {
+                int received = RawDatagram.ReceiveFrom(socket, scratch, _source, out _);
+                if (received < 0)
+                {
+                    return;
+                }
+
+                Received.Enqueue(scratch[0]);
+                LastSource = new SocketAddress(_source.Family, _source.Size);
+                _source.Buffer.Span[.._source.Size].CopyTo(LastSource.Buffer.Span);
+            }
+        }
+
+        public int Removals;
+
+        public void OnRemovedAfterFault() => Interlocked.Increment(ref Removals);
+    }
+
+    private sealed class ThrowingHandler : IReadinessHandler
+    {
+        public int Removals;
+
+        public void OnReadable(Span<byte> scratch) => throw new InvalidOperationException("handler bug");
+
+        public void OnRemovedAfterFault() => Interlocked.Increment(ref Removals);
+    }
+}
