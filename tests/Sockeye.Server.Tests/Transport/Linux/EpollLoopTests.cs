@@ -45,7 +45,8 @@ public sealed class EpollLoopTests
 
         registration.Pause();
         sender.SendTo([1], receiver.LocalEndPoint!);
-        await Task.Delay(100);
+        await SocketTestExtensions.WaitUntilAsync(() => receiver.Available > 0);
+        await AfterTheLoopHasSeenItAsync(loop);
         Assert.Empty(handler.Received);
 
         registration.Resume();
@@ -65,7 +66,8 @@ public sealed class EpollLoopTests
         registration.Dispose();
         registration.Dispose();
         sender.SendTo([1], receiver.LocalEndPoint!);
-        await Task.Delay(100);
+        await SocketTestExtensions.WaitUntilAsync(() => receiver.Available > 0);
+        await AfterTheLoopHasSeenItAsync(loop);
 
         Assert.Empty(handler.Received);
         Assert.Equal(0, loop.Count);
@@ -206,6 +208,20 @@ public sealed class EpollLoopTests
         if (!polls)
         {
             Assert.Equal(0, loop.EmptyPolls);
+        }
+    }
+
+    /// <summary>
+    /// Returns once the loop has waited for events (and handled them) after this call: work posted now may run in the
+    /// turn under way, after that turn's wait, so the second posted work is the one that proves a later wait.
+    /// </summary>
+    internal static async Task AfterTheLoopHasSeenItAsync(EpollLoop loop)
+    {
+        for (int turn = 0; turn < 2; turn++)
+        {
+            var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            loop.Post(ran.SetResult);
+            await ran.Task.DefaultTimeout();
         }
     }
 
