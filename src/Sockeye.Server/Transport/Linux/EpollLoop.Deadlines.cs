@@ -109,16 +109,26 @@ internal sealed partial class EpollLoop
             return -1;
         }
 
-        long ticks = next - _time.GetTimestamp();
+        long now = _time.GetTimestamp();
+        long ticks = next - now;
         if (_deadlineTimer is not null)
         {
-            if (ticks <= 0)
+            // The timer counts from the clock's time when it is set. Should the clock move between the reading above and
+            // the Change (another thread advancing a test's clock), the timer would come late by that much, and a clock
+            // then advanced exactly to the deadline would never wake the loop: set it again from the new time.
+            while (ticks > 0)
             {
-                return 0;
+                _deadlineTimer.Change(TimeSpan.FromSeconds((double)ticks / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+                long after = _time.GetTimestamp();
+                if (after == now)
+                {
+                    return -1;
+                }
+
+                (now, ticks) = (after, next - after);
             }
 
-            _deadlineTimer.Change(TimeSpan.FromSeconds((double)ticks / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
-            return -1;
+            return 0;
         }
 
         return ticks <= 0 ? 0 : (int)Math.Min(int.MaxValue, ((ticks * 1000) + _time.TimestampFrequency - 1) / _time.TimestampFrequency);

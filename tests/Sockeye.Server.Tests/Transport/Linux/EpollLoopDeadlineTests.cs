@@ -95,6 +95,24 @@ public sealed class EpollLoopDeadlineTests
     }
 
     [LinuxFact]
+    public async Task FakeClockMovesWhileTheLoopSetsItsTimer_TheDeadlineStillComesWhenTheClockReachesIt()
+    {
+        // Another thread advancing the clock between the loop's reading of it and its setting of the wake-up timer made
+        // that timer count from the later time: it came late by the advance, and a clock then advanced exactly to the
+        // deadline never woke the loop (a test hung for its 30 s once, under load).
+        var time = new ClockMovingAsTheTimerIsSet();
+        using EpollLoop loop = new(LoopName, 1, NullLogger.Instance, TimeSpan.Zero, time);
+        var target = new RecordingTarget("due");
+        time.AdvanceAtNextChange = TimeSpan.FromSeconds(1);
+        loop.AddDeadline(target, TimeSpan.FromSeconds(10));
+        await SocketTestExtensions.WaitUntilAsync(() => time.AdvanceAtNextChange == TimeSpan.Zero);
+
+        time.Advance(TimeSpan.FromSeconds(9));
+
+        await target.Came.Task.DefaultTimeout();
+    }
+
+    [LinuxFact]
     public async Task ManyDeadlines_OfTwoLengths_SomeRemoved_TheRestComeInDueOrder()
     {
         // More than the ring's first 16 slots, so it grows with some slots already emptied. The short one is added
@@ -181,6 +199,39 @@ public sealed class EpollLoopDeadlineTests
     }
 
     private static EpollLoop NewLoop() => new(LoopName, 2048, NullLogger.Instance);
+
+    /// <summary>A fake clock that moves on by <see cref="AdvanceAtNextChange"/> just before a timer of its own is next set.</summary>
+    private sealed class ClockMovingAsTheTimerIsSet : FakeTimeProvider
+    {
+        private long _advanceTicks;
+
+        public TimeSpan AdvanceAtNextChange
+        {
+            get => TimeSpan.FromTicks(Interlocked.Read(ref _advanceTicks));
+            set => Interlocked.Exchange(ref _advanceTicks, value.Ticks);
+        }
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            new MovingTimer(this, base.CreateTimer(callback, state, dueTime, period));
+
+        private sealed class MovingTimer(ClockMovingAsTheTimerIsSet clock, ITimer inner) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period)
+            {
+                long advance = Interlocked.Exchange(ref clock._advanceTicks, 0);
+                if (advance > 0)
+                {
+                    clock.Advance(TimeSpan.FromTicks(advance));
+                }
+
+                return inner.Change(dueTime, period);
+            }
+
+            public void Dispose() => inner.Dispose();
+
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
+    }
 
     private sealed class RecordingTarget(string name, ConcurrentQueue<string>? order = null) : IEpollDeadlineTarget
     {
