@@ -143,6 +143,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         LocalEndPoints = endPoints;
+        ServerLog.TransportEngine(_logger, _services.Engine.Name);
         LogDescriptorCeilings();
         if (_services.Access.Users.RequiresAuthentication)
         {

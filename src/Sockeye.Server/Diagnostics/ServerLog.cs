@@ -54,4 +54,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(1015, LogLevel.Information, "This system does not report interface address changes; the built-in guard lists this host's addresses again every {RefreshInterval}", EventName = "HostAddressChangesNotReported")]
     public static partial void HostAddressChangesNotReported(ILogger logger, TimeSpan refreshInterval);
+
+    [LoggerMessage(1016, LogLevel.Information, "Sessions run on the {Engine} engine", EventName = "TransportEngine")]
+    public static partial void TransportEngine(ILogger logger, string engine);
 }

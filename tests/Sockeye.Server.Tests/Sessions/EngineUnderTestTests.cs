@@ -24,7 +24,8 @@ public sealed class EngineUnderTestTests
         bool onEventLoops = OperatingSystem.IsLinux();
 #endif
 
-        // The listener and both sides of the tunnel, or nothing at all.
+        // The listener and both sides of the tunnel, or nothing at all; and the start says which (event 1016).
         Assert.Equal(onEventLoops ? 3 : 0, server.Server.TcpSocketsOnEventLoops);
+        Assert.Contains(server.Logs.Lines, line => line.Contains($"Sessions run on the {(onEventLoops ? "linux" : "portable")} engine", StringComparison.Ordinal));
     }
 }
