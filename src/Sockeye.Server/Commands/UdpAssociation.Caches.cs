@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Commands;
 
@@ -70,7 +71,7 @@ internal sealed partial class UdpAssociation
             _next = (_next + 1) % Capacity;
             var endPoint = (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(source);
             IPAddress address = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
-            byte[] header = _headers[slot] ??= new byte[ReplyHeaderRoom];
+            byte[] header = _headers[slot] ??= new byte[DatagramPump.ReplyHeaderRoom];
             _headerLengths[slot] = Socks5UdpHeader.Write(header, 0, Socks5Address.FromIPAddress(address), (ushort)endPoint.Port);
             var copy = new SocketAddress(source.Family, source.Size);
             source.Buffer.Span[..source.Size].CopyTo(copy.Buffer.Span);

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Sockeye.Protocol.Socks5;
@@ -8,7 +7,6 @@ using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
 using Sockeye.Server.Limits;
 using Sockeye.Server.Transport;
-using Sockeye.Server.Transport.Linux;
 
 namespace Sockeye.Server.Commands;
 
@@ -18,19 +16,14 @@ namespace Sockeye.Server.Commands;
 /// naming their source. Lives exactly as long as the client's control connection.
 /// </summary>
 /// <remarks>
-/// The datagram path allocates nothing in steady state. On an <see cref="EpollLoop"/> (splice mode on Linux, see
-/// UdpAssociation.Polled.cs) datagrams are read into the loop's own buffer; otherwise each awaiting loop holds one pooled
-/// buffer for the association's life (a zero-byte receive would consume a datagram, so UDP cannot wait without one), destinations and sources are cached
-/// as <see cref="SocketAddress"/>es, and headers are written in place in front of the payload. Datagrams are handled one
-/// at a time, so a burst can never grow memory: what the loop has not read waits in the kernel's socket buffer, and what
-/// does not fit there is dropped by the kernel. Under a rate limit a datagram whose payload does not fit the session's (and
-/// its user's) tokens is dropped and counted, never queued: UDP has no backpressure to wait for.
+/// The association decides and its engine's <see cref="DatagramPump"/> moves the datagrams: the association is the
+/// pump's <see cref="IDatagramRelay"/>, and never does I/O on a datagram itself. The datagram path allocates nothing in
+/// steady state: destinations and sources are cached as <see cref="SocketAddress"/>es, and headers are written in place
+/// in front of the payload, in the pump's buffer. Under a rate limit a datagram whose payload does not fit the session's
+/// (and its user's) tokens is dropped and counted, never queued: UDP has no backpressure to wait for.
 /// </remarks>
-internal sealed partial class UdpAssociation : IDisposable
+internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 {
-    // Room in front of a received payload for the largest header we write: RSV(2) FRAG ATYP IPv6(16) PORT(2).
-    internal const int ReplyHeaderRoom = 3 + 1 + 16 + 2;
-
     // Stands in the route cache for a destination the access rules deny, so that the rules are asked once per destination.
     private static readonly SocketAddress DeniedRoute = new(AddressFamily.InterNetwork);
 
@@ -46,18 +39,21 @@ internal sealed partial class UdpAssociation : IDisposable
     private readonly Socket _clientSocket;
     private readonly DestinationRoutes _routes = new();
     private readonly Lock _destinationLock = new();
-    private readonly List<Task> _destinationLoops = [];
-    private readonly EpollLoop? _loop;
+    private readonly DatagramPump _pump;
     private Socket? _destinationSocketV4;
     private Socket? _destinationSocketV6;
+
+    // One cache per destination socket, so that each is only ever used by the pump's receives on that socket.
+    private SourceHeaders? _sourceHeadersV4;
+    private SourceHeaders? _sourceHeadersV6;
+
     private SocketAddress? _clientSocketAddress;
     private long _lastActivityTimestamp;
     private CancellationToken _cancellationToken;
 
     private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        SessionBandwidth? bandwidth, IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check, EpollLoop? loop)
+        SessionBandwidth? bandwidth, IPAddress clientAddress, Socket clientSocket, IDestinationCheck? check, TransportEngine engine)
     {
-        _loop = loop;
         _check = check;
         _uploadPacer = bandwidth?.Upload;
         _downloadPacer = bandwidth?.Download;
@@ -69,6 +65,9 @@ internal sealed partial class UdpAssociation : IDisposable
         _clientAddress = clientAddress;
         _clientSocket = clientSocket;
         _lastActivityTimestamp = timeProvider.GetTimestamp();
+
+        // Last: the pump may read the relay's socket and limits as it is made.
+        _pump = engine.CreateDatagramPump(this);
     }
 
     /// <summary>The endpoint to put in the reply: the advertised address if configured, else the relay socket's own.</summary>
@@ -79,6 +78,16 @@ internal sealed partial class UdpAssociation : IDisposable
 
     /// <summary>The <see cref="TimeProvider.GetTimestamp"/> of the last datagram in either direction.</summary>
     public long LastActivityTimestamp => Volatile.Read(ref _lastActivityTimestamp);
+
+    /// <summary>
+    /// Whether the association stopped relaying because its pump failed (its event loop did, or a handler of it threw):
+    /// its session must end, since no datagram will be relayed again.
+    /// </summary>
+    public bool PumpFaulted => _pump.Faulted;
+
+    Socket IDatagramRelay.ClientSocket => _clientSocket;
+
+    int IDatagramRelay.MaxPayloadBytes => _options.MaxDatagramBytes;
 
     /// <summary>
     /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on). Only datagrams
@@ -106,11 +115,21 @@ internal sealed partial class UdpAssociation : IDisposable
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        EpollLoop? loop = OperatingSystem.IsLinux() && engine is LinuxEngine linux ? linux.NextUdpLoop() : null;
-        var association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check, loop)
+        UdpAssociation association;
+        try
         {
-            Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
-        };
+            association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check, engine)
+            {
+                Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
+            };
+        }
+        catch
+        {
+            // No pump (the engine is stopping): the socket is not left open.
+            socket.Dispose();
+            throw;
+        }
+
         if (expectedClientPort != 0)
         {
             association._clientSocketAddress = new IPEndPoint(client.Address, expectedClientPort).Serialize();
@@ -120,81 +139,65 @@ internal sealed partial class UdpAssociation : IDisposable
         return association;
     }
 
-    /// <summary>Relays until <paramref name="cancellationToken"/> ends the association.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>Relays until <paramref name="cancellationToken"/> ends the association, or its pump faults (<see cref="PumpFaulted"/>).</summary>
+    public Task RunAsync(CancellationToken cancellationToken)
     {
         _cancellationToken = cancellationToken;
-        if (_loop is not null && OperatingSystem.IsLinux())
-        {
-            await RunOnLoopAsync(_loop, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        try
-        {
-            await ClientLoopAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Task[] loops;
-            lock (_destinationLock)
-            {
-                loops = [.. _destinationLoops];
-            }
-
-            await Task.WhenAll(loops).ConfigureAwait(false);
-        }
+        return _pump.RunAsync(cancellationToken);
     }
 
-    /// <summary>Client → destination: check the source, parse the header, forward the payload.</summary>
-    private async Task ClientLoopAsync(CancellationToken cancellationToken)
+    ClientDatagramRoute IDatagramRelay.RouteFromClient(ReadOnlySpan<byte> datagram, SocketAddress source)
     {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Socks5Limits.MaxUdpHeaderLength + _options.MaxDatagramBytes);
-        var source = new SocketAddress(_clientSocket.AddressFamily);
-        try
+        FromClient action = DecideFromClient(datagram, source, out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port);
+        return action switch
         {
-            while (true)
-            {
-                int received = await _clientSocket.ReceiveFromAsync(buffer, SocketFlags.None, source, cancellationToken).ConfigureAwait(false);
-                FromClient action = DecideFromClient(buffer.AsSpan(0, received), source, out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port);
-                if (action == FromClient.Drop)
-                {
-                    continue;
-                }
+            FromClient.Forward => RouteTo(destination!, payloadOffset, datagram.Length - payloadOffset),
+            FromClient.Resolve => ClientDatagramRoute.ResolveFirst(domain!.Value.DomainName!, port, payloadOffset),
+            _ => ClientDatagramRoute.Dropped,
+        };
+    }
 
-                // Only a name seen for the first time (or expired from the route cache) costs a call, and maybe a lookup.
-                destination ??= await ResolveRouteAsync(buffer.AsMemory(3, payloadOffset - 3), domain!.Value, port, cancellationToken).ConfigureAwait(false);
-                if (destination is null || OutboundFor(destination, received - payloadOffset) is not { } outbound)
-                {
-                    continue;
-                }
+    async ValueTask<ClientDatagramRoute> IDatagramRelay.ResolveAsync(ReadOnlyMemory<byte> datagram, ClientDatagramRoute route, CancellationToken cancellationToken)
+    {
+        if (!route.NeedsResolving)
+        {
+            return route;
+        }
 
-                try
-                {
-                    await outbound.SendToAsync(buffer.AsMemory(payloadOffset, received - payloadOffset), SocketFlags.None, destination, cancellationToken).ConfigureAwait(false);
-                    _statistics.CountFromClient();
-                }
-                catch (SocketException)
-                {
-                    // A destination that answered an earlier datagram with ICMP unreachable, a full send buffer, or no
-                    // route: UDP gives no promise of delivery, so the datagram is dropped and the association goes on.
-                    _statistics.CountUnroutable();
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        int payloadOffset = route.PayloadOffset;
+        SocketAddress? destination = await ResolveRouteAsync(datagram[3..payloadOffset], route.HostName, route.Port, cancellationToken).ConfigureAwait(false);
+        return destination is null ? ClientDatagramRoute.Dropped : RouteTo(destination, payloadOffset, datagram.Length - payloadOffset);
+    }
+
+    void IDatagramRelay.OnSentToDestination(bool taken)
+    {
+        if (taken)
         {
-            // The control connection ended: so does the association.
+            _statistics.CountFromClient();
         }
-        catch (ObjectDisposedException)
+        else
         {
-            // Disposed while receiving: the association is over.
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _statistics.CountUnroutable();
         }
     }
+
+    void IDatagramRelay.OnSentToClient(bool taken)
+    {
+        if (taken)
+        {
+            _statistics.CountToClient();
+        }
+        else
+        {
+            _statistics.CountUnroutable();
+        }
+    }
+
+    /// <summary>The route of a payload to <paramref name="destination"/>: sent, unless <see cref="OutboundFor"/> drops it.</summary>
+    private ClientDatagramRoute RouteTo(SocketAddress destination, int payloadOffset, int payloadLength) =>
+        OutboundFor(destination, payloadLength) is { } outbound
+            ? ClientDatagramRoute.SendTo(outbound, destination, payloadOffset)
+            : ClientDatagramRoute.Dropped;
 
     /// <summary>What to do with a datagram from the client, as <see cref="DecideFromClient"/> decides.</summary>
     private enum FromClient
@@ -210,8 +213,8 @@ internal sealed partial class UdpAssociation : IDisposable
     }
 
     /// <summary>
-    /// Every decision about a datagram from the client that needs no I/O, made the same for both pumps (the event loop's
-    /// and the awaiting one): its source, its header, its destination from the route cache or the rules, the counts.
+    /// Every decision about a datagram from the client that needs no I/O: its source, its header, its destination from
+    /// the route cache or the rules, the counts.
     /// </summary>
     private FromClient DecideFromClient(ReadOnlySpan<byte> datagram, SocketAddress source, out int payloadOffset, out SocketAddress? destination,
         out Socks5Address? domain, out ushort port)
@@ -256,11 +259,11 @@ internal sealed partial class UdpAssociation : IDisposable
 
     /// <summary>
     /// For a datagram of <paramref name="payloadLength"/> bytes from a destination, read at
-    /// <see cref="ReplyHeaderRoom"/> in <paramref name="buffer"/>: writes the header naming <paramref name="source"/> in
-    /// front of it and returns where the datagram for the client starts, and the client's address; -1 when it is dropped
-    /// (no client port known yet, or over the download rate, counted).
+    /// <see cref="DatagramPump.ReplyHeaderRoom"/> in <paramref name="buffer"/>: writes the header naming
+    /// <paramref name="source"/> in front of it and returns where the datagram for the client starts, and the client's
+    /// address; -1 when it is dropped (no client port known yet, or over the download rate, counted).
     /// </summary>
-    private int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, SourceHeaders headers, out SocketAddress? client)
+    int IDatagramRelay.PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client)
     {
         client = _clientSocketAddress;
         if (client is null)
@@ -276,8 +279,9 @@ internal sealed partial class UdpAssociation : IDisposable
             return -1;
         }
 
+        SourceHeaders headers = (source.Family == AddressFamily.InterNetwork ? _sourceHeadersV4 : _sourceHeadersV6)!;
         ReadOnlySpan<byte> header = headers.Get(source);
-        int start = ReplyHeaderRoom - header.Length;
+        int start = DatagramPump.ReplyHeaderRoom - header.Length;
         header.CopyTo(buffer[start..]);
         return start;
     }
@@ -303,18 +307,18 @@ internal sealed partial class UdpAssociation : IDisposable
     }
 
     /// <summary>Resolves a destination name and remembers the route; <see langword="null"/> (counted) when it does not resolve.</summary>
-    private async Task<SocketAddress?> ResolveRouteAsync(ReadOnlyMemory<byte> routeKey, Socks5Address domain, ushort port, CancellationToken cancellationToken)
+    private async Task<SocketAddress?> ResolveRouteAsync(ReadOnlyMemory<byte> routeKey, string hostName, ushort port, CancellationToken cancellationToken)
     {
         try
         {
-            IPAddress[] addresses = await _dns.ResolveAsync(domain.DomainName!, cancellationToken).ConfigureAwait(false);
+            IPAddress[] addresses = await _dns.ResolveAsync(hostName, cancellationToken).ConfigureAwait(false);
             if (addresses.Length == 0)
             {
                 _statistics.CountUnroutable();
                 return null;
             }
 
-            IPAddress? permitted = FirstPermitted(addresses, domain.DomainName, port);
+            IPAddress? permitted = FirstPermitted(addresses, hostName, port);
             if (permitted is null)
             {
                 _routes.Remember(routeKey.Span, DeniedRoute);
@@ -437,78 +441,20 @@ internal sealed partial class UdpAssociation : IDisposable
                 return null;
             }
 
+            // Its source headers before its first answer can be read.
             if (family == AddressFamily.InterNetwork)
             {
+                _sourceHeadersV4 = new SourceHeaders();
                 _destinationSocketV4 = socket;
             }
             else
             {
+                _sourceHeadersV6 = new SourceHeaders();
                 _destinationSocketV6 = socket;
             }
 
-            if (_loop is not null && OperatingSystem.IsLinux())
-            {
-                RegisterDestination(_loop, socket);
-            }
-            else
-            {
-                _destinationLoops.Add(DestinationLoopAsync(socket, _cancellationToken));
-            }
-
+            _pump.AddDestination(socket);
             return socket;
-        }
-    }
-
-    /// <summary>Destination → client: prefix each datagram with a header naming its source, in place.</summary>
-    private async Task DestinationLoopAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReplyHeaderRoom + _options.MaxDatagramBytes);
-        var source = new SocketAddress(socket.AddressFamily);
-        var headers = new SourceHeaders();
-        try
-        {
-            while (true)
-            {
-                int received;
-                try
-                {
-                    received = await socket.ReceiveFromAsync(buffer.AsMemory(ReplyHeaderRoom, _options.MaxDatagramBytes), SocketFlags.None, source, cancellationToken).ConfigureAwait(false);
-                }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
-                {
-                    // An ICMP error for an earlier datagram of ours; nothing to relay.
-                    continue;
-                }
-
-                int start = PrepareForClient(buffer, received, source, headers, out SocketAddress? client);
-                if (start < 0)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    await _clientSocket.SendToAsync(buffer.AsMemory(start, ReplyHeaderRoom - start + received), SocketFlags.None, client!, cancellationToken).ConfigureAwait(false);
-                    _statistics.CountToClient();
-                }
-                catch (SocketException)
-                {
-                    // The client's port is gone or its buffer is full: UDP drops, the association goes on.
-                    _statistics.CountUnroutable();
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The association ended.
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed while receiving: the association is over.
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -516,11 +462,8 @@ internal sealed partial class UdpAssociation : IDisposable
 
     public void Dispose()
     {
-        if (OperatingSystem.IsLinux())
-        {
-            LeaveLoop();
-        }
-
+        // The pump lets go of the sockets before they close.
+        _pump.Dispose();
         _clientSocket.Dispose();
         lock (_destinationLock)
         {

@@ -129,12 +129,12 @@ internal sealed partial class Socks5Session
         using var end = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
         Task relay = association.RunAsync(end.Token);
 
-        // An association whose event loop failed relays nothing more: end the session rather than leave the client with
-        // an open control connection to a dead relay.
+        // An association whose pump failed (its event loop did) relays nothing more: end the session rather than leave
+        // the client with an open control connection to a dead relay.
         _ = relay.ContinueWith(static (_, state) =>
         {
             var session = (Socks5Session)state!;
-            if (session._association is { LoopFaulted: true })
+            if (session._association is { PumpFaulted: true })
             {
                 session.Abort(SessionCloseReason.ServerFault);
             }

@@ -79,6 +79,12 @@ internal abstract class TransportEngine : IDisposable
     /// </summary>
     public abstract BindListener? ListenForPeer(IPAddress localAddress, TunnelSocket near, out SocketError error);
 
+    /// <summary>
+    /// The pump for one UDP association's datagrams: <paramref name="relay"/> decides, the pump receives and sends (on a
+    /// UDP event loop, where the engine has loops).
+    /// </summary>
+    public abstract DatagramPump CreateDatagramPump(IDatagramRelay relay);
+
     /// <summary>Faults of the engine's own threads since it started (what <c>sockeye.eventloop.faults</c> reports).</summary>
     public virtual (long HandlerFaults, long FailedLoops) Faults => default;
 

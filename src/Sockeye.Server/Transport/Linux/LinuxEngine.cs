@@ -41,7 +41,7 @@ internal sealed class LinuxEngine : TransportEngine
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         Pipes = new SplicePipePool(SplicePipeBytes, descriptors.SplicePipes);
-        _udpLoopScratchBytes = Math.Max(Protocol.Socks5.Socks5Limits.MaxUdpHeaderLength, Commands.UdpAssociation.ReplyHeaderRoom) + options.Udp.MaxDatagramBytes;
+        _udpLoopScratchBytes = DatagramPump.BufferBytesForEitherDirection(options.Udp.MaxDatagramBytes);
         _nextTcpLoop = NextTcpLoop;
     }
 
@@ -91,6 +91,9 @@ internal sealed class LinuxEngine : TransportEngine
 
     public override BindListener? ListenForPeer(IPAddress localAddress, TunnelSocket near, out SocketError error) =>
         LoopBindListener.Open(LoopNear(near), localAddress, out error);
+
+    /// <summary>On the next UDP loop: the association's datagrams are read into that loop's buffer, on its thread.</summary>
+    public override DatagramPump CreateDatagramPump(IDatagramRelay relay) => new LoopDatagramPump(NextUdpLoop(), relay);
 
     /// <summary>The client's loop, where its target belongs; the next loop for a socket of no loop's.</summary>
     private EpollLoop LoopNear(TunnelSocket? near) => near is EpollTunnelSocket socket ? socket.Loop : NextTcpLoop();

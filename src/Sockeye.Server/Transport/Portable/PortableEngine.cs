@@ -63,6 +63,8 @@ internal sealed class PortableEngine(SockeyeServerOptions options, TimeProvider 
     public override BindListener? ListenForPeer(IPAddress localAddress, TunnelSocket near, out SocketError error) =>
         SocketBindListener.Open(localAddress, out error);
 
+    public override DatagramPump CreateDatagramPump(IDatagramRelay relay) => new SocketDatagramPump(relay);
+
     /// <summary>Nothing to stop: the runtime's sockets and thread pool belong to the process.</summary>
     public override void Dispose()
     {

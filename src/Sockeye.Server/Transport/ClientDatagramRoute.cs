@@ -1,0 +1,55 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sockeye.Server.Transport;
+
+/// <summary>
+/// Where a datagram from the client goes, as <see cref="IDatagramRelay"/> decided: nowhere (<see cref="Dropped"/>, already
+/// counted), out of <see cref="Outbound"/> to <see cref="Destination"/>, or first through a lookup of <see cref="HostName"/>.
+/// </summary>
+internal readonly struct ClientDatagramRoute
+{
+    private ClientDatagramRoute(int payloadOffset, Socket? outbound, SocketAddress? destination, string? hostName, ushort port)
+    {
+        PayloadOffset = payloadOffset;
+        Outbound = outbound;
+        Destination = destination;
+        HostName = hostName;
+        Port = port;
+    }
+
+    /// <summary>The datagram is dropped.</summary>
+    public static ClientDatagramRoute Dropped => default;
+
+    /// <summary>Where the payload starts, behind the datagram's header.</summary>
+    public int PayloadOffset { get; }
+
+    /// <summary>The socket to send the payload on, when it is to be sent now.</summary>
+    public Socket? Outbound { get; }
+
+    /// <summary>The address to send the payload to, when it is to be sent now.</summary>
+    public SocketAddress? Destination { get; }
+
+    /// <summary>The destination's name, when it must be resolved before anything is sent.</summary>
+    public string? HostName { get; }
+
+    /// <summary>The destination's port, with <see cref="HostName"/>.</summary>
+    public ushort Port { get; }
+
+    /// <summary>Whether the payload is to be sent now, out of <see cref="Outbound"/> to <see cref="Destination"/>.</summary>
+    [MemberNotNullWhen(true, nameof(Outbound), nameof(Destination))]
+    public bool CanSend => Outbound is not null && Destination is not null;
+
+    /// <summary>Whether <see cref="IDatagramRelay.ResolveAsync"/> must look up <see cref="HostName"/> first.</summary>
+    [MemberNotNullWhen(true, nameof(HostName))]
+    public bool NeedsResolving => HostName is not null;
+
+    /// <summary>Send the payload at <paramref name="payloadOffset"/> out of <paramref name="outbound"/> to <paramref name="destination"/>.</summary>
+    public static ClientDatagramRoute SendTo(Socket outbound, SocketAddress destination, int payloadOffset) =>
+        new(payloadOffset, outbound, destination, null, 0);
+
+    /// <summary>Resolve <paramref name="hostName"/> first; the payload is at <paramref name="payloadOffset"/>.</summary>
+    public static ClientDatagramRoute ResolveFirst(string hostName, ushort port, int payloadOffset) =>
+        new(payloadOffset, null, null, hostName, port);
+}

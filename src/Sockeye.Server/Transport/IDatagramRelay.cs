@@ -1,0 +1,43 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sockeye.Server.Transport;
+
+/// <summary>
+/// A UDP association as its <see cref="DatagramPump"/> sees it: every decision about a datagram (its source, its header,
+/// its route, the rules, the rate, the counts) and none of its I/O. The pump receives, asks, and sends.
+/// </summary>
+/// <remarks>
+/// The datagrams of one socket come one at a time; the client's and a destination's may come at once, on different
+/// threads. Nothing here blocks, and only <see cref="ResolveAsync"/> waits.
+/// </remarks>
+internal interface IDatagramRelay
+{
+    /// <summary>The relay socket: the client sends its datagrams to it, and the answers go back to the client from it.</summary>
+    Socket ClientSocket { get; }
+
+    /// <summary>The largest payload relayed in either direction; a destination's datagram is read truncated to it.</summary>
+    int MaxPayloadBytes { get; }
+
+    /// <summary>Where <paramref name="datagram"/>, received on <see cref="ClientSocket"/> from <paramref name="source"/>, goes.</summary>
+    ClientDatagramRoute RouteFromClient(ReadOnlySpan<byte> datagram, SocketAddress source);
+
+    /// <summary>
+    /// Resolves the name of a <paramref name="route"/> that <see cref="ClientDatagramRoute.NeedsResolving"/>, and returns
+    /// where the same <paramref name="datagram"/> goes now (held in memory that outlives the wait).
+    /// </summary>
+    ValueTask<ClientDatagramRoute> ResolveAsync(ReadOnlyMemory<byte> datagram, ClientDatagramRoute route, CancellationToken cancellationToken);
+
+    /// <summary>A payload was handed to the kernel toward its destination (<paramref name="taken"/>), or refused.</summary>
+    void OnSentToDestination(bool taken);
+
+    /// <summary>
+    /// For a datagram of <paramref name="payloadLength"/> bytes from <paramref name="source"/>, read into
+    /// <paramref name="buffer"/> at <see cref="DatagramPump.ReplyHeaderRoom"/>: writes the header naming its source in
+    /// front of it and returns where the datagram for the client starts, and the client's address; -1 when it is dropped.
+    /// </summary>
+    int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client);
+
+    /// <summary>A datagram was handed to the kernel toward the client (<paramref name="taken"/>), or refused.</summary>
+    void OnSentToClient(bool taken);
+}
