@@ -243,6 +243,36 @@ public abstract class UdpAssociationTests
     }
 
     [Fact]
+    public async Task Associate_SecondFamilyOpenedMidAssociation_ItsAnswersArePumpedAndItsSocketLeavesWithTheAssociation()
+    {
+        // The IPv6 destination socket is opened while the IPv4 one is already being pumped: the pump must start
+        // receiving on it too, and let go of it with the others.
+        await using TestServer server = await StartServerAsync();
+        using var echo4 = new UdpEcho();
+        using var echo6 = new UdpEcho(IPAddress.IPv6Loopback);
+        UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        byte[] header4 = UdpAssociateClient.Header(echo4.EndPoint);
+        byte[] header6 = UdpAssociateClient.Header(echo6.EndPoint);
+
+        await client.SendAsync([.. header4, .. "first v4"u8]);
+        AssertDatagram([.. header4, .. "first v4"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        await client.SendAsync([.. header6, .. "then v6"u8]);
+        AssertDatagram([.. header6, .. "then v6"u8], await client.ReceiveAsync(TestTimeouts.Default));
+        await client.SendAsync([.. header4, .. "v4 again"u8]);
+        AssertDatagram([.. header4, .. "v4 again"u8], await client.ReceiveAsync(TestTimeouts.Default));
+
+        // The relay socket and both destination sockets.
+        int expected = OperatingSystem.IsLinux() && Mode != RelayMode.Copy ? 3 : 0;
+        Assert.Equal(expected, server.Server.UdpSocketsOnEventLoops);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedFromClients == 3);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedToClients == 3);
+
+        client.Dispose();
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        Assert.Equal(0, server.Server.UdpSocketsOnEventLoops);
+    }
+
+    [Fact]
     public async Task Associate_ControlConnectionCloses_RelayPortIsClosed()
     {
         await using TestServer server = await StartServerAsync();
