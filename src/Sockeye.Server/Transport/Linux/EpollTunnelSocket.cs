@@ -29,7 +29,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
 
     // A plain descriptor, closed with close(2): disposing a SafeSocketHandle closes abortively (RST), as it must on
     // the finalizer thread, and a graceful close has to deliver what is still queued. The owner always closes it
-    // (Close, Abort) or hands it on (ToRuntimeSocket).
+    // (Close, Abort); it never leaves the loop for the runtime's sockets.
     private readonly int _fd;
     private readonly ReadinessWaiter _read = new();
     private readonly ReadinessWaiter _write = new();
@@ -379,23 +379,6 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         }
 
         Close();
-    }
-
-    /// <summary>
-    /// The same connection as a runtime <see cref="Socket"/>: nothing may be pending on this object, which must not be
-    /// used afterwards.
-    /// </summary>
-    public Socket ToRuntimeSocket()
-    {
-        ObjectDisposedException.ThrowIf(Interlocked.Exchange(ref _closed, 1) != 0, this);
-
-        CancelPending();
-        if (_id != 0)
-        {
-            Loop.Unregister(_id, _fd, descriptorClosing: false);
-        }
-
-        return new Socket(new SafeSocketHandle(_fd, ownsHandle: true));
     }
 
     void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch)

@@ -4,7 +4,6 @@ using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Limits;
-using Sockeye.Server.Transport.Portable;
 
 namespace Sockeye.Server.Transport.Linux;
 
@@ -76,18 +75,9 @@ internal sealed class LinuxEngine : TransportEngine
         return true;
     }
 
-    public override TunnelRelay CreateRelay(TunnelSocket client, TunnelSocket target, SessionBandwidth? bandwidth)
-    {
-        var epollClient = (EpollTunnelSocket)client;
-        var epollTarget = (EpollTunnelSocket)target;
-        if (bandwidth is null)
-        {
-            return new EpollRelay(epollClient, epollTarget, Pipes, _options.RelayBufferBytes, _timeProvider);
-        }
-
-        // Pacing is served by the runtime's sockets for now: both sides are handed over for the relay.
-        return new TcpRelay(epollClient.ToRuntimeSocket(), epollTarget.ToRuntimeSocket(), _options.RelayBufferBytes, _timeProvider, bandwidth);
-    }
+    /// <summary>The splice relay on the client's loop, paced or not: its waits for tokens are deadlines of that loop.</summary>
+    public override TunnelRelay CreateRelay(TunnelSocket client, TunnelSocket target, SessionBandwidth? bandwidth) =>
+        new EpollRelay((EpollTunnelSocket)client, (EpollTunnelSocket)target, Pipes, _options.RelayBufferBytes, _timeProvider, bandwidth);
 
     public override BindListener? ListenForPeer(IPAddress localAddress, TunnelSocket near, out SocketError error) =>
         LoopBindListener.Open(LoopNear(near), localAddress, out error);

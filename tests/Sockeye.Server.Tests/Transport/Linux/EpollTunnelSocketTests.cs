@@ -407,41 +407,6 @@ public sealed class EpollTunnelSocketTests
         Assert.True(socket.IsCanceled);
     }
 
-    [LinuxFact]
-    public async Task ToRuntimeSocket_HandsTheConnectionOver_RuntimeSocketSendsAndReceives_SocketLeavesTheLoop()
-    {
-        using EpollLoop loop = NewLoop();
-        using Connection connection = await ConnectAsync(loop);
-        var (socket, peer) = connection;
-
-        // Used on the loop first, as a session's handshake would.
-        await peer.SendAsync("one"u8.ToArray(), SocketFlags.None).DefaultTimeout();
-        Assert.Equal("one"u8.ToArray(), await ReceiveExactlyAsync(socket, 3));
-        Assert.Equal(1, loop.Count);
-
-        using Socket runtime = socket.ToRuntimeSocket();
-        Assert.Equal(0, loop.Count);
-        Assert.Throws<ObjectDisposedException>(() => socket.ToRuntimeSocket());
-        Assert.Equal(peer.LocalEndPoint, runtime.RemoteEndPoint);
-        Assert.Equal(peer.RemoteEndPoint, runtime.LocalEndPoint);
-
-        // A receive that has to wait, on the runtime's own engine.
-        byte[] buffer = new byte[16];
-        Task<int> receive = runtime.ReceiveAsync(buffer, SocketFlags.None);
-        Assert.False(receive.IsCompleted);
-        await peer.SendAsync("two"u8.ToArray(), SocketFlags.None).DefaultTimeout();
-        Assert.Equal(3, await receive.DefaultTimeout());
-        Assert.Equal("two"u8.ToArray(), buffer[..3]);
-
-        await runtime.SendAsync("three"u8.ToArray(), SocketFlags.None).DefaultTimeout();
-        runtime.Shutdown(SocketShutdown.Send);
-        Assert.Equal("three"u8.ToArray(), await ReadToEndStrictAsync(peer));
-
-        await peer.SendAsync("four"u8.ToArray(), SocketFlags.None).DefaultTimeout();
-        peer.Shutdown(SocketShutdown.Send);
-        Assert.Equal("four"u8.ToArray(), await runtime.ReadToEndAsync());
-    }
-
     [LinuxTheory]
     [InlineData(111, SocketError.ConnectionRefused)]
     [InlineData(104, SocketError.ConnectionReset)]

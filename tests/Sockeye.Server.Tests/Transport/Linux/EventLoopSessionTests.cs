@@ -10,8 +10,8 @@ namespace Sockeye.Server.Tests.Transport.Linux;
 
 /// <summary>
 /// Sessions on the server's own epoll loops in splice mode (Linux only: elsewhere each test is reported skipped): the
-/// listener and both sides of every tunnel are registered there while the tunnel lives, paced and BIND sessions move to
-/// the runtime's sockets, and nothing stays behind when sessions end or the server stops.
+/// listener and both sides of every tunnel, paced or not, BIND's too, are registered there while the tunnel lives, and
+/// nothing stays behind when sessions end or the server stops.
 /// </summary>
 public sealed class EventLoopSessionTests
 {
@@ -152,35 +152,40 @@ public sealed class EventLoopSessionTests
 
     [LinuxFact]
     [SupportedOSPlatform("linux")]
-    public async Task Splice_SessionBandwidthLimit_RelaysCorrectly_OnRuntimeSockets_OffTheLoops()
+    public async Task Splice_SessionBandwidthLimit_BothSidesStayOnTheLoop_BytesExactBothWays_WithHalfClose()
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
             o.RelayMode = RelayMode.Splice;
 
-            // Paced, but fast enough that the transfer below fits in the burst and never waits for tokens.
-            o.Limits.SessionBytesPerSecond = 64L << 20;
+            // A burst of 100 KiB, less than each transfer below: both directions wait for tokens on a deadline of the
+            // loop, on the system's clock.
+            o.Limits.SessionBytesPerSecond = 1L << 20;
         });
         using var target = new TcpTarget();
         Tunnel tunnel = await OpenTunnelWithRoundTripAsync(server, target, 0);
         try
         {
-            // Both sides were handed to the runtime's sockets when relaying started: only the listener is left.
+            // The listener, the client and the destination: nothing was handed to the runtime's sockets.
             Assert.Equal(1, server.Server.ActiveSessionCount);
-            Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
+            Assert.Equal(3, server.Server.TcpSocketsOnEventLoops);
 
             byte[] up = RandomBytes(256 * 1024, seed: 1);
             byte[] down = RandomBytes(256 * 1024, seed: 2);
+
+            // The upload to its end first: the destination sees the client's FIN while its own direction stays open.
             Task<byte[]> targetReceives = tunnel.Accepted.ReadToEndAsync();
-            Task<byte[]> clientReceives = tunnel.Client.ReadToEndAsync();
             await tunnel.Client.SendAsync(up);
             tunnel.Client.Socket.Shutdown(SocketShutdown.Send);
-            await tunnel.Accepted.SendAsync(down, SocketFlags.None).DefaultTimeout();
-            tunnel.Accepted.Shutdown(SocketShutdown.Send);
-
             Assert.Equal(up, await targetReceives.DefaultTimeout());
+            Assert.Equal(3, server.Server.TcpSocketsOnEventLoops);
+
+            // Then the download, through the half-closed tunnel, still on the loop.
+            Task<byte[]> clientReceives = tunnel.Client.ReadToEndAsync();
+            await tunnel.Accepted.SendAsync(down, SocketFlags.None).DefaultTimeout();
+            Assert.Equal(3, server.Server.TcpSocketsOnEventLoops);
+            tunnel.Accepted.Shutdown(SocketShutdown.Send);
             Assert.Equal(down, await clientReceives.DefaultTimeout());
-            Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
         }
         finally
         {
@@ -188,7 +193,7 @@ public sealed class EventLoopSessionTests
         }
 
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
-        Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 1);
     }
 
     [LinuxFact]
