@@ -19,6 +19,9 @@ internal interface IEpollDeadlineTarget
 /// </remarks>
 internal sealed partial class EpollLoop
 {
+    /// <summary>The ticket of a deadline a failed loop handed to the thread pool at once: removing it removes nothing.</summary>
+    private const long NoDeadline = -1;
+
     private readonly Lock _deadlineLock = new();
 
     // Only on a clock other than the system's: wakes the loop when that clock reaches the next deadline.
@@ -39,6 +42,14 @@ internal sealed partial class EpollLoop
         long ticket;
         lock (_deadlineLock)
         {
+            if (_failed)
+            {
+                // A failed loop comes to no deadline (RunEveryDeadlineAfterFault took those it had): this one comes now,
+                // on the thread pool, where its target finds its sockets failed and ends.
+                ThreadPool.UnsafeQueueUserWorkItem(static target => target.OnDeadline(), target, preferLocal: false);
+                return NoDeadline;
+            }
+
             earliest = due < NextDueLocked();
             DeadlineRing? ring = null;
             int index = 0;
@@ -74,6 +85,11 @@ internal sealed partial class EpollLoop
     /// <summary>Cancels a deadline that has not come; returns whether it had not (its target will never be called).</summary>
     public bool RemoveDeadline(long ticket, IEpollDeadlineTarget target)
     {
+        if (ticket == NoDeadline)
+        {
+            return false;
+        }
+
         lock (_deadlineLock)
         {
             if (_deadlineRings[(int)(ticket >> 48)].Remove(ticket & ((1L << 48) - 1), target))
@@ -149,12 +165,21 @@ internal sealed partial class EpollLoop
     /// <summary>Calls the targets whose deadline has passed, outside the lock: one may add or remove another.</summary>
     private void RunDueDeadlines()
     {
-        if (_deadlineCount == 0)
+        if (_deadlineCount != 0)
         {
-            return;
+            RunDeadlinesDueBy(_time.GetTimestamp());
         }
+    }
 
-        long now = _time.GetTimestamp();
+    /// <summary>
+    /// A failed loop will never come to its deadlines: each comes now instead, so that what waits on one (a connect, a
+    /// paced direction) ends with its session rather than wait forever; the sockets it would go on with are failed.
+    /// </summary>
+    /// <remarks>Runs after <see cref="_failed"/> is set: a deadline added from now on is handed on at once (<see cref="AddDeadline"/>).</remarks>
+    private void RunEveryDeadlineAfterFault() => RunDeadlinesDueBy(long.MaxValue);
+
+    private void RunDeadlinesDueBy(long now)
+    {
         while (true)
         {
             IEpollDeadlineTarget? due = null;

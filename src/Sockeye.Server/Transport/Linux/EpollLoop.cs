@@ -410,6 +410,7 @@ internal sealed partial class EpollLoop : IDisposable
             }
         }
 
+        RunEveryDeadlineAfterFault();
         ServerLog.EventLoopWaitFailed(_logger, sockets, failure);
         HandPostedToThreadPool();
     }

@@ -74,6 +74,12 @@ internal sealed class EpollRelay : TunnelRelay
 
     protected override void ShutdownSink(bool upstream) => (upstream ? _target : _client).ShutdownSend();
 
+    /// <summary>
+    /// Whether a socket's waits were failed while the direction waited for tokens, which only a failed loop does without
+    /// aborting the tunnel: the direction ends rather than go on splicing with no loop to wait on.
+    /// </summary>
+    private static bool SocketsFailed(EpollTunnelSocket source, EpollTunnelSocket sink) => source.IsCanceled || sink.IsCanceled;
+
     /// <param name="source">Where the direction reads.</param>
     /// <param name="sink">Where it writes.</param>
     /// <param name="pacing">The direction's pacer and wait for tokens; <see langword="null"/> when it is not paced.</param>
@@ -114,6 +120,11 @@ internal sealed class EpollRelay : TunnelRelay
                         pool.Return(pipe);
                         movedThisTurn = 0;
                         await pacing.WaitAsync(wait).ConfigureAwait(false);
+                        if (SocketsFailed(source, sink))
+                        {
+                            return Canceled;
+                        }
+
                         continue;
                     }
                 }
@@ -216,6 +227,11 @@ internal sealed class EpollRelay : TunnelRelay
                         buffer = null;
                         movedThisTurn = 0;
                         await pacing.WaitAsync(wait).ConfigureAwait(false);
+                        if (SocketsFailed(source, sink))
+                        {
+                            return Canceled;
+                        }
+
                         continue;
                     }
                 }

@@ -113,6 +113,25 @@ public sealed class EpollLoopDeadlineTests
     }
 
     [LinuxFact]
+    public async Task LoopFails_ItsDeadlinesComeAtOnce_AndOneAddedAfterwardsToo()
+    {
+        // A failed loop never comes to its deadlines again: what waits on one (a connect, a paced direction) must not
+        // wait forever, but find its sockets failed and end.
+        using EpollLoop loop = NewLoop();
+        var pending = new RecordingTarget("pending");
+        loop.AddDeadline(pending, TimeSpan.FromSeconds(30));
+
+        loop.InjectFailure();
+        await pending.Came.Task.DefaultTimeout();
+        await SocketTestExtensions.WaitUntilAsync(() => loop.IsFailed);
+
+        var late = new RecordingTarget("late");
+        long ticket = loop.AddDeadline(late, TimeSpan.FromSeconds(30));
+        await late.Came.Task.DefaultTimeout();
+        Assert.False(loop.RemoveDeadline(ticket, late));
+    }
+
+    [LinuxFact]
     public async Task ManyDeadlines_OfTwoLengths_SomeRemoved_TheRestComeInDueOrder()
     {
         // More than the ring's first 16 slots, so it grows with some slots already emptied. The short one is added

@@ -130,6 +130,33 @@ public sealed class EpollRelayPacingTests
     [LinuxTheory]
     [InlineData(true)]
     [InlineData(false)]
+    public async Task PacedTunnel_BothDirectionsWaitingForTokens_ItsLoopFails_TunnelEndsWithoutTheClockMoving(bool pipes)
+    {
+        var time = new FakeTimeProvider();
+        await using TestServer server = await StartPacedAsync(time, pipes);
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket accepted = await target.AcceptAsync();
+        var upload = new Receiver(accepted);
+        var download = new Receiver(client.Socket);
+        _ = client.Socket.SendAsync(new byte[Bytes], SocketFlags.None);
+        _ = accepted.SendAsync(new byte[Bytes], SocketFlags.None);
+        await SocketTestExtensions.WaitUntilAsync(() => upload.Received >= SpentBurst && download.Received >= SpentBurst);
+
+        // A failed loop closes every session on it: a direction waiting on one of its deadlines too, not only on a socket.
+        for (int loop = 0; loop < Environment.ProcessorCount; loop++)
+        {
+            server.Server.InjectEventLoopFailure("tcp", loop);
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        await upload.Completion.DefaultTimeout();
+        await download.Completion.DefaultTimeout();
+    }
+
+    [LinuxTheory]
+    [InlineData(true)]
+    [InlineData(false)]
     public async Task PacedTunnel_UploadWaitingForTokens_DestinationResets_TunnelEndsWithoutTheClockMoving(bool pipes)
     {
         var time = new FakeTimeProvider();
