@@ -16,7 +16,7 @@ using Sockeye.Server.Configuration;
 
 double seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 10;
 string[] rates = (args.Length > 1 ? args[1] : "1M,10M,100M").Split(',');
-string[] modes = (args.Length > 2 ? args[2] : "copy,splice").Split(',');
+string[] modes = (args.Length > 2 ? args[2] : "portable,linux").Split(',');
 
 Console.WriteLine($"| Mode | Rate (bytes/s) | Seconds | Upload | Download | Upload / rate×t | Download / rate×t |");
 Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -25,7 +25,7 @@ foreach (string mode in modes)
     foreach (string rateText in rates)
     {
         long rate = ParseRate(rateText);
-        (long up, long down, double elapsed) = await MeasureAsync(Enum.Parse<RelayMode>(mode, ignoreCase: true), rate, TimeSpan.FromSeconds(seconds));
+        (long up, long down, double elapsed) = await MeasureAsync(ParseEngine(mode), rate, TimeSpan.FromSeconds(seconds));
         double expected = rate * elapsed;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| {mode} | {rate} | {elapsed:F2} | {up} | {down} | {up / expected:P2} | {down / expected:P2} |"));
@@ -40,9 +40,9 @@ static long ParseRate(string text) => char.ToUpperInvariant(text[^1]) switch
     _ => long.Parse(text, CultureInfo.InvariantCulture),
 };
 
-static async Task<(long Up, long Down, double Seconds)> MeasureAsync(RelayMode mode, long rate, TimeSpan duration)
+static async Task<(long Up, long Down, double Seconds)> MeasureAsync(RelayEngine mode, long rate, TimeSpan duration)
 {
-    var options = new SockeyeServerOptions { RelayMode = mode, ShutdownTimeout = TimeSpan.FromSeconds(1) };
+    var options = new SockeyeServerOptions { RelayEngine = mode, ShutdownTimeout = TimeSpan.FromSeconds(1) };
     options.Listeners.Add(new IPEndPoint(IPAddress.Loopback, 0));
     options.Limits.SessionBytesPerSecond = rate;
     await using var server = new SockeyeServer(options);
@@ -112,3 +112,11 @@ static async Task CountAsync(Socket socket, Action<long> add, CancellationToken 
         add(read);
     }
 }
+
+// The engines' names, and their older ones (relayMode: splice, copy), so that earlier command lines still run.
+static RelayEngine ParseEngine(string name) => name.ToLowerInvariant() switch
+{
+    "splice" => RelayEngine.Linux,
+    "copy" => RelayEngine.Portable,
+    _ => Enum.Parse<RelayEngine>(name, ignoreCase: true),
+};

@@ -46,9 +46,9 @@ public sealed class SockeyeServerOptions
     /// <remarks>Defaults to 64 KiB, the size YARP's stream copier settled on; issue 5's benchmark will revisit it.</remarks>
     public int RelayBufferBytes { get; set; } = 64 * 1024;
 
-    /// <summary>How TCP tunnels move bytes: splice(2) on Linux, or a copy through pooled buffers.</summary>
-    /// <remarks>Defaults to <see cref="RelayMode.Auto"/>: splice on Linux, copy elsewhere.</remarks>
-    public RelayMode RelayMode { get; set; } = RelayMode.Auto;
+    /// <summary>The engine under the sessions: Sockeye's own event loops with splice(2) on Linux, or the runtime's sockets.</summary>
+    /// <remarks>Defaults to <see cref="RelayEngine.Auto"/>: the Linux engine on Linux, the portable one elsewhere.</remarks>
+    public RelayEngine RelayEngine { get; set; } = RelayEngine.Auto;
 
     /// <summary>
     /// How long an event-loop thread keeps polling for more events, after it has handled some, before it sleeps in

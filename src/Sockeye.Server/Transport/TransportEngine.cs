@@ -12,7 +12,7 @@ namespace Sockeye.Server.Transport;
 /// The one thing the rest of the server knows about the network: it accepts, connects, relays, waits for BIND's peer and
 /// pumps datagrams. Sessions, commands, listeners and <see cref="SockeyeServer"/> are written against this class alone;
 /// which engine is below it (<see cref="LinuxEngine"/>'s event loops, or <see cref="PortableEngine"/>'s runtime sockets)
-/// is decided once, here, from <see cref="SockeyeServerOptions.RelayMode"/> and the OS.
+/// is decided once, here, from <see cref="SockeyeServerOptions.RelayEngine"/> and the OS.
 /// </summary>
 /// <remarks>
 /// Every method may be called from any thread. Failures that the protocol answers with a reply code (a refused connect,
@@ -23,7 +23,7 @@ internal abstract class TransportEngine : IDisposable
     /// <summary>The engine <paramref name="options"/> ask for on this OS: Linux's unless told otherwise, portable elsewhere.</summary>
     public static TransportEngine Create(SockeyeServerOptions options, DescriptorBudget descriptors, TimeProvider timeProvider, ILoggerFactory loggerFactory)
     {
-        bool linux = options.RelayMode == RelayMode.Splice || (options.RelayMode == RelayMode.Auto && OperatingSystem.IsLinux());
+        bool linux = options.RelayEngine == RelayEngine.Linux || (options.RelayEngine == RelayEngine.Auto && OperatingSystem.IsLinux());
         return linux && OperatingSystem.IsLinux()
             ? new LinuxEngine(options, descriptors, timeProvider, loggerFactory)
             : new PortableEngine(options, timeProvider, loggerFactory);

@@ -63,7 +63,7 @@ internal static class SettingsReader
         RulesReader.Read(configuration.GetSection("rules"), options.Rules, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
-        options.RelayMode = ReadRelayMode(configuration, errors);
+        options.RelayEngine = ReadRelayEngine(configuration, errors);
         options.EventLoopPoll = ReadDuration(null, "", configuration, "eventLoopPoll", options.EventLoopPoll, errors);
         bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
         LogLevel logLevel = ReadLogLevel(commandLine.LogLevel is null ? "logLevel" : "--log-level", commandLine.LogLevel ?? configuration["logLevel"], errors);
@@ -418,19 +418,19 @@ internal static class SettingsReader
     /// <c>relay.engine</c> (auto, linux, portable) or, in the older spelling, <c>relayMode</c> (auto, splice, copy): the
     /// same choice, so giving both is accepted only when they agree.
     /// </summary>
-    private static RelayMode ReadRelayMode(IConfiguration configuration, List<string> errors)
+    private static RelayEngine ReadRelayEngine(IConfiguration configuration, List<string> errors)
     {
-        RelayMode? engine = ReadEngine(configuration, errors);
-        RelayMode? mode = configuration["relayMode"] is null ? null : ReadOlderRelayMode(configuration, errors);
+        RelayEngine? engine = ReadEngine(configuration, errors);
+        RelayEngine? mode = configuration["relayMode"] is null ? null : ReadOlderRelayMode(configuration, errors);
         if (engine is { } chosen && mode is { } older && chosen != older)
         {
             errors.Add("relay.engine and relayMode disagree; give relay.engine only (relayMode is its older name).");
         }
 
-        return engine ?? mode ?? RelayMode.Auto;
+        return engine ?? mode ?? RelayEngine.Auto;
     }
 
-    private static RelayMode? ReadEngine(IConfiguration configuration, List<string> errors)
+    private static RelayEngine? ReadEngine(IConfiguration configuration, List<string> errors)
     {
         string? text = configuration["relay:engine"];
         switch (text?.Trim().ToUpperInvariant())
@@ -438,37 +438,37 @@ internal static class SettingsReader
             case null:
                 return null;
             case "" or "AUTO":
-                return RelayMode.Auto;
+                return RelayEngine.Auto;
             case "LINUX" when OperatingSystem.IsLinux():
-                return RelayMode.Splice;
+                return RelayEngine.Linux;
             case "LINUX":
                 errors.Add("relay.engine: linux needs Linux; use auto or portable.");
-                return RelayMode.Auto;
+                return RelayEngine.Auto;
             case "PORTABLE":
-                return RelayMode.Copy;
+                return RelayEngine.Portable;
             default:
                 errors.Add($"relay.engine: '{text}' is not an engine; use auto, linux or portable.");
-                return RelayMode.Auto;
+                return RelayEngine.Auto;
         }
     }
 
-    private static RelayMode ReadOlderRelayMode(IConfiguration configuration, List<string> errors)
+    private static RelayEngine ReadOlderRelayMode(IConfiguration configuration, List<string> errors)
     {
         string? text = configuration["relayMode"];
         switch (text?.Trim().ToUpperInvariant())
         {
             case null or "" or "AUTO":
-                return RelayMode.Auto;
+                return RelayEngine.Auto;
             case "SPLICE" when OperatingSystem.IsLinux():
-                return RelayMode.Splice;
+                return RelayEngine.Linux;
             case "SPLICE":
                 errors.Add("relayMode: splice needs Linux; use auto or copy.");
-                return RelayMode.Auto;
+                return RelayEngine.Auto;
             case "COPY":
-                return RelayMode.Copy;
+                return RelayEngine.Portable;
             default:
                 errors.Add($"relayMode: '{text}' is not a relay mode; use auto, splice or copy.");
-                return RelayMode.Auto;
+                return RelayEngine.Auto;
         }
     }
 

@@ -226,13 +226,13 @@ public sealed class BindCommandTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Splice)] // on Linux: the client arrives on an event loop and moves to the runtime's sockets for the wait
-    [InlineData(RelayMode.Copy)]
-    public async Task Bind_ClientSendsThenClosesDuringWait_SessionEndsWithoutWaitingForAcceptTimeout(RelayMode mode)
+    [InlineData(RelayEngine.Linux)] // on Linux: the client arrives on an event loop and moves to the runtime's sockets for the wait
+    [InlineData(RelayEngine.Portable)]
+    public async Task Bind_ClientSendsThenClosesDuringWait_SessionEndsWithoutWaitingForAcceptTimeout(RelayEngine mode)
     {
         // The simulated clock never moves, so the accept timeout cannot end the wait: only noticing the close can.
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode, timeProvider: time);
         IPEndPoint announced;
         using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
         {
@@ -244,12 +244,12 @@ public sealed class BindCommandTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Splice)]
-    [InlineData(RelayMode.Copy)]
-    public async Task Bind_ClientSendsThenResetsDuringWait_SessionEndsAsClientReset(RelayMode mode)
+    [InlineData(RelayEngine.Linux)]
+    [InlineData(RelayEngine.Portable)]
+    public async Task Bind_ClientSendsThenResetsDuringWait_SessionEndsAsClientReset(RelayEngine mode)
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode, timeProvider: time);
         IPEndPoint announced;
         using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
         {
@@ -264,12 +264,12 @@ public sealed class BindCommandTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Splice)]
-    [InlineData(RelayMode.Copy)]
-    public async Task Bind_ClientSendsDuringWait_PeerReceivesPipelinedThenWaitBytesInOrderAndTunnelWorksBothWays(RelayMode mode)
+    [InlineData(RelayEngine.Linux)]
+    [InlineData(RelayEngine.Portable)]
+    public async Task Bind_ClientSendsDuringWait_PeerReceivesPipelinedThenWaitBytesInOrderAndTunnelWorksBothWays(RelayEngine mode)
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode, timeProvider: time);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
 
         // "one " rides behind the request; "two " and "three" come in writes of their own while the server waits for the peer.
@@ -290,12 +290,12 @@ public sealed class BindCommandTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Splice)]
-    [InlineData(RelayMode.Copy)]
-    public async Task Bind_ClientSendsMoreThanTheInputAreaDuringWait_PeerReceivesEveryByteInOrder(RelayMode mode)
+    [InlineData(RelayEngine.Linux)]
+    [InlineData(RelayEngine.Portable)]
+    public async Task Bind_ClientSendsMoreThanTheInputAreaDuringWait_PeerReceivesEveryByteInOrder(RelayEngine mode)
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode, timeProvider: time);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode, timeProvider: time);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
         IPEndPoint announced = await RequestBindAsync(client, []);
 

@@ -190,7 +190,7 @@ public sealed class ConnectCommandTests
         var time = new FakeTimeProvider();
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = Configuration.RelayMode.Splice;
+            o.RelayEngine = Configuration.RelayEngine.Linux;
             o.ConnectTimeout = TimeSpan.FromSeconds(10);
         }, timeProvider: time);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);

@@ -13,18 +13,18 @@ namespace Sockeye.Server.Tests.Commands;
 public sealed class UdpAllocationTests
 {
     [Theory]
-    [InlineData(RelayMode.Splice)] // on Linux: the association's sockets on an event loop
-    [InlineData(RelayMode.Copy)] // awaiting receives
-    public async Task Associate_SteadyState_AllocatesNothingPerDatagram(RelayMode mode)
+    [InlineData(RelayEngine.Linux)] // on Linux: the association's sockets on an event loop
+    [InlineData(RelayEngine.Portable)] // awaiting receives
+    public async Task Associate_SteadyState_AllocatesNothingPerDatagram(RelayEngine mode)
     {
-        if (mode == RelayMode.Splice && !OperatingSystem.IsLinux())
+        if (mode == RelayEngine.Linux && !OperatingSystem.IsLinux())
         {
             return;
         }
 
         const int Warmup = 2000;
         const int Measured = 3000;
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var echo = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         echo.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         using var cancel = new CancellationTokenSource();

@@ -14,14 +14,14 @@ public abstract class UdpAssociationTests
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
 
     /// <summary>The relay mode under test: on Linux, splice serves associations on an event loop, copy awaits receives.</summary>
-    protected abstract RelayMode Mode { get; }
+    protected abstract RelayEngine Mode { get; }
 
     private Task<TestServer> StartServerAsync(Action<SockeyeServerOptions>? configure = null, IHostResolver? resolver = null,
         IPAddress? listenAddress = null, TimeProvider? timeProvider = null) =>
         TestServer.StartAsync(
             options =>
             {
-                options.RelayMode = Mode;
+                options.RelayEngine = Mode;
                 configure?.Invoke(options);
             },
             resolver,
@@ -234,7 +234,7 @@ public abstract class UdpAssociationTests
         AssertDatagram([.. header, .. "ping"u8], await client.ReceiveAsync(TestTimeouts.Default));
 
         // The relay socket and the IPv4 destination socket.
-        int expected = OperatingSystem.IsLinux() && Mode != RelayMode.Copy ? 2 : 0;
+        int expected = OperatingSystem.IsLinux() && Mode != RelayEngine.Portable ? 2 : 0;
         Assert.Equal(expected, server.Server.UdpSocketsOnEventLoops);
 
         client.Dispose();
@@ -262,7 +262,7 @@ public abstract class UdpAssociationTests
         AssertDatagram([.. header4, .. "v4 again"u8], await client.ReceiveAsync(TestTimeouts.Default));
 
         // The relay socket and both destination sockets.
-        int expected = OperatingSystem.IsLinux() && Mode != RelayMode.Copy ? 3 : 0;
+        int expected = OperatingSystem.IsLinux() && Mode != RelayEngine.Portable ? 3 : 0;
         Assert.Equal(expected, server.Server.UdpSocketsOnEventLoops);
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedFromClients == 3);
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedToClients == 3);
@@ -503,11 +503,11 @@ public abstract class UdpAssociationTests
 /// <summary>UDP ASSOCIATE with its sockets on an <see cref="EpollLoop"/> (the default on Linux).</summary>
 public sealed class UdpAssociationOnEventLoopTests : UdpAssociationTests
 {
-    protected override RelayMode Mode => OperatingSystem.IsLinux() ? RelayMode.Splice : RelayMode.Auto;
+    protected override RelayEngine Mode => OperatingSystem.IsLinux() ? RelayEngine.Linux : RelayEngine.Auto;
 }
 
 /// <summary>UDP ASSOCIATE awaiting its receives (the portable path).</summary>
 public sealed class UdpAssociationAwaitingTests : UdpAssociationTests
 {
-    protected override RelayMode Mode => RelayMode.Copy;
+    protected override RelayEngine Mode => RelayEngine.Portable;
 }

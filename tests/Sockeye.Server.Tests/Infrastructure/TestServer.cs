@@ -40,9 +40,9 @@ internal sealed class TestServer : IAsyncDisposable
 #if PORTABLE_ENGINE
         // The portable test assembly (tests/Sockeye.Server.Tests.Portable): a server that leaves the choice to the
         // platform runs on the runtime's sockets, so every such test covers the portable engine too.
-        if (options.RelayMode == RelayMode.Auto)
+        if (options.RelayEngine == RelayEngine.Auto)
         {
-            options.RelayMode = RelayMode.Copy;
+            options.RelayEngine = RelayEngine.Portable;
         }
 #endif
         var logs = new CapturingLoggerFactory();

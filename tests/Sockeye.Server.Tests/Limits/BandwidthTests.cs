@@ -18,9 +18,9 @@ public sealed class BandwidthTests
     private static readonly TimeSpan StepCatchUp = TimeSpan.FromSeconds(20);
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task SessionLimit_TenSimulatedSeconds_EachDirectionWithinOnePercentOfTheRate(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task SessionLimit_TenSimulatedSeconds_EachDirectionWithinOnePercentOfTheRate(RelayEngine mode)
     {
         var time = new FakeTimeProvider();
         await using TestServer server = await StartSessionLimitedAsync(mode, time);
@@ -37,14 +37,14 @@ public sealed class BandwidthTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task UserLimit_TwoSessionsOfOneUser_TheirSumObeysTheRate(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task UserLimit_TwoSessionsOfOneUser_TheirSumObeysTheRate(RelayEngine mode)
     {
         var time = new FakeTimeProvider();
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = mode;
+            o.RelayEngine = mode;
             o.Users.Add(new SockeyeUser("alice", "secret"));
             o.Limits.UserBytesPerSecond = Rate;
         }, timeProvider: time);
@@ -83,16 +83,16 @@ public sealed class BandwidthTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task UserLimit_AnonymousSession_NotPaced(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task UserLimit_AnonymousSession_NotPaced(RelayEngine mode)
     {
         // Simulated time never moves: a paced tunnel could not pass more than its 100 ms burst.
         const int Size = 8 << 20;
         var time = new FakeTimeProvider();
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = mode;
+            o.RelayEngine = mode;
             o.Limits.UserBytesPerSecond = 1024;
         }, timeProvider: time);
         using var target = new TcpTarget();
@@ -129,9 +129,9 @@ public sealed class BandwidthTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task SessionLimit_UploadWaitingForTokens_TargetResets_SessionEndsWithoutTheClockMoving(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task SessionLimit_UploadWaitingForTokens_TargetResets_SessionEndsWithoutTheClockMoving(RelayEngine mode)
     {
         var time = new FakeTimeProvider();
         await using TestServer server = await StartSessionLimitedAsync(mode, time);
@@ -159,16 +159,16 @@ public sealed class BandwidthTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task SessionLimit_BytesPipelinedBehindTheRequest_CountAgainstTheRate(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task SessionLimit_BytesPipelinedBehindTheRequest_CountAgainstTheRate(RelayEngine mode)
     {
         // A burst of 400 bytes; 300 of them ride behind the request, in the handshake's own read.
         const int SmallRate = 4_000;
         var time = new FakeTimeProvider();
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = mode;
+            o.RelayEngine = mode;
             o.Limits.SessionBytesPerSecond = SmallRate;
         }, timeProvider: time);
         using var target = new TcpTarget();
@@ -191,10 +191,10 @@ public sealed class BandwidthTests
     }
 
     /// <summary>A server whose sessions are limited to <see cref="Rate"/> each way, on simulated time.</summary>
-    private static Task<TestServer> StartSessionLimitedAsync(RelayMode mode, FakeTimeProvider time) =>
+    private static Task<TestServer> StartSessionLimitedAsync(RelayEngine mode, FakeTimeProvider time) =>
         TestServer.StartAsync(o =>
         {
-            o.RelayMode = mode;
+            o.RelayEngine = mode;
             o.Limits.SessionBytesPerSecond = Rate;
         }, timeProvider: time);
 

@@ -23,11 +23,11 @@ public sealed class IdleTunnelFootprintTests
     private const int MaxNewPipeDescriptors = 2 * 256 + 16;
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task IdleTunnels_AfterARoundTripEach_HoldNoRelayBufferOrPipe(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task IdleTunnels_AfterARoundTripEach_HoldNoRelayBufferOrPipe(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget(backlog: Tunnels);
         byte[] message = new byte[64];
         byte[] answer = new byte[64];

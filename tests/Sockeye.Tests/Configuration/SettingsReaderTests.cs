@@ -582,20 +582,20 @@ public class SettingsReaderTests
     }
 
     [Theory]
-    [InlineData("{}", RelayMode.Auto)]
-    [InlineData("""{ "relayMode": "copy" }""", RelayMode.Copy)]
-    [InlineData("""{ "relayMode": "Splice" }""", RelayMode.Splice)]
-    [InlineData("""{ "relay": { "engine": "portable" } }""", RelayMode.Copy)]
-    [InlineData("""{ "relay": { "engine": "Linux" } }""", RelayMode.Splice)]
-    [InlineData("""{ "relay": { "engine": "auto" } }""", RelayMode.Auto)]
-    [InlineData("""{ "relay": { "engine": "portable" }, "relayMode": "copy" }""", RelayMode.Copy)]
-    public void Read_RelayMode_IsRead(string json, RelayMode expected)
+    [InlineData("{}", RelayEngine.Auto)]
+    [InlineData("""{ "relayMode": "copy" }""", RelayEngine.Portable)]
+    [InlineData("""{ "relayMode": "Splice" }""", RelayEngine.Linux)]
+    [InlineData("""{ "relay": { "engine": "portable" } }""", RelayEngine.Portable)]
+    [InlineData("""{ "relay": { "engine": "Linux" } }""", RelayEngine.Linux)]
+    [InlineData("""{ "relay": { "engine": "auto" } }""", RelayEngine.Auto)]
+    [InlineData("""{ "relay": { "engine": "portable" }, "relayMode": "copy" }""", RelayEngine.Portable)]
+    public void Read_RelayMode_IsRead(string json, RelayEngine expected)
     {
         var errors = new List<string>();
         SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
 
         Assert.Empty(errors);
-        Assert.Equal(expected, settings!.Server.RelayMode);
+        Assert.Equal(expected, settings!.Server.RelayEngine);
     }
 
     [Theory]

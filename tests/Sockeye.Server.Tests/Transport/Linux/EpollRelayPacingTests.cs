@@ -188,7 +188,7 @@ public sealed class EpollRelayPacingTests
         Assert.True(budget is null || budget.SplicePipes == 0);
         return TestServer.StartAsync(o =>
         {
-            o.RelayMode = RelayMode.Splice;
+            o.RelayEngine = RelayEngine.Linux;
             o.Limits.SessionBytesPerSecond = Rate;
 
             // Only the canceled token of StopAsync ends the grace period: the simulated clock does not pass it.

@@ -19,7 +19,7 @@ public sealed class EventLoopFailureTests
     [SupportedOSPlatform("linux")]
     public async Task EveryTcpLoopFails_EveryTunnelClosesPromptly_ListenerMovesOn_NewTunnelServed()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux);
         using var target = new TcpTarget();
         var tunnels = await OpenTunnelsAsync(server, target);
         try
@@ -61,7 +61,7 @@ public sealed class EventLoopFailureTests
             return;
         }
 
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux);
         using var target = new TcpTarget();
         var tunnels = await OpenTunnelsAsync(server, target);
         try
@@ -97,7 +97,7 @@ public sealed class EventLoopFailureTests
     [SupportedOSPlatform("linux")]
     public async Task UdpLoopFails_TheAssociationEndsWithItsControlConnection()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux);
         using UdpAssociateClient association = await UdpAssociateClient.OpenAsync(server.EndPoint);
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpSocketsOnEventLoops == 1);
 

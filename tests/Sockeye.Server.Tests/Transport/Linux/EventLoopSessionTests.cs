@@ -19,11 +19,11 @@ public sealed class EventLoopSessionTests
 
     [LinuxTheory]
     [SupportedOSPlatform("linux")]
-    [InlineData(RelayMode.Splice)]
-    [InlineData(RelayMode.Auto)]
-    public async Task Splice_OpenTunnels_TheListenerAndBothSidesOfEachAreOnTheLoops_UntilTheyClose(RelayMode mode)
+    [InlineData(RelayEngine.Linux)]
+    [InlineData(RelayEngine.Auto)]
+    public async Task Splice_OpenTunnels_TheListenerAndBothSidesOfEachAreOnTheLoops_UntilTheyClose(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget();
         Assert.Equal(1, server.Server.TcpSocketsOnEventLoops);
 
@@ -55,7 +55,7 @@ public sealed class EventLoopSessionTests
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = RelayMode.Splice;
+            o.RelayEngine = RelayEngine.Linux;
             o.EventLoopPoll = TimeSpan.FromMicroseconds(pollMicroseconds);
         });
         using var target = new TcpTarget();
@@ -92,7 +92,7 @@ public sealed class EventLoopSessionTests
     [SupportedOSPlatform("linux")]
     public async Task Copy_OpenTunnels_NothingIsOnTheLoops()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Copy);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Portable);
         using var target = new TcpTarget();
         Assert.Equal(0, server.Server.TcpSocketsOnEventLoops);
 
@@ -120,7 +120,7 @@ public sealed class EventLoopSessionTests
     [SupportedOSPlatform("linux")]
     public async Task Splice_ClientLeavesDuringTheHandshake_ItsSocketLeavesTheLoop()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux);
         using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
         {
             // Half a greeting: the session waits on the loop for the rest. (The socket is registered just before its
@@ -137,7 +137,7 @@ public sealed class EventLoopSessionTests
     [SupportedOSPlatform("linux")]
     public async Task Splice_ConnectRefused_RepliesConnectionRefused_BothSocketsLeaveTheLoop()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux);
 
         // Bound but not listening: the port stays ours, and a SYN to it is answered with RST.
         using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -156,7 +156,7 @@ public sealed class EventLoopSessionTests
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = RelayMode.Splice;
+            o.RelayEngine = RelayEngine.Linux;
 
             // A burst of 100 KiB, less than each transfer below: both directions wait for tokens on a deadline of the
             // loop, on the system's clock.
@@ -200,7 +200,7 @@ public sealed class EventLoopSessionTests
     [SupportedOSPlatform("linux")]
     public async Task Splice_Bind_PeerConnects_DataFlowsBothWays_AllOnTheClientsLoop()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
         await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, 0), command: 2)]);
         Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
@@ -241,7 +241,7 @@ public sealed class EventLoopSessionTests
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = RelayMode.Splice;
+            o.RelayEngine = RelayEngine.Linux;
             o.ShutdownTimeout = TimeSpan.FromMilliseconds(200);
         });
         using var target = new TcpTarget();
@@ -337,7 +337,7 @@ public sealed class EventLoopSessionTests
 
         private static Task<TestServer> StartSpliceServerAsync() => TestServer.StartAsync(o =>
         {
-            o.RelayMode = RelayMode.Splice;
+            o.RelayEngine = RelayEngine.Linux;
             o.ShutdownTimeout = TimeSpan.FromMilliseconds(200);
         });
 

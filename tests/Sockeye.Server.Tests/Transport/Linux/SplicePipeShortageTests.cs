@@ -23,7 +23,7 @@ public sealed class SplicePipeShortageTests
         // The budget's pipes are a fifth of what the runtime's reserve leaves, two descriptors each.
         DescriptorBudget budget = DescriptorBudget.FromLimit(DescriptorBudget.RuntimeReserve + 9 + (pipes * 10));
         Assert.Equal(pipes, budget.SplicePipes);
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = RelayMode.Splice, descriptors: budget);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = RelayEngine.Linux, descriptors: budget);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket upstream = await target.AcceptAsync();

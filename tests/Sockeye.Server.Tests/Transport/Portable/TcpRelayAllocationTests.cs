@@ -9,9 +9,9 @@ namespace Sockeye.Server.Tests.Transport.Portable;
 public sealed class TcpRelayAllocationTests
 {
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_SteadyPingPong_AllocatesNothingPerMessage(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_SteadyPingPong_AllocatesNothingPerMessage(RelayEngine mode)
     {
         const int Warmup = 2000;
         const int Measured = 3000;
@@ -20,7 +20,7 @@ public sealed class TcpRelayAllocationTests
         // miss of 1 KiB stays far below the bound, while an allocation per message still shows.
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = mode;
+            o.RelayEngine = mode;
             o.RelayBufferBytes = 1024;
         });
         using var target = new TcpTarget();

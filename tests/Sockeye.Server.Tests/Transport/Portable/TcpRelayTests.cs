@@ -8,11 +8,11 @@ namespace Sockeye.Server.Tests.Transport.Portable;
 public sealed class TcpRelayTests
 {
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_ClientHalfCloses_TargetStillDeliversItsReply(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_ClientHalfCloses_TargetStillDeliversItsReply(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -29,11 +29,11 @@ public sealed class TcpRelayTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_TargetHalfCloses_ClientCanStillSend(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_TargetHalfCloses_ClientCanStillSend(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -48,12 +48,12 @@ public sealed class TcpRelayTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_64MiBEachWaySimultaneously_ArrivesIntact(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_64MiBEachWaySimultaneously_ArrivesIntact(RelayEngine mode)
     {
         const int Size = 64 * 1024 * 1024;
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
@@ -75,11 +75,11 @@ public sealed class TcpRelayTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_100ConcurrentTunnels_EachEchoesItsOwnData(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_100ConcurrentTunnels_EachEchoesItsOwnData(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget(backlog: 256);
         Task echo = EchoAllAsync(target, 100);
 
@@ -115,13 +115,13 @@ public sealed class TcpRelayTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_DataKeepsFlowing_NotClosedByIdleTimeout(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_DataKeepsFlowing_NotClosedByIdleTimeout(RelayEngine mode)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.RelayMode = mode;
+            o.RelayEngine = mode;
             o.IdleTimeout = TimeSpan.FromMilliseconds(500);
         });
         using var target = new TcpTarget();
@@ -141,11 +141,11 @@ public sealed class TcpRelayTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_TargetResets_ClientConnectionIsClosed(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_TargetResets_ClientConnectionIsClosed(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget();
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         Socket accepted = await target.AcceptAsync();
@@ -157,11 +157,11 @@ public sealed class TcpRelayTests
     }
 
     [Theory]
-    [InlineData(RelayMode.Copy)]
-    [InlineData(RelayMode.Splice)]
-    public async Task Relay_ClientResetsWhileTargetIdle_TargetConnectionIsReset(RelayMode mode)
+    [InlineData(RelayEngine.Portable)]
+    [InlineData(RelayEngine.Linux)]
+    public async Task Relay_ClientResetsWhileTargetIdle_TargetConnectionIsReset(RelayEngine mode)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.RelayMode = mode);
+        await using TestServer server = await TestServer.StartAsync(o => o.RelayEngine = mode);
         using var target = new TcpTarget();
         RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket accepted = await target.AcceptAsync();
