@@ -99,6 +99,11 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly long _pollBeforeSleepTicks;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+
+    // The epoll set and the eventfd that wakes the loop, closed by Dispose, or by the handles' finalizers for a loop
+    // dropped undisposed (a failed one, its thread gone); _epoll and _wake are the copies the system calls use.
+    private readonly DescriptorHandle _epollHandle;
+    private readonly DescriptorHandle _wakeHandle;
     private readonly int _epoll;
     private readonly int _wake;
     private readonly Thread _thread;
@@ -137,16 +142,14 @@ internal sealed partial class EpollLoop : IDisposable
             throw Failure("epoll_create1", Libc.LastError);
         }
 
+        _epollHandle = new DescriptorHandle(_epoll);
         _wake = eventfd(0, OCloexec | ONonblock);
+        _wakeHandle = new DescriptorHandle(_wake);
         if (_wake < 0 || Control(EpollCtlAdd, _wake, (int)EpollIn, WakeId) != 0)
         {
             int error = Libc.LastError;
-            close(_epoll);
-            if (_wake >= 0)
-            {
-                close(_wake);
-            }
-
+            _epollHandle.Dispose();
+            _wakeHandle.Dispose();
             throw Failure("eventfd", error);
         }
 
@@ -292,8 +295,8 @@ internal sealed partial class EpollLoop : IDisposable
 
         _deadlineTimer?.Dispose();
         _registrations.Clear();
-        close(_epoll);
-        close(_wake);
+        _epollHandle.Dispose();
+        _wakeHandle.Dispose();
     }
 
     private unsafe void Wake()

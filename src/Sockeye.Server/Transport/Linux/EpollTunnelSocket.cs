@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -17,19 +18,26 @@ namespace Sockeye.Server.Transport.Linux;
 /// <see cref="Close"/> or <see cref="Abort"/>, which the owner calls once nothing is pending; cancellation (a canceled
 /// token, <see cref="CancelPending"/>) fails pending and later waits without touching the descriptor, so a system call
 /// on another thread can never meet a recycled descriptor number.
+/// The descriptor is owned by a <see cref="DescriptorHandle"/>, so that a socket dropped without a close is closed by the
+/// handle's finalizer, gracefully, instead of leaking; system calls use a plain copy of it (no reference counting on the
+/// hot path), which the rule above keeps valid. A registered socket is reachable from its loop, which must deliver its
+/// events: so the finalizer catches only a socket never registered, or one left on a loop that was then disposed.
 /// The slow paths of receive and send (after EAGAIN) are async methods with pooled state machines: a handshake takes
 /// one or two of them per tunnel, and each returned <see cref="ValueTask"/> is awaited once, as a socket's must be.
 /// </remarks>
 [SupportedOSPlatform("linux")]
+[SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "A tunnel socket's end is Close or Abort (the TunnelSocket contract), which dispose _handle.")]
 internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpollDeadlineTarget, IPendingConnect
 {
     private const uint ReadEvents = EpollLoop.EpollIn | EpollLoop.EpollRdHup | EpollLoop.EpollErr | EpollLoop.EpollHup;
     private const uint WriteEvents = EpollLoop.EpollOut | EpollLoop.EpollErr | EpollLoop.EpollHup;
     private const uint Registered = EpollLoop.EpollIn | EpollLoop.EpollOut | EpollLoop.EpollRdHup | EpollLoop.EpollEt;
 
-    // A plain descriptor, closed with close(2): disposing a SafeSocketHandle closes abortively (RST), as it must on
-    // the finalizer thread, and a graceful close has to deliver what is still queued. The owner always closes it
-    // (Close, Abort); it never leaves the loop for the runtime's sockets.
+    // Closed gracefully by close(2), never by a SafeSocketHandle, whose release closes abortively (RST): a graceful
+    // close has to deliver what is still queued. The owner always closes it (Close, Abort); it never leaves the loop
+    // for the runtime's sockets. _fd is the copy every system call uses, valid until then.
+    private readonly DescriptorHandle _handle;
     private readonly int _fd;
     private readonly ReadinessWaiter _read = new();
     private readonly ReadinessWaiter _write = new();
@@ -41,6 +49,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     private EpollTunnelSocket(EpollLoop loop, int fd, EndPoint? remoteEndPoint)
     {
         Loop = loop;
+        _handle = new DescriptorHandle(fd);
         _fd = fd;
         _remoteEndPoint = remoteEndPoint;
     }
@@ -68,7 +77,17 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     {
         var socket = new EpollTunnelSocket(loop, fd, remoteEndPoint);
         RawSocket.SetNoDelay(fd);
-        socket._id = loop.Register(fd, socket, Registered);
+        try
+        {
+            socket._id = loop.Register(fd, socket, Registered);
+        }
+        catch
+        {
+            // The caller closes the descriptor: the handle must not close it again, perhaps under a new owner.
+            socket._handle.Relinquish();
+            throw;
+        }
+
         return socket;
     }
 
@@ -367,7 +386,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
                 Loop.Unregister(_id, _fd, descriptorClosing: true);
             }
 
-            RawSocket.Close(_fd);
+            _handle.Dispose();
         }
     }
 

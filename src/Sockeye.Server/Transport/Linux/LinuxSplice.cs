@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Sockeye.Server.Interop;
 using static Sockeye.Server.Interop.Libc;
 
@@ -22,22 +23,25 @@ internal static class LinuxSplice
         return moved;
     }
 
-    /// <summary>Creates a non-blocking, close-on-exec pipe and sizes it; returns false with errno on failure.</summary>
-    public static unsafe bool TryCreatePipe(int size, out int readEnd, out int writeEnd, out int errno)
+    /// <summary>
+    /// Creates a non-blocking, close-on-exec pipe and sizes it, its ends owned by the handles returned; false with errno
+    /// on failure.
+    /// </summary>
+    public static unsafe bool TryCreatePipe(int size, [NotNullWhen(true)] out DescriptorHandle? readEnd, [NotNullWhen(true)] out DescriptorHandle? writeEnd, out int errno)
     {
         int* fds = stackalloc int[2];
         if (pipe2(fds, OCloexec | ONonblock) != 0)
         {
             errno = Libc.LastError;
-            readEnd = writeEnd = -1;
+            readEnd = writeEnd = null;
             return false;
         }
 
-        readEnd = fds[0];
-        writeEnd = fds[1];
+        readEnd = new DescriptorHandle(fds[0]);
+        writeEnd = new DescriptorHandle(fds[1]);
 
         // A bigger pipe moves more per call; failing to grow it (a lower /proc/sys/fs/pipe-max-size) is harmless.
-        _ = fcntl(writeEnd, FSetPipeSize, size);
+        _ = fcntl(fds[1], FSetPipeSize, size);
         errno = 0;
         return true;
     }
@@ -57,6 +61,4 @@ internal static class LinuxSplice
             return read;
         }
     }
-
-    public static void Close(int fd) => _ = close(fd);
 }

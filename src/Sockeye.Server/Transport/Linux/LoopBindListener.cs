@@ -13,15 +13,19 @@ namespace Sockeye.Server.Transport.Linux;
 internal sealed class LoopBindListener : BindListener, IEpollEventTarget
 {
     private readonly EpollLoop _loop;
+
+    // Closes the listening socket if this listener is dropped undisposed; _fd is the copy accept4(2) uses.
+    private readonly DescriptorHandle _handle;
     private readonly int _fd;
     private readonly ReadinessWaiter _pending = new();
     private ulong _id;
     private int _closed;
 
-    private LoopBindListener(EpollLoop loop, int fd, IPEndPoint localEndPoint)
+    private LoopBindListener(EpollLoop loop, DescriptorHandle handle, IPEndPoint localEndPoint)
     {
         _loop = loop;
-        _fd = fd;
+        _handle = handle;
+        _fd = handle.Descriptor;
         LocalEndPoint = localEndPoint;
     }
 
@@ -40,14 +44,15 @@ internal sealed class LoopBindListener : BindListener, IEpollEventTarget
             return null;
         }
 
+        var handle = new DescriptorHandle(fd);
         if (RawSocket.Bind(fd, address, 0) != 0 || RawSocket.Listen(fd, 1) != 0 || RawSocket.LocalEndPoint(fd) is not { } bound)
         {
             error = Errno.ToSocketError(Libc.LastError);
-            RawSocket.Close(fd);
+            handle.Dispose();
             return null;
         }
 
-        var listener = new LoopBindListener(loop, fd, bound);
+        var listener = new LoopBindListener(loop, handle, bound);
         try
         {
             listener._id = loop.Register(fd, listener, EpollLoop.EpollIn | EpollLoop.EpollEt);
@@ -55,7 +60,7 @@ internal sealed class LoopBindListener : BindListener, IEpollEventTarget
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             // The loop refused the descriptor (out of memory, or the loop is stopping).
-            RawSocket.Close(fd);
+            handle.Dispose();
             error = SocketError.NoBufferSpaceAvailable;
             return null;
         }
@@ -128,7 +133,7 @@ internal sealed class LoopBindListener : BindListener, IEpollEventTarget
             _loop.Unregister(_id, _fd, descriptorClosing: true);
         }
 
-        RawSocket.Close(_fd);
+        _handle.Dispose();
     }
 
     void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch) => _pending.Signal();

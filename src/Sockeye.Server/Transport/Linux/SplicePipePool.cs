@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Sockeye.Server.Interop;
 
 namespace Sockeye.Server.Transport.Linux;
@@ -12,6 +13,12 @@ namespace Sockeye.Server.Transport.Linux;
 /// The pipes in existence, pooled or rented, are capped (<see cref="Limits.DescriptorBudget.SplicePipes"/>): without a cap
 /// every busy tunnel could hold two pipes, four descriptors beyond its sockets, and run the process out of them. At the
 /// cap, or when pipe2(2) fails, <see cref="TryRent"/> says no and the direction copies through a buffer instead.
+/// <para>
+/// Each end is owned by a <see cref="DescriptorHandle"/>, kept here from the pipe's creation to its close, pooled or
+/// rented; renters get plain descriptors, and renting and returning never touch the handles. So a pool dropped without
+/// <see cref="Dispose"/> has every one of its pipes closed by the handles' finalizers. A rented pipe its renter never
+/// gives back stays open while the pool lives (its handles are still here), counted in <see cref="PipesOpen"/>.
+/// </para>
 /// </remarks>
 internal sealed class SplicePipePool : IDisposable
 {
@@ -19,6 +26,9 @@ internal sealed class SplicePipePool : IDisposable
     private const int MaxPooled = 256;
 
     private readonly ConcurrentBag<(int ReadEnd, int WriteEnd)> _pipes = [];
+
+    // Every open pipe, pooled or rented, by its read end: changed only when a pipe is created or closed.
+    private readonly ConcurrentDictionary<int, (DescriptorHandle ReadEnd, DescriptorHandle WriteEnd)> _handles = new();
     private readonly int _pipeSize;
     private readonly int _maxPipes;
     private int _pipesOpen;
@@ -54,18 +64,20 @@ internal sealed class SplicePipePool : IDisposable
         {
             Interlocked.Decrement(ref _pipesOpen);
             errno = Errno.EMFILE;
-            pipe = default;
+            pipe = (-1, -1);
             return false;
         }
 
-        bool created = LinuxSplice.TryCreatePipe(_pipeSize, out int readEnd, out int writeEnd, out errno);
-        if (!created)
+        if (!LinuxSplice.TryCreatePipe(_pipeSize, out DescriptorHandle? readEnd, out DescriptorHandle? writeEnd, out errno))
         {
             Interlocked.Decrement(ref _pipesOpen);
+            pipe = (-1, -1);
+            return false;
         }
 
-        pipe = (readEnd, writeEnd);
-        return created;
+        pipe = (readEnd.Descriptor, writeEnd.Descriptor);
+        _handles[pipe.ReadEnd] = (readEnd, writeEnd);
+        return true;
     }
 
     /// <summary>Returns an empty pipe. A pipe that may still hold bytes must be given up with <see cref="Release"/> instead.</summary>
@@ -95,9 +107,18 @@ internal sealed class SplicePipePool : IDisposable
 
     private void Discard((int ReadEnd, int WriteEnd) pipe)
     {
-        LinuxSplice.Close(pipe.ReadEnd);
-        LinuxSplice.Close(pipe.WriteEnd);
-        Interlocked.Decrement(ref _pipesOpen);
+        // Out of the map before the close: once closed, the read end's number may be a new pipe's.
+        if (_handles.TryRemove(pipe.ReadEnd, out (DescriptorHandle ReadEnd, DescriptorHandle WriteEnd) handles))
+        {
+            Debug.Assert(handles.WriteEnd.Descriptor == pipe.WriteEnd, "A pipe's write end came back with another's read end.");
+            handles.ReadEnd.Dispose();
+            handles.WriteEnd.Dispose();
+            Interlocked.Decrement(ref _pipesOpen);
+        }
+        else
+        {
+            Debug.Fail($"Pipe {pipe} was not this pool's: left open rather than closing descriptors it may not own.");
+        }
     }
 
     public void Dispose()
