@@ -157,9 +157,16 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         }
         catch (IOException)
         {
-            // The loop refused the descriptor (epoll_ctl failed: out of memory, or the loop is stopping).
+            // The loop refused the descriptor (epoll_ctl failed: out of memory, or the loop has failed).
             socket.Close();
             return (null, SocketError.NoBufferSpaceAvailable);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The loop is stopping: the caller hears so as before, and the socket (connected, perhaps) is not left
+            // open until a finalizer runs.
+            socket.Close();
+            throw;
         }
 
         socket._connecting = result != 0;

@@ -51,6 +51,23 @@ public sealed class LeakedDescriptorTests
     }
 
     [LinuxFact]
+    public async Task StartConnect_LoopStopped_ThrowsAndClosesItsSocketAtOnce_WithFin()
+    {
+        using Socket listener = Listen();
+        var loop = new EpollLoop("leak-test", 2048, NullLogger.Instance);
+        loop.Dispose();
+        var target = (IPEndPoint)listener.LocalEndPoint!;
+
+        // connect(2) comes before the loop refuses the socket: the peer is there to see how it ends.
+        Assert.Throws<ObjectDisposedException>(() => EpollTunnelSocket.StartConnect(loop, target.Address, target.Port, source: null));
+        using Socket peer = await listener.AcceptAsync().DefaultTimeout();
+
+        // Closed by StartConnect itself, not by a finalizer some collection later.
+        Assert.True(peer.Poll(TimeSpan.FromSeconds(1), SelectMode.SelectRead), "the socket was left open");
+        Assert.Equal(0, peer.Receive(new byte[16]));
+    }
+
+    [LinuxFact]
     public void PipePool_DroppedUndisposed_FinalizersCloseItsPipes_PooledAndRented()
     {
         StrongBox<SplicePipePool?> holder = NewPool();
