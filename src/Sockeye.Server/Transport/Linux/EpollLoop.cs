@@ -101,7 +101,8 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly TimeProvider _time;
 
     // The epoll set and the eventfd that wakes the loop, closed by Dispose, or by the handles' finalizers for a loop
-    // dropped undisposed (a failed one, its thread gone); _epoll and _wake are the copies the system calls use.
+    // dropped undisposed (a failed one, its thread gone); _epoll and _wake are the copies the system calls use (Wake
+    // alone takes a reference first).
     private readonly DescriptorHandle _epollHandle;
     private readonly DescriptorHandle _wakeHandle;
     private readonly int _epoll;
@@ -299,12 +300,40 @@ internal sealed partial class EpollLoop : IDisposable
         _wakeHandle.Dispose();
     }
 
+    /// <remarks>
+    /// Unlike the loop's other calls, this one comes from any thread at any moment, even as or after the loop is
+    /// disposed (a BIND listener disposed after the server stopped posts its close): so it holds a reference on the
+    /// eventfd's handle, which keeps the descriptor open, and its number from being given to another, until the write is
+    /// done. A disposed loop has nothing to wake. One reference per post from another thread, never per relayed byte.
+    /// </remarks>
     private unsafe void Wake()
     {
-        // A lost wake-up would leave the loop asleep with work waiting: a signal's interruption is retried.
-        ulong one = 1;
-        while (write(_wake, &one, sizeof(ulong)) < 0 && Libc.LastError == Errno.EINTR)
+        if (_wakeHandle.IsClosed)
         {
+            return;
+        }
+
+        bool referenced = false;
+        try
+        {
+            _wakeHandle.DangerousAddRef(ref referenced);
+
+            // A lost wake-up would leave the loop asleep with work waiting: a signal's interruption is retried.
+            ulong one = 1;
+            while (write(_wake, &one, sizeof(ulong)) < 0 && Libc.LastError == Errno.EINTR)
+            {
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed since the check above: nothing to wake.
+        }
+        finally
+        {
+            if (referenced)
+            {
+                _wakeHandle.DangerousRelease();
+            }
         }
     }
 
