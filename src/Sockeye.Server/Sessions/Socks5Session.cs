@@ -95,14 +95,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     /// <summary>When the tunnel last carried data, or when the session started if it has no tunnel yet.</summary>
     public long LastActivityTimestamp => _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? _startTimestamp;
 
-    /// <summary>Runs the session on the thread pool, so a client that pipelines its whole handshake never runs on the accept loop.</summary>
-    public void Execute() => _ = RunAsync();
-
     /// <summary>
-    /// Runs the session on the calling thread until its first wait: on an event loop, where a session belongs, since
-    /// every wait of its sockets completes there anyway.
+    /// Runs the session on the calling thread until its first wait. The engine decides which thread that is
+    /// (<see cref="Transport.TransportEngine.StartSession"/>): the thread pool, or the thread where its socket's events arrive.
     /// </summary>
-    public void Start() => _ = RunAsync();
+    public void Execute() => _ = RunAsync();
 
     /// <summary>Ends the session from outside (timeouts, shutdown). The first reason recorded wins.</summary>
     public void Abort(SessionCloseReason reason)
