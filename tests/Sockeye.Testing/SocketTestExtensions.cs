@@ -68,4 +68,15 @@ public static class SocketTestExtensions
             throw new TimeoutException("The condition did not become true within 5 s.");
         }
     }
+
+    /// <summary>Sends all of <paramref name="bytes"/>, then FIN: one direction of a tunnel, from its source's side.</summary>
+    public static async Task SendAllThenShutdownAsync(this Socket socket, byte[] bytes)
+    {
+        for (int sent = 0; sent < bytes.Length;)
+        {
+            sent += await socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
+    }
 }

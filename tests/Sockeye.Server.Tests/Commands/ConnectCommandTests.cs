@@ -201,6 +201,18 @@ public sealed class ConnectCommandTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.TcpSocketsOnEventLoops == 3);
         time.Advance(TimeSpan.FromSeconds(10));
 
+        // The deadline is set just after the socket is registered, on the clock as it then reads: an advance that came
+        // in between leaves it 10 s after that. A second more per poll passes it either way, and only the clock does.
+        await SocketTestExtensions.WaitUntilAsync(() =>
+        {
+            if (client.Socket.Available > 0)
+            {
+                return true;
+            }
+
+            time.Advance(TimeSpan.FromSeconds(1));
+            return false;
+        });
         Assert.Equal(6, (await client.ReceiveReplyAsync())[1]);
     }
 

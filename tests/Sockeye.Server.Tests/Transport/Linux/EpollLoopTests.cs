@@ -112,7 +112,9 @@ public sealed class EpollLoopTests
 
         loop.InjectFailure();
 
-        await SocketTestExtensions.WaitUntilAsync(() => loop.IsFailed && handlers.All(h => Volatile.Read(ref h.Removals) == 1));
+        // The loop tells its sockets first, then logs what it told: wait for the line, not only for the sockets.
+        await SocketTestExtensions.WaitUntilAsync(() => loop.IsFailed && handlers.All(h => Volatile.Read(ref h.Removals) == 1)
+            && logs.Lines.Any(line => line.StartsWith("Critical Sockeye.Server[1009]", StringComparison.Ordinal)));
         Assert.Equal(0, loop.Count);
         Assert.Single(logs.Lines, line => line.StartsWith("Critical Sockeye.Server[1009]", StringComparison.Ordinal)
             && line.Contains("its 2 socket(s) were closed", StringComparison.Ordinal));

@@ -41,12 +41,12 @@ public sealed class EpollRelayPacingTests
         using Socket accepted = await target.AcceptAsync();
         Assert.Equal(3, server.Server.TcpSocketsOnEventLoops);
 
-        byte[] up = RandomBytes(seed: 1);
-        byte[] down = RandomBytes(seed: 2);
+        byte[] up = TestData.RandomBytes(Bytes, seed: 1);
+        byte[] down = TestData.RandomBytes(Bytes, seed: 2);
         var upload = new Receiver(accepted);
         var download = new Receiver(client.Socket);
-        Task uploadSent = SendThenShutdownAsync(client.Socket, up);
-        Task downloadSent = SendThenShutdownAsync(accepted, down);
+        Task uploadSent = client.Socket.SendAllThenShutdownAsync(up);
+        Task downloadSent = accepted.SendAllThenShutdownAsync(down);
 
         // The clock stands still: each direction spends its burst, then waits for tokens that do not come.
         await SocketTestExtensions.WaitUntilAsync(() => upload.Received >= SpentBurst && download.Received >= SpentBurst);
@@ -194,23 +194,6 @@ public sealed class EpollRelayPacingTests
             // Only the canceled token of StopAsync ends the grace period: the simulated clock does not pass it.
             o.ShutdownTimeout = TimeSpan.FromMinutes(1);
         }, timeProvider: time, descriptors: budget);
-    }
-
-    private static byte[] RandomBytes(int seed)
-    {
-        byte[] bytes = new byte[Bytes];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
-    private static async Task SendThenShutdownAsync(Socket socket, byte[] bytes)
-    {
-        for (int sent = 0; sent < bytes.Length;)
-        {
-            sent += await socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
-        }
-
-        socket.Shutdown(SocketShutdown.Send);
     }
 
     /// <summary>

@@ -196,7 +196,7 @@ public sealed class EpollTunnelSocketTests
         using Connection connection = await ConnectAsync(loop);
         var (socket, peer) = connection;
 
-        byte[] payload = RandomBytes(100_000, seed: 3);
+        byte[] payload = TestData.RandomBytes(100_000, seed: 3);
         await peer.SendAsync(payload, SocketFlags.None).DefaultTimeout();
         peer.Shutdown(SocketShutdown.Send);
 
@@ -261,7 +261,7 @@ public sealed class EpollTunnelSocketTests
         // A fixed receive buffer on the peer (no autotuning); the sender's grows at most to tcp_wmem's maximum.
         peer.ReceiveBufferSize = 64 * 1024;
         int size = LargePayloadBytes();
-        byte[] payload = RandomBytes(size, seed: 8);
+        byte[] payload = TestData.RandomBytes(size, seed: 8);
 
         Task<Resumption<bool>> send = SendAndRecordAsync(socket, payload, loop);
         Assert.False(send.IsCompleted);
@@ -310,7 +310,7 @@ public sealed class EpollTunnelSocketTests
         Assert.Equal(1, loop.Count);
 
         // Sent, and not all read by the peer yet when the socket closes: a graceful close still delivers it, then FIN.
-        byte[] payload = RandomBytes(1 << 20, seed: 2);
+        byte[] payload = TestData.RandomBytes(1 << 20, seed: 2);
         Task<byte[]> peerReads = ReadToEndStrictAsync(peer);
         await socket.SendAsync(payload, CancellationToken.None).DefaultTimeout();
 
@@ -513,13 +513,6 @@ public sealed class EpollTunnelSocketTests
         string[] wmem = File.ReadAllText("/proc/sys/net/ipv4/tcp_wmem").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         long largestSendBuffer = long.Parse(wmem[2], CultureInfo.InvariantCulture);
         return (int)Math.Max(8L << 20, 2 * (largestSendBuffer + (1 << 20)));
-    }
-
-    private static byte[] RandomBytes(int count, int seed)
-    {
-        byte[] bytes = new byte[count];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
     }
 
     private static async Task<byte[]> ReceiveExactlyAsync(EpollTunnelSocket socket, int count)

@@ -170,8 +170,8 @@ public sealed class EventLoopSessionTests
             Assert.Equal(1, server.Server.ActiveSessionCount);
             Assert.Equal(3, server.Server.TcpSocketsOnEventLoops);
 
-            byte[] up = RandomBytes(256 * 1024, seed: 1);
-            byte[] down = RandomBytes(256 * 1024, seed: 2);
+            byte[] up = TestData.RandomBytes(256 * 1024, seed: 1);
+            byte[] down = TestData.RandomBytes(256 * 1024, seed: 2);
 
             // The upload to its end first: the destination sees the client's FIN while its own direction stays open.
             Task<byte[]> targetReceives = tunnel.Accepted.ReadToEndAsync();
@@ -471,13 +471,6 @@ public sealed class EventLoopSessionTests
         {
             tunnel.Dispose();
         }
-    }
-
-    private static byte[] RandomBytes(int count, int seed)
-    {
-        byte[] bytes = new byte[count];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
     }
 
     private sealed record Tunnel(RawClient Client, Socket Accepted) : IDisposable

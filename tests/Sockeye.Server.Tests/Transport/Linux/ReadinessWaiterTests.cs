@@ -330,7 +330,10 @@ public sealed class ReadinessWaiterTests
         Assert.False(consumerTimedOut, $"an edge was lost: the consumer waited in vain after taking {taken} of {Edges}");
         Assert.False(producerTimedOut, "the producer waited in vain for an edge to be taken");
         Assert.Equal(Edges, taken);
-        Assert.True(waits > 0);
+
+        // In lockstep the consumer must wait for each next edge; free-running, a consumer thread started late on a busy
+        // machine may find every edge already there and never wait (it failed so once), which proves nothing wrong.
+        Assert.True(!lockstep || waits > 0, "in lockstep the consumer never waited");
         Assert.False(waiter.IsCanceled);
     }
 

@@ -28,10 +28,10 @@ public sealed class SplicePipeShortageTests
         using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
         using Socket upstream = await target.AcceptAsync();
 
-        byte[] up = RandomBytes(1);
-        byte[] down = RandomBytes(2);
-        Task upload = SendThenShutdownAsync(client.Socket, up);
-        Task download = SendThenShutdownAsync(upstream, down);
+        byte[] up = TestData.RandomBytes(Bytes, seed: 1);
+        byte[] down = TestData.RandomBytes(Bytes, seed: 2);
+        Task upload = client.Socket.SendAllThenShutdownAsync(up);
+        Task download = upstream.SendAllThenShutdownAsync(down);
         Task<byte[]> uploaded = upstream.ReadToEndAsync(Bytes + 1);
         Task<byte[]> downloaded = client.Socket.ReadToEndAsync(Bytes + 1);
 
@@ -41,22 +41,5 @@ public sealed class SplicePipeShortageTests
         Assert.True(up.AsSpan().SequenceEqual(atTarget), "upload");
         Assert.True(down.AsSpan().SequenceEqual(atClient), "download");
         Assert.InRange(server.Server.SplicePipesOpen, 0, pipes);
-    }
-
-    private static byte[] RandomBytes(int seed)
-    {
-        byte[] bytes = new byte[Bytes];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
-    private static async Task SendThenShutdownAsync(Socket socket, byte[] bytes)
-    {
-        for (int sent = 0; sent < bytes.Length;)
-        {
-            sent += await socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
-        }
-
-        socket.Shutdown(SocketShutdown.Send);
     }
 }
