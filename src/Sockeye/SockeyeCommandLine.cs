@@ -148,10 +148,29 @@ internal static class SockeyeCommandLine
         }
         catch (Exception e) when (e is FormatException or InvalidDataException)
         {
-            errors.Add($"--config: '{values.ConfigFile}' is not valid JSON: {(e.InnerException ?? e).Message}");
+            errors.Add($"--config: '{values.ConfigFile}' is not valid JSON: {DescribeJsonError(e)}");
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Where the JSON parser stopped, 1-based as editors count (the parser's own numbers start at 0), and why; the
+    /// configuration layer's message when it found the fault itself (a duplicate key).
+    /// </summary>
+    internal static string DescribeJsonError(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Text.Json.JsonException { LineNumber: long line, BytePositionInLine: long column })
+            {
+                string reason = inner.Message;
+                int position = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                return $"line {line + 1}, column {column + 1}: {(position > 0 ? reason[..position] : reason)}";
+            }
+        }
+
+        return (e.InnerException ?? e).Message;
     }
 
     private static IConfiguration BuildConfiguration(string? configFile)

@@ -126,6 +126,28 @@ public class SockeyeCommandLineTests
     }
 
     [Fact]
+    public async Task RunAsync_ConfigFileNotJson_SaysWhereTheParserStopped_CountingFromOne()
+    {
+        // Issue 19: "a malformed JSON config is reported without a line or column". A doubled comma on the third line.
+        using var config = new TempFile("{\n  \"listen\": [\"127.0.0.1:0\"],\n  \"idleTimeout\": \"5m\",,\n}\n");
+
+        (int exitCode, _, string error) = await RunAsync("--config", config.Path);
+
+        Assert.Equal(2, exitCode);
+        string line = Assert.Single(Lines(error));
+        Assert.Contains("is not valid JSON: line 3, column 23: ", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("LineNumber", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DescribeJsonError_NoPositionKnown_GivesTheConfigurationLayersReason()
+    {
+        var duplicate = new FormatException("A duplicate key 'a' was found.");
+
+        Assert.Equal("A duplicate key 'a' was found.", SockeyeCommandLine.DescribeJsonError(new InvalidDataException("Failed to load", duplicate)));
+    }
+
+    [Fact]
     public async Task RunAsync_ConfigFileWithUnknownKey_ExitsTwoAndNamesTheKey()
     {
         using var config = new TempFile("""{ "listeners": [ "127.0.0.1:0" ], "idleTimout": "30s" }""");
