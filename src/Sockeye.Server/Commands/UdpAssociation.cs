@@ -49,6 +49,8 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
     private SocketAddress? _clientSocketAddress;
     private long _lastActivityTimestamp;
+    private long _bytesUp;
+    private long _bytesDown;
     private CancellationToken _cancellationToken;
 
     private UdpAssociation(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
@@ -75,6 +77,12 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
     /// <summary>The relay socket's real endpoint.</summary>
     public IPEndPoint RelayEndPoint => (IPEndPoint)_clientSocket.LocalEndPoint!;
+
+    /// <summary>Payload bytes handed to the kernel toward destinations (headers not counted), as a tunnel's upload.</summary>
+    public long BytesUp => Interlocked.Read(ref _bytesUp);
+
+    /// <summary>Payload bytes handed to the kernel toward the client (the headers the relay wrote not counted).</summary>
+    public long BytesDown => Interlocked.Read(ref _bytesDown);
 
     /// <summary>The <see cref="TimeProvider.GetTimestamp"/> of the last datagram in either direction.</summary>
     public long LastActivityTimestamp => Volatile.Read(ref _lastActivityTimestamp);
@@ -169,11 +177,12 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         return destination is null ? ClientDatagramRoute.Dropped : RouteTo(destination, payloadOffset, datagram.Length - payloadOffset);
     }
 
-    void IDatagramRelay.OnSentToDestination(bool taken)
+    void IDatagramRelay.OnSentToDestination(bool taken, int payloadBytes)
     {
         if (taken)
         {
             _statistics.CountFromClient();
+            Interlocked.Add(ref _bytesUp, payloadBytes);
         }
         else
         {
@@ -181,11 +190,12 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         }
     }
 
-    void IDatagramRelay.OnSentToClient(bool taken)
+    void IDatagramRelay.OnSentToClient(bool taken, int payloadBytes)
     {
         if (taken)
         {
             _statistics.CountToClient();
+            Interlocked.Add(ref _bytesDown, payloadBytes);
         }
         else
         {

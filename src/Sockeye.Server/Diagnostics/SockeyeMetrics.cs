@@ -39,7 +39,7 @@ internal sealed class SockeyeMetrics : IDisposable
             "How long sessions lasted, from accept to close, by command.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600] });
         _bytes = Meter.CreateCounter<long>("sockeye.relay.bytes", "By",
-            "Payload bytes relayed by ended TCP tunnels, by direction (upload: client to destination) and command.");
+            "Payload bytes relayed by ended sessions (TCP tunnels, and UDP associations' datagram payloads), by direction (upload: client to destination) and command.");
     }
 
     /// <summary>The meter all of this server's instruments belong to.</summary>

@@ -396,11 +396,16 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _lifetime.Dispose();
     }
 
+    /// <summary>Payload relayed toward the destination: a tunnel's, or a UDP association's datagrams' (headers not counted).</summary>
+    private long BytesUp => _relay?.BytesUp ?? _association?.BytesUp ?? 0;
+
+    /// <summary>Payload relayed toward the client.</summary>
+    private long BytesDown => _relay?.BytesDown ?? _association?.BytesDown ?? 0;
+
     private void RecordMetrics()
     {
-        TunnelRelay? relay = _relay;
         _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp),
-            relay?.BytesUp ?? 0, relay?.BytesDown ?? 0);
+            BytesUp, BytesDown);
     }
 
     private void WriteAccessLog()
@@ -410,9 +415,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             return;
         }
 
-        TunnelRelay? relay = _relay;
         long durationMs = (long)_services.TimeProvider.GetElapsedTime(_startTimestamp).TotalMilliseconds;
         AccessLog.Session(_services.AccessLogger, _clientEndPoint, LogText.Escape(_user), request.Command, LogText.Destination(request.Destination, request.Port),
-            _replyCode, relay?.BytesUp ?? 0, relay?.BytesDown ?? 0, durationMs, CloseReason);
+            _replyCode, BytesUp, BytesDown, durationMs, CloseReason);
     }
 }

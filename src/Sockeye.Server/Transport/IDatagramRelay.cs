@@ -28,8 +28,8 @@ internal interface IDatagramRelay
     /// </summary>
     ValueTask<ClientDatagramRoute> ResolveAsync(ReadOnlyMemory<byte> datagram, ClientDatagramRoute route, CancellationToken cancellationToken);
 
-    /// <summary>A payload was handed to the kernel toward its destination (<paramref name="taken"/>), or refused.</summary>
-    void OnSentToDestination(bool taken);
+    /// <summary>A payload of <paramref name="payloadBytes"/> was handed to the kernel toward its destination (<paramref name="taken"/>), or refused.</summary>
+    void OnSentToDestination(bool taken, int payloadBytes);
 
     /// <summary>
     /// For a datagram of <paramref name="payloadLength"/> bytes from <paramref name="source"/>, read into
@@ -38,6 +38,9 @@ internal interface IDatagramRelay
     /// </summary>
     int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client);
 
-    /// <summary>A datagram was handed to the kernel toward the client (<paramref name="taken"/>), or refused.</summary>
-    void OnSentToClient(bool taken);
+    /// <summary>
+    /// A datagram with a payload of <paramref name="payloadBytes"/> (its header not counted) was handed to the kernel
+    /// toward the client (<paramref name="taken"/>), or refused.
+    /// </summary>
+    void OnSentToClient(bool taken, int payloadBytes);
 }

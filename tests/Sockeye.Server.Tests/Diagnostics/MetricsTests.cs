@@ -42,6 +42,32 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task UdpAssociation_Ends_ItsPayloadBytesCountedEachWay_InTheMetricAndTheAccessLog()
+    {
+        // Issue 19: "the access log shows up=0 down=0 for every UDP association, whatever was relayed". Payloads are
+        // counted, not the SOCKS headers: 3 datagrams of 100 bytes up, echoed back down.
+        using var echo = new UdpEcho();
+        await using TestServer server = await TestServer.StartAsync();
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+        using (UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                await client.SendAsync([.. UdpAssociateClient.Header(echo.EndPoint), .. new byte[100]]);
+                Assert.NotNull(await client.ReceiveAsync(TestTimeouts.Default));
+            }
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => metrics.Of("sockeye.relay.bytes").Count() == 2);
+        Assert.Equal(300, metrics.Sum("sockeye.relay.bytes", "sockeye.direction", "upload"));
+        Assert.Equal(300, metrics.Sum("sockeye.relay.bytes", "sockeye.direction", "download"));
+        Assert.All(metrics.Of("sockeye.relay.bytes"), m => Assert.Equal("udp_associate", m.Tags["sockeye.command"]));
+        await SocketTestExtensions.WaitUntilAsync(() => server.Logs.Lines.Any(line => line.Contains("Sockeye.Access[2900]", StringComparison.Ordinal)));
+        Assert.Contains(server.Logs.Lines, line => line.Contains("Sockeye.Access[2900]", StringComparison.Ordinal)
+            && line.Contains(" up=300 down=300 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task DeniedConnect_And_NoAcceptableMethod_TaggedWithWhatHappened()
     {
         using var target = new TcpTarget();

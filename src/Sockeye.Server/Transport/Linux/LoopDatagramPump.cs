@@ -140,7 +140,8 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         {
             // Not taken: a destination that answered with ICMP unreachable, a full buffer, no route. UDP drops, and the
             // association goes on.
-            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, datagram[route.PayloadOffset..], route.Destination));
+            ReadOnlySpan<byte> payload = datagram[route.PayloadOffset..];
+            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), payload.Length);
         }
     }
 
@@ -206,7 +207,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
                 }
 
                 // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
-                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, ReplyHeaderRoom - start + received), client!));
+                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, ReplyHeaderRoom - start + received), client!), received);
             }
         }
 

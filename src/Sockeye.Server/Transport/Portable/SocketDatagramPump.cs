@@ -87,7 +87,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToDestination(taken);
+                Relay.OnSentToDestination(taken, received - route.PayloadOffset);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -144,7 +144,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToClient(taken);
+                Relay.OnSentToClient(taken, received);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
