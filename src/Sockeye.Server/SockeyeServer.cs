@@ -192,6 +192,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _registry.Dispose();
         _hostAddresses.Dispose();
         _services.Engine.Dispose();
+        _services.Notices.Dispose();
         _services.Metrics.Dispose();
         ServerLog.Stopped(_logger);
     }

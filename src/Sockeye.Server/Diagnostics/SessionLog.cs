@@ -34,6 +34,18 @@ internal static partial class SessionLog
     [LoggerMessage(2008, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: login for user {User} refused, the address is banned", EventName = "LoginWhileBanned")]
     public static partial void LoginWhileBanned(ILogger logger, long connectionId, EndPoint? clientEndPoint, string user);
 
+    [LoggerMessage(2009, LogLevel.Information, "Client {ClientAddress}: login failed for user {User}", EventName = "LoginFailed")]
+    public static partial void LoginFailed(ILogger logger, IPAddress clientAddress, string user);
+
+    [LoggerMessage(2010, LogLevel.Information, "Client {ClientAddress} offered no authentication method this server accepts; it expects {Expected}", EventName = "MethodRefused")]
+    public static partial void MethodRefused(ILogger logger, IPAddress clientAddress, string expected);
+
+    [LoggerMessage(2011, LogLevel.Information, "Client {ClientAddress} sent a malformed {Phase} ({ParseError}){Hint}", EventName = "HandshakeRefused")]
+    public static partial void HandshakeRefused(ILogger logger, IPAddress clientAddress, HandshakePhase phase, Socks5ParseError parseError, string hint);
+
+    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011; each is at Debug)", EventName = "ClientNoticesHeldBack")]
+    public static partial void ClientNoticesHeldBack(ILogger logger, long count, string clientAddress, TimeSpan window);
+
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
 

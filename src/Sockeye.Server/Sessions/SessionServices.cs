@@ -34,6 +34,7 @@ internal sealed class SessionServices
         _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
+        Notices = new ClientNotices(SessionLogger, timeProvider);
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
     }
 
@@ -82,6 +83,9 @@ internal sealed class SessionServices
     }
 
     public ILogger SessionLogger { get; }
+
+    /// <summary>Which turned-away handshakes are told at Information: the first from each address per minute.</summary>
+    public ClientNotices Notices { get; }
 
     public ILogger AccessLogger { get; }
 }

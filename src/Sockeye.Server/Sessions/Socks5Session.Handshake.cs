@@ -106,6 +106,12 @@ internal sealed partial class Socks5Session
                     default:
                         TrySetCloseReason(SessionCloseReason.NoAcceptableMethod);
                         SessionLog.NoAcceptableMethod(_services.SessionLogger, _id, _clientEndPoint);
+                        if (_services.Notices.ShouldNotice(ClientAddress))
+                        {
+                            SessionLog.MethodRefused(_services.SessionLogger, ClientAddress,
+                                _access.Users.RequiresAuthentication ? "USERNAME/PASSWORD (X'02')" : "NO AUTHENTICATION REQUIRED (X'00')");
+                        }
+
                         return HandshakeStep.ReplyAndClose;
                 }
 
@@ -190,6 +196,11 @@ internal sealed partial class Socks5Session
             else
             {
                 SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, user);
+                if (_services.Notices.ShouldNotice(client))
+                {
+                    SessionLog.LoginFailed(_services.SessionLogger, client, user);
+                }
+
                 if (attempt.Conclude(verified: false))
                 {
                     SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
@@ -222,10 +233,36 @@ internal sealed partial class Socks5Session
     /// RFC 1929 request, the parse error's reply code for a bad request. A wrong SOCKS version gets no reply: the client
     /// does not speak SOCKS5 and could not read one.
     /// </summary>
+    /// <summary>
+    /// What a greeting that is not SOCKS5 looks like, for the operator's line: the clients that most often reach a SOCKS5
+    /// port by mistake are SOCKS4 clients and HTTP clients (and HTTPS, through TLS). Only the first byte is shown, in hex.
+    /// </summary>
+    private string ProtocolHint(Socks5ParseError error)
+    {
+        if (_phase != HandshakePhase.Greeting || error != Socks5ParseError.UnsupportedVersion || _buffer is not { } buffer)
+        {
+            return "";
+        }
+
+        byte first = buffer[_inputStart];
+        return first switch
+        {
+            4 => "; its first byte, X'04', is SOCKS4's version: the client speaks SOCKS4, not SOCKS5",
+            0x16 => "; its first byte, X'16', starts a TLS handshake: the client speaks HTTPS or TLS, not SOCKS5",
+            (>= (byte)'A' and <= (byte)'Z') => $"; its first byte, X'{first:X2}', is the letter '{(char)first}': the client speaks HTTP, most likely, and takes this for an HTTP proxy",
+            _ => $"; its first byte is X'{first:X2}', where SOCKS5's is X'05'",
+        };
+    }
+
     private HandshakeStep Malformed(Socks5ParseError error, Span<byte> output, out int replyLength)
     {
         TrySetCloseReason(SessionCloseReason.Malformed);
         SessionLog.HandshakeMalformed(_services.SessionLogger, _id, _clientEndPoint, _phase, error);
+        if (_services.Notices.ShouldNotice(ClientAddress))
+        {
+            SessionLog.HandshakeRefused(_services.SessionLogger, ClientAddress, _phase, error, ProtocolHint(error));
+        }
+
         replyLength = 0;
         switch (_phase)
         {
