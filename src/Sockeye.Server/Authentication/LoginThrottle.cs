@@ -66,7 +66,24 @@ internal sealed class LoginThrottle
     /// </summary>
     public async ValueTask<LoginAttempt> BeginAsync(IPAddress client, string user, CancellationToken cancellationToken)
     {
-        var attempt = new LoginAttempt(this, client, user);
+        if (IsExempt(client))
+        {
+            // No record of the address at all: its failures are not counted, so nothing delays or bans it.
+            var exempt = new LoginAttempt(this, client, user, exempt: true);
+            try
+            {
+                await exempt.User.Slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                exempt.HoldsUserSlot = true;
+                return exempt;
+            }
+            catch
+            {
+                exempt.Dispose();
+                throw;
+            }
+        }
+
+        var attempt = new LoginAttempt(this, client, user, exempt: false);
         try
         {
             TimeSpan delay = TimeSpan.Zero;
@@ -77,10 +94,10 @@ internal sealed class LoginThrottle
                 TaskCompletionSource? next;
                 lock (_lock)
                 {
-                    Admission admission = Admit(attempt.Address, arrived, out delay);
+                    Admission admission = Admit(attempt.Address!, arrived, out delay);
                     if (admission == Admission.Admitted)
                     {
-                        attempt.Address.InFlight++;
+                        attempt.Address!.InFlight++;
                         attempt.HoldsAddressSlot = true;
                     }
                     else if (admission == Admission.Banned)
@@ -90,14 +107,14 @@ internal sealed class LoginThrottle
                     else
                     {
                         turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                        attempt.Address.Waiting.Enqueue(turn);
+                        attempt.Address!.Waiting.Enqueue(turn);
                     }
 
                     // A decision made leaves room (or a ban) that the next in line may be waiting for.
-                    next = turn is null ? NextToWakeLocked(attempt.Address) : null;
+                    next = turn is null ? NextToWakeLocked(attempt.Address!) : null;
                 }
 
-                Wake(next, attempt.Address);
+                Wake(next, attempt.Address!);
                 if (turn is null)
                 {
                     break;
@@ -264,12 +281,38 @@ internal sealed class LoginThrottle
         return record;
     }
 
-    private (AddressRecord Address, UserRecord User) Enter(IPAddress client, string user)
+    /// <summary>Whether <paramref name="client"/> is in <see cref="AuthenticationOptions.BanExempt"/>.</summary>
+    private bool IsExempt(IPAddress client)
+    {
+        if (_options.BanExempt.Count == 0)
+        {
+            return false;
+        }
+
+        IPAddress address = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
+        foreach (IPNetwork network in _options.BanExempt)
+        {
+            if (network.Contains(address))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // exempt: the attempt counts for its user name only, never for its address.
+    private (AddressRecord? Address, UserRecord User) Enter(IPAddress client, string user, bool exempt)
     {
         lock (_lock)
         {
-            AddressRecord address = GetOrAddAddress(client);
-            address.Attempts++;
+            AddressRecord? address = null;
+            if (!exempt)
+            {
+                address = GetOrAddAddress(client);
+                address.Attempts++;
+            }
+
             if (!_users.TryGetValue(user, out UserRecord? record))
             {
                 record = new UserRecord();
@@ -281,26 +324,33 @@ internal sealed class LoginThrottle
         }
     }
 
-    private void Leave(IPAddress client, AddressRecord address, bool heldSlot, string user, UserRecord record)
+    private void Leave(IPAddress client, AddressRecord? address, bool heldSlot, string user, UserRecord record)
     {
-        TaskCompletionSource? next;
+        TaskCompletionSource? next = null;
         lock (_lock)
         {
-            if (heldSlot)
+            if (address is not null)
             {
-                address.InFlight--;
+                if (heldSlot)
+                {
+                    address.InFlight--;
+                }
+
+                next = NextToWakeLocked(address);
+                address.Attempts--;
+                ForgetIfUnused(client, address);
             }
 
-            next = NextToWakeLocked(address);
-            address.Attempts--;
-            ForgetIfUnused(client, address);
             if (--record.Attempts == 0)
             {
                 _users.Remove(user);
             }
         }
 
-        Wake(next, address);
+        if (address is not null)
+        {
+            Wake(next, address);
+        }
     }
 
     // Called under _lock. A record with attempts in flight keeps its turn's queue; one with live failures keeps them.
@@ -362,18 +412,19 @@ internal sealed class LoginThrottle
         private readonly string _user;
         private bool _disposed;
 
-        public LoginAttempt(LoginThrottle throttle, IPAddress client, string user)
+        public LoginAttempt(LoginThrottle throttle, IPAddress client, string user, bool exempt)
         {
             _throttle = throttle;
             _client = client;
             _user = user;
-            (Address, User) = throttle.Enter(client, user);
+            (Address, User) = throttle.Enter(client, user, exempt);
         }
 
         /// <summary>The address is banned: fail without checking the password.</summary>
         public bool Banned { get; set; }
 
-        internal AddressRecord Address { get; }
+        /// <summary>The address's record; <see langword="null"/> for an address exempt from delays and bans.</summary>
+        internal AddressRecord? Address { get; }
 
         internal UserRecord User { get; }
 
@@ -387,6 +438,11 @@ internal sealed class LoginThrottle
         /// </summary>
         public bool Conclude(bool verified)
         {
+            if (Address is null)
+            {
+                return false;
+            }
+
             if (verified)
             {
                 _throttle.RecordSuccess(_client);

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace Sockeye.Server.Configuration;
 
 /// <summary>How failed RFC 1929 logins slow down, then ban, the client address they come from.</summary>
@@ -21,6 +23,15 @@ public sealed class AuthenticationOptions
     /// <summary>How long a ban lasts, and how long an address's failures are remembered.</summary>
     /// <remarks>Defaults to 10 minutes.</remarks>
     public TimeSpan BanDuration { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Client networks whose failed logins are neither delayed nor banned. A ban is per client address, so every client
+    /// behind one address (all local processes on a loopback listener, everyone behind a NAT) is locked out together,
+    /// correct passwords included; an exempt network trades that for guesses that only the password hash's cost and the
+    /// per-user cap of 4 checks at once slow down. Failed logins from it are still logged.
+    /// </summary>
+    /// <remarks>Empty by default: every address is throttled.</remarks>
+    public IList<IPNetwork> BanExempt { get; } = [];
 
     /// <summary>
     /// How long a successful login of an account with a <see cref="SockeyeUser.PasswordHash"/> is remembered, so that

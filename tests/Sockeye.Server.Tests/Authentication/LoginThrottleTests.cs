@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Authentication;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Authentication;
 
@@ -171,5 +172,67 @@ public sealed class LoginThrottleTests
         using LoginThrottle.LoginAttempt attempt = await _throttle.BeginAsync(Guesser, "alice", CancellationToken.None);
 
         Assert.True(attempt.Banned);
+    }
+
+    [Fact]
+    public async Task ExemptNetwork_FailuresNeverDelayedOrBanned_WhileOtherAddressesAre()
+    {
+        // Issue 19: on a loopback listener a few wrong passwords from any local process locked out every local client.
+        var options = new AuthenticationOptions { FailureDelay = TimeSpan.FromSeconds(1), MaxFailures = 2, BanDuration = TimeSpan.FromMinutes(10) };
+        options.BanExempt.Add(IPNetwork.Parse("127.0.0.0/8"));
+        var throttle = new LoginThrottle(options, _time);
+
+        for (int i = 0; i < 5; i++)
+        {
+            // The clock stands still: an attempt that had to wait for a failure delay would never complete.
+            using LoginThrottle.LoginAttempt attempt = await throttle.BeginAsync(IPAddress.Parse("127.0.0.2"), "alice", CancellationToken.None).AsTask().DefaultTimeout();
+            Assert.False(attempt.Banned);
+            Assert.False(attempt.Conclude(verified: false));
+        }
+
+        // An IPv4-mapped form of an exempt address is exempt too; a failure of an address outside still counts.
+        using (LoginThrottle.LoginAttempt mapped = await throttle.BeginAsync(IPAddress.Parse("::ffff:127.0.0.1"), "alice", CancellationToken.None).AsTask().DefaultTimeout())
+        {
+            Assert.False(mapped.Conclude(verified: false));
+        }
+
+        Assert.Equal((false, TimeSpan.Zero), throttle.Check(IPAddress.Loopback));
+        Assert.Equal(0, throttle.RecordCount);
+        throttle.RecordFailure(Guesser);
+        Assert.True(throttle.RecordFailure(Guesser));
+        Assert.True(throttle.Check(Guesser).Banned);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task LocalClientsWrongPasswords_ThenTheRightOne_BannedUnlessLoopbackIsExempt(bool exemptLoopback)
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Users.Add(new SockeyeUser("alice", "secret"));
+            o.Authentication.FailureDelay = TimeSpan.Zero;
+            o.Authentication.MaxFailures = 2;
+            if (exemptLoopback)
+            {
+                o.Authentication.BanExempt.Add(IPNetwork.Parse("127.0.0.0/8"));
+            }
+        });
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(1, await LoginAsync(server, "wrong"));
+        }
+
+        Assert.Equal(exemptLoopback ? 0 : 1, await LoginAsync(server, "secret"));
+    }
+
+    /// <summary>The RFC 1929 status a login as alice with <paramref name="password"/> gets.</summary>
+    private static async Task<byte> LoginAsync(TestServer server, string password)
+    {
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", password)]);
+        byte[] reply = await client.ReceiveExactlyAsync(4);
+        return reply[3];
     }
 }

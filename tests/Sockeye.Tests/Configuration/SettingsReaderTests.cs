@@ -760,6 +760,26 @@ public class SettingsReaderTests
     }
 
     [Theory]
+    [InlineData("""{ "authentication": { "banExempt": [ "127.0.0.0/8", "::1" ] } }""", "127.0.0.0/8,::1/128")]
+    [InlineData("""{ "authentication": { "banExempt": "10.0.0.0/8, 192.0.2.7" } }""", "10.0.0.0/8,192.0.2.7/32")]
+    public void Read_BanExempt_NetworksAndAddresses_ListOrCommaSeparated(string json, string expected)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(expected, string.Join(',', settings!.Server.Authentication.BanExempt));
+    }
+
+    [Fact]
+    public void Read_BanExemptNotANetwork_NamesTheKeyAndTheValue()
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json("""{ "authentication": { "banExempt": [ "localhost" ] } }"""), NoCommandLine, errors));
+        Assert.Equal("authentication.banExempt: 'localhost' is not a network (such as 127.0.0.0/8) or an address.", Assert.Single(errors));
+    }
+
+    [Theory]
     [InlineData("""{ "outbound": { "bindAddress": "127.0.0.2" } }""", "127.0.0.2", null)]
     [InlineData("""{ "outbound": { "bindAddress": [ "127.0.0.2", "::1" ] } }""", "127.0.0.2", "::1")]
     [InlineData("""{ "outbound": { "bindAddress": "::1,127.0.0.3" } }""", "127.0.0.3", "::1")]
