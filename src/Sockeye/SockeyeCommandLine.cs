@@ -51,6 +51,7 @@ internal static class SockeyeCommandLine
         };
         var config = new Option<string>("--config", "-c") { Description = "JSON configuration file (see docs/configuration.md).", HelpName = "FILE" };
         var logLevel = new Option<string>("--log-level") { Description = "trace, debug, information, warning, error, critical or none. Default: information.", HelpName = "LEVEL" };
+        var logFormat = new Option<string>("--log-format") { Description = "text (one line per event) or json (one JSON object per line). Default: text.", HelpName = "FORMAT" };
         var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Allow a non-loopback listener without users: an open proxy." };
         var handshakeTimeout = new Option<string>("--handshake-timeout") { Description = "Time a client has to complete its handshake. Default: 10s.", HelpName = "DURATION" };
         var connectTimeout = new Option<string>("--connect-timeout") { Description = "Time to resolve and connect to a destination. Default: 10s.", HelpName = "DURATION" };
@@ -60,7 +61,7 @@ internal static class SockeyeCommandLine
 
         var root = new RootCommand("Sockeye: a SOCKS5 proxy server (RFC 1928, RFC 1929).")
         {
-            listen, user, usersFile, config, logLevel, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout, metricsOtlp,
+            listen, user, usersFile, config, logLevel, logFormat, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout, metricsOtlp,
         };
 
         root.SetAction((parseResult, token) =>
@@ -72,6 +73,7 @@ internal static class SockeyeCommandLine
                 UsersFile = parseResult.GetValue(usersFile),
                 ConfigFile = parseResult.GetValue(config),
                 LogLevel = parseResult.GetValue(logLevel),
+                LogFormat = parseResult.GetValue(logFormat),
                 AllowAnonymous = parseResult.GetValue(allowAnonymous),
                 HandshakeTimeout = parseResult.GetValue(handshakeTimeout),
                 ConnectTimeout = parseResult.GetValue(connectTimeout),
@@ -206,12 +208,26 @@ internal static class SockeyeCommandLine
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.SetMinimumLevel(settings.LogLevel);
-        builder.Logging.AddSimpleConsole(console =>
+        if (settings.JsonLogs)
         {
-            console.SingleLine = true;
-            console.UseUtcTimestamp = true;
-            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        });
+            // One object per line, for log shippers: Timestamp, EventId, LogLevel, Category, Message and the event's
+            // fields under State, each with the name docs/logging.md gives it.
+            builder.Logging.AddJsonConsole(console =>
+            {
+                console.UseUtcTimestamp = true;
+                console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                console.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+            });
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.UseUtcTimestamp = true;
+                console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            });
+        }
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
 
         // A listener that cannot open is reported by ServeAsync as one plain line; the host's own report of the same

@@ -75,6 +75,41 @@ public partial class ProcessTests
     }
 
     [Fact]
+    public async Task Process_LogFormatJson_EveryLineIsAJsonObject_TheAccessLogWithItsFieldsByName()
+    {
+        // Issue 19: --log-format json writes JSON lines through Microsoft.Extensions.Logging's JSON console formatter.
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", "127.0.0.1:0", "--user", "alice:secret", "--log-format", "json"]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+        using (Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port))
+        using (Socket upstream = await target.AcceptAsync())
+        {
+            await AssertRelaysBothWaysAsync(client, upstream, "hello");
+        }
+
+        await sockeye.WaitForOutputAsync(JsonAccessLine(), TestTimeouts.Default);
+        await sockeye.TerminateAsync();
+
+        string[] lines = sockeye.Transcript.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.NotEmpty(lines);
+        foreach (string line in lines)
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(line);
+            Assert.True(document.RootElement.TryGetProperty("EventId", out _), line);
+        }
+
+        string access = Array.Find(lines, line => line.Contains("\"EventId\":2900", StringComparison.Ordinal))!;
+        using var accessLine = System.Text.Json.JsonDocument.Parse(access);
+        System.Text.Json.JsonElement state = accessLine.RootElement.GetProperty("State");
+        Assert.Equal("alice", state.GetProperty("User").GetString());
+        Assert.Equal("Sockeye.Access", accessLine.RootElement.GetProperty("Category").GetString());
+        Assert.True(state.TryGetProperty("BytesUp", out _));
+    }
+
+    [GeneratedRegex("\"EventId\":2900")]
+    private static partial Regex JsonAccessLine();
+
+    [Fact]
     public async Task Process_SigtermWithTunnelOpen_KeepsRelayingThenExitsZeroOnceTheTunnelCloses()
     {
         // A long grace period: exiting well before it proves the drain ended because the tunnel closed.

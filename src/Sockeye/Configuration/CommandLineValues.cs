@@ -13,6 +13,9 @@ internal sealed record CommandLineValues
 
     public string? LogLevel { get; init; }
 
+    /// <summary>--log-format: <c>text</c> (one line per event) or <c>json</c> (one JSON object per line).</summary>
+    public string? LogFormat { get; init; }
+
     public bool AllowAnonymous { get; init; }
 
     public string? HandshakeTimeout { get; init; }

@@ -20,7 +20,7 @@ internal static class SettingsReader
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
-        "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "bind", "udp", "limits", "authentication", "outbound",
+        "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "logFormat", "bind", "udp", "limits", "authentication", "outbound",
         "rules", "metrics",
     };
 
@@ -67,6 +67,7 @@ internal static class SettingsReader
         options.EventLoopPoll = ReadDuration(null, "", configuration, "eventLoopPoll", options.EventLoopPoll, errors);
         bool allowAnonymous = commandLine.AllowAnonymous || ReadBool(configuration, "allowAnonymous", errors);
         LogLevel logLevel = ReadLogLevel(commandLine.LogLevel is null ? "logLevel" : "--log-level", commandLine.LogLevel ?? configuration["logLevel"], errors);
+        bool jsonLogs = ReadJsonLogs(commandLine.LogFormat is null ? "logFormat" : "--log-format", commandLine.LogFormat ?? configuration["logFormat"], errors);
 
         bool listenerErrorReported = errors.Exists(static e => e.StartsWith("listeners", StringComparison.Ordinal) || e.StartsWith("--listen", StringComparison.Ordinal));
         ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
@@ -84,7 +85,7 @@ internal static class SettingsReader
 
         MetricsSettings metrics = ReadMetrics(configuration, commandLine, errors);
         CheckOpenProxy(options, allowAnonymous, errors);
-        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) : null;
+        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs } : null;
     }
 
     /// <summary>
@@ -516,6 +517,21 @@ internal static class SettingsReader
 
         errors.Add($"{key}: '{text}' is not true or false.");
         return false;
+    }
+
+    /// <summary><c>text</c> (the default) or <c>json</c>: whether the console log is JSON lines.</summary>
+    private static bool ReadJsonLogs(string key, string? text, List<string> errors)
+    {
+        switch (text?.Trim().ToLowerInvariant())
+        {
+            case null or "text":
+                return false;
+            case "json":
+                return true;
+            default:
+                errors.Add($"{key}: '{text}' is not a log format; use text or json.");
+                return false;
+        }
     }
 
     private static LogLevel ReadLogLevel(string key, string? text, List<string> errors)

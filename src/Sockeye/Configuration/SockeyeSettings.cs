@@ -4,7 +4,11 @@ using Sockeye.Server.Configuration;
 namespace Sockeye.Configuration;
 
 /// <summary>The daemon's effective settings: the server's options plus what only the executable uses.</summary>
-internal sealed record SockeyeSettings(SockeyeServerOptions Server, LogLevel LogLevel, bool AllowAnonymous, MetricsSettings Metrics);
+internal sealed record SockeyeSettings(SockeyeServerOptions Server, LogLevel LogLevel, bool AllowAnonymous, MetricsSettings Metrics)
+{
+    /// <summary>Whether the console log is JSON lines (<c>logFormat: json</c>) rather than text.</summary>
+    public bool JsonLogs { get; init; }
+}
 
 /// <summary>Where and how often the executable pushes the <c>Sockeye.Server</c> meter over OTLP/HTTP; no endpoint, no export.</summary>
 internal sealed record MetricsSettings(Uri? OtlpEndpoint, TimeSpan ExportInterval)

@@ -742,6 +742,31 @@ public class SettingsReaderTests
         Assert.StartsWith("udp.idleTimeout: 'soon' is not a duration", Assert.Single(errors), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("""{ }""", false)]
+    [InlineData("""{ "logFormat": "text" }""", false)]
+    [InlineData("""{ "logFormat": "JSON" }""", true)]
+    public void Read_LogFormat_TextOrJson(string json, bool jsonLogs)
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(jsonLogs, settings!.JsonLogs);
+    }
+
+    [Fact]
+    public void Read_LogFormatUnknown_NamesTheKey_AndTheCommandLineWins()
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json("""{ "logFormat": "xml" }"""), NoCommandLine, errors));
+        Assert.Equal("logFormat: 'xml' is not a log format; use text or json.", Assert.Single(errors));
+
+        errors.Clear();
+        SockeyeSettings? settings = SettingsReader.Read(Json("""{ "logFormat": "text" }"""), new CommandLineValues { LogFormat = "json" }, errors);
+        Assert.True(settings!.JsonLogs);
+    }
+
     [Fact]
     public void Read_AuthenticationSection_EveryValueIsRead()
     {
