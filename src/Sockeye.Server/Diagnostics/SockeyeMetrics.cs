@@ -29,6 +29,10 @@ internal sealed class SockeyeMetrics : IDisposable
     private readonly Counter<long> _sessions;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _bytes;
+    private readonly Histogram<double> _handshakeDuration;
+    private readonly Histogram<double> _connectDuration;
+    private readonly Counter<long> _authentications;
+    private readonly Counter<long> _ruleDenials;
 
     public SockeyeMetrics()
     {
@@ -40,7 +44,33 @@ internal sealed class SockeyeMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600] });
         _bytes = Meter.CreateCounter<long>("sockeye.relay.bytes", "By",
             "Payload bytes relayed by ended sessions (TCP tunnels, and UDP associations' datagram payloads), by direction (upload: client to destination) and command.");
+        _handshakeDuration = Meter.CreateHistogram<double>("sockeye.handshake.duration", "s",
+            "From accept to a complete request: greeting, authentication and request, login checks included.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.001, 0.01, 0.1, 1, 10] });
+        _connectDuration = Meter.CreateHistogram<double>("sockeye.connect.duration", "s",
+            "CONNECT's resolve and connect to the destination, by the reply it led to.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.001, 0.01, 0.1, 1, 10] });
+        _authentications = Meter.CreateCounter<long>("sockeye.authentications", "{login}",
+            "RFC 1929 logins, by outcome: succeeded, failed, or refused unchecked because the address is banned.");
+        _ruleDenials = Meter.CreateCounter<long>("sockeye.rule.denials", "{request}",
+            "Access-rule denials, by the rule that denied: of a request, or of a destination checked after it (an address a name resolved to, a BIND peer, a UDP destination when first seen).");
     }
+
+    /// <summary>Records how long a handshake took, once its request is complete.</summary>
+    public void HandshakeCompleted(TimeSpan duration) => _handshakeDuration.Record(duration.TotalSeconds);
+
+    /// <summary>Records how long a CONNECT's resolve and connect took, and the reply it led to.</summary>
+    public void ConnectCompleted(TimeSpan duration, Socks5ReplyCode reply) =>
+        _connectDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("sockeye.reply", ReplyName(reply)));
+
+    /// <summary>Counts a login: <c>succeeded</c>, <c>failed</c> or <c>banned</c>.</summary>
+    public void LoginConcluded(string outcome) => _authentications.Add(1, new KeyValuePair<string, object?>("sockeye.outcome", outcome));
+
+    /// <summary>Counts a request denied by <paramref name="rule"/> (its name, or <c>rule N</c>; <c>none</c> when no rule matched).</summary>
+    public void RuleDenied(string rule) => _ruleDenials.Add(1, new KeyValuePair<string, object?>("sockeye.rule", rule));
+
+    /// <summary>Whether anyone collects rule denials: the rule's label is then worth making.</summary>
+    public bool CountsRuleDenials => _ruleDenials.Enabled;
 
     /// <summary>The meter all of this server's instruments belong to.</summary>
     public Meter Meter { get; }

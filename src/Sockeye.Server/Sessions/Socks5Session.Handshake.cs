@@ -189,6 +189,7 @@ internal sealed partial class Socks5Session
 
             // A failed user name is logged to help operators spot guessing, never raw: escaped (LogText), or as hex.
             user = name is null ? user : LogText.Escape(name);
+            _services.Metrics.LoginConcluded(attempt.Banned ? "banned" : "failed");
             if (attempt.Banned)
             {
                 SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
@@ -212,6 +213,7 @@ internal sealed partial class Socks5Session
         }
 
         attempt.Conclude(verified: true);
+        _services.Metrics.LoginConcluded("succeeded");
         _user = name!;
         _phase = HandshakePhase.Request;
         replyLength = UsernamePasswordReply.Success.Write(output);
@@ -228,11 +230,6 @@ internal sealed partial class Socks5Session
         return greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
     }
 
-    /// <summary>
-    /// The RFC's answer to malformed bytes, where it has one: X'FF' for a greeting with no methods, STATUS X'01' for a bad
-    /// RFC 1929 request, the parse error's reply code for a bad request. A wrong SOCKS version gets no reply: the client
-    /// does not speak SOCKS5 and could not read one.
-    /// </summary>
     /// <summary>
     /// What a greeting that is not SOCKS5 looks like, for the operator's line: the clients that most often reach a SOCKS5
     /// port by mistake are SOCKS4 clients and HTTP clients (and HTTPS, through TLS). Only the first byte is shown, in hex.
@@ -254,6 +251,11 @@ internal sealed partial class Socks5Session
         };
     }
 
+    /// <summary>
+    /// The RFC's answer to malformed bytes, where it has one: X'FF' for a greeting with no methods, STATUS X'01' for a bad
+    /// RFC 1929 request, the parse error's reply code for a bad request. A wrong SOCKS version gets no reply: the client
+    /// does not speak SOCKS5 and could not read one.
+    /// </summary>
     private HandshakeStep Malformed(Socks5ParseError error, Span<byte> output, out int replyLength)
     {
         TrySetCloseReason(SessionCloseReason.Malformed);

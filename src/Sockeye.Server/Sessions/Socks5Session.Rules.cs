@@ -64,6 +64,11 @@ internal sealed partial class Socks5Session : IDestinationCheck
         }
 
         AccessRule? rule = decision.RuleNumber > 0 ? _access.Policy[decision.RuleNumber] : null;
+        if (decision.Verdict == AccessVerdict.Deny && _services.Metrics.CountsRuleDenials)
+        {
+            _services.Metrics.RuleDenied(rule is null ? "none" : rule.Name ?? $"rule {decision.RuleNumber}");
+        }
+
         ILogger log = _services.SessionLogger;
         if (rule is { Log: true } && log.IsEnabled(LogLevel.Information))
         {

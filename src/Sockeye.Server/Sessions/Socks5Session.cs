@@ -132,6 +132,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 return;
             }
 
+            _services.Metrics.HandshakeCompleted(_services.TimeProvider.GetElapsedTime(_startTimestamp));
+
             Socks5Request request = _request!.Value;
             if (!await CheckRequestAsync(request).ConfigureAwait(false) || !await TryTakeSessionSlotAsync(request).ConfigureAwait(false))
             {
@@ -144,6 +146,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                     // Here rather than in an async method of its own, whose suspended state would be one more object
                     // for each open tunnel: this method is the one that waits for the relay to end.
                     _phase = HandshakePhase.Connecting;
+                    long connectStart = _services.TimeProvider.GetTimestamp();
                     ConnectResult connected;
                     if (_services.Connect.TryStartFast(request.Destination, request.Port, DestinationCheck, _client, out ConnectAttempt attempt))
                     {
@@ -163,6 +166,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                         connected = await ConnectThroughCommandAsync(request).ConfigureAwait(false);
                     }
 
+                    _services.Metrics.ConnectCompleted(_services.TimeProvider.GetElapsedTime(connectStart), connected.ReplyCode);
                     if (await TakeConnectResultAsync(request, connected, pipelinedStart).ConfigureAwait(false))
                     {
                         EndRelay(await StartRelay().ConfigureAwait(false));

@@ -68,6 +68,52 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task HandshakeConnectLoginAndRuleDenials_Measured()
+    {
+        // Issue 19: what dashboards need and the meter lacked. A login that fails, one that succeeds and connects, and a
+        // request a named rule denies.
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Users.Add(new SockeyeUser("alice", "secret"));
+            o.Rules.Add(new AccessRule { Action = AccessAction.Deny, Name = "no port 9", Ports = { new PortRange(9, 9) } });
+            o.Rules.Add(new AccessRule { Action = AccessAction.Allow });
+        });
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+
+        using (RawClient wrong = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await wrong.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "wrong")]);
+            Assert.Equal(new byte[] { 5, 2, 1, 1 }, await wrong.ReceiveExactlyAsync(4));
+        }
+
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret"), .. Socks5Bytes.Connect(target.EndPoint)]);
+            Assert.Equal(new byte[] { 5, 2, 1, 0 }, await client.ReceiveExactlyAsync(4));
+            Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+            using Socket far = await target.AcceptAsync();
+        }
+
+        using (RawClient denied = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await denied.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret"),
+                .. Socks5Bytes.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9))]);
+            Assert.Equal(new byte[] { 5, 2, 1, 0 }, await denied.ReceiveExactlyAsync(4));
+            Assert.Equal(2, (await denied.ReceiveReplyAsync())[1]);
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => metrics.Sum("sockeye.sessions") == 3);
+        Assert.Equal(1, metrics.Sum("sockeye.authentications", "sockeye.outcome", "failed"));
+        Assert.Equal(2, metrics.Sum("sockeye.authentications", "sockeye.outcome", "succeeded"));
+        Assert.Equal(1, metrics.Sum("sockeye.rule.denials", "sockeye.rule", "no port 9"));
+        Assert.Equal(2, metrics.Of("sockeye.handshake.duration").Count());
+        RecordedMetrics.Measurement connect = Assert.Single(metrics.Of("sockeye.connect.duration"));
+        Assert.Equal("succeeded", connect.Tags["sockeye.reply"]);
+        Assert.InRange(connect.Value, 0, 60);
+    }
+
+    [Fact]
     public async Task DeniedConnect_And_NoAcceptableMethod_TaggedWithWhatHappened()
     {
         using var target = new TcpTarget();
