@@ -28,7 +28,10 @@ internal sealed class SockeyeMetrics : IDisposable
 
     private readonly Counter<long> _sessions;
     private readonly Histogram<double> _duration;
-    private readonly Counter<long> _bytes;
+    // Relayed bytes of ended sessions, by command (CommandIndex) and direction (upload at even indices), and the lock that
+    // makes a session's move from the live reading into these totals atomic with any reading.
+    private readonly long[] _endedBytes = new long[CommandNames.Length * 2];
+    private readonly Lock _bytesLock = new();
     private readonly Histogram<double> _handshakeDuration;
     private readonly Histogram<double> _connectDuration;
     private readonly Counter<long> _authentications;
@@ -42,8 +45,6 @@ internal sealed class SockeyeMetrics : IDisposable
         _duration = Meter.CreateHistogram<double>("sockeye.session.duration", "s",
             "How long sessions lasted, from accept to close, by command.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.01, 0.1, 1, 10, 60, 600, 3600] });
-        _bytes = Meter.CreateCounter<long>("sockeye.relay.bytes", "By",
-            "Payload bytes relayed by ended sessions (TCP tunnels, and UDP associations' datagram payloads), by direction (upload: client to destination) and command.");
         _handshakeDuration = Meter.CreateHistogram<double>("sockeye.handshake.duration", "s",
             "From accept to a complete request: greeting, authentication and request, login checks included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.001, 0.01, 0.1, 1, 10] });
@@ -78,6 +79,8 @@ internal sealed class SockeyeMetrics : IDisposable
     /// <summary>Adds the instruments that read state the server keeps: open sessions, refusals at limits, datagrams, loop faults.</summary>
     public void Observe(SessionRegistry registry, SessionLimiter limiter, UdpStatistics udp, Func<(long HandlerFaults, long FailedLoops)> eventLoopFaults)
     {
+        Meter.CreateObservableCounter("sockeye.relay.bytes", () => RelayedBytes(registry), "By",
+            "Payload bytes relayed, live: by ended sessions, and so far by open ones (TCP tunnels, and UDP associations' datagram payloads), by direction (upload: client to destination) and command.");
         Meter.CreateObservableCounter("sockeye.eventloop.faults", () =>
         {
             (long handlerFaults, long failedLoops) = eventLoopFaults();
@@ -109,9 +112,22 @@ internal sealed class SockeyeMetrics : IDisposable
     }
 
     /// <summary>Records a session that ended. <paramref name="command"/> is null for one that never made a request.</summary>
-    public void SessionEnded(Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration, long bytesUp, long bytesDown)
+    public void SessionEnded(Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration, Socks5Session session)
     {
-        if (!_sessions.Enabled && !_duration.Enabled && !_bytes.Enabled)
+        long bytesUp = session.BytesUp;
+        long bytesDown = session.BytesDown;
+        if (bytesUp != 0 || bytesDown != 0)
+        {
+            int index = CommandIndex(command) * 2;
+            lock (_bytesLock)
+            {
+                _endedBytes[index] += bytesUp;
+                _endedBytes[index + 1] += bytesDown;
+                session.BytesAccounted = true;
+            }
+        }
+
+        if (!_sessions.Enabled && !_duration.Enabled)
         {
             return;
         }
@@ -125,15 +141,47 @@ internal sealed class SockeyeMetrics : IDisposable
             { "sockeye.close_reason", CloseReasonNames[(int)closeReason] },
         });
         _duration.Record(duration.TotalSeconds, commandTag);
-        if (bytesUp > 0)
+    }
+
+    /// <summary>
+    /// The bytes relayed since start: the ended sessions' totals, and what each open session has relayed so far, read
+    /// from the counters its relay keeps anyway (nothing is recorded per read). A two-hour download shows as it goes.
+    /// </summary>
+    private List<Measurement<long>> RelayedBytes(SessionRegistry registry)
+    {
+        long[] totals = new long[_endedBytes.Length];
+        lock (_bytesLock)
         {
-            _bytes.Add(bytesUp, new KeyValuePair<string, object?>("sockeye.direction", "upload"), commandTag);
+            _endedBytes.CopyTo(totals, 0);
+            foreach (Socks5Session session in registry.Sessions)
+            {
+                long up = session.BytesUp;
+                long down = session.BytesDown;
+                if ((up != 0 || down != 0) && !session.BytesAccounted)
+                {
+                    int index = CommandIndex(session.RelayingCommand) * 2;
+                    totals[index] += up;
+                    totals[index + 1] += down;
+                }
+            }
         }
 
-        if (bytesDown > 0)
+        var measurements = new List<Measurement<long>>(totals.Length);
+        for (int command = 0; command < CommandNames.Length; command++)
         {
-            _bytes.Add(bytesDown, new KeyValuePair<string, object?>("sockeye.direction", "download"), commandTag);
+            var commandTag = new KeyValuePair<string, object?>("sockeye.command", CommandNames[command]);
+            for (int direction = 0; direction < 2; direction++)
+            {
+                long value = totals[(command * 2) + direction];
+                if (value != 0)
+                {
+                    measurements.Add(new Measurement<long>(value, commandTag,
+                        new KeyValuePair<string, object?>("sockeye.direction", direction == 0 ? "upload" : "download")));
+                }
+            }
         }
+
+        return measurements;
     }
 
     public void Dispose() => Meter.Dispose();
@@ -141,13 +189,17 @@ internal sealed class SockeyeMetrics : IDisposable
     private static Measurement<long> Datagrams(long count, string outcome) =>
         new(count, new KeyValuePair<string, object?>("sockeye.outcome", outcome));
 
-    private static string CommandName(Socks5Command? command) => command switch
+    private static readonly string[] CommandNames = ["none", "connect", "bind", "udp_associate", "other"];
+
+    private static string CommandName(Socks5Command? command) => CommandNames[CommandIndex(command)];
+
+    private static int CommandIndex(Socks5Command? command) => command switch
     {
-        null => "none",
-        Socks5Command.Connect => "connect",
-        Socks5Command.Bind => "bind",
-        Socks5Command.UdpAssociate => "udp_associate",
-        _ => "other",
+        null => 0,
+        Socks5Command.Connect => 1,
+        Socks5Command.Bind => 2,
+        Socks5Command.UdpAssociate => 3,
+        _ => 4,
     };
 
     private static string ReplyName(Socks5ReplyCode reply) => (int)reply < ReplyNames.Length ? ReplyNames[(int)reply] : "other";

@@ -45,6 +45,18 @@ internal sealed class SessionRegistry : IDisposable
 
     public int Count => _sessions.Count;
 
+    /// <summary>The sessions open now, for a collector's reading; a session may end while it is read.</summary>
+    public IEnumerable<Socks5Session> Sessions
+    {
+        get
+        {
+            foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+            {
+                yield return entry.Value;
+            }
+        }
+    }
+
     public void Add(Socks5Session session) => _sessions[session.Id] = session;
 
     public void Remove(Socks5Session session)

@@ -400,16 +400,27 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _lifetime.Dispose();
     }
 
-    /// <summary>Payload relayed toward the destination: a tunnel's, or a UDP association's datagrams' (headers not counted).</summary>
-    private long BytesUp => _relay?.BytesUp ?? _association?.BytesUp ?? 0;
+    /// <summary>
+    /// Payload relayed toward the destination so far: a tunnel's, or a UDP association's datagrams' (headers not counted).
+    /// Read live by the metrics while the session relays.
+    /// </summary>
+    internal long BytesUp => _relay?.BytesUp ?? _association?.BytesUp ?? 0;
 
-    /// <summary>Payload relayed toward the client.</summary>
-    private long BytesDown => _relay?.BytesDown ?? _association?.BytesDown ?? 0;
+    /// <summary>Payload relayed toward the client so far.</summary>
+    internal long BytesDown => _relay?.BytesDown ?? _association?.BytesDown ?? 0;
+
+    /// <summary>The command, once the session relays (read only after <see cref="BytesUp"/> or <see cref="BytesDown"/> is not 0).</summary>
+    internal Socks5Command? RelayingCommand => _relay is not null || _association is not null ? _request?.Command : null;
+
+    /// <summary>
+    /// Set by the metrics, under their lock, once this session's bytes are in their totals of ended sessions: from then on
+    /// a reading of the live sessions skips it, so no byte is counted twice or dropped between the two.
+    /// </summary>
+    internal bool BytesAccounted { get; set; }
 
     private void RecordMetrics()
     {
-        _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp),
-            BytesUp, BytesDown);
+        _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp), this);
     }
 
     private void WriteAccessLog()
