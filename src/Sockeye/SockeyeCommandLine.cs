@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using System.CommandLine;
@@ -103,6 +104,9 @@ internal static class SockeyeCommandLine
         return await parsed.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
     }
 
+    // SIGUSR1's number on Linux (and on every architecture .NET runs Linux on).
+    private const int SigUsr1 = 10;
+
     private static async Task<int> ServeAsync(CommandLineValues values, TextWriter error, CancellationToken cancellationToken)
     {
         var errors = new List<string>();
@@ -117,7 +121,32 @@ internal static class SockeyeCommandLine
             return ExitUsage;
         }
 
-        using IHost host = BuildHost(settings, reloadErrors => LoadSettings(values, reloadErrors));
+        AccessLogFile? accessLog = null;
+        if (settings.AccessLogPath is { } accessLogPath)
+        {
+            try
+            {
+                accessLog = AccessLogFile.Open(accessLogPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await error.WriteLineAsync($"sockeye: accessLog.path: cannot write '{accessLogPath}': {e.Message}").ConfigureAwait(false);
+                return ExitUsage;
+            }
+        }
+
+        // Disposed after the host, so that the access lines of the sessions the drain closed are written too.
+        using AccessLogFile? accessLogFile = accessLog;
+
+        // SIGUSR1 (10 on Linux; the runtime takes raw signal numbers on Unix): reopen the access log, after logrotate moved it.
+        using PosixSignalRegistration? reopen = accessLog is not null && !OperatingSystem.IsWindows()
+            ? PosixSignalRegistration.Create((PosixSignal)SigUsr1, context =>
+            {
+                context.Cancel = true;
+                accessLog.Reopen();
+            })
+            : null;
+        using IHost host = BuildHost(settings, reloadErrors => LoadSettings(values, reloadErrors), accessLog);
         ILogger hostLogger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye");
         LogFileLimit(hostLogger);
         if (settings.Metrics.OtlpEndpoint is { } metricsEndpoint)
@@ -204,7 +233,7 @@ internal static class SockeyeCommandLine
         }
     }
 
-    private static IHost BuildHost(SockeyeSettings settings, Func<List<string>, SockeyeSettings?> loadSettings)
+    private static IHost BuildHost(SockeyeSettings settings, Func<List<string>, SockeyeSettings?> loadSettings, AccessLogFile? accessLog)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.SetMinimumLevel(settings.LogLevel);
@@ -229,6 +258,16 @@ internal static class SockeyeCommandLine
             });
         }
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
+        if (accessLog is not null)
+        {
+            // The access log goes to its file instead of the console.
+            builder.Logging.AddProvider(accessLog);
+            builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(AccessLogFile.Category, LogLevel.None);
+
+            // Whatever logLevel says of the console: the file is there to hold every session.
+            builder.Logging.AddFilter<AccessLogFile>(AccessLogFile.Category, LogLevel.Information);
+        }
+
 
         // A listener that cannot open is reported by ServeAsync as one plain line; the host's own report of the same
         // failure would add a stack trace to it.

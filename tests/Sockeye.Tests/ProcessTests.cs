@@ -106,6 +106,56 @@ public partial class ProcessTests
         Assert.True(state.TryGetProperty("BytesUp", out _));
     }
 
+    [Fact]
+    public async Task Process_AccessLogPath_LinesGoToTheFile_AndSurviveARenameAndSigusr1WithoutLoss()
+    {
+        // Issue 19: accessLog.path sends the access log to its own file, reopened on SIGUSR1 so logrotate can move it.
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "access.log");
+        string rotated = path + ".1";
+        using var config = new TempFile($$"""{ "listeners": [ "127.0.0.1:0" ], "accessLog": { "path": "{{path}}" } }""");
+        await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--config", config.Path]);
+        int port = await sockeye.WaitForListeningPortAsync();
+        using var target = new TargetServer();
+
+        await OneTunnelAsync(port, target, "first");
+        await WaitUntilAsync(() => File.Exists(path) && File.ReadAllLines(path).Length == 1);
+
+        // A session that ends after the move and before the signal: its line goes on into the moved file, and it is
+        // there before the signal is sent (a session's line is written once the server has closed it, after the client).
+        File.Move(path, rotated);
+        await OneTunnelAsync(port, target, "moved");
+        await WaitUntilAsync(() => File.ReadAllLines(rotated).Length == 2);
+        sockeye.ReopenLogs();
+        await WaitUntilAsync(() => File.Exists(path));
+        await OneTunnelAsync(port, target, "after");
+        await WaitUntilAsync(() => File.ReadAllLines(path).Length == 1);
+
+        // Nothing lost, nothing written twice.
+        string[] old = File.ReadAllLines(rotated);
+        Assert.Equal(2, old.Length);
+        Assert.All(old.Concat(File.ReadAllLines(path)), line => Assert.Contains(" user=- Connect 127.0.0.1:", line, StringComparison.Ordinal));
+        Assert.DoesNotContain("Sockeye.Access[2900]", sockeye.Transcript, StringComparison.Ordinal);
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds, for at most <see cref="TestTimeouts.Default"/>.</summary>
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        DateTime until = DateTime.UtcNow + TestTimeouts.Default;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "the condition did not become true in time");
+            await Task.Delay(20);
+        }
+    }
+
+    private static async Task OneTunnelAsync(int port, TargetServer target, string text)
+    {
+        using Socket client = await Socks5Client.ConnectAsync(port, null, target.Port);
+        using Socket upstream = await target.AcceptAsync();
+        await AssertRelaysBothWaysAsync(client, upstream, text);
+    }
+
     [GeneratedRegex("\"EventId\":2900")]
     private static partial Regex JsonAccessLine();
 

@@ -21,7 +21,7 @@ internal static class SettingsReader
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "logFormat", "bind", "udp", "limits", "authentication", "outbound",
-        "rules", "metrics",
+        "rules", "metrics", "accessLog",
     };
 
     private static readonly HashSet<string> KnownMetricsKeys = new(StringComparer.OrdinalIgnoreCase) { "otlpEndpoint", "exportInterval" };
@@ -85,7 +85,8 @@ internal static class SettingsReader
 
         MetricsSettings metrics = ReadMetrics(configuration, commandLine, errors);
         CheckOpenProxy(options, allowAnonymous, errors);
-        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs } : null;
+        string? accessLogPath = ReadAccessLogPath(configuration.GetSection("accessLog"), errors);
+        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs, AccessLogPath = accessLogPath } : null;
     }
 
     /// <summary>
@@ -517,6 +518,27 @@ internal static class SettingsReader
 
         errors.Add($"{key}: '{text}' is not true or false.");
         return false;
+    }
+
+    /// <summary><c>accessLog.path</c>: the file the access log goes to; checked for being writable when the server starts.</summary>
+    private static string? ReadAccessLogPath(IConfigurationSection section, List<string> errors)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            if (!string.Equals(child.Key, "path", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"accessLog.{child.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
+            }
+        }
+
+        string? path = section["path"];
+        if (path is not null && string.IsNullOrWhiteSpace(path))
+        {
+            errors.Add("accessLog.path: give a file, or leave the key out for the console.");
+            return null;
+        }
+
+        return path;
     }
 
     /// <summary><c>text</c> (the default) or <c>json</c>: whether the console log is JSON lines.</summary>

@@ -8,6 +8,9 @@ internal sealed record SockeyeSettings(SockeyeServerOptions Server, LogLevel Log
 {
     /// <summary>Whether the console log is JSON lines (<c>logFormat: json</c>) rather than text.</summary>
     public bool JsonLogs { get; init; }
+
+    /// <summary>The file the access log (event 2900) goes to instead of the console (<c>accessLog.path</c>); none by default.</summary>
+    public string? AccessLogPath { get; init; }
 }
 
 /// <summary>Where and how often the executable pushes the <c>Sockeye.Server</c> meter over OTLP/HTTP; no endpoint, no export.</summary>

@@ -768,6 +768,18 @@ public class SettingsReaderTests
     }
 
     [Fact]
+    public void Read_AccessLogPath_ReadAndChecked()
+    {
+        var errors = new List<string>();
+        Assert.Equal("/var/log/sockeye/access.log", SettingsReader.Read(Json("""{ "accessLog": { "path": "/var/log/sockeye/access.log" } }"""), NoCommandLine, errors)!.AccessLogPath);
+        Assert.Null(SettingsReader.Read(Json("""{ }"""), NoCommandLine, errors)!.AccessLogPath);
+        Assert.Empty(errors);
+
+        Assert.Null(SettingsReader.Read(Json("""{ "accessLog": { "path": " ", "file": "x" } }"""), NoCommandLine, errors));
+        Assert.Equal(["accessLog.file: unknown setting; see docs/configuration.md for the keys Sockeye reads.", "accessLog.path: give a file, or leave the key out for the console."], errors);
+    }
+
+    [Fact]
     public void Read_AuthenticationSection_EveryValueIsRead()
     {
         const string json = """

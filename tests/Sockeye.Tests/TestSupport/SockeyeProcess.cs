@@ -165,6 +165,9 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
     /// <summary>Sends SIGHUP: read the configuration again.</summary>
     public void Hangup() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigHup));
 
+    /// <summary>Sends SIGUSR1: reopen the access log file, as logrotate's postrotate does.</summary>
+    public void ReopenLogs() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigUsr1));
+
     /// <summary>Sends SIGTERM straight from this process, with no <c>kill</c> process to start in between.</summary>
     public void TerminateNow() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigTerm));
 
@@ -208,6 +211,7 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
     private static class NativeMethods
     {
         public const int SigHup = 1;
+        public const int SigUsr1 = 10;
         public const int SigTerm = 15;
 
         [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
