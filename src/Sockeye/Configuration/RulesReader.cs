@@ -97,8 +97,7 @@ internal static class RulesReader
     {
         foreach (string text in ReadList(rule, "clients"))
         {
-            // A client is matched by address only: the same network syntax as destinations, without names.
-            if (DestinationPattern.TryParse(text, out DestinationPattern? pattern, out string? problem) && pattern!.Network is { } network)
+            if (TryParseClientNetwork(text, out System.Net.IPNetwork network, out string? problem))
             {
                 target.Clients.Add(network);
             }
@@ -107,6 +106,22 @@ internal static class RulesReader
                 errors.Add($"{key}.clients: {problem ?? $"'{text}' is not a network such as 192.168.0.0/16 or an address; clients are matched by address, not by name"}.");
             }
         }
+    }
+
+    /// <summary>
+    /// A client network: the same syntax as a destination's network or address, without names, since a client is
+    /// matched by address only. <paramref name="problem"/> is the parser's reason when it has one.
+    /// </summary>
+    internal static bool TryParseClientNetwork(string text, out System.Net.IPNetwork network, out string? problem)
+    {
+        if (DestinationPattern.TryParse(text, out DestinationPattern? pattern, out problem) && pattern!.Network is { } parsed)
+        {
+            network = parsed;
+            return true;
+        }
+
+        network = default;
+        return false;
     }
 
     private static void ReadUsers(IConfigurationSection rule, string key, AccessRule target, List<string> errors)
@@ -175,8 +190,8 @@ internal static class RulesReader
         }
     }
 
-    /// <summary>An array, or one comma-separated string; empty entries are dropped.</summary>
-    private static List<string> ReadList(IConfigurationSection rule, string name)
+    /// <summary>An array, or one comma-separated string (the form an environment variable gives); empty entries are dropped.</summary>
+    internal static List<string> ReadList(IConfigurationSection rule, string name)
     {
         IConfigurationSection section = rule.GetSection(name);
         var items = new List<string>();

@@ -193,7 +193,7 @@ internal static class SettingsReader
         authentication.MaxFailures = ReadInt(configuration, "authentication:maxFailures", authentication.MaxFailures, errors, "authentication.maxFailures");
         authentication.BanDuration = ReadDuration(null, "", configuration, "authentication:banDuration", authentication.BanDuration, errors, "authentication.banDuration");
         authentication.VerifiedCacheTtl = ReadDuration(null, "", configuration, "authentication:verifiedCacheTtl", authentication.VerifiedCacheTtl, errors, "authentication.verifiedCacheTtl");
-        ReadBanExempt(configuration.GetSection("authentication:banExempt"), authentication, errors);
+        ReadBanExempt(configuration, authentication, errors);
         CheckSectionKeys(configuration.GetSection("limits"), "limits", KnownLimitKeys, errors);
         LimitsOptions limits = options.Limits;
         limits.MaxHandshakes = ReadInt(configuration, "limits:maxHandshakes", limits.MaxHandshakes, errors, "limits.maxHandshakes");
@@ -266,28 +266,18 @@ internal static class SettingsReader
         }
     }
 
-    /// <summary>
-    /// <c>authentication.banExempt</c>: networks (<c>127.0.0.0/8</c>) or single addresses, as a list or one
-    /// comma-separated string (the form an environment variable gives).
-    /// </summary>
-    private static void ReadBanExempt(IConfigurationSection section, AuthenticationOptions authentication, List<string> errors)
+    /// <summary><c>authentication.banExempt</c>: client networks or addresses, written as the rules' <c>clients</c> are.</summary>
+    private static void ReadBanExempt(IConfiguration configuration, AuthenticationOptions authentication, List<string> errors)
     {
-        List<string> texts = section.Value is { } single
-            ? [.. single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
-            : [.. section.GetChildren().Select(c => c.Value ?? "")];
-        foreach (string text in texts)
+        foreach (string text in RulesReader.ReadList(configuration.GetSection("authentication"), "banExempt"))
         {
-            if (IPNetwork.TryParse(text, out IPNetwork network))
+            if (RulesReader.TryParseClientNetwork(text, out IPNetwork network, out string? problem))
             {
                 authentication.BanExempt.Add(network);
             }
-            else if (IPAddress.TryParse(text, out IPAddress? address))
-            {
-                authentication.BanExempt.Add(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128));
-            }
             else
             {
-                errors.Add($"authentication.banExempt: '{text}' is not a network (such as 127.0.0.0/8) or an address.");
+                errors.Add($"authentication.banExempt: {problem ?? $"'{text}' is not a network (such as 127.0.0.0/8) or an address"}.");
             }
         }
     }
