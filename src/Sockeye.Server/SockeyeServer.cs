@@ -18,7 +18,7 @@ namespace Sockeye.Server;
 /// A SOCKS5 server: listens on the configured endpoints and serves each client until it leaves or the server stops.
 /// Embeddable: several servers can run in one process, each with its own options.
 /// </summary>
-public sealed class SockeyeServer : IAsyncDisposable
+public sealed partial class SockeyeServer : IAsyncDisposable
 {
     private readonly SockeyeServerOptions _options;
     private readonly ILogger _logger;
@@ -70,7 +70,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _guardsHostAddresses = SockeyeServerOptions.GuardsLocalDestinations(options.Listeners);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
-        _services.Metrics.Observe(_registry, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults);
+        _services.Metrics.Observe(_registry, _services.Accounting, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults, options.PerUserMetrics);
         _onAccepted = OnAccepted;
     }
 
@@ -143,6 +143,8 @@ public sealed class SockeyeServer : IAsyncDisposable
         }
 
         LocalEndPoints = endPoints;
+        _startedAt = _timeProvider.GetUtcNow();
+        _services.Accounting.StartSampling(_registry);
         ServerLog.TransportEngine(_logger, _services.Engine.Name);
         LogDescriptorCeilings();
         if (_services.Access.Users.RequiresAuthentication)
@@ -193,6 +195,7 @@ public sealed class SockeyeServer : IAsyncDisposable
         _hostAddresses.Dispose();
         _services.Engine.Dispose();
         _services.Notices.Dispose();
+        _services.Accounting.Dispose();
         _services.Metrics.Dispose();
         ServerLog.Stopped(_logger);
     }

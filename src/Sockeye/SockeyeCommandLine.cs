@@ -2,10 +2,12 @@ using System.Runtime.InteropServices;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Sockeye.Admin;
 using Sockeye.Configuration;
 using Sockeye.Hosting;
 using Sockeye.Server;
@@ -59,10 +61,16 @@ internal static class SockeyeCommandLine
         var idleTimeout = new Option<string>("--idle-timeout") { Description = "Close a tunnel idle this long; 0 for never. Default: 5m.", HelpName = "DURATION" };
         var metricsOtlp = new Option<string>("--metrics-otlp") { Description = "Push metrics over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318.", HelpName = "URL" };
         var shutdownTimeout = new Option<string>("--shutdown-timeout") { Description = "Grace period for open tunnels on SIGTERM/SIGINT. Default: 10s.", HelpName = "DURATION" };
+        var adminListen = new Option<string>("--admin-listen")
+        {
+            Description = "Serve the admin endpoint (status page, /metrics, /healthz, /readyz) on HOST:PORT. Off loopback it needs admin.token.",
+            HelpName = "HOST:PORT",
+        };
 
         var root = new RootCommand("Sockeye: a SOCKS5 proxy server (RFC 1928, RFC 1929).")
         {
             listen, user, usersFile, config, logLevel, logFormat, allowAnonymous, handshakeTimeout, connectTimeout, idleTimeout, shutdownTimeout, metricsOtlp,
+            adminListen,
         };
 
         root.SetAction((parseResult, token) =>
@@ -81,6 +89,7 @@ internal static class SockeyeCommandLine
                 IdleTimeout = parseResult.GetValue(idleTimeout),
                 ShutdownTimeout = parseResult.GetValue(shutdownTimeout),
                 MetricsOtlp = parseResult.GetValue(metricsOtlp),
+                AdminListen = parseResult.GetValue(adminListen),
             };
             return ServeAsync(values, error, cancellationToken);
         });
@@ -163,6 +172,13 @@ internal static class SockeyeCommandLine
             await error.WriteLineAsync($"sockeye: {e.Message}").ConfigureAwait(false);
             return ExitFailure;
         }
+        catch (IOException e) when (settings.Admin is not null)
+        {
+            // Kestrel's way of saying the admin address cannot be listened on: "Failed to bind to address …: address
+            // already in use." The SOCKS listeners opened first were closed by the host's stop.
+            await error.WriteLineAsync($"sockeye: admin.listen: {e.Message}").ConfigureAwait(false);
+            return ExitFailure;
+        }
     }
 
     /// <summary>The settings from the config file, the environment and the command line; null with <paramref name="errors"/> filled when they are not valid.</summary>
@@ -235,7 +251,29 @@ internal static class SockeyeCommandLine
 
     private static IHost BuildHost(SockeyeSettings settings, Func<List<string>, SockeyeSettings?> loadSettings, AccessLogFile? accessLog)
     {
-        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        if (settings.Admin is not { } admin)
+        {
+            HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+            ConfigureHost(builder, settings, loadSettings, accessLog);
+            return builder.Build();
+        }
+
+        // The admin endpoint's Kestrel shares the host, so it starts after the SOCKS listeners and stops after them:
+        // /readyz answers 503 for the whole drain.
+        WebApplicationBuilder web = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+
+        // Only Sockeye's settings configure it: no appsettings.json from the working directory, no ASPNETCORE_URLS.
+        web.Configuration.Sources.Clear();
+        web.Logging.ClearProviders();
+        ConfigureHost(web, settings, loadSettings, accessLog);
+        AdminEndpoint.ConfigureServer(web, admin);
+        WebApplication app = web.Build();
+        AdminEndpoint.Map(app, admin);
+        return app;
+    }
+
+    private static void ConfigureHost(IHostApplicationBuilder builder, SockeyeSettings settings, Func<List<string>, SockeyeSettings?> loadSettings, AccessLogFile? accessLog)
+    {
         builder.Logging.SetMinimumLevel(settings.LogLevel);
         if (settings.JsonLogs)
         {
@@ -268,29 +306,46 @@ internal static class SockeyeCommandLine
             builder.Logging.AddFilter<AccessLogFile>(AccessLogFile.Category, LogLevel.Information);
         }
 
-
         // A listener that cannot open is reported by ServeAsync as one plain line; the host's own report of the same
         // failure would add a stack trace to it.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
 
+        // Kestrel's per-request lines and its start banner are not the proxy's business (event 1107 says where the admin
+        // endpoint listens); its warnings and errors are.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+
         // The host must not give up on the drain before the server does.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Server.ShutdownTimeout + TimeSpan.FromSeconds(5));
-        if (settings.Metrics.OtlpEndpoint is { } endpoint)
+        if (settings.Metrics.OtlpEndpoint is not null || settings.Admin is not null)
         {
             // Only when asked for: without an exporter no meter provider exists, and recording stays a flag check.
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-                .AddMeter(SockeyeServer.MeterName)
-                .AddOtlpExporter((exporter, reader) =>
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
+            {
+                metrics.AddMeter(SockeyeServer.MeterName);
+                if (settings.Metrics.OtlpEndpoint is { } endpoint)
                 {
-                    exporter.Endpoint = endpoint;
-                    exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
-                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)settings.Metrics.ExportInterval.TotalMilliseconds;
-                }));
+                    metrics.AddOtlpExporter((exporter, reader) =>
+                    {
+                        exporter.Endpoint = endpoint;
+                        exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
+                        reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)settings.Metrics.ExportInterval.TotalMilliseconds;
+                    });
+                }
+
+                if (settings.Admin is not null)
+                {
+                    // Each scrape reads the instruments afresh: a scrape right after a tunnel closes sees its bytes.
+                    metrics.AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0);
+                }
+            });
         }
 
         builder.Services.AddSingleton(services => new SockeyeServer(settings.Server, services.GetRequiredService<ILoggerFactory>(), TimeProvider.System));
+        builder.Services.AddSingleton<ServiceManagerNotifier>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ServiceManagerNotifier>());
         builder.Services.AddHostedService(services => new SockeyeHostedService(
-            services.GetRequiredService<SockeyeServer>(), loadSettings, services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye")));
-        return builder.Build();
+            services.GetRequiredService<SockeyeServer>(), loadSettings, services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye"),
+            services.GetRequiredService<ServiceManagerNotifier>()));
     }
 }

@@ -465,7 +465,7 @@ public partial class ProcessTests
     [GeneratedRegex(@"Sockeye\.Server\[1010\] Reloaded: 1 user\(s\)")]
     private static partial Regex ReloadedLine();
 
-    [GeneratedRegex(@"Sockeye\[1104\] Reload failed, the users and rules in force are unchanged: --config: .* is not valid JSON")]
+    [GeneratedRegex(@"Sockeye\[1104\] Reload failed, the settings in force are unchanged: --config: .* is not valid JSON")]
     private static partial Regex ReloadFailedLine();
 
     [GeneratedRegex(@"Sockeye\[1106\] SIGHUP was ignored when the process started")]

@@ -297,6 +297,44 @@ public class SockeyeCommandLineTests
 
     private static Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) => RunAsync(CancellationToken.None, args);
 
+    [Fact]
+    public async Task RunAsync_AdminOffLoopbackWithoutToken_ExitsTwoAndSaysWhy()
+    {
+        (int exitCode, _, string error) = await RunAsync("--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:9180");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("--admin-listen: 0.0.0.0:9180 is not a loopback address, and admin.token is not set", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_AdminTokenTooShort_ExitsTwoAndNeverEchoesIt()
+    {
+        using var directory = new TempDirectory();
+        string config = directory.File("sockeye.json");
+        await File.WriteAllTextAsync(config, """{ "admin": { "listen": "127.0.0.1:0", "token": "hunter2" } }""");
+        (int exitCode, string output, string error) = await RunAsync("--config", config);
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("admin.token: too short (7 characters)", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", output + error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{ "admin": { "token": "0123456789abcdef0123" } }""", "admin.token: set, but admin.listen is not")]
+    [InlineData("""{ "admin": { "listen": "127.0.0.1:0", "port": 1 } }""", "admin.port: unknown setting")]
+    [InlineData("""{ "admin": { "listen": "nowhere" } }""", "admin.listen: 'nowhere' is not HOST:PORT")]
+    [InlineData("""{ "metrics": { "perUser": "sometimes" } }""", "metrics.perUser: 'sometimes' is not true or false")]
+    public async Task RunAsync_BadAdminSettings_ExitTwoNamingTheKey(string json, string expected)
+    {
+        using var directory = new TempDirectory();
+        string config = directory.File("sockeye.json");
+        await File.WriteAllTextAsync(config, json);
+        (int exitCode, _, string error) = await RunAsync("--config", config);
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(CancellationToken cancellationToken, params string[] args)
     {
         using var output = new StringWriter();

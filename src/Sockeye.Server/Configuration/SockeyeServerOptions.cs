@@ -67,6 +67,14 @@ public sealed class SockeyeServerOptions
     public static TimeSpan DefaultEventLoopPoll { get; } = TimeSpan.FromMicroseconds(100);
 
     /// <summary>
+    /// Whether the meter also publishes each user's sessions and bytes (<c>sockeye.user.sessions</c>,
+    /// <c>sockeye.user.bytes</c>, tagged <c>sockeye.user</c>). Off by default: every configured account becomes a series,
+    /// and that cardinality is the operator's choice. <see cref="SockeyeServer.GetStatus"/> reports users either way.
+    /// Set when the server is created.
+    /// </summary>
+    public bool PerUserMetrics { get; set; }
+
+    /// <summary>
     /// Access rules, checked in order for every CONNECT, BIND peer and UDP datagram: the first rule that matches decides,
     /// and a request no rule matches is denied with reply X'02'.
     /// </summary>

@@ -28,10 +28,6 @@ internal sealed class SockeyeMetrics : IDisposable
 
     private readonly Counter<long> _sessions;
     private readonly Histogram<double> _duration;
-    // Relayed bytes of ended sessions, by command (CommandIndex) and direction (upload at even indices), and the lock that
-    // makes a session's move from the live reading into these totals atomic with any reading.
-    private readonly long[] _endedBytes = new long[CommandNames.Length * 2];
-    private readonly Lock _bytesLock = new();
     private readonly Histogram<double> _handshakeDuration;
     private readonly Histogram<double> _connectDuration;
     private readonly Counter<long> _authentications;
@@ -76,11 +72,23 @@ internal sealed class SockeyeMetrics : IDisposable
     /// <summary>The meter all of this server's instruments belong to.</summary>
     public Meter Meter { get; }
 
-    /// <summary>Adds the instruments that read state the server keeps: open sessions, refusals at limits, datagrams, loop faults.</summary>
-    public void Observe(SessionRegistry registry, SessionLimiter limiter, UdpStatistics udp, Func<(long HandlerFaults, long FailedLoops)> eventLoopFaults)
+    /// <summary>
+    /// Adds the instruments that read state the server keeps: relayed bytes, open sessions, refusals at limits,
+    /// datagrams, loop faults; and, with <paramref name="perUser"/>, each user's sessions and bytes.
+    /// </summary>
+    public void Observe(SessionRegistry registry, SessionAccounting accounting, SessionLimiter limiter, UdpStatistics udp,
+        Func<(long HandlerFaults, long FailedLoops)> eventLoopFaults, bool perUser)
     {
-        Meter.CreateObservableCounter("sockeye.relay.bytes", () => RelayedBytes(registry), "By",
+        Meter.CreateObservableCounter("sockeye.relay.bytes", () => RelayedBytes(accounting.RelayedBytes(registry)), "By",
             "Payload bytes relayed, live: by ended sessions, and so far by open ones (TCP tunnels, and UDP associations' datagram payloads), by direction (upload: client to destination) and command.");
+        if (perUser)
+        {
+            Meter.CreateObservableCounter("sockeye.user.bytes", () => UserBytes(accounting.Users(registry)), "By",
+                "Payload bytes relayed for each user, live, by direction (upload: client to destination).");
+            Meter.CreateObservableCounter("sockeye.user.sessions", () => UserSessions(accounting.Users(registry)), "{session}",
+                "Sessions of each user since start, open ones included.");
+        }
+
         Meter.CreateObservableCounter("sockeye.eventloop.faults", () =>
         {
             (long handlerFaults, long failedLoops) = eventLoopFaults();
@@ -112,21 +120,8 @@ internal sealed class SockeyeMetrics : IDisposable
     }
 
     /// <summary>Records a session that ended. <paramref name="command"/> is null for one that never made a request.</summary>
-    public void SessionEnded(Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration, Socks5Session session)
+    public void SessionEnded(Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration)
     {
-        long bytesUp = session.BytesUp;
-        long bytesDown = session.BytesDown;
-        if (bytesUp != 0 || bytesDown != 0)
-        {
-            int index = CommandIndex(command) * 2;
-            lock (_bytesLock)
-            {
-                _endedBytes[index] += bytesUp;
-                _endedBytes[index + 1] += bytesDown;
-                session.BytesAccounted = true;
-            }
-        }
-
         if (!_sessions.Enabled && !_duration.Enabled)
         {
             return;
@@ -144,28 +139,11 @@ internal sealed class SockeyeMetrics : IDisposable
     }
 
     /// <summary>
-    /// The bytes relayed since start: the ended sessions' totals, and what each open session has relayed so far, read
-    /// from the counters its relay keeps anyway (nothing is recorded per read). A two-hour download shows as it goes.
+    /// The bytes relayed since start (<see cref="SessionAccounting.RelayedBytes"/>): the ended sessions' totals, and what
+    /// each open session has relayed so far. A two-hour download shows as it goes.
     /// </summary>
-    private List<Measurement<long>> RelayedBytes(SessionRegistry registry)
+    private static List<Measurement<long>> RelayedBytes(long[] totals)
     {
-        long[] totals = new long[_endedBytes.Length];
-        lock (_bytesLock)
-        {
-            _endedBytes.CopyTo(totals, 0);
-            foreach (Socks5Session session in registry.Sessions)
-            {
-                long up = session.BytesUp;
-                long down = session.BytesDown;
-                if ((up != 0 || down != 0) && !session.BytesAccounted)
-                {
-                    int index = CommandIndex(session.RelayingCommand) * 2;
-                    totals[index] += up;
-                    totals[index + 1] += down;
-                }
-            }
-        }
-
         var measurements = new List<Measurement<long>>(totals.Length);
         for (int command = 0; command < CommandNames.Length; command++)
         {
@@ -184,6 +162,30 @@ internal sealed class SockeyeMetrics : IDisposable
         return measurements;
     }
 
+    private static List<Measurement<long>> UserBytes(List<Status.UserActivity> users)
+    {
+        var measurements = new List<Measurement<long>>(users.Count * 2);
+        foreach (Status.UserActivity user in users)
+        {
+            var userTag = new KeyValuePair<string, object?>("sockeye.user", user.Name);
+            measurements.Add(new Measurement<long>(user.BytesUp, userTag, new KeyValuePair<string, object?>("sockeye.direction", "upload")));
+            measurements.Add(new Measurement<long>(user.BytesDown, userTag, new KeyValuePair<string, object?>("sockeye.direction", "download")));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> UserSessions(List<Status.UserActivity> users)
+    {
+        var measurements = new List<Measurement<long>>(users.Count);
+        foreach (Status.UserActivity user in users)
+        {
+            measurements.Add(new Measurement<long>(user.Sessions, new KeyValuePair<string, object?>("sockeye.user", user.Name)));
+        }
+
+        return measurements;
+    }
+
     public void Dispose() => Meter.Dispose();
 
     private static Measurement<long> Datagrams(long count, string outcome) =>
@@ -193,14 +195,7 @@ internal sealed class SockeyeMetrics : IDisposable
 
     private static string CommandName(Socks5Command? command) => CommandNames[CommandIndex(command)];
 
-    private static int CommandIndex(Socks5Command? command) => command switch
-    {
-        null => 0,
-        Socks5Command.Connect => 1,
-        Socks5Command.Bind => 2,
-        Socks5Command.UdpAssociate => 3,
-        _ => 4,
-    };
+    private static int CommandIndex(Socks5Command? command) => SessionAccounting.CommandIndex(command);
 
     private static string ReplyName(Socks5ReplyCode reply) => (int)reply < ReplyNames.Length ? ReplyNames[(int)reply] : "other";
 

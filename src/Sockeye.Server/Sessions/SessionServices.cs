@@ -31,6 +31,7 @@ internal sealed class SessionServices
         Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
         Throttle = new LoginThrottle(options.Authentication, timeProvider);
         TimeProvider = timeProvider;
+        Accounting = new SessionAccounting(timeProvider);
         _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
@@ -57,6 +58,9 @@ internal sealed class SessionServices
 
     /// <summary>The server's instruments (meter <c>Sockeye.Server</c>).</summary>
     public SockeyeMetrics Metrics { get; } = new();
+
+    /// <summary>Bytes by command, user and client, and the recent refusals: what the metrics and the status report read.</summary>
+    public SessionAccounting Accounting { get; }
 
     public SessionLimiter Limiter { get; }
 

@@ -8,6 +8,7 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
 using Sockeye.Server.Authentication;
 using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Status;
 
 namespace Sockeye.Server.Sessions;
 
@@ -106,6 +107,9 @@ internal sealed partial class Socks5Session
                     default:
                         TrySetCloseReason(SessionCloseReason.NoAcceptableMethod);
                         SessionLog.NoAcceptableMethod(_services.SessionLogger, _id, _clientEndPoint);
+                        _services.Accounting.Refused(RefusalKind.Method, ClientAddress, null, _access.Users.RequiresAuthentication
+                            ? "offered no acceptable method: USERNAME/PASSWORD (X'02') is required"
+                            : "offered no acceptable method: NO AUTHENTICATION REQUIRED (X'00') was not offered");
                         if (_services.Notices.ShouldNotice(ClientAddress))
                         {
                             SessionLog.MethodRefused(_services.SessionLogger, ClientAddress,
@@ -136,6 +140,7 @@ internal sealed partial class Socks5Session
 
                 _inputStart += (int)reader.Consumed;
                 _request = request;
+                Volatile.Write(ref _commandCode, (int)request.Command);
                 return HandshakeStep.RequestReady;
 
             default:
@@ -190,6 +195,8 @@ internal sealed partial class Socks5Session
             // A failed user name is logged to help operators spot guessing, never raw: escaped (LogText), or as hex.
             user = name is null ? user : LogText.Escape(name);
             _services.Metrics.LoginConcluded(attempt.Banned ? "banned" : "failed");
+            _services.Accounting.Refused(attempt.Banned ? RefusalKind.Ban : RefusalKind.Authentication, client, user,
+                attempt.Banned ? "login refused unchecked: the address is banned after failed logins" : "wrong user name or password");
             if (attempt.Banned)
             {
                 SessionLog.LoginWhileBanned(_services.SessionLogger, _id, _clientEndPoint, user);
@@ -215,6 +222,7 @@ internal sealed partial class Socks5Session
         attempt.Conclude(verified: true);
         _services.Metrics.LoginConcluded("succeeded");
         _user = name!;
+        _userName = _user;
         _phase = HandshakePhase.Request;
         replyLength = UsernamePasswordReply.Success.Write(output);
         return HandshakeStep.Reply;
@@ -260,6 +268,7 @@ internal sealed partial class Socks5Session
     {
         TrySetCloseReason(SessionCloseReason.Malformed);
         SessionLog.HandshakeMalformed(_services.SessionLogger, _id, _clientEndPoint, _phase, error);
+        _services.Accounting.Refused(RefusalKind.Protocol, ClientAddress, _userName, $"{error} in {_phase}{ProtocolHint(error)}");
         if (_services.Notices.ShouldNotice(ClientAddress))
         {
             SessionLog.HandshakeRefused(_services.SessionLogger, ClientAddress, _phase, error, ProtocolHint(error));

@@ -4,6 +4,7 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
+using Sockeye.Server.Status;
 
 namespace Sockeye.Server.Sessions;
 
@@ -64,9 +65,15 @@ internal sealed partial class Socks5Session : IDestinationCheck
         }
 
         AccessRule? rule = decision.RuleNumber > 0 ? _access.Policy[decision.RuleNumber] : null;
-        if (decision.Verdict == AccessVerdict.Deny && _services.Metrics.CountsRuleDenials)
+        if (decision.Verdict == AccessVerdict.Deny)
         {
-            _services.Metrics.RuleDenied(rule is null ? "none" : rule.Name ?? $"rule {decision.RuleNumber}");
+            if (_services.Metrics.CountsRuleDenials)
+            {
+                _services.Metrics.RuleDenied(rule is null ? "none" : rule.Name ?? $"rule {decision.RuleNumber}");
+            }
+
+            string denier = rule is null ? "no rule matched" : rule.Name is { } name ? $"rule '{name}'" : $"rule {decision.RuleNumber}";
+            _services.Accounting.Refused(RefusalKind.Rule, ClientAddress, _userName, $"{Describe(request.Command)} {Describe(request)}: {denier}");
         }
 
         ILogger log = _services.SessionLogger;

@@ -8,6 +8,7 @@ using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Status;
 using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Sessions;
@@ -46,7 +47,14 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private byte[]? _buffer;
     private volatile UdpAssociation? _association;
     private Socks5Request? _request;
+
+    // The request's command as a status reading sees it from another thread (-1 before the request): the request
+    // itself is a struct, which such a reading could see half written.
+    private int _commandCode = -1;
     private string _user = "-";
+
+    // The account's name once it has logged in; null for a client that did not authenticate.
+    private string? _userName;
     private Socks5ReplyCode _replyCode = Socks5ReplyCode.GeneralFailure;
 
     // 1 while this session counts against the handshake cap; cleared exactly once.
@@ -73,6 +81,15 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
 
     /// <summary>When the session was accepted (<see cref="TimeProvider.GetTimestamp"/>): its handshake timeout counts from here.</summary>
     public long StartTimestamp => _startTimestamp;
+
+    /// <summary>The command of the request, once it has been read; null before.</summary>
+    internal Socks5Command? Command => Volatile.Read(ref _commandCode) is int code and >= 0 ? (Socks5Command)code : null;
+
+    /// <summary>The user this session logged in as; <see langword="null"/> before a login, or without authentication.</summary>
+    internal string? UserName => _userName;
+
+    /// <summary>The client's IP address, IPv4-mapped addresses as IPv4; null if the socket could not tell it.</summary>
+    internal IPAddress? ClientAddressOrNull => _clientEndPoint is IPEndPoint ? ClientAddress : null;
 
     /// <summary>The client's IP address, IPv4-mapped addresses as IPv4.</summary>
     private IPAddress ClientAddress
@@ -260,6 +277,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         }
 
         SessionLog.LimitReached(_services.SessionLogger, _id, _clientEndPoint, LogText.Escape(_user), request.Command);
+        _services.Accounting.Refused(RefusalKind.Limit, client, _userName, outOfDescriptors
+            ? "the descriptors sessions may hold are all taken"
+            : "a session cap was reached (limits.maxSessions, maxSessionsPerClientAddress or maxSessionsPerUser)");
         await FailAsync(Socks5ReplyCode.GeneralFailure, SessionCloseReason.LimitReached).ConfigureAwait(false);
         return false;
     }
@@ -413,14 +433,15 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     internal Socks5Command? RelayingCommand => _relay is not null || _association is not null ? _request?.Command : null;
 
     /// <summary>
-    /// Set by the metrics, under their lock, once this session's bytes are in their totals of ended sessions: from then on
+    /// Set by the accounting, under its lock, once this session's bytes are in its totals of ended sessions: from then on
     /// a reading of the live sessions skips it, so no byte is counted twice or dropped between the two.
     /// </summary>
     internal bool BytesAccounted { get; set; }
 
     private void RecordMetrics()
     {
-        _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp), this);
+        _services.Accounting.SessionEnded(_request?.Command, this);
+        _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp));
     }
 
     private void WriteAccessLog()

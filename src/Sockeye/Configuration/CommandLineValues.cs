@@ -28,4 +28,7 @@ internal sealed record CommandLineValues
 
     /// <summary>--metrics-otlp: the OTLP/HTTP collector to push metrics to.</summary>
     public string? MetricsOtlp { get; init; }
+
+    /// <summary>--admin-listen: where the admin endpoint (metrics, health, status page) listens.</summary>
+    public string? AdminListen { get; init; }
 }

@@ -21,10 +21,12 @@ internal static class SettingsReader
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "logFormat", "bind", "udp", "limits", "authentication", "outbound",
-        "rules", "metrics", "accessLog",
+        "rules", "metrics", "accessLog", "admin",
     };
 
-    private static readonly HashSet<string> KnownMetricsKeys = new(StringComparer.OrdinalIgnoreCase) { "otlpEndpoint", "exportInterval" };
+    private static readonly HashSet<string> KnownMetricsKeys = new(StringComparer.OrdinalIgnoreCase) { "otlpEndpoint", "exportInterval", "perUser" };
+
+    private static readonly HashSet<string> KnownAdminKeys = new(StringComparer.OrdinalIgnoreCase) { "listen", "token" };
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
 
@@ -84,9 +86,13 @@ internal static class SettingsReader
         }
 
         MetricsSettings metrics = ReadMetrics(configuration, commandLine, errors);
+        options.PerUserMetrics = ParseBool(configuration["metrics:perUser"], "metrics.perUser", errors);
         CheckOpenProxy(options, allowAnonymous, errors);
         string? accessLogPath = ReadAccessLogPath(configuration.GetSection("accessLog"), errors);
-        return errors.Count == 0 ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs, AccessLogPath = accessLogPath } : null;
+        AdminSettings? admin = ReadAdmin(configuration.GetSection("admin"), commandLine, errors);
+        return errors.Count == 0
+            ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs, AccessLogPath = accessLogPath, Admin = admin }
+            : null;
     }
 
     /// <summary>
@@ -508,6 +514,54 @@ internal static class SettingsReader
 
         errors.Add($"{key}: '{text}' is not true or false.");
         return false;
+    }
+
+    /// <summary>
+    /// <c>admin.listen</c> (or <c>--admin-listen</c>) and <c>admin.token</c>: where the admin endpoint listens, and the
+    /// bearer token it asks for. Off without a listen address. Off loopback a token is required, as a SOCKS listener
+    /// off loopback requires users: an open admin endpoint would tell anyone who uses the proxy and for what.
+    /// </summary>
+    private static AdminSettings? ReadAdmin(IConfigurationSection section, CommandLineValues commandLine, List<string> errors)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            if (!KnownAdminKeys.Contains(child.Key))
+            {
+                errors.Add($"admin.{child.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
+            }
+        }
+
+        (string key, string? text) = commandLine.AdminListen is { } option ? ("--admin-listen", option) : ("admin.listen", section["listen"]);
+        string? token = section["token"];
+        if (text is null)
+        {
+            if (token is not null)
+            {
+                errors.Add("admin.token: set, but admin.listen is not: the admin endpoint is off.");
+            }
+
+            return null;
+        }
+
+        if (!EndPointParser.TryParse(text, out IPEndPoint? endPoint, out string problem))
+        {
+            errors.Add($"{key}: {problem}.");
+            return null;
+        }
+
+        if (token is not null && token.Length < AdminSettings.MinTokenLength)
+        {
+            errors.Add($"admin.token: too short ({token.Length} characters); use at least {AdminSettings.MinTokenLength}, e.g. the output of 'openssl rand -hex 32'.");
+            return null;
+        }
+
+        if (token is null && !IPAddress.IsLoopback(endPoint!.Address))
+        {
+            errors.Add($"{key}: {endPoint} is not a loopback address, and admin.token is not set: anyone who can reach it would see who uses the proxy. Set admin.token (or SOCKEYE_ADMIN__TOKEN), or listen on 127.0.0.1 or [::1].");
+            return null;
+        }
+
+        return new AdminSettings(endPoint!, token);
     }
 
     /// <summary><c>accessLog.path</c>: the file the access log goes to; checked for being writable when the server starts.</summary>

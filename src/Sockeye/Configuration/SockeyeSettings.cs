@@ -11,6 +11,19 @@ internal sealed record SockeyeSettings(SockeyeServerOptions Server, LogLevel Log
 
     /// <summary>The file the access log (event 2900) goes to instead of the console (<c>accessLog.path</c>); none by default.</summary>
     public string? AccessLogPath { get; init; }
+
+    /// <summary>The admin endpoint (<c>admin.listen</c>, <c>admin.token</c>); null when it is off, as by default.</summary>
+    public AdminSettings? Admin { get; init; }
+}
+
+/// <summary>Where the admin endpoint listens, and the bearer token it requires for everything but health checks (null: none).</summary>
+internal sealed record AdminSettings(System.Net.IPEndPoint Listen, string? Token)
+{
+    /// <summary>The shortest token accepted: guessing must be hopeless, not merely slow.</summary>
+    public const int MinTokenLength = 16;
+
+    /// <summary>Leaves the token out: a record would print it, and settings end up in logs and exceptions.</summary>
+    public override string ToString() => $"admin {Listen}{(Token is null ? "" : ", with a token")}";
 }
 
 /// <summary>Where and how often the executable pushes the <c>Sockeye.Server</c> meter over OTLP/HTTP; no endpoint, no export.</summary>

@@ -14,7 +14,7 @@ internal static partial class HostLog
     [LoggerMessage(1103, LogLevel.Information, "SIGHUP: reading the configuration again", EventName = "ReloadRequested")]
     public static partial void ReloadRequested(ILogger logger);
 
-    [LoggerMessage(1104, LogLevel.Error, "Reload failed, the users and rules in force are unchanged: {Problems}", EventName = "ReloadFailed")]
+    [LoggerMessage(1104, LogLevel.Error, "Reload failed, the settings in force are unchanged: {Problems}", EventName = "ReloadFailed")]
     public static partial void ReloadFailed(ILogger logger, string problems);
 
     [LoggerMessage(1105, LogLevel.Information, "Pushing metrics over OTLP/HTTP to {Endpoint} every {Interval}", EventName = "MetricsExport")]
@@ -22,4 +22,7 @@ internal static partial class HostLog
 
     [LoggerMessage(1106, LogLevel.Information, "SIGHUP was ignored when the process started (as under nohup); it now reloads the configuration", EventName = "HangupWasIgnored")]
     public static partial void HangupWasIgnored(ILogger logger);
+
+    [LoggerMessage(1107, LogLevel.Information, "Admin endpoint on {Address}/ ({Access})", EventName = "AdminListening")]
+    public static partial void AdminListening(ILogger logger, string address, string access);
 }

@@ -15,22 +15,25 @@ namespace Sockeye.Hosting;
 /// The server starts inside the host's start, after the console lifetime has installed its signal handlers, so a
 /// SIGTERM that arrives right after "Listening on" is drained like any other.
 /// </remarks>
-internal sealed class SockeyeHostedService : IHostedService, IDisposable
+internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposable
 {
     private readonly SockeyeServer _server;
     private readonly Func<List<string>, SockeyeSettings?> _loadSettings;
     private readonly ILogger _logger;
+    private readonly ServiceManagerNotifier? _notifier;
     private readonly Lock _reloadLock = new();
     private PosixSignalRegistration? _hangup;
 
     /// <param name="server">The server to run.</param>
     /// <param name="loadSettings">Reads the configuration file, the environment and the command line again, as at start.</param>
     /// <param name="logger">Where reloads are reported.</param>
-    public SockeyeHostedService(SockeyeServer server, Func<List<string>, SockeyeSettings?> loadSettings, ILogger logger)
+    /// <param name="notifier">Tells the service manager about reloads; null when none is wanted.</param>
+    public SockeyeHostedService(SockeyeServer server, Func<List<string>, SockeyeSettings?> loadSettings, ILogger logger, ServiceManagerNotifier? notifier = null)
     {
         _server = server;
         _loadSettings = loadSettings;
         _logger = logger;
+        _notifier = notifier;
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -50,11 +53,24 @@ internal sealed class SockeyeHostedService : IHostedService, IDisposable
         await _server.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The drain, run in the host's first stopping step, before any service's <see cref="StopAsync"/>: the admin
+    /// endpoint, which the host stops before this service, still answers /readyz with 503 all through it.
+    /// </summary>
+    public Task StoppingAsync(CancellationToken cancellationToken)
     {
         _hangup?.Dispose();
         return _server.StopAsync(cancellationToken);
     }
+
+    /// <summary>Stops the server if <see cref="StoppingAsync"/> has not (it returns at once if it has).</summary>
+    public Task StopAsync(CancellationToken cancellationToken) => _server.StopAsync(cancellationToken);
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public void Dispose() => _hangup?.Dispose();
 
@@ -63,21 +79,25 @@ internal sealed class SockeyeHostedService : IHostedService, IDisposable
     {
         lock (_reloadLock)
         {
+            _notifier?.Reloading();
             var errors = new List<string>();
             SockeyeSettings? settings = _loadSettings(errors);
             if (settings is null)
             {
                 HostLog.ReloadFailed(_logger, string.Join("; ", errors));
+                _notifier?.Reloaded("Reload failed; the settings in force are unchanged");
                 return;
             }
 
             try
             {
                 _server.Reload(settings.Server);
+                _notifier?.Reloaded("Accepting clients");
             }
             catch (OptionsValidationException e)
             {
                 HostLog.ReloadFailed(_logger, string.Join("; ", e.Failures));
+                _notifier?.Reloaded("Reload failed; the settings in force are unchanged");
             }
         }
     }

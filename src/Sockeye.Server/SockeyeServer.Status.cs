@@ -1,0 +1,121 @@
+using Sockeye.Server.Diagnostics;
+using Sockeye.Server.Sessions;
+using Sockeye.Server.Status;
+using Sockeye.Server.Transport;
+
+namespace Sockeye.Server;
+
+public sealed partial class SockeyeServer
+{
+    // The phases' names in status reports, by HandshakePhase value.
+    private static readonly string[] PhaseNames = ["greeting", "authentication", "request", "connecting", "awaiting_peer", "relaying"];
+    private static readonly string[] CommandNames = ["none", "connect", "bind", "udp_associate", "other"];
+
+    private DateTimeOffset? _startedAt;
+
+    /// <summary>
+    /// Whether the server is ready for clients: started, not draining, and every listener accepting. What a load
+    /// balancer's or an orchestrator's readiness check asks.
+    /// </summary>
+    public bool IsReady => Volatile.Read(ref _state) == 1 && AllListenersAccepting();
+
+    /// <summary>
+    /// What the server is doing now: its listeners, open sessions by command and phase, bytes relayed, each user's and
+    /// the busiest clients' sessions and bytes, the throughput of the last ten minutes and the last refusals.
+    /// </summary>
+    /// <param name="topClients">How many client addresses to list, busiest first.</param>
+    /// <remarks>
+    /// Reads the counters the server keeps anyway; it costs one pass over the open sessions, and the sessions are not
+    /// held up by it. Every list is bounded, whatever clients do.
+    /// </remarks>
+    public ServerStatus GetStatus(int topClients = 20)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(topClients);
+        int state = Volatile.Read(ref _state);
+        SessionAccounting accounting = _services.Accounting;
+
+        int[] groups = new int[CommandNames.Length * PhaseNames.Length];
+        int active = 0;
+        foreach (Socks5Session session in _registry.Sessions)
+        {
+            active++;
+            int phase = Math.Clamp((int)session.Phase, 0, PhaseNames.Length - 1);
+            groups[(SessionAccounting.CommandIndex(session.Command) * PhaseNames.Length) + phase]++;
+        }
+
+        var sessions = new List<SessionGroup>();
+        for (int i = 0; i < groups.Length; i++)
+        {
+            if (groups[i] != 0)
+            {
+                sessions.Add(new SessionGroup(CommandNames[i / PhaseNames.Length], PhaseNames[i % PhaseNames.Length], groups[i]));
+            }
+        }
+
+        long[] bytes = accounting.RelayedBytes(_registry);
+        long up = 0;
+        long down = 0;
+        for (int i = 0; i < bytes.Length; i += 2)
+        {
+            up += bytes[i];
+            down += bytes[i + 1];
+        }
+
+        (List<ClientActivity> clients, ClientActivity others) = accounting.Clients(_registry, topClients);
+        return new ServerStatus(
+            _timeProvider.GetUtcNow(),
+            _startedAt,
+            state == 1 && AllListenersAccepting(),
+            state == 2,
+            ListenerStatuses(state),
+            active,
+            sessions,
+            up,
+            down,
+            accounting.Users(_registry),
+            clients,
+            others,
+            accounting.Throughput(),
+            accounting.RefusalCount,
+            accounting.RecentRefusals());
+    }
+
+    private List<ListenerStatus> ListenerStatuses(int state)
+    {
+        var listeners = new List<ListenerStatus>(_listeners.Count);
+        lock (_listeners)
+        {
+            for (int i = 0; i < _listeners.Count; i++)
+            {
+                bool accepting = state == 1 && i < _acceptLoops.Count && !_acceptLoops[i].IsCompleted;
+                listeners.Add(new ListenerStatus(_listeners[i].LocalEndPoint.ToString(), accepting));
+            }
+        }
+
+        return listeners;
+    }
+
+    private bool AllListenersAccepting()
+    {
+        lock (_listeners)
+        {
+            if (_acceptLoops.Count == 0)
+            {
+                return false;
+            }
+
+            foreach (Task acceptLoop in _acceptLoops)
+            {
+                if (acceptLoop.IsCompleted)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Takes a throughput sample now (tests drive the sampler with a fake clock or call this).</summary>
+    internal void SampleThroughput() => _services.Accounting.Sample(_registry);
+}
