@@ -57,4 +57,10 @@ internal static partial class ServerLog
 
     [LoggerMessage(1016, LogLevel.Information, "Sessions run on the {Engine} engine", EventName = "TransportEngine")]
     public static partial void TransportEngine(ILogger logger, string engine);
+
+    [LoggerMessage(1017, LogLevel.Information, "Stopped listening on {EndPoint} (reload); the sessions it accepted go on until they end", EventName = "ListenerStopped")]
+    public static partial void ListenerStopped(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(1018, LogLevel.Warning, "Reload: {Setting} changed to {Configured}, which needs a restart: until then the server keeps {InForce}", EventName = "ReloadNeedsRestart")]
+    public static partial void ReloadNeedsRestart(ILogger logger, string setting, string inForce, string configured);
 }
