@@ -33,8 +33,10 @@ internal static partial class ServerLog
     [LoggerMessage(1009, LogLevel.Critical, "An event loop failed: its {SocketCount} socket(s) were closed with their sessions, and a new loop takes new ones", EventName = "EventLoopWaitFailed")]
     public static partial void EventLoopWaitFailed(ILogger logger, int socketCount, Exception exception);
 
-    [LoggerMessage(1010, LogLevel.Information, "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions; open sessions keep theirs", EventName = "Reloaded")]
-    public static partial void Reloaded(ILogger logger, int userCount, int ruleCount);
+    [LoggerMessage(1010, LogLevel.Information,
+        "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions, and these changed settings: {ChangedSettings}; open sessions keep theirs",
+        EventName = "Reloaded")]
+    public static partial void Reloaded(ILogger logger, int userCount, int ruleCount, string changedSettings);
 
     [LoggerMessage(1011, LogLevel.Information,
         "Open-file limit {Limit}: {Reserve} kept for the runtime and listeners, {PipeDescriptors} for splice pipes; room for {Tunnels} tunnels or BIND waits (2 descriptors each), {UdpAssociations} UDP associations (4 each), {Handshakes} handshakes at once",

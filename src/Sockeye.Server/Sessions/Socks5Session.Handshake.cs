@@ -109,7 +109,7 @@ internal sealed partial class Socks5Session
                         if (_services.Notices.ShouldNotice(ClientAddress))
                         {
                             SessionLog.MethodRefused(_services.SessionLogger, ClientAddress,
-                                _access.Users.RequiresAuthentication ? "USERNAME/PASSWORD (X'02')" : "NO AUTHENTICATION REQUIRED (X'00')");
+                                _settings.Users.RequiresAuthentication ? "USERNAME/PASSWORD (X'02')" : "NO AUTHENTICATION REQUIRED (X'00')");
                         }
 
                         return HandshakeStep.ReplyAndClose;
@@ -164,7 +164,7 @@ internal sealed partial class Socks5Session
 
             // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait. On an event loop the
             // hash itself (milliseconds of PBKDF2) goes to the thread pool, so that the loop's other sessions never wait for it.
-            bool verified = !attempt.Banned && await _access.Users.VerifyAsync(
+            bool verified = !attempt.Banned && await _settings.Users.VerifyAsync(
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
                 _lifetime.Token, offloadHashing: _services.Engine.IsEngineThread).ConfigureAwait(false);
@@ -204,7 +204,9 @@ internal sealed partial class Socks5Session
 
                 if (attempt.Conclude(verified: false))
                 {
-                    SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
+                    // The throttle's settings, not the session's: a ban is the throttle's, under the settings in force now.
+                    Configuration.AuthenticationOptions throttling = _services.Throttle.Options;
+                    SessionLog.ClientBanned(_services.SessionLogger, client, throttling.MaxFailures, throttling.BanDuration);
                 }
             }
 
@@ -226,7 +228,7 @@ internal sealed partial class Socks5Session
     /// </summary>
     private Socks5AuthMethod ChooseMethod(in Socks5Greeting greeting)
     {
-        Socks5AuthMethod required = _access.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
+        Socks5AuthMethod required = _settings.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
         return greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
     }
 
