@@ -82,13 +82,13 @@ public sealed partial class SockeyeServer
 
     private List<ListenerStatus> ListenerStatuses(int state)
     {
-        var listeners = new List<ListenerStatus>(_listeners.Count);
-        lock (_listeners)
+        List<ListenerStatus> listeners = _listeners.Statuses();
+        if (state != 1)
         {
-            for (int i = 0; i < _listeners.Count; i++)
+            // Stopping: an accept loop may still be winding down, but no client is served any more.
+            for (int i = 0; i < listeners.Count; i++)
             {
-                bool accepting = state == 1 && i < _acceptLoops.Count && !_acceptLoops[i].IsCompleted;
-                listeners.Add(new ListenerStatus(_listeners[i].LocalEndPoint.ToString(), accepting));
+                listeners[i] = listeners[i] with { Accepting = false };
             }
         }
 
@@ -97,23 +97,8 @@ public sealed partial class SockeyeServer
 
     private bool AllListenersAccepting()
     {
-        lock (_listeners)
-        {
-            if (_acceptLoops.Count == 0)
-            {
-                return false;
-            }
-
-            foreach (Task acceptLoop in _acceptLoops)
-            {
-                if (acceptLoop.IsCompleted)
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
+        List<ListenerStatus> listeners = _listeners.Statuses();
+        return listeners.Count > 0 && listeners.TrueForAll(static listener => listener.Accepting);
     }
 
     /// <summary>Takes a throughput sample now (tests drive the sampler with a fake clock or call this).</summary>

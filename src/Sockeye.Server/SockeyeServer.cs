@@ -8,6 +8,7 @@ using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Listening;
 using Sockeye.Server.Rules;
 using Sockeye.Server.Sessions;
 using Sockeye.Server.Transport;
@@ -20,16 +21,21 @@ namespace Sockeye.Server;
 /// </summary>
 public sealed partial class SockeyeServer : IAsyncDisposable
 {
-    private readonly SockeyeServerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly SessionServices _services;
     private readonly SessionRegistry _registry;
     private readonly HostAddresses _hostAddresses;
-    private readonly bool _guardsHostAddresses;
-    private readonly List<TransportListener> _listeners = [];
-    private readonly List<Task> _acceptLoops = [];
-    private readonly Action<TunnelSocket> _onAccepted;
+    private readonly ListenerSet _listeners;
+    private readonly int _listenBacklog;
+
+    // Serialises start, reloads and the start of stop, so that listeners are opened and closed by one of them at a time.
+    private readonly Lock _lock = new();
+
+    // The configuration in force; replaced by each reload, under _lock.
+    private IReadOnlyList<IPEndPoint> _configuredListeners;
+    private TimeSpan _shutdownTimeout;
+    private SettingValues _settingValues;
     private long _nextSessionId;
     private int _state; // 0 new, 1 started, 2 stopped
 
@@ -58,20 +64,22 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             throw new OptionsValidationException(nameof(SockeyeServerOptions), typeof(SockeyeServerOptions), validation.Failures);
         }
 
-        _options = options;
         loggerFactory ??= NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         _timeProvider = timeProvider ?? TimeProvider.System;
         var users = CreateUsers(options);
 
-        // Listed and watched from start to stop, and only when a listener beyond loopback puts the built-in guard in
-        // force: the listeners never change after this.
+        // Listed and watched only once a listener beyond loopback puts the built-in guard in force (at start, or at the
+        // reload that adds it), then until the server stops.
         _hostAddresses = new HostAddresses(hostAddressProvider ?? SystemHostAddressProvider.Instance, _timeProvider, _logger);
-        _guardsHostAddresses = SockeyeServerOptions.GuardsLocalDestinations(options.Listeners);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
-        _registry = new SessionRegistry(_timeProvider, options.IdleTimeout, options.Udp.IdleTimeout, options.HandshakeTimeout);
+        _registry = new SessionRegistry(_timeProvider, _services.Settings);
         _services.Metrics.Observe(_registry, _services.Accounting, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults, options.PerUserMetrics);
-        _onAccepted = OnAccepted;
+        _listeners = new ListenerSet(_services.Engine, _logger, OnAccepted);
+        _listenBacklog = options.ListenBacklog;
+        _configuredListeners = [.. options.Listeners];
+        _shutdownTimeout = options.ShutdownTimeout;
+        _settingValues = SettingValues.Of(options);
     }
 
     /// <summary>The endpoints really listened on (port 0 replaced by the port the OS chose), once started.</summary>
@@ -103,53 +111,44 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        lock (_lock)
         {
-            throw new InvalidOperationException("The server has already been started.");
-        }
-
-        try
-        {
-            foreach (IPEndPoint endPoint in _options.Listeners)
+            if (_state != 0)
             {
-                _listeners.Add(_services.Engine.Listen(endPoint, _options.ListenBacklog));
-            }
-        }
-        catch
-        {
-            foreach (TransportListener listener in _listeners)
-            {
-                listener.Dispose();
+                throw new InvalidOperationException("The server has already been started.");
             }
 
-            _listeners.Clear();
-            _registry.Dispose();
-            Volatile.Write(ref _state, 2);
-            throw;
+            ListenerSet.Change listeners;
+            try
+            {
+                listeners = _listeners.Prepare(_configuredListeners, _listenBacklog);
+            }
+            catch
+            {
+                _registry.Dispose();
+                Volatile.Write(ref _state, 2);
+                throw;
+            }
+
+            if (SockeyeServerOptions.GuardsLocalDestinations(_configuredListeners))
+            {
+                // Before the first accept, so that no session meets an empty list.
+                _hostAddresses.Start();
+            }
+
+            Volatile.Write(ref _state, 1);
+            _listeners.Commit(listeners);
+            LocalEndPoints = _listeners.LocalEndPoints;
         }
 
-        if (_guardsHostAddresses)
-        {
-            // Before the first accept, so that no session meets an empty list.
-            _hostAddresses.Start();
-        }
-
-        var endPoints = new List<IPEndPoint>(_listeners.Count);
-        foreach (TransportListener listener in _listeners)
-        {
-            endPoints.Add(listener.LocalEndPoint);
-            _acceptLoops.Add(listener.StartAccepting(_onAccepted));
-            ServerLog.Listening(_logger, listener.LocalEndPoint);
-        }
-
-        LocalEndPoints = endPoints;
         _startedAt = _timeProvider.GetUtcNow();
         _services.Accounting.StartSampling(_registry);
         ServerLog.TransportEngine(_logger, _services.Engine.Name);
         LogDescriptorCeilings();
-        if (_services.Access.Users.RequiresAuthentication)
+        SessionSettings settings = _services.Settings;
+        if (settings.Users.RequiresAuthentication)
         {
-            ServerLog.AuthenticationRequired(_logger, _services.Access.Users.Count);
+            ServerLog.AuthenticationRequired(_logger, settings.Users.Count);
         }
         else
         {
@@ -165,24 +164,27 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
-        if (Interlocked.Exchange(ref _state, 2) != 1)
+        Task acceptLoops;
+        TimeSpan shutdownTimeout;
+        lock (_lock)
         {
-            return;
+            if (Interlocked.Exchange(ref _state, 2) != 1)
+            {
+                return;
+            }
+
+            acceptLoops = _listeners.StopAsync();
+            shutdownTimeout = _shutdownTimeout;
         }
 
-        foreach (TransportListener listener in _listeners)
-        {
-            listener.Dispose();
-        }
-
-        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        await acceptLoops.ConfigureAwait(false);
 
         // A client still negotiating would only start a new tunnel during shutdown: close it now.
         _registry.AbortWhere(static session => session.Phase != HandshakePhase.Relaying, SessionCloseReason.ServerShutdown);
-        ServerLog.Draining(_logger, _registry.Count, _options.ShutdownTimeout);
+        ServerLog.Draining(_logger, _registry.Count, shutdownTimeout);
         try
         {
-            await _registry.WhenEmptyAsync().WaitAsync(_options.ShutdownTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            await _registry.WhenEmptyAsync().WaitAsync(shutdownTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
@@ -201,16 +203,39 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Puts the users and the access rules of <paramref name="options"/> in force for every session that starts from
-    /// now on. Sessions already open keep the users and rules they started with, so no tunnel is dropped. Every other
-    /// setting (listeners, timeouts, limits, UDP, relay mode) keeps the value the server was created with until the next
-    /// start. With no rules configured, the built-in rules are those of the listeners the server really has, and they
-    /// deny the host's addresses as this server keeps them current.
+    /// Puts <paramref name="options"/> in force, as far as a running server can, for every session that starts from now
+    /// on: users, access rules, timeouts, limits, bandwidth rates, login throttling, the commands' settings, the DNS
+    /// cache's lifetime, the shutdown grace period and the listeners. Sessions already open keep the users, rules,
+    /// timeouts and command settings they started with, so no tunnel is dropped. The session caps count the sessions
+    /// already open: a lowered cap closes none of them but admits no new session until enough have ended. A session
+    /// keeps the bandwidth rate it started with; a user whose rate changed shares new buckets with their sessions that
+    /// start after the reload. Failed logins recorded so far stay and are judged by the new settings.
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Listeners are compared by their configured endpoint (one configured with port 0 stays the same listener while
+    /// that endpoint is listed). New ones are opened first; if one cannot be opened, those just opened are closed and
+    /// nothing at all changes. Then the listeners no longer listed stop accepting: their sessions go on until they end.
+    /// With no rules configured, the built-in rules are chosen for the new listeners, and a listener beyond loopback
+    /// starts the watch of the host's addresses they deny.
+    /// </para>
+    /// <para>
+    /// A setting a running server cannot change (<c>relay.engine</c>, <c>relayBufferBytes</c>, <c>eventLoopPoll</c>,
+    /// <c>listenBacklog</c>, <c>udp.maxDatagramBytes</c>) keeps the value the server started with; each one changed is
+    /// logged as a warning and listed in <see cref="ServerReloadResult.NeedsRestart"/>. Reloads are serialised with
+    /// each other and with start and stop. Before <see cref="StartAsync"/>, a reload replaces the options the server will
+    /// start with. After <see cref="StopAsync"/>, a valid reload changes nothing and returns a result that lists
+    /// nothing: the server will not listen again. <paramref name="options"/> must not be changed after the call.
+    /// </para>
+    /// </remarks>
+    /// <returns>What changed, for the caller to report.</returns>
     /// <exception cref="OptionsValidationException">
     /// <paramref name="options"/> is invalid; the exception lists every problem, and nothing changed.
     /// </exception>
-    public void Reload(SockeyeServerOptions options)
+    /// <exception cref="SockeyeListenException">
+    /// A new listener could not be opened (e.g. its port is in use); nothing changed.
+    /// </exception>
+    public ServerReloadResult Reload(SockeyeServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         ValidateOptionsResult validation = new SockeyeServerOptionsValidator().Validate(null, options);
@@ -219,10 +244,72 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             throw new OptionsValidationException(nameof(SockeyeServerOptions), typeof(SockeyeServerOptions), validation.Failures);
         }
 
-        var users = CreateUsers(options);
-        var access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules(_options.Listeners, _hostAddresses)));
-        _services.ReplaceAccess(access);
-        ServerLog.Reloaded(_logger, users.Count, options.Rules.Count);
+        lock (_lock)
+        {
+            if (_state == 2)
+            {
+                return ServerReloadResult.Nothing;
+            }
+
+            // Everything is built before anything changes: only opening listeners can fail, and it goes first.
+            var applied = new List<string>();
+            var needsRestart = new List<(string Setting, string InForce, string Configured)>();
+            SettingValues values = _settingValues.Reload(SettingValues.Of(options), applied, needsRestart);
+            IPEndPoint[] listeners = [.. options.Listeners];
+            UserDirectory users = CreateUsers(options);
+            SessionSettings settings = _services.CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(listeners, _hostAddresses)));
+            bool started = _state == 1;
+            ListenerSet.Change? listenerChange = started ? _listeners.Prepare(listeners, _listenBacklog) : null;
+            if (listenerChange?.ChangesAnything ?? !listeners.SequenceEqual(_configuredListeners))
+            {
+                applied.Insert(0, "listeners");
+            }
+
+            if (started && SockeyeServerOptions.GuardsLocalDestinations(listeners))
+            {
+                // Before a new listener accepts and before the new rules are in force, so that no session meets an
+                // empty list. Nothing if it already watches.
+                try
+                {
+                    _hostAddresses.Start();
+                }
+                catch
+                {
+                    ListenerSet.Abandon(listenerChange!);
+                    throw;
+                }
+            }
+
+            _services.Apply(options, settings);
+            _registry.Watch(settings);
+            _configuredListeners = listeners;
+            _shutdownTimeout = options.ShutdownTimeout;
+            _settingValues = values;
+            if (listenerChange is not null)
+            {
+                _listeners.Commit(listenerChange);
+                LocalEndPoints = _listeners.LocalEndPoints;
+            }
+
+            LogReload(users.Count, options.Rules.Count, applied, needsRestart);
+            return new ServerReloadResult(applied, [.. needsRestart.Select(static setting => setting.Setting)],
+                listenerChange?.OpenedEndPoints ?? [], listenerChange?.RemovedEndPoints ?? []);
+        }
+    }
+
+    private void LogReload(int userCount, int ruleCount, List<string> applied, List<(string Setting, string InForce, string Configured)> needsRestart)
+    {
+        foreach ((string setting, string inForce, string configured) in needsRestart)
+        {
+            ServerLog.ReloadNeedsRestart(_logger, setting, inForce, configured);
+        }
+
+        if (applied.Exists(static setting => setting is "limits.maxHandshakes" or "limits.maxSessions"))
+        {
+            LogLoweredLimits();
+        }
+
+        ServerLog.Reloaded(_logger, userCount, ruleCount, applied.Count == 0 ? "none" : string.Join(", ", applied));
     }
 
     private void LogDescriptorCeilings()
@@ -236,9 +323,15 @@ public sealed partial class SockeyeServer : IAsyncDisposable
 
         ServerLog.DescriptorCeilings(_logger, descriptors.OpenFileLimit, DescriptorBudget.RuntimeReserve, descriptors.SplicePipes * 2,
             descriptors.TunnelCeiling, descriptors.Capacity / DescriptorBudget.UdpAssociationDescriptors, limiter.MaxHandshakes);
+        LogLoweredLimits();
+    }
+
+    private void LogLoweredLimits()
+    {
+        SessionLimiter limiter = _services.Limiter;
         foreach ((string setting, int configured, int effective) in limiter.Lowered)
         {
-            ServerLog.LimitLowered(_logger, "limits." + char.ToLowerInvariant(setting[0]) + setting[1..], configured, effective, descriptors.OpenFileLimit);
+            ServerLog.LimitLowered(_logger, "limits." + char.ToLowerInvariant(setting[0]) + setting[1..], configured, effective, limiter.Descriptors.OpenFileLimit);
         }
     }
 

@@ -23,6 +23,10 @@ namespace Sockeye.Server.Authentication;
 /// addresses cannot verify against one account faster than that. A user name gets no wait and no ban of its own: an
 /// attacker could otherwise lock its owner out.
 /// </para>
+/// <para>
+/// A reload replaces the settings (<see cref="Reconfigure"/>) and keeps the records: the failures counted so far are
+/// judged by the new threshold, wait and ban duration from then on, in every check, attempts already waiting included.
+/// </para>
 /// </remarks>
 internal sealed class LoginThrottle
 {
@@ -34,16 +38,34 @@ internal sealed class LoginThrottle
 
     private const int PruneAbove = 10_000;
 
-    private readonly AuthenticationOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly Lock _lock = new();
     private readonly Dictionary<IPAddress, AddressRecord> _addresses = [];
     private readonly Dictionary<string, UserRecord> _users = new(StringComparer.Ordinal);
 
+    // Replaced whole under _lock, so that one decision under the lock never mixes two configurations; read without it
+    // only where one setting is read once (the exemption).
+    private AuthenticationOptions _options;
+
     public LoginThrottle(AuthenticationOptions options, TimeProvider timeProvider)
     {
         _options = options;
         _timeProvider = timeProvider;
+    }
+
+    /// <summary>The settings in force.</summary>
+    public AuthenticationOptions Options => Volatile.Read(ref _options);
+
+    /// <summary>
+    /// Puts <paramref name="options"/> in force for every check from now on; the failures recorded so far stay. The
+    /// caller must not change <paramref name="options"/> afterwards.
+    /// </summary>
+    public void Reconfigure(AuthenticationOptions options)
+    {
+        lock (_lock)
+        {
+            Volatile.Write(ref _options, options);
+        }
     }
 
     /// <summary>Addresses and user names with a record now (for tests: records go once unused and expired).</summary>
@@ -284,13 +306,14 @@ internal sealed class LoginThrottle
     /// <summary>Whether <paramref name="client"/> is in <see cref="AuthenticationOptions.BanExempt"/>.</summary>
     private bool IsExempt(IPAddress client)
     {
-        if (_options.BanExempt.Count == 0)
+        IList<IPNetwork> exempt = Volatile.Read(ref _options).BanExempt;
+        if (exempt.Count == 0)
         {
             return false;
         }
 
         IPAddress address = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
-        foreach (IPNetwork network in _options.BanExempt)
+        foreach (IPNetwork network in exempt)
         {
             if (network.Contains(address))
             {

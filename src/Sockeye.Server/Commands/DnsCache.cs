@@ -14,14 +14,24 @@ internal sealed class DnsCache
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.OrdinalIgnoreCase);
     private readonly IHostResolver _resolver;
-    private readonly TimeSpan _ttl;
     private readonly TimeProvider _timeProvider;
+    private long _ttlTicks;
 
     public DnsCache(IHostResolver resolver, TimeSpan ttl, TimeProvider timeProvider)
     {
         _resolver = resolver;
-        _ttl = ttl;
+        _ttlTicks = ttl.Ticks;
         _timeProvider = timeProvider;
+    }
+
+    /// <summary>
+    /// How long an answer is reused. A reload may change it: it applies to every lookup from then on, answers cached
+    /// before included, since each is judged by its age when it is read.
+    /// </summary>
+    public TimeSpan Ttl
+    {
+        get => TimeSpan.FromTicks(Volatile.Read(ref _ttlTicks));
+        set => Volatile.Write(ref _ttlTicks, value.Ticks);
     }
 
     /// <summary>
@@ -31,7 +41,8 @@ internal sealed class DnsCache
     public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
     {
         long now = _timeProvider.GetTimestamp();
-        if (_entries.TryGetValue(host, out Entry? cached) && _timeProvider.GetElapsedTime(cached.ResolvedAt, now) < _ttl)
+        TimeSpan ttl = Ttl;
+        if (_entries.TryGetValue(host, out Entry? cached) && _timeProvider.GetElapsedTime(cached.ResolvedAt, now) < ttl)
         {
             return cached.Addresses;
         }
@@ -49,7 +60,7 @@ internal sealed class DnsCache
             throw new SocketException((int)SocketError.HostNotFound, e.Message);
         }
 
-        if (_ttl > TimeSpan.Zero && addresses.Length > 0)
+        if (ttl > TimeSpan.Zero && addresses.Length > 0)
         {
             if (_entries.Count >= MaxEntries)
             {

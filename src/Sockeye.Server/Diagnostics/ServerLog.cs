@@ -33,8 +33,10 @@ internal static partial class ServerLog
     [LoggerMessage(1009, LogLevel.Critical, "An event loop failed: its {SocketCount} socket(s) were closed with their sessions, and a new loop takes new ones", EventName = "EventLoopWaitFailed")]
     public static partial void EventLoopWaitFailed(ILogger logger, int socketCount, Exception exception);
 
-    [LoggerMessage(1010, LogLevel.Information, "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions; open sessions keep theirs", EventName = "Reloaded")]
-    public static partial void Reloaded(ILogger logger, int userCount, int ruleCount);
+    [LoggerMessage(1010, LogLevel.Information,
+        "Reloaded: {UserCount} user(s) and {RuleCount} configured rule(s) apply to new sessions, and these changed settings: {ChangedSettings}; open sessions keep theirs",
+        EventName = "Reloaded")]
+    public static partial void Reloaded(ILogger logger, int userCount, int ruleCount, string changedSettings);
 
     [LoggerMessage(1011, LogLevel.Information,
         "Open-file limit {Limit}: {Reserve} kept for the runtime and listeners, {PipeDescriptors} for splice pipes; room for {Tunnels} tunnels or BIND waits (2 descriptors each), {UdpAssociations} UDP associations (4 each), {Handshakes} handshakes at once",
@@ -57,4 +59,10 @@ internal static partial class ServerLog
 
     [LoggerMessage(1016, LogLevel.Information, "Sessions run on the {Engine} engine", EventName = "TransportEngine")]
     public static partial void TransportEngine(ILogger logger, string engine);
+
+    [LoggerMessage(1017, LogLevel.Information, "Stopped listening on {EndPoint} (reload); the sessions it accepted go on until they end", EventName = "ListenerStopped")]
+    public static partial void ListenerStopped(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(1018, LogLevel.Warning, "Reload: {Setting} changed to {Configured}, which needs a restart: until then the server keeps {InForce}", EventName = "ReloadNeedsRestart")]
+    public static partial void ReloadNeedsRestart(ILogger logger, string setting, string inForce, string configured);
 }

@@ -12,12 +12,17 @@ namespace Sockeye.Server.Limits;
 /// who closes and reopens sessions start each one with a fresh burst, and so move more than the rate. Once full, a
 /// bucket is worth no more than a new one, and it is dropped the next time the table is used. So the table holds the
 /// users with sessions open and those that closed their last one within about that long.
+/// <para>
+/// A reload (<see cref="Reconfigure"/>) changes the rates for sessions that start after it; a session keeps the pacers
+/// it started with. A user whose rate changed gets new buckets with the next session, shared by the sessions that start
+/// from then on; those opened before keep sharing the old ones until they end. Until they have, the user's sessions
+/// together may move the old rate and the new one.
+/// </para>
 /// </remarks>
 internal sealed class BandwidthLimiter
 {
-    private readonly long _sessionRate;
-    private readonly long _userRate;
     private readonly TimeProvider _timeProvider;
+    private Rates _rates;
     private readonly Dictionary<string, UserBuckets> _users = new(StringComparer.Ordinal);
 
     // Users whose last session ended, oldest first; an entry whose user came back (or was already dropped) is skipped.
@@ -25,10 +30,12 @@ internal sealed class BandwidthLimiter
 
     public BandwidthLimiter(LimitsOptions options, TimeProvider timeProvider)
     {
-        _sessionRate = options.SessionBytesPerSecond;
-        _userRate = options.UserBytesPerSecond;
+        _rates = new Rates(options.SessionBytesPerSecond, options.UserBytesPerSecond);
         _timeProvider = timeProvider;
     }
+
+    /// <summary>Puts the rates of <paramref name="options"/> in force for sessions that start from now on (see remarks).</summary>
+    public void Reconfigure(LimitsOptions options) => Volatile.Write(ref _rates, new Rates(options.SessionBytesPerSecond, options.UserBytesPerSecond));
 
     /// <summary>Users that have buckets now, after dropping the idle ones that have refilled (for tests and diagnostics).</summary>
     public int UserCount
@@ -49,47 +56,47 @@ internal sealed class BandwidthLimiter
     /// </summary>
     public SessionBandwidth? Acquire(string? user)
     {
-        bool perUser = user is not null && _userRate > 0;
-        if (_sessionRate <= 0 && !perUser)
+        Rates rates = Volatile.Read(ref _rates);
+        bool perUser = user is not null && rates.User > 0;
+        if (rates.Session <= 0 && !perUser)
         {
             return null;
         }
 
-        TokenBucket? userUp = null;
-        TokenBucket? userDown = null;
+        UserBuckets? shared = null;
         if (perUser)
         {
             lock (_users)
             {
                 DropRefilled();
-                if (!_users.TryGetValue(user!, out UserBuckets? buckets))
+                if (!_users.TryGetValue(user!, out shared) || shared.Upload.Rate != rates.User)
                 {
-                    buckets = new UserBuckets(new TokenBucket(_userRate, _timeProvider), new TokenBucket(_userRate, _timeProvider));
-                    _users.Add(user!, buckets);
+                    // New, or at a rate a reload changed: the sessions still on the old buckets release them by reference.
+                    shared = new UserBuckets(new TokenBucket(rates.User, _timeProvider), new TokenBucket(rates.User, _timeProvider));
+                    _users[user!] = shared;
                 }
 
-                buckets.Sessions++;
-                userUp = buckets.Upload;
-                userDown = buckets.Download;
+                shared.Sessions++;
             }
         }
 
-        TokenBucket? sessionUp = _sessionRate > 0 ? new TokenBucket(_sessionRate, _timeProvider) : null;
-        TokenBucket? sessionDown = _sessionRate > 0 ? new TokenBucket(_sessionRate, _timeProvider) : null;
-        return new SessionBandwidth(new BandwidthPacer(sessionUp, userUp), new BandwidthPacer(sessionDown, userDown), perUser ? user : null);
+        TokenBucket? sessionUp = rates.Session > 0 ? new TokenBucket(rates.Session, _timeProvider) : null;
+        TokenBucket? sessionDown = rates.Session > 0 ? new TokenBucket(rates.Session, _timeProvider) : null;
+        return new SessionBandwidth(new BandwidthPacer(sessionUp, shared?.Upload), new BandwidthPacer(sessionDown, shared?.Download), perUser ? user : null, shared);
     }
 
     /// <summary>Ends a session's hold on its user's buckets; after the last session they wait to refill (see remarks).</summary>
     public void Release(SessionBandwidth bandwidth)
     {
-        if (bandwidth.User is not { } user)
+        if (bandwidth.User is not { } user || bandwidth.UserBuckets is not { } buckets)
         {
             return;
         }
 
         lock (_users)
         {
-            if (_users.TryGetValue(user, out UserBuckets? buckets) && --buckets.Sessions == 0)
+            // Buckets a reload has replaced are out of the table already: they go with their last session.
+            if (--buckets.Sessions == 0 && _users.TryGetValue(user, out UserBuckets? current) && ReferenceEquals(current, buckets))
             {
                 _idle.Enqueue((user, buckets));
             }
@@ -119,7 +126,11 @@ internal sealed class BandwidthLimiter
         }
     }
 
-    private sealed class UserBuckets(TokenBucket upload, TokenBucket download)
+    /// <summary>The rates in force, replaced as a whole.</summary>
+    private sealed record Rates(long Session, long User);
+
+    /// <summary>One user's shared buckets, and how many sessions hold them. Guarded by the table's lock.</summary>
+    internal sealed class UserBuckets(TokenBucket upload, TokenBucket download)
     {
         public TokenBucket Upload { get; } = upload;
 

@@ -9,13 +9,16 @@ namespace Sockeye.Server.Limits;
 /// descriptors they hold against the <see cref="DescriptorBudget"/>. A connection takes one descriptor when accepted; a
 /// session takes its slots and the rest of its descriptors once its request is known, and gives them back when it ends.
 /// </summary>
+/// <remarks>
+/// The caps can change while sessions are open (<see cref="Reconfigure"/>, on a reload); the counts cannot, so every
+/// session is counted per address and per user whether or not a cap applies. A cap set by a reload then finds the
+/// sessions already open counted, and a session releases exactly what it took whatever the caps are by then.
+/// </remarks>
 internal sealed class SessionLimiter
 {
-    private readonly LimitsOptions _options;
     private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
     private readonly ConcurrentDictionary<string, int> _perUser = new(StringComparer.Ordinal);
-    private readonly int _maxSessions;
-    private readonly int _maxHandshakes;
+    private Caps _caps;
     private int _sessions;
     private int _handshakes;
     private long _rejectedSessions;
@@ -33,23 +36,28 @@ internal sealed class SessionLimiter
     /// </summary>
     public SessionLimiter(LimitsOptions options, DescriptorBudget descriptors)
     {
-        _options = options;
         Descriptors = descriptors;
-        _maxHandshakes = Lower(nameof(LimitsOptions.MaxHandshakes), options.MaxHandshakes, descriptors.HandshakeCeiling);
-        _maxSessions = Lower(nameof(LimitsOptions.MaxSessions), options.MaxSessions, descriptors.TunnelCeiling);
+        _caps = Caps.For(options, descriptors);
     }
 
     /// <summary>The descriptors sessions may hold, and how many they hold now.</summary>
     public DescriptorBudget Descriptors { get; }
 
     /// <summary>Configured limits lowered to what the open-file limit allows: the setting, its value, and the value in force.</summary>
-    public List<(string Setting, int Configured, int Effective)> Lowered { get; } = [];
+    public IReadOnlyList<(string Setting, int Configured, int Effective)> Lowered => Volatile.Read(ref _caps).Lowered;
 
     /// <summary>Handshakes in progress at once (0: no cap).</summary>
-    public int MaxHandshakes => _maxHandshakes;
+    public int MaxHandshakes => Volatile.Read(ref _caps).MaxHandshakes;
 
     /// <summary>Sessions at once (0: no cap).</summary>
-    public int MaxSessions => _maxSessions;
+    public int MaxSessions => Volatile.Read(ref _caps).MaxSessions;
+
+    /// <summary>
+    /// Puts the caps of <paramref name="options"/> in force for every admission from now on, lowered to the descriptor
+    /// budget as at creation. The counts stay: sessions already over a lowered cap are not closed, but no new one is
+    /// admitted until enough of them have ended.
+    /// </summary>
+    public void Reconfigure(LimitsOptions options) => Volatile.Write(ref _caps, Caps.For(options, Descriptors));
 
     /// <summary>Connections closed right after accept because the descriptor budget was spent.</summary>
     public long RefusedConnections => Interlocked.Read(ref _refusedConnections);
@@ -72,23 +80,6 @@ internal sealed class SessionLimiter
     /// <summary>Gives back what <see cref="TryAdmitConnection"/> took, once the connection is closed.</summary>
     public void ReleaseConnection() => Descriptors.Give(DescriptorBudget.HandshakeDescriptors);
 
-    private int Lower(string setting, int configured, long ceiling)
-    {
-        if (ceiling == long.MaxValue || (configured > 0 && configured <= ceiling))
-        {
-            return configured;
-        }
-
-        int effective = (int)Math.Min(ceiling, int.MaxValue);
-        if (configured > 0)
-        {
-            Lowered.Add((setting, configured, effective));
-        }
-
-        // An unset limit (0) gets the ceiling too: "no cap" cannot mean more than the descriptors allow.
-        return effective;
-    }
-
     /// <summary>Requests refused because a session cap was reached.</summary>
     public long RejectedSessions => Volatile.Read(ref _rejectedSessions);
 
@@ -96,7 +87,11 @@ internal sealed class SessionLimiter
     public long EvictedHandshakes => Volatile.Read(ref _evictedHandshakes);
 
     /// <summary>Counts a new handshake; <see langword="true"/> when that puts the server over its handshake cap.</summary>
-    public bool EnterHandshake() => Interlocked.Increment(ref _handshakes) > _maxHandshakes && _maxHandshakes > 0;
+    public bool EnterHandshake()
+    {
+        int cap = Volatile.Read(ref _caps).MaxHandshakes;
+        return Interlocked.Increment(ref _handshakes) > cap && cap > 0;
+    }
 
     public void LeaveHandshake() => Interlocked.Decrement(ref _handshakes);
 
@@ -109,6 +104,7 @@ internal sealed class SessionLimiter
     /// </summary>
     public bool TryAcquire(IPAddress client, string? user, int descriptors, out bool outOfDescriptors)
     {
+        Caps caps = Volatile.Read(ref _caps);
         int extra = descriptors - DescriptorBudget.HandshakeDescriptors;
         outOfDescriptors = !Descriptors.TryTake(extra);
         if (outOfDescriptors)
@@ -116,22 +112,22 @@ internal sealed class SessionLimiter
             return Reject();
         }
 
-        if (!TryTake(ref _sessions, _maxSessions))
+        if (!TryTake(ref _sessions, caps.MaxSessions))
         {
             Descriptors.Give(extra);
             return Reject();
         }
 
-        if (!TryTake(_perAddress, client, _options.MaxSessionsPerClientAddress))
+        if (!TryTake(_perAddress, client, caps.MaxSessionsPerClientAddress))
         {
             Interlocked.Decrement(ref _sessions);
             Descriptors.Give(extra);
             return Reject();
         }
 
-        if (user is not null && !TryTake(_perUser, user, _options.MaxSessionsPerUser))
+        if (user is not null && !TryTake(_perUser, user, caps.MaxSessionsPerUser))
         {
-            Give(_perAddress, client, _options.MaxSessionsPerClientAddress);
+            Give(_perAddress, client);
             Interlocked.Decrement(ref _sessions);
             Descriptors.Give(extra);
             return Reject();
@@ -145,10 +141,10 @@ internal sealed class SessionLimiter
     {
         Descriptors.Give(descriptors - DescriptorBudget.HandshakeDescriptors);
         Interlocked.Decrement(ref _sessions);
-        Give(_perAddress, client, _options.MaxSessionsPerClientAddress);
+        Give(_perAddress, client);
         if (user is not null)
         {
-            Give(_perUser, user, _options.MaxSessionsPerUser);
+            Give(_perUser, user);
         }
     }
 
@@ -173,15 +169,10 @@ internal sealed class SessionLimiter
     private static bool TryTake<TKey>(ConcurrentDictionary<TKey, int> counters, TKey key, int cap)
         where TKey : notnull
     {
-        if (cap <= 0)
-        {
-            return true;
-        }
-
         while (true)
         {
             int current = counters.GetOrAdd(key, 0);
-            if (current >= cap)
+            if (cap > 0 && current >= cap)
             {
                 return false;
             }
@@ -193,14 +184,9 @@ internal sealed class SessionLimiter
         }
     }
 
-    private static void Give<TKey>(ConcurrentDictionary<TKey, int> counters, TKey key, int cap)
+    private static void Give<TKey>(ConcurrentDictionary<TKey, int> counters, TKey key)
         where TKey : notnull
     {
-        if (cap <= 0)
-        {
-            return;
-        }
-
         while (true)
         {
             int current = counters.GetOrAdd(key, 0);
@@ -216,6 +202,60 @@ internal sealed class SessionLimiter
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>The caps in force, replaced as a whole so that one admission never mixes two configurations.</summary>
+    private sealed class Caps
+    {
+        private Caps(int maxHandshakes, int maxSessions, int maxSessionsPerClientAddress, int maxSessionsPerUser,
+            List<(string Setting, int Configured, int Effective)> lowered)
+        {
+            MaxHandshakes = maxHandshakes;
+            MaxSessions = maxSessions;
+            MaxSessionsPerClientAddress = maxSessionsPerClientAddress;
+            MaxSessionsPerUser = maxSessionsPerUser;
+            Lowered = lowered;
+        }
+
+        public int MaxHandshakes { get; }
+
+        public int MaxSessions { get; }
+
+        public int MaxSessionsPerClientAddress { get; }
+
+        public int MaxSessionsPerUser { get; }
+
+        public List<(string Setting, int Configured, int Effective)> Lowered { get; }
+
+        /// <summary>
+        /// The caps of <paramref name="options"/>, sessions and handshakes at the lower of the configured limit and what
+        /// <paramref name="descriptors"/> has room for: a configured limit the descriptors cannot honour is lowered (and
+        /// listed in <see cref="Lowered"/>), not trusted.
+        /// </summary>
+        public static Caps For(LimitsOptions options, DescriptorBudget descriptors)
+        {
+            var lowered = new List<(string Setting, int Configured, int Effective)>();
+            int maxHandshakes = Lower(nameof(LimitsOptions.MaxHandshakes), options.MaxHandshakes, descriptors.HandshakeCeiling, lowered);
+            int maxSessions = Lower(nameof(LimitsOptions.MaxSessions), options.MaxSessions, descriptors.TunnelCeiling, lowered);
+            return new Caps(maxHandshakes, maxSessions, options.MaxSessionsPerClientAddress, options.MaxSessionsPerUser, lowered);
+        }
+
+        private static int Lower(string setting, int configured, long ceiling, List<(string Setting, int Configured, int Effective)> lowered)
+        {
+            if (ceiling == long.MaxValue || (configured > 0 && configured <= ceiling))
+            {
+                return configured;
+            }
+
+            int effective = (int)Math.Min(ceiling, int.MaxValue);
+            if (configured > 0)
+            {
+                lowered.Add((setting, configured, effective));
+            }
+
+            // An unset limit (0) gets the ceiling too: "no cap" cannot mean more than the descriptors allow.
+            return effective;
         }
     }
 }

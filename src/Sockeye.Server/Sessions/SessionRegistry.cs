@@ -10,40 +10,63 @@ namespace Sockeye.Server.Sessions;
 /// A sweep runs every quarter of the shortest timeout, at most once a second, so a session outlives its timeout by at
 /// most a quarter of it (a second for timeouts of 4 s and more). A timer per handshake would be exact, but it is two
 /// objects per session that an idle tunnel's memory figure counts until the next collection (docs/performance-notes.md).
+/// Each session is judged by the timeouts of the settings it was accepted under (<see cref="Socks5Session.Settings"/>),
+/// so a reload's timeouts apply to new sessions only. The sweep's period only ever shortens: sessions accepted under
+/// shorter timeouts than a reload's may still be open.
 /// </remarks>
 internal sealed class SessionRegistry : IDisposable
 {
     private readonly ConcurrentDictionary<long, Socks5Session> _sessions = new();
     private readonly TimeProvider _timeProvider;
-    private readonly TimeSpan _idleTimeout;
-    private readonly TimeSpan _udpIdleTimeout;
-    private readonly TimeSpan _handshakeTimeout;
-    private readonly ITimer? _sweep;
+    private readonly Lock _sweepLock = new();
     private readonly Lock _emptyLock = new();
+    private ITimer? _sweep;
+    private long _sweepPeriodTicks = long.MaxValue;
+    private bool _disposed;
     private TaskCompletionSource? _empty;
 
-    // udpIdleTimeout: for sessions that are UDP associations, instead of idleTimeout. handshakeTimeout: from accept to
-    // a complete request. Zero (or infinite) disables any of them.
-    public SessionRegistry(TimeProvider timeProvider, TimeSpan idleTimeout, TimeSpan udpIdleTimeout, TimeSpan handshakeTimeout)
+    /// <summary>A registry whose sweep serves sessions under <paramref name="settings"/>' timeouts.</summary>
+    public SessionRegistry(TimeProvider timeProvider, SessionSettings settings)
     {
         _timeProvider = timeProvider;
-        _idleTimeout = Enabled(idleTimeout);
-        _udpIdleTimeout = Enabled(udpIdleTimeout);
-        _handshakeTimeout = Enabled(handshakeTimeout);
-        long shortest = Math.Min(Math.Min(Ticks(_idleTimeout), Ticks(_udpIdleTimeout)), Ticks(_handshakeTimeout));
-        if (shortest != long.MaxValue)
-        {
-            TimeSpan period = TimeSpan.FromTicks(Math.Max(1, Math.Min(shortest / 4, TimeSpan.TicksPerSecond)));
-            _sweep = timeProvider.CreateTimer(static state => ((SessionRegistry)state!).Sweep(), this, period, period);
-        }
-
-        // Timeout.InfiniteTimeSpan is negative, so it counts as disabled too.
-        static TimeSpan Enabled(TimeSpan timeout) => timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero;
-
-        static long Ticks(TimeSpan timeout) => timeout == TimeSpan.Zero ? long.MaxValue : timeout.Ticks;
+        Watch(settings);
     }
 
     public int Count => _sessions.Count;
+
+    /// <summary>
+    /// Makes the sweep frequent enough for sessions under <paramref name="settings"/>' timeouts (a reload's), as well as
+    /// for those it already served; a timeout of zero is disabled.
+    /// </summary>
+    public void Watch(SessionSettings settings)
+    {
+        long shortest = Math.Min(Math.Min(Ticks(settings.IdleTimeout), Ticks(settings.UdpIdleTimeout)), Ticks(settings.HandshakeTimeout));
+        if (shortest == long.MaxValue)
+        {
+            return;
+        }
+
+        long period = Math.Max(1, Math.Min(shortest / 4, TimeSpan.TicksPerSecond));
+        lock (_sweepLock)
+        {
+            if (_disposed || period >= _sweepPeriodTicks)
+            {
+                return;
+            }
+
+            _sweepPeriodTicks = period;
+            if (_sweep is null)
+            {
+                _sweep = _timeProvider.CreateTimer(static state => ((SessionRegistry)state!).Sweep(), this, TimeSpan.FromTicks(period), TimeSpan.FromTicks(period));
+            }
+            else
+            {
+                _sweep.Change(TimeSpan.FromTicks(period), TimeSpan.FromTicks(period));
+            }
+        }
+
+        static long Ticks(TimeSpan timeout) => timeout == TimeSpan.Zero ? long.MaxValue : timeout.Ticks;
+    }
 
     /// <summary>The sessions open now, for a collector's reading; a session may end while it is read.</summary>
     public IEnumerable<Socks5Session> Sessions
@@ -127,11 +150,12 @@ internal sealed class SessionRegistry : IDisposable
         foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
         {
             Socks5Session session = entry.Value;
+            SessionSettings settings = session.Settings;
             if (session.IsInHandshake)
             {
                 // An aborted session is on its way out, under the reason it was given.
-                if (_handshakeTimeout > TimeSpan.Zero && session.CloseReason == SessionCloseReason.None &&
-                    _timeProvider.GetElapsedTime(session.StartTimestamp, now) >= _handshakeTimeout)
+                if (settings.HandshakeTimeout > TimeSpan.Zero && session.CloseReason == SessionCloseReason.None &&
+                    _timeProvider.GetElapsedTime(session.StartTimestamp, now) >= settings.HandshakeTimeout)
                 {
                     session.Abort(SessionCloseReason.HandshakeTimeout);
                 }
@@ -146,7 +170,7 @@ internal sealed class SessionRegistry : IDisposable
 
             // A UDP association's control connection is silent by design: only its datagrams count, against its own timeout.
             bool udp = session.IsUdpAssociation;
-            TimeSpan timeout = udp ? _udpIdleTimeout : _idleTimeout;
+            TimeSpan timeout = udp ? settings.UdpIdleTimeout : settings.IdleTimeout;
             if (timeout > TimeSpan.Zero && _timeProvider.GetElapsedTime(session.LastActivityTimestamp, now) >= timeout)
             {
                 session.Abort(udp ? SessionCloseReason.UdpIdleTimeout : SessionCloseReason.IdleTimeout);
@@ -154,5 +178,12 @@ internal sealed class SessionRegistry : IDisposable
         }
     }
 
-    public void Dispose() => _sweep?.Dispose();
+    public void Dispose()
+    {
+        lock (_sweepLock)
+        {
+            _disposed = true;
+            _sweep?.Dispose();
+        }
+    }
 }

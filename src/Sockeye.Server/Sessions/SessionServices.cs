@@ -9,29 +9,35 @@ using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Sessions;
 
-/// <summary>What every session of one server shares: options, accounts, the CONNECT command, clocks and loggers.</summary>
+/// <summary>
+/// What every session of one server shares: the settings in force, the engine, the limits, the login throttle, clocks
+/// and loggers.
+/// </summary>
 internal sealed class SessionServices
 {
     private readonly ILogger _serverLogger;
     private readonly LogGate _descriptorsExhausted;
-    private SessionAccess _access;
+    private readonly DescriptorBudget _descriptors;
+
+    // An engine may size buffers for it when it starts (the event loops' UDP buffers do): a restart-only setting.
+    private readonly int _maxDatagramBytes;
+    private SessionSettings _settings;
 
     // hostAddresses: the host's own addresses, for the built-in rules; the server keeps them current. descriptors: what
     // sessions may hold of the process's open-file limit.
     public SessionServices(SockeyeServerOptions options, UserDirectory users, IHostResolver resolver, TimeProvider timeProvider, ILoggerFactory loggerFactory,
         HostAddresses hostAddresses, DescriptorBudget descriptors)
     {
-        Options = options;
+        _descriptors = descriptors;
+        _maxDatagramBytes = options.Udp.MaxDatagramBytes;
+        TimeProvider = timeProvider;
         Engine = TransportEngine.Create(options, descriptors, timeProvider, loggerFactory);
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
-        Connect = new ConnectCommand(Engine, Dns, options.ConnectTimeout, options.Outbound, timeProvider, descriptors);
-        Bind = new BindCommand(Engine, options.Bind, Dns, timeProvider);
         Limiter = new SessionLimiter(options.Limits, descriptors);
-        _access = new SessionAccess(users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
         Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
-        Throttle = new LoginThrottle(options.Authentication, timeProvider);
-        TimeProvider = timeProvider;
+        Throttle = new LoginThrottle(SessionSettings.CopyOf(options.Authentication), timeProvider);
         Accounting = new SessionAccounting(timeProvider);
+        _settings = CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
         _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
@@ -39,17 +45,11 @@ internal sealed class SessionServices
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
     }
 
-    public SockeyeServerOptions Options { get; }
-
     /// <summary>
-    /// The accounts and access rules a session starting now works with. A reload replaces the pair as a whole; a session
-    /// keeps the pair it started with, so that it never negotiates under one set and is checked against another.
+    /// The settings a session starting now works with (accounts, rules, timeouts, the commands' settings). A reload
+    /// replaces them as a whole; a session keeps those it started with.
     /// </summary>
-    public SessionAccess Access => Volatile.Read(ref _access);
-
-    public ConnectCommand Connect { get; }
-
-    public BindCommand Bind { get; }
+    public SessionSettings Settings => Volatile.Read(ref _settings);
 
     /// <summary>Resolved destination names, shared by every CONNECT and UDP association of the server.</summary>
     public DnsCache Dns { get; }
@@ -64,8 +64,31 @@ internal sealed class SessionServices
 
     public SessionLimiter Limiter { get; }
 
-    /// <summary>Puts new accounts and rules in force for sessions that start from now on.</summary>
-    public void ReplaceAccess(SessionAccess access) => Volatile.Write(ref _access, access);
+    /// <summary>
+    /// The settings of <paramref name="options"/> as sessions take them, with <paramref name="users"/> and
+    /// <paramref name="policy"/> built from them. Nothing is put in force: that is <see cref="Apply"/>.
+    /// </summary>
+    public SessionSettings CreateSettings(SockeyeServerOptions options, UserDirectory users, AccessPolicy policy)
+    {
+        var connect = new ConnectCommand(Engine, Dns, options.ConnectTimeout, SessionSettings.CopyOf(options.Outbound), TimeProvider, _descriptors);
+        var bind = new BindCommand(Engine, SessionSettings.CopyOf(options.Bind), Dns, TimeProvider);
+        return new SessionSettings(options, users, policy, connect, bind, _maxDatagramBytes);
+    }
+
+    /// <summary>
+    /// Puts <paramref name="settings"/> in force for sessions that start from now on, and the shared settings of
+    /// <paramref name="options"/> (session caps, bandwidth rates, login throttling, DNS cache lifetime) for every
+    /// decision from now on; the counts, buckets, failures and cached answers so far stay.
+    /// </summary>
+    public void Apply(SockeyeServerOptions options, SessionSettings settings)
+    {
+        Limiter.Reconfigure(options.Limits);
+        Bandwidth.Reconfigure(options.Limits);
+        Throttle.Reconfigure(SessionSettings.CopyOf(options.Authentication));
+        Dns.Ttl = options.DnsCacheTtl;
+        Volatile.Write(ref _settings, settings);
+    }
+
     /// <summary>Per-session and per-user rate limits; the per-user buckets are shared by every session of the server.</summary>
     public BandwidthLimiter Bandwidth { get; }
 
@@ -93,8 +116,3 @@ internal sealed class SessionServices
 
     public ILogger AccessLogger { get; }
 }
-
-/// <summary>Accounts and access rules that are in force together (see <see cref="SessionServices.Access"/>).</summary>
-/// <param name="Users">The accounts; none means clients connect without authentication.</param>
-/// <param name="Policy">The access rules in force: the configured ones, or the built-in default.</param>
-internal sealed record SessionAccess(UserDirectory Users, AccessPolicy Policy);

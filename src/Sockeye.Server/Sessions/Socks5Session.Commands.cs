@@ -14,7 +14,7 @@ internal sealed partial class Socks5Session
 {
     /// <summary>CONNECT the general way: names (resolved, then raced), and every connect on an engine without a fast path.</summary>
     private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) =>
-        _services.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _client, _lifetime.Token);
+        _settings.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _client, _lifetime.Token);
 
     /// <summary>
     /// Answers CONNECT from its outcome: the failure reply and the close, or the success reply and the client's pipelined
@@ -49,7 +49,7 @@ internal sealed partial class Socks5Session
     private async Task RunBindAsync(Socks5Request request, int pipelinedStart)
     {
         IPAddress localAddress = ((IPEndPoint)_client.LocalEndPoint!).Address;
-        BindListener? listener = _services.Bind.Listen(localAddress, _client, out IPEndPoint announced, out SocketError listenError);
+        BindListener? listener = _settings.Bind.Listen(localAddress, _client, out IPEndPoint announced, out SocketError listenError);
         if (listener is null)
         {
             SessionLog.BindFailed(_services.SessionLogger, _id, LogText.Destination(request.Destination, request.Port), BindOutcome.Failed, listenError);
@@ -71,7 +71,7 @@ internal sealed partial class Socks5Session
         // What the client sends while we wait goes on behind its pipelined bytes, in the rest of the input area, and
         // reaches the peer with them after the second reply.
         Debug.Assert(_buffer is not null);
-        BindResult result = await _services.Bind.AcceptAsync(listener, _client, request.Destination,
+        BindResult result = await _settings.Bind.AcceptAsync(listener, _client, request.Destination,
             _buffer.AsMemory(_inputEnd, InputLength - _inputEnd), _lifetime.Token).ConfigureAwait(false);
         _inputEnd += result.ClientBytes;
         if (result.Peer is null)
@@ -111,7 +111,7 @@ internal sealed partial class Socks5Session
     private async Task RunUdpAssociateAsync(Socks5Request request)
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
-        UdpAssociation? association = UdpAssociation.Open(_services.Options.Udp, _services.Options.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
+        UdpAssociation? association = UdpAssociation.Open(_settings.Udp, _settings.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
             _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error);
         if (association is null)
         {

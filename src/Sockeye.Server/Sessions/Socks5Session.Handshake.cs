@@ -107,13 +107,13 @@ internal sealed partial class Socks5Session
                     default:
                         TrySetCloseReason(SessionCloseReason.NoAcceptableMethod);
                         SessionLog.NoAcceptableMethod(_services.SessionLogger, _id, _clientEndPoint);
-                        _services.Accounting.Refused(RefusalKind.Method, ClientAddress, null, _access.Users.RequiresAuthentication
+                        _services.Accounting.Refused(RefusalKind.Method, ClientAddress, null, _settings.Users.RequiresAuthentication
                             ? "offered no acceptable method: USERNAME/PASSWORD (X'02') is required"
                             : "offered no acceptable method: NO AUTHENTICATION REQUIRED (X'00') was not offered");
                         if (_services.Notices.ShouldNotice(ClientAddress))
                         {
                             SessionLog.MethodRefused(_services.SessionLogger, ClientAddress,
-                                _access.Users.RequiresAuthentication ? "USERNAME/PASSWORD (X'02')" : "NO AUTHENTICATION REQUIRED (X'00')");
+                                _settings.Users.RequiresAuthentication ? "USERNAME/PASSWORD (X'02')" : "NO AUTHENTICATION REQUIRED (X'00')");
                         }
 
                         return HandshakeStep.ReplyAndClose;
@@ -169,7 +169,7 @@ internal sealed partial class Socks5Session
 
             // A hashed password may wait for a hashing slot; the session's lifetime bounds that wait. On an event loop the
             // hash itself (milliseconds of PBKDF2) goes to the thread pool, so that the loop's other sessions never wait for it.
-            bool verified = !attempt.Banned && await _access.Users.VerifyAsync(
+            bool verified = !attempt.Banned && await _settings.Users.VerifyAsync(
                 buffer.AsMemory(ScratchOffset, _credentialLengths.User),
                 buffer.AsMemory(ScratchOffset + _credentialLengths.User, _credentialLengths.Password),
                 _lifetime.Token, offloadHashing: _services.Engine.IsEngineThread).ConfigureAwait(false);
@@ -211,7 +211,9 @@ internal sealed partial class Socks5Session
 
                 if (attempt.Conclude(verified: false))
                 {
-                    SessionLog.ClientBanned(_services.SessionLogger, client, _services.Options.Authentication.MaxFailures, _services.Options.Authentication.BanDuration);
+                    // The throttle's settings, not the session's: a ban is the throttle's, under the settings in force now.
+                    Configuration.AuthenticationOptions throttling = _services.Throttle.Options;
+                    SessionLog.ClientBanned(_services.SessionLogger, client, throttling.MaxFailures, throttling.BanDuration);
                 }
             }
 
@@ -234,7 +236,7 @@ internal sealed partial class Socks5Session
     /// </summary>
     private Socks5AuthMethod ChooseMethod(in Socks5Greeting greeting)
     {
-        Socks5AuthMethod required = _access.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
+        Socks5AuthMethod required = _settings.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
         return greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
     }
 

@@ -16,7 +16,7 @@ internal sealed partial class Socks5Session : IDestinationCheck
     private AccessVerdict _requestVerdict = AccessVerdict.Allow;
 
     /// <summary>The user as rules see it: <see langword="null"/> for a client that did not authenticate.</summary>
-    private string? RuleUser => _access.Users.RequiresAuthentication ? _user : null;
+    private string? RuleUser => _settings.Users.RequiresAuthentication ? _user : null;
 
     /// <summary>What the commands consult for each concrete destination; <see langword="null"/> when the request was decided.</summary>
     private IDestinationCheck? DestinationCheck => _requestVerdict == AccessVerdict.Undecided ? this : null;
@@ -24,7 +24,7 @@ internal sealed partial class Socks5Session : IDestinationCheck
     /// <summary>Checks the request as the client made it; on a denial answers X'02' and returns false.</summary>
     private async Task<bool> CheckRequestAsync(Socks5Request request)
     {
-        if (_access.Policy.AllowsEverything)
+        if (_settings.Policy.AllowsEverything)
         {
             return true;
         }
@@ -58,13 +58,13 @@ internal sealed partial class Socks5Session : IDestinationCheck
 
     private AccessVerdict Decide(in AccessRequest request)
     {
-        AccessDecision decision = _access.Policy.Evaluate(request);
+        AccessDecision decision = _settings.Policy.Evaluate(request);
         if (decision.Verdict == AccessVerdict.Undecided)
         {
             return AccessVerdict.Undecided;
         }
 
-        AccessRule? rule = decision.RuleNumber > 0 ? _access.Policy[decision.RuleNumber] : null;
+        AccessRule? rule = decision.RuleNumber > 0 ? _settings.Policy[decision.RuleNumber] : null;
         if (decision.Verdict == AccessVerdict.Deny)
         {
             if (_services.Metrics.CountsRuleDenials)

@@ -34,7 +34,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private readonly long _id;
     private readonly EndPoint? _clientEndPoint;
     private readonly SessionServices _services;
-    private readonly SessionAccess _access;
+    private readonly SessionSettings _settings;
     private readonly SessionRegistry _registry;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly long _startTimestamp;
@@ -70,7 +70,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _client = client;
         _clientEndPoint = client.RemoteEndPoint;
         _services = services;
-        _access = services.Access;
+        _settings = services.Settings;
         _registry = registry;
         _startTimestamp = services.TimeProvider.GetTimestamp();
     }
@@ -78,6 +78,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     public long Id => _id;
 
     public HandshakePhase Phase => _phase;
+
+    /// <summary>The settings the session was accepted under, its timeouts among them (the registry's sweep reads them).</summary>
+    public SessionSettings Settings => _settings;
 
     /// <summary>When the session was accepted (<see cref="TimeProvider.GetTimestamp"/>): its handshake timeout counts from here.</summary>
     public long StartTimestamp => _startTimestamp;
@@ -165,7 +168,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                     _phase = HandshakePhase.Connecting;
                     long connectStart = _services.TimeProvider.GetTimestamp();
                     ConnectResult connected;
-                    if (_services.Connect.TryStartFast(request.Destination, request.Port, DestinationCheck, _client, out ConnectAttempt attempt))
+                    if (_settings.Connect.TryStartFast(request.Destination, request.Port, DestinationCheck, _client, out ConnectAttempt attempt))
                     {
                         try
                         {
@@ -211,7 +214,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
             }
             else if (CloseReason == SessionCloseReason.UdpIdleTimeout)
             {
-                SessionLog.UdpIdleTimeout(log, _id, _services.Options.Udp.IdleTimeout);
+                SessionLog.UdpIdleTimeout(log, _id, _settings.UdpIdleTimeout);
             }
         }
         catch (SocketException e)
@@ -262,7 +265,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private async Task<bool> TryTakeSessionSlotAsync(Socks5Request request)
     {
         IPAddress client = ClientAddress;
-        string? user = _access.Users.RequiresAuthentication ? _user : null;
+        string? user = _settings.Users.RequiresAuthentication ? _user : null;
         int descriptors = request.Command == Socks5Command.UdpAssociate ? DescriptorBudget.UdpAssociationDescriptors : DescriptorBudget.TunnelDescriptors;
         if (_services.Limiter.TryAcquire(client, user, descriptors, out bool outOfDescriptors))
         {

@@ -235,4 +235,38 @@ public sealed class LoginThrottleTests
         byte[] reply = await client.ReceiveExactlyAsync(4);
         return reply[3];
     }
+
+    [Fact]
+    public void Reconfigure_LowerMaxFailures_FailuresSoFarCountAgainstIt()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            _throttle.RecordFailure(Guesser);
+        }
+
+        Assert.False(_throttle.Check(Guesser).Banned);
+
+        _throttle.Reconfigure(new AuthenticationOptions { FailureDelay = TimeSpan.FromSeconds(1), MaxFailureDelay = TimeSpan.FromSeconds(8), MaxFailures = 4 });
+
+        // The three failures stay: the next one reaches the new threshold, and the wait follows the new delay.
+        Assert.Equal(TimeSpan.FromSeconds(4), _throttle.Check(Guesser).Delay);
+        Assert.True(_throttle.RecordFailure(Guesser));
+        Assert.True(_throttle.Check(Guesser).Banned);
+    }
+
+    [Fact]
+    public async Task Reconfigure_BanExemptAdded_NextAttemptOfABannedAddressIsNotBanned()
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            _throttle.RecordFailure(Guesser);
+        }
+
+        var options = new AuthenticationOptions { MaxFailures = 5 };
+        options.BanExempt.Add(new IPNetwork(Guesser, 32));
+        _throttle.Reconfigure(options);
+
+        using LoginThrottle.LoginAttempt attempt = await _throttle.BeginAsync(Guesser, "alice", CancellationToken.None).AsTask().DefaultTimeout();
+        Assert.False(attempt.Banned);
+    }
 }

@@ -106,4 +106,40 @@ public sealed class BandwidthLimiterTests
 
         Assert.Equal(0, _limiter.UserCount);
     }
+
+    [Fact]
+    public void Reconfigure_UserRateChanged_NextSessionSharesNewBuckets_OpenOneKeepsTheOld()
+    {
+        SessionBandwidth before = _limiter.Acquire("alice")!;
+
+        _limiter.Reconfigure(new LimitsOptions { UserBytesPerSecond = Rate * 2 });
+        SessionBandwidth after = _limiter.Acquire("alice")!;
+        SessionBandwidth later = _limiter.Acquire("alice")!;
+
+        Assert.Equal(Rate, before.UserBuckets!.Upload.Rate);
+        Assert.Equal(Rate * 2, after.UserBuckets!.Upload.Rate);
+        Assert.Same(after.UserBuckets, later.UserBuckets);
+
+        // The old buckets go with their last session; the new ones stay while theirs are open, then until refilled.
+        _limiter.Release(before);
+        _limiter.Release(after);
+        Assert.Equal(1, _limiter.UserCount);
+        Assert.True(later.Upload.TryTakeAll(Burst * 2));
+        _limiter.Release(later);
+        Assert.Equal(1, _limiter.UserCount);
+        _time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(0, _limiter.UserCount);
+    }
+
+    [Fact]
+    public void Reconfigure_SessionRateSet_AppliesToSessionsThatStartAfter()
+    {
+        Assert.Null(_limiter.Acquire(null));
+
+        _limiter.Reconfigure(new LimitsOptions { SessionBytesPerSecond = Rate });
+
+        SessionBandwidth anonymous = _limiter.Acquire(null)!;
+        Assert.True(anonymous.Upload.TryTakeAll(Burst));
+        Assert.False(anonymous.Upload.TryTakeAll(1));
+    }
 }

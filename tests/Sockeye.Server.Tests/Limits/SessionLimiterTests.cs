@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Limits;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Limits;
@@ -112,4 +113,26 @@ public sealed class SessionLimiterTests
         return (await client.ReceiveReplyAsync())[1];
     }
 
+    [Fact]
+    public void Reconfigure_CapsSetWhileSessionsAreOpen_CountThemNewOnesRefusedUntilEnoughEnd()
+    {
+        var limiter = new SessionLimiter(new LimitsOptions());
+        IPAddress client = IPAddress.Parse("192.0.2.1");
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(limiter.TryAcquire(client, "alice", DescriptorBudget.TunnelDescriptors, out _));
+        }
+
+        // Opened without a cap, the three still count against the caps a reload sets; none of them is closed.
+        limiter.Reconfigure(new LimitsOptions { MaxSessionsPerClientAddress = 2, MaxSessionsPerUser = 3 });
+        Assert.False(limiter.TryAcquire(client, null, DescriptorBudget.TunnelDescriptors, out _));
+        Assert.False(limiter.TryAcquire(IPAddress.Parse("192.0.2.2"), "alice", DescriptorBudget.TunnelDescriptors, out _));
+        Assert.True(limiter.TryAcquire(IPAddress.Parse("192.0.2.2"), "bob", DescriptorBudget.TunnelDescriptors, out _));
+
+        limiter.Release(client, "alice", DescriptorBudget.TunnelDescriptors);
+        Assert.False(limiter.TryAcquire(client, null, DescriptorBudget.TunnelDescriptors, out _));
+        limiter.Release(client, "alice", DescriptorBudget.TunnelDescriptors);
+        Assert.True(limiter.TryAcquire(client, null, DescriptorBudget.TunnelDescriptors, out _));
+        Assert.Equal(3, limiter.RejectedSessions);
+    }
 }

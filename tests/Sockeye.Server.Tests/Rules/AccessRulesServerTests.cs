@@ -234,9 +234,9 @@ public sealed class AccessRulesServerTests
         var services = new SessionServices(AccessPolicyTests.GuardedOptions(), new UserDirectory([]), SystemHostResolver.Instance, TimeProvider.System,
             NullLoggerFactory.Instance, hostAddresses, Sockeye.Server.Limits.DescriptorBudget.Unlimited);
 
-        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 1), services.Access.Policy.Evaluate(ConnectTo(IPAddress.Loopback)));
-        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 2), services.Access.Policy.Evaluate(ConnectTo(IPAddress.Parse("192.0.2.10"))));
-        Assert.Equal(new AccessDecision(AccessVerdict.Allow, 3), services.Access.Policy.Evaluate(ConnectTo(IPAddress.Parse("192.0.2.11"))));
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 1), services.Settings.Policy.Evaluate(ConnectTo(IPAddress.Loopback)));
+        Assert.Equal(new AccessDecision(AccessVerdict.Deny, 2), services.Settings.Policy.Evaluate(ConnectTo(IPAddress.Parse("192.0.2.10"))));
+        Assert.Equal(new AccessDecision(AccessVerdict.Allow, 3), services.Settings.Policy.Evaluate(ConnectTo(IPAddress.Parse("192.0.2.11"))));
 
         static AccessRequest ConnectTo(IPAddress destination) =>
             AccessRequest.To(IPAddress.Parse("192.0.2.1"), null, AccessCommands.Connect, null, destination, 22);

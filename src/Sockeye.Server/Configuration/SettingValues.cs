@@ -1,0 +1,109 @@
+using System.Globalization;
+
+namespace Sockeye.Server.Configuration;
+
+/// <summary>
+/// The values of the settings a reload compares, by their key in a config file, taken from one
+/// <see cref="SockeyeServerOptions"/> when it is put in force. Kept as values rather than as the options object, so that
+/// a caller changing the object it passed does not change what the server believes is in force.
+/// </summary>
+/// <remarks>
+/// Users, rules and listeners are not here: a reload always replaces the first two, and the server compares listeners
+/// itself (Listening/ListenerSet.cs). Restart-only settings are those a running server cannot change safely: the
+/// engine and its event loops, the relay buffers and the UDP loops' buffers are sized at start, and the listeners
+/// already open keep their backlog (new ones get the one in force too, so that all listeners agree).
+/// </remarks>
+internal sealed class SettingValues
+{
+    private static readonly Setting[] Settings =
+    [
+        new("handshakeTimeout", static o => o.HandshakeTimeout),
+        new("connectTimeout", static o => o.ConnectTimeout),
+        new("idleTimeout", static o => o.IdleTimeout),
+        new("shutdownTimeout", static o => o.ShutdownTimeout),
+        new("dnsCacheTtl", static o => o.DnsCacheTtl),
+        new("outbound.bindAddress", static o => (o.Outbound.BindAddressV4, o.Outbound.BindAddressV6)),
+        new("authentication.failureDelay", static o => o.Authentication.FailureDelay),
+        new("authentication.maxFailureDelay", static o => o.Authentication.MaxFailureDelay),
+        new("authentication.maxFailures", static o => o.Authentication.MaxFailures),
+        new("authentication.banDuration", static o => o.Authentication.BanDuration),
+        new("authentication.banExempt", static o => string.Join(", ", o.Authentication.BanExempt)),
+        new("authentication.verifiedCacheTtl", static o => o.Authentication.VerifiedCacheTtl),
+        new("limits.maxHandshakes", static o => o.Limits.MaxHandshakes),
+        new("limits.maxSessions", static o => o.Limits.MaxSessions),
+        new("limits.maxSessionsPerUser", static o => o.Limits.MaxSessionsPerUser),
+        new("limits.maxSessionsPerClientAddress", static o => o.Limits.MaxSessionsPerClientAddress),
+        new("limits.sessionBandwidth", static o => o.Limits.SessionBytesPerSecond),
+        new("limits.userBandwidth", static o => o.Limits.UserBytesPerSecond),
+        new("bind.advertiseAddress", static o => o.Bind.AdvertiseAddress),
+        new("bind.acceptTimeout", static o => o.Bind.AcceptTimeout),
+        new("udp.advertiseAddress", static o => o.Udp.AdvertiseAddress),
+        new("udp.idleTimeout", static o => o.Udp.IdleTimeout),
+        new("udp.maxDatagramBytes", static o => o.Udp.MaxDatagramBytes, RestartOnly: true),
+        new("listenBacklog", static o => o.ListenBacklog, RestartOnly: true),
+        new("relayBufferBytes", static o => o.RelayBufferBytes, RestartOnly: true),
+        new("relay.engine", static o => o.RelayEngine, RestartOnly: true),
+        new("eventLoopPoll", static o => o.EventLoopPoll, RestartOnly: true),
+    ];
+
+    private readonly object?[] _values;
+
+    private SettingValues(object?[] values) => _values = values;
+
+    /// <summary>The values of <paramref name="options"/>, read now.</summary>
+    public static SettingValues Of(SockeyeServerOptions options)
+    {
+        var values = new object?[Settings.Length];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = Settings[i].Read(options);
+        }
+
+        return new SettingValues(values);
+    }
+
+    /// <summary>
+    /// The values in force once <paramref name="configured"/> is reloaded over these: its own, except that each
+    /// restart-only setting keeps its value here. Lists the keys of the settings that change in
+    /// <paramref name="applied"/>, and those that would but need a restart in <paramref name="needsRestart"/>, with the
+    /// value kept and the value configured.
+    /// </summary>
+    public SettingValues Reload(SettingValues configured, List<string> applied, List<(string Setting, string InForce, string Configured)> needsRestart)
+    {
+        var values = new object?[Settings.Length];
+        for (int i = 0; i < values.Length; i++)
+        {
+            object? inForce = _values[i];
+            object? next = configured._values[i];
+            bool changed = !Equals(inForce, next);
+            if (changed && Settings[i].RestartOnly)
+            {
+                needsRestart.Add((Settings[i].Key, Describe(inForce), Describe(next)));
+                values[i] = inForce;
+                continue;
+            }
+
+            if (changed)
+            {
+                applied.Add(Settings[i].Key);
+            }
+
+            values[i] = next;
+        }
+
+        return new SettingValues(values);
+    }
+
+    private static string Describe(object? value) => value switch
+    {
+        null => "(none)",
+        TimeSpan duration => duration.ToString("c", CultureInfo.InvariantCulture),
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    /// <param name="Key">The setting's key in a config file.</param>
+    /// <param name="Read">Reads its value, as an object whose <see cref="object.Equals(object?)"/> says whether it changed.</param>
+    /// <param name="RestartOnly">Whether a running server keeps the value it started with (see remarks).</param>
+    private sealed record Setting(string Key, Func<SockeyeServerOptions, object?> Read, bool RestartOnly = false);
+}
