@@ -7,6 +7,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Sockeye.Admin;
 using Sockeye.Configuration;
 using Sockeye.Hosting;
@@ -187,7 +188,25 @@ internal static class SockeyeCommandLine
         try
         {
             IConfiguration configuration = BuildConfiguration(values.ConfigFile);
-            return SettingsReader.Read(configuration, values, errors);
+            SockeyeSettings? settings = SettingsReader.Read(configuration, values, errors);
+            if (settings is null)
+            {
+                return null;
+            }
+
+            // A reload reads these files again when they change (SettingsChangeSource).
+            var watched = new List<string>(2);
+            if (values.ConfigFile is { } configFile)
+            {
+                watched.Add(Path.GetFullPath(configFile));
+            }
+
+            if ((values.UsersFile ?? configuration["usersFile"]) is { } usersFile && !string.IsNullOrWhiteSpace(usersFile))
+            {
+                watched.Add(Path.GetFullPath(usersFile));
+            }
+
+            return settings with { WatchedFiles = watched };
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {
@@ -274,7 +293,11 @@ internal static class SockeyeCommandLine
 
     private static void ConfigureHost(IHostApplicationBuilder builder, SockeyeSettings settings, Func<List<string>, SockeyeSettings?> loadSettings, AccessLogFile? accessLog)
     {
-        builder.Logging.SetMinimumLevel(settings.LogLevel);
+        // The level follows reloads: the loggers read it through options whose change token a reload fires.
+        var logLevel = new LogLevelInForce(settings.LogLevel);
+        builder.Services.AddSingleton(logLevel);
+        builder.Services.AddSingleton<IConfigureOptions<LoggerFilterOptions>>(logLevel);
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<LoggerFilterOptions>>(logLevel);
         if (settings.JsonLogs)
         {
             // One object per line, for log shippers: Timestamp, EventId, LogLevel, Category, Message and the event's
@@ -344,8 +367,16 @@ internal static class SockeyeCommandLine
         builder.Services.AddSingleton(services => new SockeyeServer(settings.Server, services.GetRequiredService<ILoggerFactory>(), TimeProvider.System));
         builder.Services.AddSingleton<ServiceManagerNotifier>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ServiceManagerNotifier>());
+
+        // Reloads: SIGHUP and the watched files fire the change tokens of an options monitor, which reads the settings
+        // again through the factory and hands each reading to the hosted service.
+        builder.Services.AddSingleton(services => new SettingsChangeSource(TimeProvider.System));
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<SettingsLoad>>(services => services.GetRequiredService<SettingsChangeSource>());
+        builder.Services.AddSingleton<IOptionsFactory<SettingsLoad>>(services => new SettingsLoadFactory(loadSettings, services.GetRequiredService<SettingsChangeSource>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye")));
         builder.Services.AddHostedService(services => new SockeyeHostedService(
-            services.GetRequiredService<SockeyeServer>(), loadSettings, services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye"),
+            services.GetRequiredService<SockeyeServer>(), settings, services.GetRequiredService<IOptionsMonitor<SettingsLoad>>(),
+            services.GetRequiredService<SettingsChangeSource>(), logLevel, services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye"),
             services.GetRequiredService<ServiceManagerNotifier>()));
     }
 }

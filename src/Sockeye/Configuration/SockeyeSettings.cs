@@ -14,6 +14,45 @@ internal sealed record SockeyeSettings(SockeyeServerOptions Server, LogLevel Log
 
     /// <summary>The admin endpoint (<c>admin.listen</c>, <c>admin.token</c>); null when it is off, as by default.</summary>
     public AdminSettings? Admin { get; init; }
+
+    /// <summary>The files a change of which reloads the settings: the configuration file and the users file, full paths, those that are set.</summary>
+    public IReadOnlyList<string> WatchedFiles { get; init; } = [];
+
+    /// <summary>
+    /// The settings the executable applies only at start (the log format, the access log's file, metrics export, the
+    /// admin endpoint) that differ between these and <paramref name="inForce"/>, as the keys an operator writes; empty
+    /// when none does. The server reports its own (SockeyeServer.Reload).
+    /// </summary>
+    public string RestartOnlyChanges(SockeyeSettings inForce)
+    {
+        var changed = new List<string>();
+        if (JsonLogs != inForce.JsonLogs)
+        {
+            changed.Add("logFormat");
+        }
+
+        if (!string.Equals(AccessLogPath, inForce.AccessLogPath, StringComparison.Ordinal))
+        {
+            changed.Add("accessLog.path");
+        }
+
+        if (Metrics != inForce.Metrics)
+        {
+            changed.Add("metrics.otlpEndpoint/exportInterval");
+        }
+
+        if (Server.PerUserMetrics != inForce.Server.PerUserMetrics)
+        {
+            changed.Add("metrics.perUser");
+        }
+
+        if (Admin != inForce.Admin)
+        {
+            changed.Add("admin");
+        }
+
+        return string.Join(", ", changed);
+    }
 }
 
 /// <summary>Where the admin endpoint listens, and the bearer token it requires for everything but health checks (null: none).</summary>

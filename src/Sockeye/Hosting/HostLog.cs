@@ -25,4 +25,13 @@ internal static partial class HostLog
 
     [LoggerMessage(1107, LogLevel.Information, "Admin endpoint on {Address}/ ({Access})", EventName = "AdminListening")]
     public static partial void AdminListening(ILogger logger, string address, string access);
+
+    [LoggerMessage(1108, LogLevel.Warning, "Changed in the configuration, but in force only from the next start: {Settings}", EventName = "NeedsRestart")]
+    public static partial void NeedsRestart(ILogger logger, string settings);
+
+    [LoggerMessage(1109, LogLevel.Information, "{Cause}: reading the configuration again", EventName = "ReloadingChangedFile")]
+    public static partial void ReloadingChangedFile(ILogger logger, string cause);
+
+    [LoggerMessage(1110, LogLevel.Warning, "Log level {Before} is now {After}", EventName = "LogLevelChanged")]
+    public static partial void LogLevelChanged(ILogger logger, LogLevel before, LogLevel after);
 }

@@ -4,34 +4,48 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sockeye.Configuration;
 using Sockeye.Server;
+using Sockeye.Server.Listening;
 
 namespace Sockeye.Hosting;
 
 /// <summary>
-/// Runs a <see cref="SockeyeServer"/> for the lifetime of the host: SIGINT/SIGTERM stop it with a drain, SIGHUP reads
-/// the configuration again and puts its users and rules in force for new sessions.
+/// Runs a <see cref="SockeyeServer"/> for the lifetime of the host: SIGINT/SIGTERM stop it with a drain; SIGHUP, or a
+/// change of the configuration file or the users file, reads the settings again and puts them in force.
 /// </summary>
 /// <remarks>
 /// The server starts inside the host's start, after the console lifetime has installed its signal handlers, so a
-/// SIGTERM that arrives right after "Listening on" is drained like any other.
+/// SIGTERM that arrives right after "Listening on" is drained like any other. Reloads come through an
+/// <see cref="IOptionsMonitor{TOptions}"/> of <see cref="SettingsLoad"/>, whose change tokens are the signal and the
+/// files' (<see cref="SettingsChangeSource"/>).
 /// </remarks>
 internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposable
 {
     private readonly SockeyeServer _server;
-    private readonly Func<List<string>, SockeyeSettings?> _loadSettings;
     private readonly ILogger _logger;
+    private readonly IOptionsMonitor<SettingsLoad> _settings;
+    private readonly SettingsChangeSource _changes;
+    private readonly LogLevelInForce _logLevel;
     private readonly ServiceManagerNotifier? _notifier;
     private readonly Lock _reloadLock = new();
+    private readonly SockeyeSettings _started;
+    private IDisposable? _reloads;
     private PosixSignalRegistration? _hangup;
 
     /// <param name="server">The server to run.</param>
-    /// <param name="loadSettings">Reads the configuration file, the environment and the command line again, as at start.</param>
+    /// <param name="settings">The settings the server was created with.</param>
+    /// <param name="monitor">Reads the settings again whenever <paramref name="changes"/> says so.</param>
+    /// <param name="changes">The signal and the watched files.</param>
+    /// <param name="logLevel">The log level the loggers follow.</param>
     /// <param name="logger">Where reloads are reported.</param>
     /// <param name="notifier">Tells the service manager about reloads; null when none is wanted.</param>
-    public SockeyeHostedService(SockeyeServer server, Func<List<string>, SockeyeSettings?> loadSettings, ILogger logger, ServiceManagerNotifier? notifier = null)
+    public SockeyeHostedService(SockeyeServer server, SockeyeSettings settings, IOptionsMonitor<SettingsLoad> monitor, SettingsChangeSource changes,
+        LogLevelInForce logLevel, ILogger logger, ServiceManagerNotifier? notifier = null)
     {
         _server = server;
-        _loadSettings = loadSettings;
+        _started = settings;
+        _settings = monitor;
+        _changes = changes;
+        _logLevel = logLevel;
         _logger = logger;
         _notifier = notifier;
     }
@@ -39,7 +53,7 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // Before the listeners: once "Listening on" is printed, a SIGHUP must reload, not end the process with the
-        // signal's default action. A reload before the start only replaces users and rules the server has not used yet.
+        // signal's default action. A reload before the start only replaces settings the server has not used yet.
         if (!OperatingSystem.IsWindows())
         {
             if (HangupSignal.TakeBackIfIgnored())
@@ -50,6 +64,8 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
             _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnHangup);
         }
 
+        _reloads = _settings.OnChange(Apply);
+        _changes.Watch(_started.WatchedFiles);
         await _server.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -60,6 +76,7 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
     public Task StoppingAsync(CancellationToken cancellationToken)
     {
         _hangup?.Dispose();
+        _reloads?.Dispose();
         return _server.StopAsync(cancellationToken);
     }
 
@@ -72,19 +89,21 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose() => _hangup?.Dispose();
+    public void Dispose()
+    {
+        _hangup?.Dispose();
+        _reloads?.Dispose();
+    }
 
-    /// <summary>Reads the configuration again; on any problem the users and rules in force stay as they are.</summary>
-    internal void Reload()
+    /// <summary>Puts a new reading in force; on any problem every setting in force stays as it is.</summary>
+    internal void Apply(SettingsLoad load)
     {
         lock (_reloadLock)
         {
             _notifier?.Reloading();
-            var errors = new List<string>();
-            SockeyeSettings? settings = _loadSettings(errors);
-            if (settings is null)
+            if (load.Settings is not { } settings)
             {
-                HostLog.ReloadFailed(_logger, string.Join("; ", errors));
+                HostLog.ReloadFailed(_logger, string.Join("; ", load.Errors));
                 _notifier?.Reloaded("Reload failed; the settings in force are unchanged");
                 return;
             }
@@ -92,13 +111,29 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
             try
             {
                 _server.Reload(settings.Server);
-                _notifier?.Reloaded("Accepting clients");
             }
-            catch (OptionsValidationException e)
+            catch (Exception e) when (e is OptionsValidationException or SockeyeListenException)
             {
-                HostLog.ReloadFailed(_logger, string.Join("; ", e.Failures));
+                HostLog.ReloadFailed(_logger, e is OptionsValidationException invalid ? string.Join("; ", invalid.Failures) : e.Message);
                 _notifier?.Reloaded("Reload failed; the settings in force are unchanged");
+                return;
             }
+
+            // Against the start: those settings are in force as they were then, whatever reloads came between.
+            string restartOnly = settings.RestartOnlyChanges(_started);
+            if (restartOnly.Length > 0)
+            {
+                HostLog.NeedsRestart(_logger, restartOnly);
+            }
+
+            if (settings.LogLevel != _logLevel.Level)
+            {
+                // At Warning, and before the change: a line that the new level would hide still says what happened.
+                HostLog.LogLevelChanged(_logger, _logLevel.Level, settings.LogLevel);
+                _logLevel.Set(settings.LogLevel);
+            }
+            _changes.Watch(settings.WatchedFiles);
+            _notifier?.Reloaded("Accepting clients");
         }
     }
 
@@ -107,6 +142,6 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
         // Handled: without this the runtime would apply SIGHUP's default action and end the process.
         context.Cancel = true;
         HostLog.ReloadRequested(_logger);
-        ThreadPool.UnsafeQueueUserWorkItem(static service => service.Reload(), this, preferLocal: false);
+        _changes.Request("SIGHUP");
     }
 }
