@@ -40,7 +40,7 @@ public partial class ProcessTests
         using Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
         using Socket upstream = await target.AcceptAsync();
 
-        await AssertRelaysBothWaysAsync(client, upstream, "hello");
+        await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "hello");
         Assert.False(sockeye.HasExited);
     }
 
@@ -51,7 +51,7 @@ public partial class ProcessTests
         await using SockeyeProcess sockeye = SockeyeProcess.Start(_output, ["--listen", "127.0.0.1:0", "--user", "alice:secret", "--log-level", "trace"]);
         int port = await sockeye.WaitForListeningPortAsync();
 
-        using (Socket client = await ConnectToProxyAsync(port))
+        using (Socket client = await Socks5Client.ConnectToProxyAsync(port))
         {
             await Socks5Client.SendAsync(client, [0x05, 0x01, 0x02]);
             Assert.Equal(new byte[] { 0x05, 0x02 }, await Socks5Client.ReceiveExactlyAsync(client, 2));
@@ -61,7 +61,7 @@ public partial class ProcessTests
             await Socks5Client.AssertClosedByPeerAsync(client, TestTimeouts.Default);
         }
 
-        using (Socket anonymous = await ConnectToProxyAsync(port))
+        using (Socket anonymous = await Socks5Client.ConnectToProxyAsync(port))
         {
             // Only "no authentication" offered: X'FF', no acceptable method.
             await Socks5Client.SendAsync(anonymous, [0x05, 0x01, 0x00]);
@@ -84,7 +84,7 @@ public partial class ProcessTests
         using (Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port))
         using (Socket upstream = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(client, upstream, "hello");
+            await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "hello");
         }
 
         await sockeye.WaitForOutputAsync(JsonAccessLine(), TestTimeouts.Default);
@@ -153,7 +153,7 @@ public partial class ProcessTests
     {
         using Socket client = await Socks5Client.ConnectAsync(port, null, target.Port);
         using Socket upstream = await target.AcceptAsync();
-        await AssertRelaysBothWaysAsync(client, upstream, text);
+        await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, text);
     }
 
     [GeneratedRegex("\"EventId\":2900")]
@@ -172,14 +172,14 @@ public partial class ProcessTests
         Socket upstream = await target.AcceptAsync();
         try
         {
-            await AssertRelaysBothWaysAsync(client, upstream, "before");
+            await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "before");
 
             await sockeye.TerminateAsync();
             Match draining = await sockeye.WaitForOutputAsync(DrainingLine(), TestTimeouts.Default);
             Assert.Equal("1", draining.Groups["count"].Value);
 
             // Draining: the open tunnel still works both ways, but no new client gets in.
-            await AssertRelaysBothWaysAsync(client, upstream, "during the drain");
+            await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "during the drain");
             using (var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
             {
                 SocketException refused = await Assert.ThrowsAsync<SocketException>(
@@ -212,7 +212,7 @@ public partial class ProcessTests
         using var target = new TargetServer();
         using Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
         using Socket upstream = await target.AcceptAsync();
-        await AssertRelaysBothWaysAsync(client, upstream, "ping");
+        await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "ping");
 
         await sockeye.TerminateAsync();
         int exitCode = await sockeye.WaitForExitAsync(TimeSpan.FromSeconds(10));
@@ -255,7 +255,7 @@ public partial class ProcessTests
         // No user configured: the listener is loopback, so "no authentication" is accepted.
         using Socket client = await Socks5Client.ConnectAsync(port, credentials: null, target.Port);
         using Socket upstream = await target.AcceptAsync();
-        await AssertRelaysBothWaysAsync(client, upstream, "then silence");
+        await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "then silence");
 
         // The default idle timeout is 5 minutes: a close within seconds is the environment's 1s.
         await Socks5Client.AssertClosedByPeerAsync(client, TestTimeouts.Default);
@@ -293,10 +293,10 @@ public partial class ProcessTests
 
         using Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port);
         using Socket upstream = await target.AcceptAsync();
-        await AssertRelaysBothWaysAsync(client, upstream, "configured");
+        await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "configured");
 
         // The configured user makes authentication required.
-        using Socket anonymous = await ConnectToProxyAsync(port);
+        using Socket anonymous = await Socks5Client.ConnectToProxyAsync(port);
         await Socks5Client.SendAsync(anonymous, [0x05, 0x01, 0x00]);
         Assert.Equal(new byte[] { 0x05, 0xFF }, await Socks5Client.ReceiveExactlyAsync(anonymous, 2));
     }
@@ -311,18 +311,18 @@ public partial class ProcessTests
         using (Socket client = await Socks5Client.ConnectAsync(port, Alice, target.Port))
         using (Socket upstream = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(client, upstream, "before");
+            await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "before");
         }
 
         File.WriteAllText(config.Path, ConfigWithUser("bob", "hunter2"));
         sockeye.Hangup();
         await sockeye.WaitForOutputAsync(ReloadedLine(), TestTimeouts.Default);
 
-        Assert.Equal(0x01, await LoginStatusAsync(port, "alice", "secret"));
+        Assert.Equal(0x01, await Socks5Client.LoginStatusAsync(port, "alice", "secret"));
         using (Socket client = await Socks5Client.ConnectAsync(port, ("bob", "hunter2"), target.Port))
         using (Socket upstream = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(client, upstream, "after");
+            await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "after");
         }
 
         File.WriteAllText(config.Path, """{ "users": [ { "name": "carol", """);
@@ -330,8 +330,8 @@ public partial class ProcessTests
         await sockeye.WaitForOutputAsync(ReloadFailedLine(), TestTimeouts.Default);
 
         Assert.False(sockeye.HasExited);
-        Assert.Equal(0x00, await LoginStatusAsync(port, "bob", "hunter2"));
-        Assert.Equal(0x01, await LoginStatusAsync(port, "carol", "x"));
+        Assert.Equal(0x00, await Socks5Client.LoginStatusAsync(port, "bob", "hunter2"));
+        Assert.Equal(0x01, await Socks5Client.LoginStatusAsync(port, "carol", "x"));
     }
 
     [Fact]
@@ -349,8 +349,8 @@ public partial class ProcessTests
         await sockeye.WaitForOutputAsync(ReloadedLine(), TestTimeouts.Default);
 
         Assert.False(sockeye.HasExited);
-        Assert.Equal(0x01, await LoginStatusAsync(port, "alice", "secret"));
-        Assert.Equal(0x00, await LoginStatusAsync(port, "bob", "hunter2"));
+        Assert.Equal(0x01, await Socks5Client.LoginStatusAsync(port, "alice", "secret"));
+        Assert.Equal(0x00, await Socks5Client.LoginStatusAsync(port, "bob", "hunter2"));
     }
 
     [Fact]
@@ -367,7 +367,7 @@ public partial class ProcessTests
         using (Socket client = await Socks5Client.ConnectAsync(port, null, target.Port))
         using (Socket upstream = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(client, upstream, "counted");
+            await Socks5Client.AssertRelaysBothWaysAsync(client, upstream, "counted");
         }
 
         // The session ends as both sides close; a later export carries it.
@@ -410,32 +410,6 @@ public partial class ProcessTests
         Assert.DoesNotContain("Exception", sockeye.Transcript, StringComparison.Ordinal);
     }
 
-    private static async Task<Socket> ConnectToProxyAsync(int port)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).DefaultTimeout();
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
-
-    private static async Task AssertRelaysBothWaysAsync(Socket client, Socket upstream, string text)
-    {
-        byte[] up = Encoding.UTF8.GetBytes($"up: {text}");
-        await Socks5Client.SendAsync(client, up);
-        Assert.Equal(up, await Socks5Client.ReceiveExactlyAsync(upstream, up.Length));
-
-        byte[] down = Encoding.UTF8.GetBytes($"down: {text}");
-        await Socks5Client.SendAsync(upstream, down);
-        Assert.Equal(down, await Socks5Client.ReceiveExactlyAsync(client, down.Length));
-    }
-
     [GeneratedRegex(@"draining (?<count>\d+) session")]
     private static partial Regex DrainingLine();
 
@@ -451,16 +425,6 @@ public partial class ProcessTests
           "users": [ { "name": "{{name}}", "password": "{{password}}" } ]
         }
         """;
-
-    /// <summary>The status byte of a username/password login (0 success), without a request after it.</summary>
-    private static async Task<byte> LoginStatusAsync(int port, string user, string password)
-    {
-        using Socket client = await ConnectToProxyAsync(port);
-        await Socks5Client.SendAsync(client, [0x05, 0x01, 0x02]);
-        Assert.Equal(new byte[] { 0x05, 0x02 }, await Socks5Client.ReceiveExactlyAsync(client, 2));
-        byte[] status = await Socks5Client.AuthenticateAsync(client, user, password);
-        return status[1] == 0 ? (byte)0 : (byte)1;
-    }
 
     [GeneratedRegex(@"Sockeye\.Server\[1010\] Reloaded: 1 user\(s\)")]
     private static partial Regex ReloadedLine();

@@ -22,7 +22,7 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
     public async Task ConfigFileEdited_WithoutASignal_ListenersRulesAndLogLevelChange_OpenTunnelKeepsRelaying()
     {
         using var target = new TargetServer();
-        int second = FreePort();
+        int second = Socks5Client.FreePort();
         string config = _directory.File("sockeye.json");
         await File.WriteAllTextAsync(config, """{ "listeners": ["127.0.0.1:0"] }""");
         await using SockeyeProcess sockeye = SockeyeProcess.Start(output, ["--config", config]);
@@ -45,10 +45,10 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         await sockeye.WaitForOutputAsync(new Regex($@"Listening on 127\.0\.0\.1:{second}"), TestTimeouts.Default);
         await sockeye.WaitForOutputAsync(ReloadedWithListeners(), TestTimeouts.Default);
 
-        Assert.Equal(0x02, await RequestAsync(second, target.Port));
-        Assert.Equal(0x02, await RequestAsync(first, target.Port));
+        Assert.Equal(0x02, await Socks5Client.RequestReplyAsync(second, target.Port));
+        Assert.Equal(0x02, await Socks5Client.RequestReplyAsync(first, target.Port));
         await sockeye.WaitForOutputAsync(DebugLine(), TestTimeouts.Default);
-        await AssertRelaysBothWaysAsync(tunnel, far, "after the first reload");
+        await Socks5Client.AssertRelaysBothWaysAsync(tunnel, far, "after the first reload");
 
         // The first listener removed: it stops accepting, its tunnel goes on.
         await File.WriteAllTextAsync(config, $$"""{ "listeners": ["127.0.0.1:{{second}}"], "logLevel": "debug" }""");
@@ -57,10 +57,10 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         using (Socket next = await Socks5Client.ConnectAsync(second, null, target.Port))
         using (Socket nextFar = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(next, nextFar, "through the second listener");
+            await Socks5Client.AssertRelaysBothWaysAsync(next, nextFar, "through the second listener");
         }
 
-        await AssertRelaysBothWaysAsync(tunnel, far, "after the second reload");
+        await Socks5Client.AssertRelaysBothWaysAsync(tunnel, far, "after the second reload");
 
         // A broken file changes nothing and says why.
         await File.WriteAllTextAsync(config, """{ "listeners": [ """);
@@ -69,10 +69,10 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         using (Socket still = await Socks5Client.ConnectAsync(second, null, target.Port))
         using (Socket stillFar = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(still, stillFar, "after the broken file");
+            await Socks5Client.AssertRelaysBothWaysAsync(still, stillFar, "after the broken file");
         }
 
-        await AssertRelaysBothWaysAsync(tunnel, far, "after the broken file");
+        await Socks5Client.AssertRelaysBothWaysAsync(tunnel, far, "after the broken file");
     }
 
     [Fact]
@@ -94,13 +94,13 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         using (Socket bob = await Socks5Client.ConnectAsync(port, ("bob", "bob's password"), target.Port))
         using (Socket bobFar = await target.AcceptAsync())
         {
-            await AssertRelaysBothWaysAsync(bob, bobFar, "bob");
+            await Socks5Client.AssertRelaysBothWaysAsync(bob, bobFar, "bob");
         }
 
-        Assert.Equal(0x01, await LoginStatusAsync(port, "alice", "alice's password"));
+        Assert.Equal(0x01, await Socks5Client.LoginStatusAsync(port, "alice", "alice's password"));
 
         // alice's tunnel was opened before: it keeps what it started with.
-        await AssertRelaysBothWaysAsync(tunnel, far, "alice's open tunnel");
+        await Socks5Client.AssertRelaysBothWaysAsync(tunnel, far, "alice's open tunnel");
     }
 
     [Fact]
@@ -123,8 +123,8 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         await sockeye.WaitForOutputAsync(new Regex(@"warn: Sockeye\[1110\] Log level Information is now Warning"), TestTimeouts.Default);
 
         // The open tunnel holds the one session allowed: a new request gets X'01'.
-        Assert.Equal(0x01, await RequestAsync(port, target.Port));
-        await AssertRelaysBothWaysAsync(tunnel, far, "over the limit");
+        Assert.Equal(0x01, await Socks5Client.RequestReplyAsync(port, target.Port));
+        await Socks5Client.AssertRelaysBothWaysAsync(tunnel, far, "over the limit");
     }
 
     public void Dispose() => _directory.Dispose();
@@ -138,27 +138,6 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         using var stderr = new StringWriter();
         int exitCode = await SockeyeCommandLine.RunAsync(args, new StringReader(input), stdout, stderr, CancellationToken.None).WaitAsync(TestTimeouts.ProcessStart);
         Assert.True(exitCode == 0, $"sockeye {string.Join(' ', args)} exited with {exitCode}: {stderr}");
-    }
-
-    /// <summary>The reply code of a CONNECT to 127.0.0.1:<paramref name="targetPort"/> without authentication.</summary>
-    private static async Task<byte> RequestAsync(int proxyPort, int targetPort)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, proxyPort)).DefaultTimeout();
-        await Socks5Client.SendAsync(socket, [5, 1, 0]);
-        Assert.Equal(new byte[] { 5, 0 }, await Socks5Client.ReceiveExactlyAsync(socket, 2));
-        await Socks5Client.SendAsync(socket, [5, 1, 0, 1, 127, 0, 0, 1, (byte)(targetPort >> 8), (byte)targetPort]);
-        byte[] reply = await Socks5Client.ReceiveExactlyAsync(socket, 10);
-        return reply[1];
-    }
-
-    private static async Task<byte> LoginStatusAsync(int port, string user, string password)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).DefaultTimeout();
-        await Socks5Client.SendAsync(socket, [5, 1, 2]);
-        Assert.Equal(new byte[] { 5, 2 }, await Socks5Client.ReceiveExactlyAsync(socket, 2));
-        return (await Socks5Client.AuthenticateAsync(socket, user, password))[1];
     }
 
     /// <summary>A stopped listener's socket closes on its event loop just after the reload: a few tries, bounded.</summary>
@@ -180,23 +159,6 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         }
 
         Assert.Fail($"127.0.0.1:{port} still accepts connections");
-    }
-
-    private static async Task AssertRelaysBothWaysAsync(Socket client, Socket upstream, string text)
-    {
-        byte[] up = Encoding.UTF8.GetBytes($"up: {text}");
-        await Socks5Client.SendAsync(client, up);
-        Assert.Equal(up, await Socks5Client.ReceiveExactlyAsync(upstream, up.Length));
-        byte[] down = Encoding.UTF8.GetBytes($"down: {text}");
-        await Socks5Client.SendAsync(upstream, down);
-        Assert.Equal(down, await Socks5Client.ReceiveExactlyAsync(client, down.Length));
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [GeneratedRegex(@"Sockeye\[1109\] .*sockeye\.json changed: reading the configuration again")]

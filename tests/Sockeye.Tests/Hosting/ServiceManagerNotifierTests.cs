@@ -20,8 +20,8 @@ public sealed class ServiceManagerNotifierTests(ITestOutputHelper output) : IDis
         string socketPath = _directory.File("notify");
         using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         notify.Bind(new UnixDomainSocketEndPoint(socketPath));
-        int socksPort = FreePort();
-        int adminPort = FreePort();
+        int socksPort = Socks5Client.FreePort();
+        int adminPort = Socks5Client.FreePort();
 
         await using SockeyeProcess sockeye = SockeyeProcess.Start(output,
             ["--listen", $"127.0.0.1:{socksPort}", "--admin-listen", $"127.0.0.1:{adminPort}"],
@@ -82,10 +82,4 @@ public sealed class ServiceManagerNotifierTests(ITestOutputHelper output) : IDis
         return Encoding.UTF8.GetString(buffer, 0, received);
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 }

@@ -45,6 +45,62 @@ internal static class Socks5Client
         }
     }
 
+    /// <summary>A TCP connection to the proxy on 127.0.0.1:<paramref name="port"/>, nothing sent.</summary>
+    public static async Task<Socket> ConnectToProxyAsync(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).DefaultTimeout();
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The reply code of a CONNECT to 127.0.0.1:<paramref name="targetPort"/> without authentication.</summary>
+    public static async Task<byte> RequestReplyAsync(int proxyPort, int targetPort)
+    {
+        using Socket socket = await ConnectToProxyAsync(proxyPort);
+        await SendAsync(socket, [5, 1, 0]);
+        Assert.Equal(new byte[] { 5, 0 }, await ReceiveExactlyAsync(socket, 2));
+        await SendAsync(socket, [5, 1, 0, 1, 127, 0, 0, 1, (byte)(targetPort >> 8), (byte)targetPort]);
+        return (await ReceiveExactlyAsync(socket, 10))[1];
+    }
+
+    /// <summary>The status byte of a username/password login (0 success, 1 failure), without a request after it.</summary>
+    public static async Task<byte> LoginStatusAsync(int port, string user, string password)
+    {
+        using Socket client = await ConnectToProxyAsync(port);
+        await SendAsync(client, [0x05, 0x01, 0x02]);
+        Assert.Equal(new byte[] { 0x05, 0x02 }, await ReceiveExactlyAsync(client, 2));
+        byte[] status = await AuthenticateAsync(client, user, password);
+        return status[1] == 0 ? (byte)0 : (byte)1;
+    }
+
+    /// <summary>Sends a line each way through a tunnel, <paramref name="client"/> to <paramref name="upstream"/> and back.</summary>
+    public static async Task AssertRelaysBothWaysAsync(Socket client, Socket upstream, string text)
+    {
+        byte[] up = System.Text.Encoding.UTF8.GetBytes($"up: {text}");
+        await SendAsync(client, up);
+        Assert.Equal(up, await ReceiveExactlyAsync(upstream, up.Length));
+
+        byte[] down = System.Text.Encoding.UTF8.GetBytes($"down: {text}");
+        await SendAsync(upstream, down);
+        Assert.Equal(down, await ReceiveExactlyAsync(client, down.Length));
+    }
+
+    /// <summary>A loopback port that was free a moment ago, for a listener the test must name in advance.</summary>
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     /// <summary>Sends the RFC 1929 sub-negotiation and returns the server's two-byte status.</summary>
     public static async Task<byte[]> AuthenticateAsync(Socket socket, string user, string password)
     {
