@@ -56,6 +56,44 @@ public sealed class ServerStatusTests
     }
 
     [Fact]
+    public async Task GetStatus_FailedLoginsThenTheBan_AreRefusalsOfEachKind()
+    {
+        await using TestServer server = await TestServer.StartAsync(options =>
+        {
+            options.Users.Add(new SockeyeUser("alice", "secret"));
+            options.Authentication.FailureDelay = TimeSpan.Zero;
+            options.Authentication.MaxFailures = 2;
+        });
+
+        for (int i = 0; i < 3; i++)
+        {
+            using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+            await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "wrong")]);
+            Assert.Equal(new byte[] { 5, 2, 1, 1 }, await client.ReceiveExactlyAsync(4));
+        }
+
+        ServerStatus status = await WaitForAsync(server, s => s.RefusalCount == 3);
+        Assert.Equal([RefusalKind.Ban, RefusalKind.Authentication, RefusalKind.Authentication], status.RecentRefusals.Select(r => r.Kind));
+        Assert.All(status.RecentRefusals, refusal => Assert.Equal("alice", refusal.User));
+        Assert.Contains("banned", status.RecentRefusals[0].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetStatus_SessionCap_IsALimitRefusal()
+    {
+        using var target = new TcpTarget();
+        await using TestServer server = await TestServer.StartAsync(options => options.Limits.MaxSessions = 1);
+        using RawClient tunnel = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket far = await target.AcceptAsync();
+
+        Assert.Equal(1, await RawClient.RequestAsync(server.EndPoint, Socks5Bytes.Connect(target.EndPoint)));
+
+        Refusal refusal = Assert.Single((await WaitForAsync(server, s => s.RefusalCount == 1)).RecentRefusals);
+        Assert.Equal(RefusalKind.Limit, refusal.Kind);
+        Assert.Contains("limits.maxSessions", refusal.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task GetStatus_RefusalsAreARingOfTheLast64_NewestFirst_WithTheCountSinceStart()
     {
         await using TestServer server = await TestServer.StartAsync(options => options.Users.Add(new SockeyeUser("alice", "secret")));
