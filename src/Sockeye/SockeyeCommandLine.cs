@@ -95,6 +95,7 @@ internal static class SockeyeCommandLine
             return ServeAsync(values, error, cancellationToken);
         });
         root.Subcommands.Add(ConfigCheck.CreateCommand(output, error));
+        root.Subcommands.Add(HealthCommand.Create(output, error));
 
         root.Add(UserCommands.Create(input, output, error));
 

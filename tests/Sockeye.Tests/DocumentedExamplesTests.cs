@@ -45,7 +45,7 @@ public sealed partial class DocumentedExamplesTests
 
     private static List<(string Document, int Index, string Json)> ReadJsonExamples()
     {
-        string root = RepositoryRoot();
+        string root = RepositoryFiles.Root;
         var documents = new List<string> { Path.Combine(root, "README.md") };
         documents.AddRange(Directory.EnumerateFiles(Path.Combine(root, "docs"), "*.md"));
         var examples = new List<(string, int, string)>();
@@ -60,19 +60,6 @@ public sealed partial class DocumentedExamplesTests
         }
 
         return examples;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? directory = new(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "README.md")) && Directory.Exists(Path.Combine(directory.FullName, "docs")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"No README.md and docs/ above {AppContext.BaseDirectory}");
     }
 
     [GeneratedRegex(@"^```json\r?\n(?<json>.*?)^```", RegexOptions.Multiline | RegexOptions.Singleline)]

@@ -1,0 +1,39 @@
+using System.Diagnostics;
+
+namespace Sockeye.Tests.TestSupport;
+
+/// <summary>A program from the system (systemd-analyze, promtool) run to completion, bounded, its output collected.</summary>
+internal static class ExternalProgram
+{
+    /// <summary>Runs <paramref name="program"/> with <paramref name="args"/> and no input; kills it after a minute.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using Process process = Process.Start(start)!;
+        process.StandardInput.Close();
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        Task<string> error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await output, await error);
+    }
+}
