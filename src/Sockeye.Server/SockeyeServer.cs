@@ -34,6 +34,10 @@ public sealed partial class SockeyeServer : IAsyncDisposable
 
     // The configuration in force; replaced by each reload, under _lock.
     private IReadOnlyList<IPEndPoint> _configuredListeners;
+
+    // Whether the rules in force need the host's addresses (@host, or the built-in rules beyond loopback): then they are
+    // listed and watched from the start, or from the reload that first needs them, until the server stops.
+    private bool _usesHostAddresses;
     private TimeSpan _shutdownTimeout;
     private SettingValues _settingValues;
     private long _nextSessionId;
@@ -78,6 +82,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         _listeners = new ListenerSet(_services.Engine, _logger, OnAccepted);
         _listenBacklog = options.ListenBacklog;
         _configuredListeners = [.. options.Listeners];
+        _usesHostAddresses = options.UsesHostAddresses(_configuredListeners);
         _shutdownTimeout = options.ShutdownTimeout;
         _settingValues = SettingValues.Of(options);
     }
@@ -130,7 +135,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
                 throw;
             }
 
-            if (SockeyeServerOptions.GuardsLocalDestinations(_configuredListeners))
+            if (_usesHostAddresses)
             {
                 // Before the first accept, so that no session meets an empty list.
                 _hostAddresses.Start();
@@ -265,7 +270,8 @@ public sealed partial class SockeyeServer : IAsyncDisposable
                 applied.Insert(0, "listeners");
             }
 
-            if (started && SockeyeServerOptions.GuardsLocalDestinations(listeners))
+            bool usesHostAddresses = options.UsesHostAddresses(listeners);
+            if (started && usesHostAddresses)
             {
                 // Before a new listener accepts and before the new rules are in force, so that no session meets an
                 // empty list. Nothing if it already watches.
@@ -283,6 +289,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             _services.Apply(options, settings);
             _registry.Watch(settings);
             _configuredListeners = listeners;
+            _usesHostAddresses = usesHostAddresses;
             _shutdownTimeout = options.ShutdownTimeout;
             _settingValues = values;
             if (listenerChange is not null)

@@ -35,11 +35,11 @@ internal static class ConfigCheck
             return SockeyeCommandLine.ExitUsage;
         }
 
-        await output.WriteAsync(Describe(file, settings.Server, settings.Metrics)).ConfigureAwait(false);
+        await output.WriteAsync(Describe(file, settings.Server, settings.Metrics, settings.Admin)).ConfigureAwait(false);
         return 0;
     }
 
-    private static string Describe(string file, SockeyeServerOptions options, MetricsSettings metrics)
+    private static string Describe(string file, SockeyeServerOptions options, MetricsSettings metrics, AdminSettings? admin)
     {
         var text = new System.Text.StringBuilder();
         CultureInfo invariant = CultureInfo.InvariantCulture;
@@ -50,7 +50,10 @@ internal static class ConfigCheck
             : string.Create(invariant, $"authentication: username/password, {options.Users.Count} user{(options.Users.Count == 1 ? "" : "s")}\n"));
         text.Append(metrics.OtlpEndpoint is { } endpoint
             ? string.Create(invariant, $"metrics: pushed over OTLP/HTTP to {endpoint} every {metrics.ExportInterval}\n")
-            : "metrics: not exported (the Sockeye.Server meter is still there for dotnet-counters)\n");
+            : admin is null ? "metrics: not exported (the Sockeye.Server meter is still there for dotnet-counters)\n" : "");
+        text.Append(admin is null
+            ? "admin endpoint: off\n"
+            : string.Create(invariant, $"admin endpoint: http://{admin.Listen}/ (status page, /status.json, /metrics for Prometheus, /healthz, /readyz); {(admin.Token is null ? "no token" : "/metrics and /status.json need the bearer token")}{(options.PerUserMetrics ? "; per-user series" : "")}\n"));
 
         IReadOnlyList<AccessRule> rules = options.GetEffectiveRules();
         if (options.Rules.Count == 0)

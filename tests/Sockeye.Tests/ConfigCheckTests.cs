@@ -32,6 +32,26 @@ public class ConfigCheckTests
     }
 
     [Fact]
+    public async Task CheckConfig_AdminEndpointAndAtHostRule_ArePrintedAsWritten()
+    {
+        using var config = new TempFile("""
+            {
+              "admin": { "listen": "127.0.0.1:9180" },
+              "metrics": { "perUser": true },
+              "rules": [ { "action": "deny", "destinations": [ "@host" ] }, { "action": "allow" } ]
+            }
+            """);
+
+        (int exitCode, string output, string error) = await RunAsync("check-config", config.Path);
+
+        Assert.True(exitCode == 0, error);
+        string[] lines = Lines(output);
+        Assert.Contains("admin endpoint: http://127.0.0.1:9180/ (status page, /status.json, /metrics for Prometheus, /healthz, /readyz); no token; per-user series", lines);
+        Assert.DoesNotContain(lines, line => line.StartsWith("metrics:", StringComparison.Ordinal));
+        Assert.Contains("1. deny   commands any  clients any  users any  destinations @host  ports any", lines);
+    }
+
+    [Fact]
     public async Task CheckConfig_NoRulesListeningBeyondLoopback_PrintsTheBuiltInGuard()
     {
         using var config = new TempFile("""{ "listeners": [ "0.0.0.0:1080" ], "allowAnonymous": true }""");
@@ -41,7 +61,7 @@ public class ConfigCheckTests
         Assert.Equal(0, exitCode);
         Assert.Contains("the built-in rules apply, which deny local destinations and this host's addresses because a listener is not on loopback", output, StringComparison.Ordinal);
         Assert.Contains("1. deny   commands connect, udp  clients any  users any  destinations 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10, 0.0.0.0/8, ::/128  ports any  log  # built-in: local destinations", output, StringComparison.Ordinal);
-        Assert.Contains("2. deny   commands connect, udp  clients any  users any  destinations this host's addresses  ports any  log  # built-in: this host's addresses", output, StringComparison.Ordinal);
+        Assert.Contains("2. deny   commands connect, udp  clients any  users any  destinations @host  ports any  log  # built-in: this host's addresses", output, StringComparison.Ordinal);
         Assert.Contains("3. allow  commands any", output, StringComparison.Ordinal);
     }
 

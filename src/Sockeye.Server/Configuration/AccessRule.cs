@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Sockeye.Server.Rules;
 
 namespace Sockeye.Server.Configuration;
 
@@ -119,5 +120,46 @@ public sealed class AccessRule
         }
 
         return names.Count == 0 ? "none" : string.Join(", ", names);
+    }
+
+    /// <summary>
+    /// This rule, or when it names <c>@host</c> a copy whose <c>@host</c> matches the addresses
+    /// <paramref name="hostAddresses"/> holds whenever it is checked.
+    /// </summary>
+    internal AccessRule BindHostAddresses(HostAddresses hostAddresses)
+    {
+        bool namesHost = false;
+        foreach (DestinationPattern destination in Destinations)
+        {
+            namesHost |= destination.IsThisHost && destination.HostAddresses is null;
+        }
+
+        if (!namesHost)
+        {
+            return this;
+        }
+
+        var bound = new AccessRule { Action = Action, Name = Name, Anonymous = Anonymous, Commands = Commands, Log = Log };
+        foreach (IPNetwork client in Clients)
+        {
+            bound.Clients.Add(client);
+        }
+
+        foreach (string user in Users)
+        {
+            bound.Users.Add(user);
+        }
+
+        foreach (PortRange range in Ports)
+        {
+            bound.Ports.Add(range);
+        }
+
+        foreach (DestinationPattern destination in Destinations)
+        {
+            bound.Destinations.Add(destination.IsThisHost && destination.HostAddresses is null ? DestinationPattern.ForHostAddresses(hostAddresses) : destination);
+        }
+
+        return bound;
     }
 }

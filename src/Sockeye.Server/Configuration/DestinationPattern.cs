@@ -6,9 +6,10 @@ namespace Sockeye.Server.Configuration;
 /// <summary>
 /// A destination an <see cref="AccessRule"/> names: a network (<c>10.0.0.0/8</c>, or one address), an exact domain
 /// name (<c>example.com</c>), or every name under a domain (<c>*.example.com</c>, which does not match
-/// <c>example.com</c> itself). Names compare without regard to ASCII case or a trailing dot. The built-in rules of
-/// <see cref="SockeyeServerOptions.GetEffectiveRules()"/> also use a kind that configuration cannot write: the proxy
-/// host's own addresses, which <see cref="ToString"/> shows as <c>this host's addresses</c>.
+/// <c>example.com</c> itself). Names compare without regard to ASCII case or a trailing dot. <c>@host</c>
+/// (<see cref="ThisHost"/>) names the proxy host's own addresses, every unicast address of every interface, as the
+/// running server keeps them current; the built-in rules of <see cref="SockeyeServerOptions.GetEffectiveRules()"/> use
+/// it too.
 /// </summary>
 public sealed class DestinationPattern
 {
@@ -35,16 +36,31 @@ public sealed class DestinationPattern
     /// <summary>The host's addresses, for the built-in pattern that matches them; otherwise <see langword="null"/>.</summary>
     internal HostAddresses? HostAddresses { get; }
 
+    /// <summary>
+    /// The keyword for the proxy host's own addresses in a configuration file. Not a domain name (<c>@</c> cannot be in
+    /// one), so no name is ever taken for it.
+    /// </summary>
+    public const string ThisHostKeyword = "@host";
+
+    /// <summary>
+    /// The pattern <c>@host</c>: the proxy host's own addresses. A server binds it to the addresses it keeps current
+    /// (listing them when the system reports a change, and every 30 seconds); unbound, as here, it matches nothing.
+    /// </summary>
+    public static DestinationPattern ThisHost { get; } = new(null, null, isSuffix: false) { IsThisHost = true };
+
+    /// <summary>Whether this is <see cref="ThisHost"/>, or that pattern bound to a server's list of its addresses.</summary>
+    public bool IsThisHost { get; private init; }
+
     /// <summary>Whether the pattern matches destination addresses (a network, the host's addresses) rather than names.</summary>
-    internal bool MatchesAddresses => Network is not null || HostAddresses is not null;
+    internal bool MatchesAddresses => Network is not null || IsThisHost;
 
     /// <summary>A pattern matching the addresses of <paramref name="network"/>.</summary>
     public static DestinationPattern ForNetwork(IPNetwork network) => new(network, null, isSuffix: false);
 
     /// <summary>A pattern matching whatever addresses <paramref name="hostAddresses"/> holds when it is asked.</summary>
-    internal static DestinationPattern ForHostAddresses(HostAddresses hostAddresses) => new(null, null, isSuffix: false, hostAddresses);
+    internal static DestinationPattern ForHostAddresses(HostAddresses hostAddresses) => new(null, null, isSuffix: false, hostAddresses) { IsThisHost = true };
 
-    /// <summary>Parses <c>10.0.0.0/8</c>, <c>2001:db8::/32</c>, <c>192.0.2.7</c>, <c>example.com</c> or <c>*.example.com</c>.</summary>
+    /// <summary>Parses <c>10.0.0.0/8</c>, <c>2001:db8::/32</c>, <c>192.0.2.7</c>, <c>example.com</c>, <c>*.example.com</c> or <c>@host</c>.</summary>
     /// <param name="text">The text to parse.</param>
     /// <param name="pattern">The pattern, when the text is valid.</param>
     /// <param name="error">Why the text is not a destination pattern, when it is not.</param>
@@ -56,6 +72,13 @@ public sealed class DestinationPattern
         {
             error = "a network, a domain name or *.domain is needed";
             return false;
+        }
+
+        if (text.Equals(ThisHostKeyword, StringComparison.OrdinalIgnoreCase))
+        {
+            pattern = ThisHost;
+            error = null;
+            return true;
         }
 
         if (text == "*")
@@ -82,7 +105,7 @@ public sealed class DestinationPattern
         string name = (isSuffix ? text[2..] : text).TrimEnd('.').ToLowerInvariant();
         if (!IsDomainName(name))
         {
-            error = $"'{text}' is not a network (such as 10.0.0.0/8), a domain name (such as example.com) or a wildcard (such as *.example.com)";
+            error = $"'{text}' is not a network (such as 10.0.0.0/8), a domain name (such as example.com), a wildcard (such as *.example.com) or @host";
             return false;
         }
 
@@ -121,7 +144,7 @@ public sealed class DestinationPattern
 
     /// <summary>The pattern as it is written in a configuration file.</summary>
     public override string ToString() =>
-        Network?.ToString() ?? (HostAddresses is not null ? "this host's addresses" : IsSuffix ? "*." + Name : Name!);
+        Network?.ToString() ?? (IsThisHost ? ThisHostKeyword : IsSuffix ? "*." + Name : Name!);
 
     private static bool TryParseNetwork(string text, int slash, out DestinationPattern? pattern, out string? error)
     {

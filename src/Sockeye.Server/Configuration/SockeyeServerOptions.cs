@@ -116,7 +116,7 @@ public sealed class SockeyeServerOptions
     public IReadOnlyList<AccessRule> GetEffectiveRules()
     {
         var hostAddresses = new HostAddresses(SystemHostAddressProvider.Instance, TimeProvider.System, NullLogger.Instance);
-        if (GuardsLocalDestinations(Listeners))
+        if (UsesHostAddresses(Listeners))
         {
             hostAddresses.Refresh();
         }
@@ -132,7 +132,13 @@ public sealed class SockeyeServerOptions
     {
         if (Rules.Count > 0)
         {
-            return [.. Rules];
+            var rules = new List<AccessRule>(Rules.Count);
+            foreach (AccessRule rule in Rules)
+            {
+                rules.Add(rule.BindHostAddresses(hostAddresses));
+            }
+
+            return rules;
         }
 
         var allowAll = new AccessRule { Action = AccessAction.Allow, Name = "built-in: allow the rest" };
@@ -155,6 +161,31 @@ public sealed class SockeyeServerOptions
         var hostDestinations = new AccessRule { Action = AccessAction.Deny, Name = "built-in: this host's addresses", Commands = Guarded, Log = true };
         hostDestinations.Destinations.Add(DestinationPattern.ForHostAddresses(hostAddresses));
         return [localDestinations, hostDestinations, allowAll];
+    }
+
+    /// <summary>
+    /// Whether the rules in force with <paramref name="listeners"/> need the host's addresses: configured rules that name
+    /// <c>@host</c>, or the built-in ones beyond loopback.
+    /// </summary>
+    internal bool UsesHostAddresses(IEnumerable<IPEndPoint> listeners)
+    {
+        if (Rules.Count == 0)
+        {
+            return GuardsLocalDestinations(listeners);
+        }
+
+        foreach (AccessRule rule in Rules)
+        {
+            foreach (DestinationPattern destination in rule.Destinations)
+            {
+                if (destination.IsThisHost)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether the built-in rules guard local destinations: whether any of <paramref name="listeners"/> is beyond loopback.</summary>

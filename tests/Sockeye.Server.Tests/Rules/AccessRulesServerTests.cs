@@ -255,6 +255,39 @@ public sealed class AccessRulesServerTests
     }
 
     [Fact]
+    public async Task ConfiguredRule_NamingAtHost_DeniesTheHostsAddressesAsTheServerKeepsThem()
+    {
+        using var target = new TcpTarget(IPAddress.Parse("127.0.0.2"));
+        using var other = new TcpTarget(IPAddress.Parse("127.0.0.3"));
+        var provider = new FakeHostAddressProvider(IPAddress.Parse("127.0.0.2"));
+        Assert.True(DestinationPattern.TryParse("@HOST", out DestinationPattern? thisHost, out _));
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            var deny = new AccessRule { Action = AccessAction.Deny, Name = "not this host" };
+            deny.Destinations.Add(thisHost!);
+            o.Rules.Add(deny);
+            o.Rules.Add(Rule(AccessAction.Allow));
+        }, hostAddresses: provider);
+
+        // Listening on loopback only, the server still lists and watches its addresses: a configured rule needs them.
+        Assert.Equal(1, provider.Watchers);
+        Assert.Equal(2, await ConnectReplyAsync(server, Socks5Bytes.Connect(target.EndPoint)));
+        Assert.Equal(0, await ConnectReplyAsync(server, Socks5Bytes.Connect(other.EndPoint)));
+
+        // The host gains an address: the rule follows it.
+        provider.Change([IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.3")]);
+        byte reply = 0;
+        for (int attempt = 0; attempt < 100 && reply != 2; attempt++)
+        {
+            await Task.Delay(attempt == 0 ? 0 : 50);
+            reply = await ConnectReplyAsync(server, Socks5Bytes.Connect(other.EndPoint));
+        }
+
+        Assert.Equal(2, reply);
+        Assert.Equal("@host", DestinationPattern.ThisHost.ToString());
+    }
+
+    [Fact]
     public async Task Bind_RequestDeniedByCommand_FirstReply02()
     {
         await using TestServer server = await TestServer.StartAsync(o =>

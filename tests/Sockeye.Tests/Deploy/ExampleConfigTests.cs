@@ -35,6 +35,9 @@ public sealed class ExampleConfigTests
         // A listener a container's published port can reach, made safe by the users file rather than by loopback.
         Assert.Contains("listeners: 0.0.0.0:1080", output.ToString(), StringComparison.Ordinal);
         Assert.Contains("authentication: username/password, 1 user", output.ToString(), StringComparison.Ordinal);
+
+        // Its rules keep the built-in guard, this host's own addresses included.
+        Assert.Matches(@"2\. deny +commands connect, udp .*destinations @host .*# this host's addresses", output.ToString());
     }
 
     [Fact]
