@@ -38,6 +38,9 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     // Whether the rules in force need the host's addresses (@host, or the built-in rules beyond loopback): then they are
     // listed and watched from the start, or from the reload that first needs them, until the server stops.
     private bool _usesHostAddresses;
+
+    // The listeners (by configured endpoint) that read a PROXY protocol header, and from whom; replaced by each reload.
+    private Dictionary<IPEndPoint, ProxyProtocolOptions> _proxyProtocol;
     private TimeSpan _shutdownTimeout;
     private SettingValues _settingValues;
     private long _nextSessionId;
@@ -82,6 +85,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         _listeners = new ListenerSet(_services.Engine, _logger, OnAccepted);
         _listenBacklog = options.ListenBacklog;
         _configuredListeners = [.. options.Listeners];
+        _proxyProtocol = CopyProxyProtocol(options);
         _usesHostAddresses = options.UsesHostAddresses(_configuredListeners);
         _shutdownTimeout = options.ShutdownTimeout;
         _settingValues = SettingValues.Of(options);
@@ -126,7 +130,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             ListenerSet.Change listeners;
             try
             {
-                listeners = _listeners.Prepare(_configuredListeners, _listenBacklog);
+                listeners = _listeners.Prepare(_configuredListeners, _listenBacklog, _proxyProtocol);
             }
             catch
             {
@@ -264,10 +268,16 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             UserDirectory users = CreateUsers(options);
             SessionSettings settings = _services.CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(listeners, _hostAddresses)));
             bool started = _state == 1;
-            ListenerSet.Change? listenerChange = started ? _listeners.Prepare(listeners, _listenBacklog) : null;
+            Dictionary<IPEndPoint, ProxyProtocolOptions> proxyProtocol = CopyProxyProtocol(options);
+            ListenerSet.Change? listenerChange = started ? _listeners.Prepare(listeners, _listenBacklog, proxyProtocol) : null;
             if (listenerChange?.ChangesAnything ?? !listeners.SequenceEqual(_configuredListeners))
             {
                 applied.Insert(0, "listeners");
+            }
+
+            if (!SameProxyProtocol(proxyProtocol, _proxyProtocol))
+            {
+                applied.Insert(0, "listeners[].proxyProtocol");
             }
 
             bool usesHostAddresses = options.UsesHostAddresses(listeners);
@@ -289,6 +299,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             _services.Apply(options, settings);
             _registry.Watch(settings);
             _configuredListeners = listeners;
+            _proxyProtocol = proxyProtocol;
             _usesHostAddresses = usesHostAddresses;
             _shutdownTimeout = options.ShutdownTimeout;
             _settingValues = values;
@@ -348,7 +359,43 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     /// <summary>Stops the server, with the configured grace period, if it is running.</summary>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
-    private void OnAccepted(TunnelSocket client)
+    /// <summary>A copy of the options' PROXY protocol settings, so that changing the options later changes nothing in force.</summary>
+    private static Dictionary<IPEndPoint, ProxyProtocolOptions> CopyProxyProtocol(SockeyeServerOptions options)
+    {
+        var copy = new Dictionary<IPEndPoint, ProxyProtocolOptions>(options.ProxyProtocol.Count);
+        foreach ((IPEndPoint endPoint, ProxyProtocolOptions proxy) in options.ProxyProtocol)
+        {
+            var trusted = new ProxyProtocolOptions();
+            foreach (IPNetwork network in proxy.TrustedProxies)
+            {
+                trusted.TrustedProxies.Add(network);
+            }
+
+            copy[endPoint] = trusted;
+        }
+
+        return copy;
+    }
+
+    private static bool SameProxyProtocol(Dictionary<IPEndPoint, ProxyProtocolOptions> a, Dictionary<IPEndPoint, ProxyProtocolOptions> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        foreach ((IPEndPoint endPoint, ProxyProtocolOptions proxy) in a)
+        {
+            if (!b.TryGetValue(endPoint, out ProxyProtocolOptions? other) || !proxy.TrustedProxies.SequenceEqual(other.TrustedProxies))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void OnAccepted(TunnelSocket client, ProxyProtocolOptions? proxyProtocol)
     {
         if (!_services.Limiter.TryAdmitConnection())
         {
@@ -358,7 +405,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             return;
         }
 
-        var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry);
+        var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry, proxyProtocol);
         _registry.Add(session);
         if (_services.Limiter.EnterHandshake() && _registry.AbortOldestHandshake(session))
         {

@@ -85,6 +85,12 @@ public sealed class SockeyeServerOptions
     /// </remarks>
     public IList<AccessRule> Rules { get; } = new List<AccessRule>();
 
+    /// <summary>
+    /// The listeners, by their endpoint as <see cref="Listeners"/> gives it, that sit behind a load balancer speaking the
+    /// PROXY protocol, and the balancers they trust. A listener not in this map reads SOCKS5 from its first byte.
+    /// </summary>
+    public IDictionary<IPEndPoint, ProxyProtocolOptions> ProxyProtocol { get; } = new Dictionary<IPEndPoint, ProxyProtocolOptions>();
+
     /// <summary>The source addresses of the server's own connections to destinations.</summary>
     public OutboundOptions Outbound { get; } = new();
 

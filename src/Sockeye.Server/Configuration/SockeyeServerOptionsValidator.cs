@@ -31,6 +31,18 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             }
         }
 
+        foreach ((System.Net.IPEndPoint endPoint, ProxyProtocolOptions proxy) in options.ProxyProtocol)
+        {
+            if (!options.Listeners.Contains(endPoint))
+            {
+                errors.Add($"proxyProtocol: {endPoint} is not one of the listeners.");
+            }
+            else if (proxy is null || proxy.TrustedProxies.Count == 0)
+            {
+                errors.Add($"listeners {endPoint}: proxyProtocol needs trustedProxies, the balancers allowed to send a PROXY header (e.g. [\"10.0.0.0/8\"]); without them every connection would be refused.");
+            }
+        }
+
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < options.Users.Count; i++)
         {

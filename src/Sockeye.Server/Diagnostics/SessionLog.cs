@@ -46,6 +46,15 @@ internal static partial class SessionLog
     [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011; each is at Debug)", EventName = "ClientNoticesHeldBack")]
     public static partial void ClientNoticesHeldBack(ILogger logger, long count, string clientAddress, TimeSpan window);
 
+    [LoggerMessage(2013, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: PROXY protocol header refused: {Reason}", EventName = "ProxyHeaderRejected")]
+    public static partial void ProxyHeaderRejected(ILogger logger, long connectionId, EndPoint? clientEndPoint, string reason);
+
+    [LoggerMessage(2014, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: a balancer's health check (PROXY LOCAL), closed", EventName = "BalancerHealthCheck")]
+    public static partial void BalancerHealthCheck(ILogger logger, long connectionId, EndPoint? clientEndPoint);
+
+    [LoggerMessage(2015, LogLevel.Debug, "Session {ConnectionId}: the balancer at {BalancerEndPoint} gives the client as {ClientEndPoint}", EventName = "ProxyHeaderAccepted")]
+    public static partial void ProxyHeaderAccepted(ILogger logger, long connectionId, EndPoint? balancerEndPoint, EndPoint clientEndPoint);
+
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Transport;
 
@@ -19,13 +20,16 @@ internal sealed class ListenerSet
 {
     private readonly TransportEngine _engine;
     private readonly ILogger _logger;
-    private readonly Action<TunnelSocket> _onAccepted;
+    private readonly Action<TunnelSocket, ProxyProtocolOptions?> _onAccepted;
 
     // Every accept loop started, stopped ones too until they have completed: each is awaited by StopAsync.
     private readonly List<Task> _acceptLoops = [];
     private List<Listener> _listeners = [];
 
-    public ListenerSet(TransportEngine engine, ILogger logger, Action<TunnelSocket> onAccepted)
+    /// <param name="engine">Opens the listeners.</param>
+    /// <param name="logger">Where listeners opened and stopped are reported.</param>
+    /// <param name="onAccepted">Takes each client, with the PROXY protocol settings of the listener that accepted it (null: none).</param>
+    public ListenerSet(TransportEngine engine, ILogger logger, Action<TunnelSocket, ProxyProtocolOptions?> onAccepted)
     {
         _engine = engine;
         _logger = logger;
@@ -41,7 +45,7 @@ internal sealed class ListenerSet
     /// cannot be opened, those opened here are closed again and the exception goes to the caller: nothing has changed.
     /// </summary>
     /// <exception cref="SockeyeListenException">An endpoint could not be listened on (e.g. its port is in use).</exception>
-    public Change Prepare(IReadOnlyList<IPEndPoint> configured, int backlog)
+    public Change Prepare(IReadOnlyList<IPEndPoint> configured, int backlog, IDictionary<IPEndPoint, ProxyProtocolOptions> proxyProtocol)
     {
         var unmatched = new List<Listener>(_listeners);
         var next = new List<Listener>(configured.Count);
@@ -73,7 +77,13 @@ internal sealed class ListenerSet
             throw;
         }
 
-        return new Change(next, opened, unmatched);
+        var proxies = new ProxyProtocolOptions?[next.Count];
+        for (int i = 0; i < next.Count; i++)
+        {
+            proxies[i] = proxyProtocol.TryGetValue(next[i].Configured, out ProxyProtocolOptions? proxy) ? proxy : null;
+        }
+
+        return new Change(next, opened, unmatched, proxies);
     }
 
     /// <summary>
@@ -84,9 +94,16 @@ internal sealed class ListenerSet
     public void Commit(Change change)
     {
         _acceptLoops.RemoveAll(static loop => loop.IsCompletedSuccessfully);
+
+        // Before any accepts: a listener that has just been told to read PROXY headers never takes a client without.
+        for (int i = 0; i < change.Next.Count; i++)
+        {
+            change.Next[i].ProxyProtocol = change.ProxyProtocol[i];
+        }
+
         foreach (Listener listener in change.Opened)
         {
-            listener.AcceptLoop = listener.Transport.StartAccepting(_onAccepted);
+            listener.AcceptLoop = listener.Transport.StartAccepting(client => _onAccepted(client, listener.ProxyProtocol));
             _acceptLoops.Add(listener.AcceptLoop);
             ServerLog.Listening(_logger, listener.Transport.LocalEndPoint);
         }
@@ -169,8 +186,17 @@ internal sealed class ListenerSet
     /// <summary>A listener and the endpoint it was configured with.</summary>
     internal sealed record Listener(IPEndPoint Configured, TransportListener Transport)
     {
+        private ProxyProtocolOptions? _proxyProtocol;
+
         /// <summary>Its accept loop, once <see cref="Commit"/> has started it.</summary>
         public Task? AcceptLoop { get; set; }
+
+        /// <summary>The PROXY protocol settings its next client is accepted with; replaced by a reload, read by the accept loop.</summary>
+        public ProxyProtocolOptions? ProxyProtocol
+        {
+            get => Volatile.Read(ref _proxyProtocol);
+            set => Volatile.Write(ref _proxyProtocol, value);
+        }
     }
 
     /// <summary>What <see cref="Prepare"/> found: the listeners to have, those it opened for that, and those to stop.</summary>
@@ -179,14 +205,18 @@ internal sealed class ListenerSet
         private readonly List<Listener> _opened;
         private readonly List<Listener> _removed;
 
-        internal Change(List<Listener> next, List<Listener> opened, List<Listener> removed)
+        internal Change(List<Listener> next, List<Listener> opened, List<Listener> removed, ProxyProtocolOptions?[] proxyProtocol)
         {
             Next = next;
             _opened = opened;
             _removed = removed;
+            ProxyProtocol = proxyProtocol;
         }
 
         internal List<Listener> Next { get; }
+
+        /// <summary>The PROXY protocol settings of each of <see cref="Next"/>, in the same order.</summary>
+        internal ProxyProtocolOptions?[] ProxyProtocol { get; }
 
         internal IReadOnlyList<Listener> Opened => _opened;
 

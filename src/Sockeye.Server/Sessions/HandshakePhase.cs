@@ -20,4 +20,7 @@ internal enum HandshakePhase
 
     /// <summary>Relaying data (TCP), or datagrams (UDP ASSOCIATE).</summary>
     Relaying,
+
+    /// <summary>Waiting for the PROXY protocol header a load balancer sends before the client's bytes.</summary>
+    ProxyHeader,
 }

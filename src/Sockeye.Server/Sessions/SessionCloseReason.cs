@@ -56,4 +56,12 @@ internal enum SessionCloseReason
 
     /// <summary>An unexpected error in the server: a bug to report.</summary>
     ServerFault,
+
+    /// <summary>
+    /// A PROXY protocol listener refused the connection: not from a trusted balancer, or its header missing or malformed.
+    /// </summary>
+    ProxyHeaderRejected,
+
+    /// <summary>A balancer's health check: a PROXY protocol version 2 LOCAL header, and no request after it.</summary>
+    BalancerHealthCheck,
 }

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
+using Sockeye.Protocol.ProxyProtocol;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
 using Sockeye.Server.Authentication;
@@ -78,6 +79,60 @@ internal sealed partial class Socks5Session
         }
     }
 
+    /// <summary>
+    /// The PROXY protocol header a trusted balancer sends first: its client becomes this session's client for
+    /// everything that follows, then the SOCKS5 greeting is parsed (it may be in the same read).
+    /// </summary>
+    private HandshakeStep AdvanceProxyHeader(byte[] buffer, ref SequenceReader<byte> reader, out int replyLength)
+    {
+        replyLength = 0;
+        if (!ProxyHeader.TryParse(ref reader, InputLength, out ProxyHeader header, out ProxyParseError error))
+        {
+            if (error == ProxyParseError.None)
+            {
+                return HandshakeStep.NeedMore;
+            }
+
+            RejectProxyHeader(ProxyHeaderProblem(error));
+            return HandshakeStep.Close;
+        }
+
+        _inputStart += (int)reader.Consumed;
+        if (header.Command == ProxyCommand.Local)
+        {
+            // Health checks are the balancer's routine: no request follows, and nothing worth more than Debug.
+            TrySetCloseReason(SessionCloseReason.BalancerHealthCheck);
+            SessionLog.BalancerHealthCheck(_services.SessionLogger, _id, _clientEndPoint);
+            return HandshakeStep.Close;
+        }
+
+        if (header.Source is { } source)
+        {
+            // UNKNOWN (v1), UNSPEC and UNIX (v2) carry no client address: the balancer's connection stands for it.
+            EndPoint? balancer = _clientEndPoint;
+            _clientEndPoint = source;
+            SessionLog.ProxyHeaderAccepted(_services.SessionLogger, _id, balancer, source);
+        }
+
+        _phase = HandshakePhase.Greeting;
+        return Advance(buffer, out replyLength);
+    }
+
+    /// <summary>Closes a PROXY protocol listener's connection that has no acceptable header: logged at Debug, counted.</summary>
+    private void RejectProxyHeader(string reason)
+    {
+        TrySetCloseReason(SessionCloseReason.ProxyHeaderRejected);
+        SessionLog.ProxyHeaderRejected(_services.SessionLogger, _id, _clientEndPoint, reason);
+        _services.Accounting.Refused(RefusalKind.Protocol, ClientAddressOrNull, null, "PROXY protocol header refused: " + reason);
+    }
+
+    private static string ProxyHeaderProblem(ProxyParseError error) => error switch
+    {
+        ProxyParseError.NotProxyProtocol => "the connection does not start with a PROXY protocol header (is the balancer set to send one?)",
+        ProxyParseError.HeaderTooLong => "the header is longer than this server takes",
+        _ => $"the header is malformed ({error})",
+    };
+
     /// <summary>Parses as far as the bytes in hand allow, and says what to do next. Synchronous, so it can use spans.</summary>
     private HandshakeStep Advance(byte[] buffer, out int replyLength)
     {
@@ -87,6 +142,8 @@ internal sealed partial class Socks5Session
         Socks5ParseError error;
         switch (_phase)
         {
+            case HandshakePhase.ProxyHeader:
+                return AdvanceProxyHeader(buffer, ref reader, out replyLength);
             case HandshakePhase.Greeting:
                 if (!Socks5Greeting.TryParse(ref reader, out Socks5Greeting greeting, out error))
                 {

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
 using Sockeye.Server.Status;
@@ -32,7 +33,10 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private static readonly TimeSpan LingerAfterFailure = TimeSpan.FromSeconds(1);
 
     private readonly long _id;
-    private readonly EndPoint? _clientEndPoint;
+    // The client: the connection's peer, or the client a trusted balancer's PROXY header names (then set once, before
+    // anything reads it for a decision).
+    private EndPoint? _clientEndPoint;
+    private readonly ProxyProtocolOptions? _proxyProtocol;
     private readonly SessionServices _services;
     private readonly SessionSettings _settings;
     private readonly SessionRegistry _registry;
@@ -64,11 +68,18 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     // The session's rate-limit pacers, taken with the session slot; null when no limit applies.
     private SessionBandwidth? _bandwidth;
 
-    public Socks5Session(long id, TunnelSocket client, SessionServices services, SessionRegistry registry)
+    /// <param name="id">The session's number, for logs.</param>
+    /// <param name="client">The accepted connection.</param>
+    /// <param name="services">What every session of the server shares.</param>
+    /// <param name="registry">The open sessions.</param>
+    /// <param name="proxyProtocol">The PROXY protocol settings of the listener that accepted it; null when it reads SOCKS5 at once.</param>
+    public Socks5Session(long id, TunnelSocket client, SessionServices services, SessionRegistry registry, ProxyProtocolOptions? proxyProtocol = null)
     {
         _id = id;
         _client = client;
         _clientEndPoint = client.RemoteEndPoint;
+        _proxyProtocol = proxyProtocol;
+        _phase = proxyProtocol is null ? HandshakePhase.Greeting : HandshakePhase.ProxyHeader;
         _services = services;
         _settings = services.Settings;
         _registry = registry;
@@ -145,6 +156,13 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         _buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferLength);
         try
         {
+            if (_proxyProtocol is not null && !_proxyProtocol.Trusts(ClientAddress))
+            {
+                // Unheard: a header from anyone else would let them pose as any address.
+                RejectProxyHeader("the connection is not from one of the listener's trustedProxies");
+                return;
+            }
+
             int pipelinedStart = await HandshakeAsync(_buffer).ConfigureAwait(false);
             LeaveHandshake();
             if (pipelinedStart < 0)
@@ -407,7 +425,8 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         bool graceful = CloseReason is SessionCloseReason.Completed or SessionCloseReason.Malformed or SessionCloseReason.AuthFailed
             or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed
             or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed
-            or SessionCloseReason.LimitReached or SessionCloseReason.UdpIdleTimeout;
+            or SessionCloseReason.LimitReached or SessionCloseReason.UdpIdleTimeout or SessionCloseReason.ProxyHeaderRejected
+            or SessionCloseReason.BalancerHealthCheck;
         _association?.Dispose();
         if (graceful)
         {

@@ -30,6 +30,8 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
 
+    private static readonly HashSet<string> KnownListenerKeys = new(StringComparer.OrdinalIgnoreCase) { "endpoint", "proxyProtocol", "trustedProxies" };
+
     private static readonly HashSet<string> KnownRelayKeys = new(StringComparer.OrdinalIgnoreCase) { "engine" };
 
     private static readonly HashSet<string> KnownLimitKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -165,13 +167,17 @@ internal static class SettingsReader
             configured = true;
             string key = $"listeners[{listener.Key}]";
             string? text = listener.Value;
-            if (text is null)
+            if (text is not null)
             {
-                key += ".endpoint";
-                text = listener["endpoint"];
+                AddListener(options, key, text, errors);
+                continue;
             }
 
-            AddListener(options, key, text, errors);
+            CheckSectionKeys(listener, key, KnownListenerKeys, errors);
+            if (AddListener(options, key + ".endpoint", listener["endpoint"], errors) is { } endPoint)
+            {
+                ReadProxyProtocol(listener, key, endPoint, options, errors);
+            }
         }
 
         if (!configured)
@@ -316,15 +322,57 @@ internal static class SettingsReader
         return null;
     }
 
-    private static void AddListener(SockeyeServerOptions options, string key, string? text, List<string> errors)
+    private static IPEndPoint? AddListener(SockeyeServerOptions options, string key, string? text, List<string> errors)
     {
         if (EndPointParser.TryParse(text, out IPEndPoint? endPoint, out string problem))
         {
             options.Listeners.Add(endPoint!);
+            return endPoint;
         }
-        else
+
+        errors.Add($"{key}: {problem}.");
+        return null;
+    }
+
+    /// <summary>
+    /// <c>listeners[i].proxyProtocol</c> and <c>trustedProxies</c>: the listener reads a PROXY protocol header, from
+    /// these balancers only, before SOCKS. <c>trustedProxies</c> is written as the rules' <c>clients</c> are.
+    /// </summary>
+    private static void ReadProxyProtocol(IConfigurationSection listener, string key, IPEndPoint endPoint, SockeyeServerOptions options, List<string> errors)
+    {
+        bool proxyProtocol = ParseBool(listener["proxyProtocol"], key + ".proxyProtocol", errors);
+        var proxy = new ProxyProtocolOptions();
+        foreach (string text in RulesReader.ReadList(listener, "trustedProxies"))
         {
-            errors.Add($"{key}: {problem}.");
+            if (RulesReader.TryParseClientNetwork(text, out IPNetwork network, out string? problem))
+            {
+                proxy.TrustedProxies.Add(network);
+            }
+            else
+            {
+                errors.Add($"{key}.trustedProxies: {problem ?? $"'{text}' is not a network (such as 10.0.0.0/8) or an address"}.");
+            }
+        }
+
+        if (!proxyProtocol)
+        {
+            if (proxy.TrustedProxies.Count > 0)
+            {
+                errors.Add($"{key}.trustedProxies: set, but proxyProtocol is not true: the listener reads no PROXY header.");
+            }
+
+            return;
+        }
+
+        if (proxy.TrustedProxies.Count == 0)
+        {
+            errors.Add($"{key}.trustedProxies: required with proxyProtocol: the balancers allowed to send a PROXY header, e.g. [\"10.0.0.0/8\"].");
+            return;
+        }
+
+        if (!options.ProxyProtocol.TryAdd(endPoint, proxy))
+        {
+            errors.Add($"{key}: {endPoint} is listed twice with proxyProtocol.");
         }
     }
 
