@@ -293,38 +293,8 @@ public sealed partial class AdminEndpointTests(ITestOutputHelper output)
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string program, string[] args, string? input)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (input is not null)
-        {
-            await process.StandardInput.WriteAsync(input);
-        }
-
-        process.StandardInput.Close();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
+        (int exitCode, string stdout, string stderr) = await ExternalProgram.RunWithInputAsync(program, input, args);
+        return (exitCode, stdout + stderr);
     }
 
     [GeneratedRegex(@"Sockeye\.Server\[1003\] Stopped accepting; draining 1 session")]

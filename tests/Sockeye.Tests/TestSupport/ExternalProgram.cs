@@ -6,7 +6,10 @@ namespace Sockeye.Tests.TestSupport;
 internal static class ExternalProgram
 {
     /// <summary>Runs <paramref name="program"/> with <paramref name="args"/> and no input; kills it after a minute.</summary>
-    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] args)
+    public static Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] args) => RunWithInputAsync(program, null, args);
+
+    /// <summary>Runs <paramref name="program"/> with <paramref name="args"/>, <paramref name="input"/> on its standard input; kills it after a minute.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunWithInputAsync(string program, string? input, params string[] args)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -21,9 +24,14 @@ internal static class ExternalProgram
         }
 
         using Process process = Process.Start(start)!;
-        process.StandardInput.Close();
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> error = process.StandardError.ReadToEndAsync();
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+        }
+
+        process.StandardInput.Close();
         try
         {
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
