@@ -42,7 +42,7 @@ internal static class SettingsReader
         "failureDelay", "maxFailureDelay", "maxFailures", "banDuration", "verifiedCacheTtl", "banExempt",
     };
 
-    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "maxDatagramBytes", "idleTimeout" };
+    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "portRange", "maxDatagramBytes", "idleTimeout" };
 
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
@@ -187,7 +187,8 @@ internal static class SettingsReader
         CheckSectionKeys(configuration.GetSection("udp"), "udp", KnownUdpKeys, errors);
         options.Bind.AdvertiseAddress = ReadAddress(configuration, "bind:advertiseAddress", "bind.advertiseAddress", errors);
         options.Bind.AcceptTimeout = ReadDuration(null, "", configuration, "bind:acceptTimeout", options.Bind.AcceptTimeout, errors, "bind.acceptTimeout");
-        options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
+        (options.Udp.AdvertiseAddressV4, options.Udp.AdvertiseAddressV6) = ReadAddressPerFamily(configuration.GetSection("udp:advertiseAddress"), "udp.advertiseAddress", errors);
+        options.Udp.PortRange = ReadRelayPortRange(configuration["udp:portRange"], errors);
         options.DnsCacheTtl = ReadDuration(null, "", configuration, "dnsCacheTtl", options.DnsCacheTtl, errors);
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
         options.Udp.IdleTimeout = ReadDuration(null, "", configuration, "udp:idleTimeout", options.Udp.IdleTimeout, errors, "udp.idleTimeout");
@@ -241,35 +242,67 @@ internal static class SettingsReader
             }
         }
 
-        IConfigurationSection bind = section.GetSection("bindAddress");
-        List<string> texts = bind.Value is { } single
+        (outbound.BindAddressV4, outbound.BindAddressV6) = ReadAddressPerFamily(section.GetSection("bindAddress"), "outbound.bindAddress", errors);
+    }
+
+    /// <summary>
+    /// A setting that is one address, or a list (or one comma-separated string) with at most one IPv4 and one IPv6
+    /// address, each for its family: <c>outbound.bindAddress</c>, <c>udp.advertiseAddress</c>.
+    /// </summary>
+    private static (IPAddress? V4, IPAddress? V6) ReadAddressPerFamily(IConfigurationSection section, string key, List<string> errors)
+    {
+        List<string> texts = section.Value is { } single
             ? [.. single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
-            : [.. bind.GetChildren().Select(c => c.Value ?? "")];
+            : [.. section.GetChildren().Select(c => c.Value ?? "")];
+        IPAddress? v4 = null;
+        IPAddress? v6 = null;
         foreach (string text in texts)
         {
             if (!IPAddress.TryParse(text, out IPAddress? address))
             {
-                errors.Add($"outbound.bindAddress: '{text}' is not an IPv4 or IPv6 address.");
+                errors.Add($"{key}: '{text}' is not an IPv4 or IPv6 address.");
             }
             else if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
             {
-                if (outbound.BindAddressV4 is not null)
+                if (v4 is not null)
                 {
-                    errors.Add("outbound.bindAddress: give at most one IPv4 address.");
+                    errors.Add($"{key}: give at most one IPv4 address.");
                 }
 
-                outbound.BindAddressV4 = address;
+                v4 = address;
             }
             else
             {
-                if (outbound.BindAddressV6 is not null)
+                if (v6 is not null)
                 {
-                    errors.Add("outbound.bindAddress: give at most one IPv6 address.");
+                    errors.Add($"{key}: give at most one IPv6 address.");
                 }
 
-                outbound.BindAddressV6 = address;
+                v6 = address;
             }
         }
+
+        return (v4, v6);
+    }
+
+    /// <summary>
+    /// <c>udp.portRange</c>: the ports relay sockets are bound to, <c>40000-40999</c> (or one port, for one association
+    /// at a time). Port 0 and a reversed range are refused by the options' validator, which library hosts get too.
+    /// </summary>
+    private static PortRange? ReadRelayPortRange(string? text, List<string> errors)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (PortRange.TryParse(text, out PortRange range, out string? problem))
+        {
+            return range;
+        }
+
+        errors.Add($"udp.portRange: {problem}.");
+        return null;
     }
 
     /// <summary><c>authentication.banExempt</c>: client networks or addresses, written as the rules' <c>clients</c> are.</summary>

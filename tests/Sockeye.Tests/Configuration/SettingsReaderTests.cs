@@ -581,6 +581,61 @@ public class SettingsReaderTests
         Assert.Equal(IPAddress.Parse("198.51.100.1"), settings!.Server.Udp.AdvertiseAddress);
     }
 
+    [Fact]
+    public void Read_UdpPortRangeAndAdvertiseAddressPerFamily_AreRead()
+    {
+        const string json = """
+            { "udp": { "portRange": "40000-40999", "advertiseAddress": [ "203.0.113.5", "2001:db8::5" ] } }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(new PortRange(40000, 40999), settings!.Server.Udp.PortRange);
+        Assert.Equal(IPAddress.Parse("203.0.113.5"), settings.Server.Udp.AdvertiseAddressV4);
+        Assert.Equal(IPAddress.Parse("2001:db8::5"), settings.Server.Udp.AdvertiseAddressV6);
+    }
+
+    [Fact]
+    public void Read_UdpPortRangeAndAdvertiseListFromEnvironmentStyleKeys_AreRead()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(
+            Memory(new() { ["UDP:PORTRANGE"] = "40000", ["UDP:ADVERTISEADDRESS"] = "2001:db8::7, 198.51.100.7" }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(new PortRange(40000, 40000), settings!.Server.Udp.PortRange);
+        Assert.Equal(IPAddress.Parse("198.51.100.7"), settings.Server.Udp.AdvertiseAddressV4);
+        Assert.Equal(IPAddress.Parse("2001:db8::7"), settings.Server.Udp.AdvertiseAddressV6);
+    }
+
+    [Fact]
+    public void Read_NoUdpPortRange_RelaysTakeEphemeralPorts()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), NoCommandLine, errors);
+
+        Assert.Null(settings!.Server.Udp.PortRange);
+        Assert.Null(settings.Server.Udp.AdvertiseAddressV4);
+        Assert.Null(settings.Server.Udp.AdvertiseAddressV6);
+    }
+
+    [Theory]
+    [InlineData("""{ "udp": { "portRange": "40999-40000" } }""", "udp.portRange: '40999-40000' is an empty range; write the lower port first.")]
+    [InlineData("""{ "udp": { "portRange": "0-1000" } }""", "udp.portRange: 0-1000 includes port 0, which is no port a relay can be bound to; give ports from 1 to 65535, e.g. 40000-40999.")]
+    [InlineData("""{ "udp": { "portRange": "0" } }""", "udp.portRange: 0 includes port 0, which is no port a relay can be bound to; give ports from 1 to 65535, e.g. 40000-40999.")]
+    [InlineData("""{ "udp": { "portRange": "40000-70000" } }""", "udp.portRange: '40000-70000' is not a port (0 to 65535) or a range such as 8000-8999.")]
+    [InlineData("""{ "udp": { "portRange": "high" } }""", "udp.portRange: 'high' is not a port (0 to 65535) or a range such as 8000-8999.")]
+    [InlineData("""{ "udp": { "advertiseAddress": [ "203.0.113.5", "203.0.113.6" ] } }""", "udp.advertiseAddress: give at most one IPv4 address.")]
+    [InlineData("""{ "udp": { "advertiseAddress": "2001:db8::5,2001:db8::6" } }""", "udp.advertiseAddress: give at most one IPv6 address.")]
+    [InlineData("""{ "udp": { "advertiseAddress": [ "203.0.113.5", "udp.example" ] } }""", "udp.advertiseAddress: 'udp.example' is not an IPv4 or IPv6 address.")]
+    public void Read_BadUdpPortRangeOrAdvertiseAddress_OneErrorNamingTheKey(string json, string expected)
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
+        Assert.Equal(expected, Assert.Single(errors));
+    }
+
     [Theory]
     [InlineData("{}", RelayEngine.Auto)]
     [InlineData("""{ "relayMode": "copy" }""", RelayEngine.Portable)]
