@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sockeye.Server.Configuration;
@@ -16,6 +17,9 @@ namespace Sockeye.Configuration;
 internal static class SettingsReader
 {
     public static readonly IPEndPoint DefaultListener = new(IPAddress.Loopback, 1080);
+
+    /// <summary>The prefix of the environment variables that are settings: <c>SOCKEYE_IDLETIMEOUT</c> is <c>idleTimeout</c>.</summary>
+    public const string EnvironmentPrefix = "SOCKEYE_";
 
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -47,9 +51,19 @@ internal static class SettingsReader
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
         var options = new SockeyeServerOptions();
+        var ignoredVariables = new List<string>();
         foreach (IConfigurationSection section in configuration.GetChildren())
         {
-            if (!KnownKeys.Contains(section.Key))
+            if (KnownKeys.Contains(section.Key))
+            {
+                continue;
+            }
+
+            if (VariablesGivingOnly(configuration, section.Key) is { } variables)
+            {
+                ignoredVariables.AddRange(variables);
+            }
+            else
             {
                 errors.Add($"{section.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
             }
@@ -91,8 +105,64 @@ internal static class SettingsReader
         string? accessLogPath = ReadAccessLogPath(configuration.GetSection("accessLog"), errors);
         AdminSettings? admin = ReadAdmin(configuration.GetSection("admin"), commandLine, errors);
         return errors.Count == 0
-            ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs, AccessLogPath = accessLogPath, Admin = admin }
+            ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics)
+            {
+                JsonLogs = jsonLogs, AccessLogPath = accessLogPath, Admin = admin, IgnoredEnvironmentVariables = [.. ignoredVariables.Order(StringComparer.Ordinal)],
+            }
             : null;
+    }
+
+    /// <summary>
+    /// The environment variables that give the unknown top-level <paramref name="key"/>, when nothing else does; null
+    /// when the config file (or any source but the environment) gives it too, which makes it an error.
+    /// </summary>
+    /// <remarks>
+    /// Kubernetes gives every pod of a namespace with a Service named <c>sockeye</c> variables such as
+    /// <c>SOCKEYE_PORT=tcp://10.0.0.1:1080</c>, <c>SOCKEYE_SERVICE_HOST</c> and <c>SOCKEYE_PORT_1080_TCP_ADDR</c>, which
+    /// share our prefix but hold no setting. Without a double underscore each is one top-level key, so only a top-level
+    /// key is let through; an unknown key inside a section (<c>SOCKEYE_UDP__BOGUS</c>) is a mistyped setting, as in the
+    /// file, and stays an error. A typo in a top-level variable (<c>SOCKEYE_IDLETIMOUT</c>) is let through too: the
+    /// warning at start names it.
+    /// </remarks>
+    private static List<string>? VariablesGivingOnly(IConfiguration configuration, string key)
+    {
+        if (configuration is not IConfigurationRoot root)
+        {
+            return null;
+        }
+
+        List<string>? variables = null;
+        foreach (IConfigurationProvider provider in root.Providers)
+        {
+            if (!provider.TryGet(key, out _) && !provider.GetChildKeys([], key).Any())
+            {
+                continue;
+            }
+
+            if (provider is not EnvironmentVariablesConfigurationProvider)
+            {
+                return null;
+            }
+
+            variables ??= [];
+            AddVariableNames(provider, key, variables);
+        }
+
+        return variables;
+    }
+
+    /// <summary>The names of the variables under <paramref name="path"/>, as they were set (the provider keeps their case).</summary>
+    private static void AddVariableNames(IConfigurationProvider provider, string path, List<string> names)
+    {
+        if (provider.TryGet(path, out _))
+        {
+            names.Add(EnvironmentPrefix + path.Replace(ConfigurationPath.KeyDelimiter, "__", StringComparison.Ordinal));
+        }
+
+        foreach (string child in provider.GetChildKeys([], path).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            AddVariableNames(provider, ConfigurationPath.Combine(path, child), names);
+        }
     }
 
     /// <summary>

@@ -896,6 +896,89 @@ public class SettingsReaderTests
         Assert.StartsWith("outbound.", Assert.Single(errors), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Read_UnknownTopLevelKeysOnlyFromTheEnvironment_IgnoredAndNamedAsTheVariables()
+    {
+        // What Kubernetes sets in every pod of a namespace with a Service named sockeye.
+        IConfiguration configuration = JsonAndEnvironment("""{ "idleTimeout": "30s" }""", new()
+        {
+            ["PORT"] = "tcp://10.0.0.1:1080",
+            ["PORT_1080_TCP_ADDR"] = "10.0.0.1",
+            ["SERVICE_HOST"] = "10.0.0.1",
+            ["SERVICE_PORT"] = "1080",
+            ["IDLETIMEOUT"] = "45s",
+        });
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(configuration, NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(["SOCKEYE_PORT", "SOCKEYE_PORT_1080_TCP_ADDR", "SOCKEYE_SERVICE_HOST", "SOCKEYE_SERVICE_PORT"], settings!.IgnoredEnvironmentVariables);
+        Assert.Equal(TimeSpan.FromSeconds(45), settings.Server.IdleTimeout);
+    }
+
+    [Fact]
+    public void Read_UnknownSectionOnlyFromTheEnvironment_EachVariableNamed()
+    {
+        IConfiguration configuration = JsonAndEnvironment("{}", new() { ["EXTRA:A"] = "1", ["EXTRA:B:C"] = "2" });
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(configuration, NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(["SOCKEYE_EXTRA__A", "SOCKEYE_EXTRA__B__C"], settings!.IgnoredEnvironmentVariables);
+    }
+
+    [Fact]
+    public void Read_UnknownKeyInTheFile_StillAnError_EvenWhenTheEnvironmentGivesItToo()
+    {
+        IConfiguration configuration = JsonAndEnvironment("""{ "port": 1080 }""", new() { ["PORT"] = "tcp://10.0.0.1:1080", ["SERVICE_HOST"] = "10.0.0.1" });
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(configuration, NoCommandLine, errors));
+        // Spelt as the last source that gives it spells it.
+        Assert.Equal("port: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors), ignoreCase: true);
+    }
+
+    [Fact]
+    public void Read_UnknownKeyInAKnownSectionFromTheEnvironment_StillAnError()
+    {
+        // SOCKEYE_UDP__BOGUS: no Kubernetes variable has a double underscore; this is a mistyped setting.
+        IConfiguration configuration = JsonAndEnvironment("{}", new() { ["UDP:BOGUS"] = "1" });
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(configuration, NoCommandLine, errors));
+        Assert.Equal("udp.BOGUS: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Read_UnknownKeyFromAnotherSource_StillAnError()
+    {
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(Memory(new() { ["PORT"] = "1080" }), NoCommandLine, errors));
+        Assert.Equal("PORT: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors));
+    }
+
+    /// <summary>A config file and, after it, environment variables as the real provider holds them (prefix taken off, __ as :).</summary>
+    private static IConfiguration JsonAndEnvironment(string json, Dictionary<string, string?> environment) =>
+        new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)))
+            .Add(new FixedEnvironmentSource(environment))
+            .Build();
+
+    /// <summary>
+    /// The environment provider with fixed variables instead of the process's, which tests running in parallel share.
+    /// </summary>
+    private sealed class FixedEnvironmentSource(Dictionary<string, string?> variables) : IConfigurationSource
+    {
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => new FixedEnvironmentProvider(variables);
+    }
+
+    private sealed class FixedEnvironmentProvider(Dictionary<string, string?> variables)
+        : Microsoft.Extensions.Configuration.EnvironmentVariables.EnvironmentVariablesConfigurationProvider(SettingsReader.EnvironmentPrefix)
+    {
+        public override void Load() => Data = new Dictionary<string, string?>(variables, StringComparer.OrdinalIgnoreCase);
+    }
+
     private static IConfiguration Json(string json) =>
         new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
 
