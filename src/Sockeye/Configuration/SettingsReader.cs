@@ -113,15 +113,16 @@ internal static class SettingsReader
     }
 
     /// <summary>
-    /// The environment variables that give the unknown top-level <paramref name="key"/>, when nothing else does; null
-    /// when the config file (or any source but the environment) gives it too, which makes it an error.
+    /// The environment variable that alone gives the unknown top-level <paramref name="key"/>, as a one-element list;
+    /// null when the config file (or any source but the environment) gives the key too, or when the environment gives
+    /// keys under it: each makes it an error.
     /// </summary>
     /// <remarks>
     /// Kubernetes gives every pod of a namespace with a Service named <c>sockeye</c> variables such as
     /// <c>SOCKEYE_PORT=tcp://10.0.0.1:1080</c>, <c>SOCKEYE_SERVICE_HOST</c> and <c>SOCKEYE_PORT_1080_TCP_ADDR</c>, which
-    /// share our prefix but hold no setting. Without a double underscore each is one top-level key, so only a top-level
-    /// key is let through; an unknown key inside a section (<c>SOCKEYE_UDP__BOGUS</c>) is a mistyped setting, as in the
-    /// file, and stays an error. A typo in a top-level variable (<c>SOCKEYE_IDLETIMOUT</c>) is let through too: the
+    /// share our prefix but hold no setting. None has a double underscore, so only a variable without one is let
+    /// through: an unknown key inside a section, known (<c>SOCKEYE_UDP__BOGUS</c>) or not, is a mistyped setting, as in
+    /// the file, and stays an error. A typo in a top-level variable (<c>SOCKEYE_IDLETIMOUT</c>) is let through too: the
     /// warning at start names it.
     /// </remarks>
     private static List<string>? VariablesGivingOnly(IConfiguration configuration, string key)
@@ -134,35 +135,23 @@ internal static class SettingsReader
         List<string>? variables = null;
         foreach (IConfigurationProvider provider in root.Providers)
         {
-            if (!provider.TryGet(key, out _) && !provider.GetChildKeys([], key).Any())
+            bool value = provider.TryGet(key, out _);
+            bool children = provider.GetChildKeys([], key).Any();
+            if (!value && !children)
             {
                 continue;
             }
 
-            if (provider is not EnvironmentVariablesConfigurationProvider)
+            if (provider is not EnvironmentVariablesConfigurationProvider || children)
             {
                 return null;
             }
 
-            variables ??= [];
-            AddVariableNames(provider, key, variables);
+            // The provider keeps the name's case, less the prefix.
+            variables ??= [EnvironmentPrefix + key];
         }
 
         return variables;
-    }
-
-    /// <summary>The names of the variables under <paramref name="path"/>, as they were set (the provider keeps their case).</summary>
-    private static void AddVariableNames(IConfigurationProvider provider, string path, List<string> names)
-    {
-        if (provider.TryGet(path, out _))
-        {
-            names.Add(EnvironmentPrefix + path.Replace(ConfigurationPath.KeyDelimiter, "__", StringComparison.Ordinal));
-        }
-
-        foreach (string child in provider.GetChildKeys([], path).Distinct(StringComparer.OrdinalIgnoreCase))
-        {
-            AddVariableNames(provider, ConfigurationPath.Combine(path, child), names);
-        }
     }
 
     /// <summary>
