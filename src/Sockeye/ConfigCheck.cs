@@ -35,6 +35,13 @@ internal static class ConfigCheck
             return SockeyeCommandLine.ExitUsage;
         }
 
+        if (settings.IgnoredEnvironmentVariables.Count > 0)
+        {
+            // On standard error, where check-config reports problems: standard output stays the description of the settings.
+            await error.WriteLineAsync(
+                $"sockeye: warning: ignored SOCKEYE_* environment variables that name no setting: {string.Join(", ", settings.IgnoredEnvironmentVariables)}").ConfigureAwait(false);
+        }
+
         await output.WriteAsync(Describe(file, settings.Server, settings.Metrics, settings.Admin)).ConfigureAwait(false);
         return 0;
     }

@@ -159,6 +159,12 @@ internal static class SockeyeCommandLine
             : null;
         using IHost host = BuildHost(settings, reloadErrors => LoadSettings(values, reloadErrors), accessLog);
         ILogger hostLogger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sockeye");
+        if (settings.IgnoredEnvironmentVariables.Count > 0)
+        {
+            // Once, at start: a reload reads the same environment again, and says nothing of it.
+            HostLog.EnvironmentVariablesIgnored(hostLogger, string.Join(", ", settings.IgnoredEnvironmentVariables));
+        }
+
         LogFileLimit(hostLogger);
         if (settings.Metrics.OtlpEndpoint is { } metricsEndpoint)
         {
@@ -248,7 +254,7 @@ internal static class SockeyeCommandLine
             builder.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
         }
 
-        builder.AddEnvironmentVariables("SOCKEYE_");
+        builder.AddEnvironmentVariables(SettingsReader.EnvironmentPrefix);
         return builder.Build();
     }
 

@@ -107,6 +107,21 @@ public class ConfigCheckTests
     }
 
     [Fact]
+    public async Task CheckConfig_BadUdpPortRangeAndTwoIPv4AdvertiseAddresses_ExitsTwoNamingBoth()
+    {
+        using var config = new TempFile("""{ "udp": { "portRange": "40999-40000", "advertiseAddress": [ "203.0.113.5", "203.0.113.6" ] } }""");
+
+        (int exitCode, string output, string error) = await RunAsync("check-config", config.Path);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        string[] lines = Lines(error);
+        Assert.Contains("sockeye: udp.portRange: '40999-40000' is an empty range; write the lower port first.", lines);
+        Assert.Contains("sockeye: udp.advertiseAddress: give at most one IPv4 address.", lines);
+        Assert.Equal($"sockeye: {config.Path}: 2 problems; the server would not start.", lines[^1]);
+    }
+
+    [Fact]
     public async Task CheckConfig_MissingFile_ExitsTwo()
     {
         string path = Path.Combine(Path.GetTempPath(), $"sockeye-missing-{Guid.NewGuid():N}.json");

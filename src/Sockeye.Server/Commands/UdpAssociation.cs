@@ -13,7 +13,9 @@ namespace Sockeye.Server.Commands;
 /// <summary>
 /// One UDP ASSOCIATE (RFC 1928 §7): a relay socket that takes headed datagrams from one client and forwards their
 /// payloads, and sockets toward destinations (one per address family) whose answers go back to the client with a header
-/// naming their source. Lives exactly as long as the client's control connection.
+/// naming their source. Lives exactly as long as the client's control connection. The relay socket, whose port the
+/// reply announces, is on a port of <c>udp.portRange</c> when one is set; the destination sockets always take an
+/// ephemeral port, since only their outward traffic and its answers pass them, as for any connection the server opens.
 /// </summary>
 /// <remarks>
 /// The association decides and its engine's <see cref="DatagramPump"/> moves the datagrams: the association is the
@@ -46,6 +48,10 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     // One cache per destination socket, so that each is only ever used by the pump's receives on that socket.
     private SourceHeaders? _sourceHeadersV4;
     private SourceHeaders? _sourceHeadersV6;
+
+    // The port of udp.portRange the relay socket holds (0: an ephemeral one), given back once the socket is closed.
+    private UdpRelayPorts? _ports;
+    private int _claimedPort;
 
     private SocketAddress? _clientSocketAddress;
     private long _lastActivityTimestamp;
@@ -98,22 +104,36 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     int IDatagramRelay.MaxPayloadBytes => _options.MaxDatagramBytes;
 
     /// <summary>
-    /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on). Only datagrams
+    /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on), on a port of
+    /// <c>udp.portRange</c> claimed from <paramref name="ports"/> when one is configured. Only datagrams
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
     /// otherwise from the port of the first datagram. Payloads count against <paramref name="bandwidth"/> when it is not null.
     /// With <paramref name="check"/>, each destination is put to the access rules the first time it is seen, and
     /// datagrams to a denied one are dropped and counted. <paramref name="engine"/> pumps the datagrams.
     /// </summary>
-    public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, TimeProvider timeProvider,
-        SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check, TransportEngine engine,
-        out SocketError error)
+    /// <returns>
+    /// The association, or <see langword="null"/> with the error: <see cref="SocketError.AddressAlreadyInUse"/> when
+    /// every port of the range is taken (counted and logged by <paramref name="ports"/>).
+    /// </returns>
+    public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, UdpRelayPorts ports,
+        TimeProvider timeProvider, SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check,
+        TransportEngine engine, out SocketError error)
     {
         Socket? socket = null;
+        int claimedPort = 0;
         try
         {
             // Out of descriptors (EMFILE) fails here, as a value: the client is answered, the server goes on.
             socket = new Socket(localAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(localAddress, 0));
+            if (options.PortRange is not { } range)
+            {
+                socket.Bind(new IPEndPoint(localAddress, 0));
+            }
+            else if (!ports.TryBind(socket, localAddress, range, out claimedPort, out error))
+            {
+                socket.Dispose();
+                return null;
+            }
         }
         catch (SocketException e)
         {
@@ -128,13 +148,20 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         {
             association = new UdpAssociation(options, outbound, dns, statistics, timeProvider, bandwidth, Normalize(client.Address), socket, check, engine)
             {
-                Announced = new IPEndPoint(options.AdvertiseAddress ?? bound.Address, bound.Port),
+                Announced = new IPEndPoint(options.AdvertiseAddressFor(bound.AddressFamily) ?? bound.Address, bound.Port),
+                _ports = ports,
+                _claimedPort = claimedPort,
             };
         }
         catch
         {
-            // No pump (the engine is stopping): the socket is not left open.
+            // No pump (the engine is stopping): the socket is not left open, nor its port held.
             socket.Dispose();
+            if (claimedPort != 0)
+            {
+                ports.Release(claimedPort);
+            }
+
             throw;
         }
 
@@ -479,6 +506,14 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         {
             _destinationSocketV4?.Dispose();
             _destinationSocketV6?.Dispose();
+        }
+
+        // Once the socket is closed, so that the next association to take the port can bind it. Exchanged: a second
+        // Dispose gives back nothing.
+        int port = Interlocked.Exchange(ref _claimedPort, 0);
+        if (port != 0)
+        {
+            _ports!.Release(port);
         }
     }
 }

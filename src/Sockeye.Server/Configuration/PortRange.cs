@@ -2,13 +2,19 @@ using System.Globalization;
 
 namespace Sockeye.Server.Configuration;
 
-/// <summary>A destination port or an inclusive range of them, as an <see cref="AccessRule"/> matches them.</summary>
+/// <summary>
+/// A port or an inclusive range of them: the destination ports an <see cref="AccessRule"/> matches, or the ports UDP
+/// relay sockets are bound to (<see cref="UdpOptions.PortRange"/>).
+/// </summary>
 /// <param name="First">The lowest port of the range.</param>
 /// <param name="Last">The highest port of the range; equal to <paramref name="First"/> for a single port.</param>
 public readonly record struct PortRange(ushort First, ushort Last)
 {
     /// <summary>Whether <paramref name="port"/> is in the range.</summary>
     public bool Contains(int port) => port >= First && port <= Last;
+
+    /// <summary>How many ports the range holds.</summary>
+    public int Count => Last - First + 1;
 
     /// <summary>Parses <c>443</c> or <c>8000-8999</c>.</summary>
     /// <param name="text">The text to parse.</param>

@@ -80,6 +80,22 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             errors.Add($"udp.maxDatagramBytes: {options.Udp.MaxDatagramBytes} is out of range; use 512 to 65535.");
         }
 
+        if (options.Udp.PortRange is { } relayPorts)
+        {
+            // Port 0 asks the kernel for any port: in a range it would let a relay escape the ports a firewall opened.
+            if (relayPorts.First == 0)
+            {
+                errors.Add($"udp.portRange: {relayPorts} includes port 0, which is no port a relay can be bound to; give ports from 1 to 65535, e.g. 40000-40999.");
+            }
+            else if (relayPorts.First > relayPorts.Last)
+            {
+                errors.Add($"udp.portRange: {relayPorts.First}-{relayPorts.Last} is an empty range; write the lower port first.");
+            }
+        }
+
+        CheckAdvertiseAddress(errors, options.Udp.AdvertiseAddressV4, System.Net.Sockets.AddressFamily.InterNetwork, "IPv4");
+        CheckAdvertiseAddress(errors, options.Udp.AdvertiseAddressV6, System.Net.Sockets.AddressFamily.InterNetworkV6, "IPv6");
+
         if (options.Outbound.BindAddressV4 is { } v4 && v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
         {
             errors.Add($"outbound.bindAddress: {v4} was given as the IPv4 source address but is not IPv4.");
@@ -187,6 +203,14 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         if (length is 0 or > 255)
         {
             errors.Add($"{key}: must be 1 to 255 bytes of UTF-8 (RFC 1929); it is {length}.");
+        }
+    }
+
+    private static void CheckAdvertiseAddress(List<string> errors, System.Net.IPAddress? address, System.Net.Sockets.AddressFamily family, string familyName)
+    {
+        if (address is not null && address.AddressFamily != family)
+        {
+            errors.Add($"udp.advertiseAddress: {address} was given as the {familyName} address to announce but is not {familyName}.");
         }
     }
 

@@ -65,4 +65,9 @@ internal static partial class ServerLog
 
     [LoggerMessage(1018, LogLevel.Warning, "Reload: {Setting} changed to {Configured}, which needs a restart: until then the server keeps {InForce}", EventName = "ReloadNeedsRestart")]
     public static partial void ReloadNeedsRestart(ILogger logger, string setting, string inForce, string configured);
+
+    [LoggerMessage(1019, LogLevel.Warning,
+        "Every port of udp.portRange {PortRange} is taken ({Held} held by this server's UDP associations, the rest by other processes): UDP ASSOCIATE requests are answered X'01'; {Refused} refused since the last report",
+        EventName = "UdpPortsExhausted")]
+    public static partial void UdpPortsExhausted(ILogger logger, string portRange, int held, long refused);
 }

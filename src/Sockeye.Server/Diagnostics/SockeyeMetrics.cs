@@ -105,7 +105,9 @@ internal sealed class SockeyeMetrics : IDisposable
             new Measurement<long>(limiter.RejectedSessions, new KeyValuePair<string, object?>("sockeye.limit", "sessions")),
             new Measurement<long>(limiter.EvictedHandshakes, new KeyValuePair<string, object?>("sockeye.limit", "handshakes")),
             new Measurement<long>(limiter.RefusedConnections, new KeyValuePair<string, object?>("sockeye.limit", "descriptors")),
-        }, "{session}", "Requests refused at a session cap, handshakes evicted at the handshake cap, and connections closed at accept for want of descriptors.");
+            new Measurement<long>(udp.PortRangeExhausted, new KeyValuePair<string, object?>("sockeye.limit", "udp_ports")),
+        }, "{session}",
+            "Requests refused at a session cap, handshakes evicted at the handshake cap, connections closed at accept for want of descriptors, and UDP associations refused with every port of udp.portRange taken.");
         Meter.CreateObservableCounter("sockeye.udp.datagrams", () => new[]
         {
             Datagrams(udp.ForwardedFromClients, "forwarded_to_destination"),

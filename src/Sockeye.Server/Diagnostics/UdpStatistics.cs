@@ -14,6 +14,7 @@ public sealed class UdpStatistics
     private long _droppedUnroutable;
     private long _droppedDenied;
     private long _droppedOverRate;
+    private long _portRangeExhausted;
 
     /// <summary>Datagrams received from clients and forwarded to their destination.</summary>
     public long ForwardedFromClients => Volatile.Read(ref _fromClients);
@@ -41,6 +42,12 @@ public sealed class UdpStatistics
     /// </summary>
     public long DroppedOverRate => Volatile.Read(ref _droppedOverRate);
 
+    /// <summary>
+    /// UDP ASSOCIATE requests answered X'01' because every port of <c>udp.portRange</c> was taken (by this server's
+    /// associations, or by other processes).
+    /// </summary>
+    public long PortRangeExhausted => Volatile.Read(ref _portRangeExhausted);
+
     internal void CountFromClient() => Interlocked.Increment(ref _fromClients);
 
     internal void CountToClient() => Interlocked.Increment(ref _toClients);
@@ -55,4 +62,6 @@ public sealed class UdpStatistics
 
     internal void CountDenied() => Interlocked.Increment(ref _droppedDenied);
     internal void CountOverRate() => Interlocked.Increment(ref _droppedOverRate);
+
+    internal void CountPortRangeExhausted() => Interlocked.Increment(ref _portRangeExhausted);
 }

@@ -40,6 +40,7 @@ internal sealed class SessionServices
         _settings = CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
         _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
+        UdpRelayPorts = new UdpRelayPorts(UdpStatistics, _serverLogger, timeProvider);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         Notices = new ClientNotices(SessionLogger, timeProvider);
         AccessLogger = loggerFactory.CreateLogger(Diagnostics.AccessLog.Category);
@@ -55,6 +56,9 @@ internal sealed class SessionServices
     public DnsCache Dns { get; }
 
     public UdpStatistics UdpStatistics { get; } = new();
+
+    /// <summary>The ports of <c>udp.portRange</c> held by associations, shared by every association of the server across reloads.</summary>
+    public UdpRelayPorts UdpRelayPorts { get; }
 
     /// <summary>The server's instruments (meter <c>Sockeye.Server</c>).</summary>
     public SockeyeMetrics Metrics { get; } = new();

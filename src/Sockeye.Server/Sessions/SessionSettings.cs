@@ -33,7 +33,14 @@ internal sealed class SessionSettings
         HandshakeTimeout = Enabled(options.HandshakeTimeout);
         IdleTimeout = Enabled(options.IdleTimeout);
         UdpIdleTimeout = Enabled(options.Udp.IdleTimeout);
-        Udp = new UdpOptions { AdvertiseAddress = options.Udp.AdvertiseAddress, IdleTimeout = options.Udp.IdleTimeout, MaxDatagramBytes = maxDatagramBytes };
+        Udp = new UdpOptions
+        {
+            AdvertiseAddressV4 = options.Udp.AdvertiseAddressV4,
+            AdvertiseAddressV6 = options.Udp.AdvertiseAddressV6,
+            PortRange = options.Udp.PortRange,
+            IdleTimeout = options.Udp.IdleTimeout,
+            MaxDatagramBytes = maxDatagramBytes,
+        };
         Outbound = CopyOf(options.Outbound);
     }
 

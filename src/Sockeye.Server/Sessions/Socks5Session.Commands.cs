@@ -111,12 +111,14 @@ internal sealed partial class Socks5Session
     private async Task RunUdpAssociateAsync(Socks5Request request)
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
-        UdpAssociation? association = UdpAssociation.Open(_settings.Udp, _settings.Outbound, _services.Dns, _services.UdpStatistics, _services.TimeProvider,
-            _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error);
+        UdpAssociation? association = UdpAssociation.Open(_settings.Udp, _settings.Outbound, _services.Dns, _services.UdpStatistics, _services.UdpRelayPorts,
+            _services.TimeProvider, _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error);
         if (association is null)
         {
+            // No port left (every port of udp.portRange taken) is a limit reached (X'01', as at a session cap), not a failed connect.
             SessionLog.UdpAssociateFailed(_services.SessionLogger, _id, error);
-            await FailAsync(ReplyCodes.FromSocketError(error), SessionCloseReason.ConnectFailed).ConfigureAwait(false);
+            SessionCloseReason reason = error == SocketError.AddressAlreadyInUse ? SessionCloseReason.LimitReached : SessionCloseReason.ConnectFailed;
+            await FailAsync(ReplyCodes.FromSocketError(error), reason).ConfigureAwait(false);
             return;
         }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sockeye.Server.Configuration;
@@ -16,6 +17,9 @@ namespace Sockeye.Configuration;
 internal static class SettingsReader
 {
     public static readonly IPEndPoint DefaultListener = new(IPAddress.Loopback, 1080);
+
+    /// <summary>The prefix of the environment variables that are settings: <c>SOCKEYE_IDLETIMEOUT</c> is <c>idleTimeout</c>.</summary>
+    public const string EnvironmentPrefix = "SOCKEYE_";
 
     private static readonly HashSet<string> KnownKeys = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -44,14 +48,24 @@ internal static class SettingsReader
         "failureDelay", "maxFailureDelay", "maxFailures", "banDuration", "verifiedCacheTtl", "banExempt",
     };
 
-    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "maxDatagramBytes", "idleTimeout" };
+    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "portRange", "maxDatagramBytes", "idleTimeout" };
 
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
         var options = new SockeyeServerOptions();
+        var ignoredVariables = new List<string>();
         foreach (IConfigurationSection section in configuration.GetChildren())
         {
-            if (!KnownKeys.Contains(section.Key))
+            if (KnownKeys.Contains(section.Key))
+            {
+                continue;
+            }
+
+            if (VariablesGivingOnly(configuration, section.Key) is { } variables)
+            {
+                ignoredVariables.AddRange(variables);
+            }
+            else
             {
                 errors.Add($"{section.Key}: unknown setting; see docs/configuration.md for the keys Sockeye reads.");
             }
@@ -93,8 +107,53 @@ internal static class SettingsReader
         string? accessLogPath = ReadAccessLogPath(configuration.GetSection("accessLog"), errors);
         AdminSettings? admin = ReadAdmin(configuration.GetSection("admin"), commandLine, errors);
         return errors.Count == 0
-            ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics) { JsonLogs = jsonLogs, AccessLogPath = accessLogPath, Admin = admin }
+            ? new SockeyeSettings(options, logLevel, allowAnonymous, metrics)
+            {
+                JsonLogs = jsonLogs, AccessLogPath = accessLogPath, Admin = admin, IgnoredEnvironmentVariables = [.. ignoredVariables.Order(StringComparer.Ordinal)],
+            }
             : null;
+    }
+
+    /// <summary>
+    /// The environment variable that alone gives the unknown top-level <paramref name="key"/>, as a one-element list;
+    /// null when the config file (or any source but the environment) gives the key too, or when the environment gives
+    /// keys under it: each makes it an error.
+    /// </summary>
+    /// <remarks>
+    /// Kubernetes gives every pod of a namespace with a Service named <c>sockeye</c> variables such as
+    /// <c>SOCKEYE_PORT=tcp://10.0.0.1:1080</c>, <c>SOCKEYE_SERVICE_HOST</c> and <c>SOCKEYE_PORT_1080_TCP_ADDR</c>, which
+    /// share our prefix but hold no setting. None has a double underscore, so only a variable without one is let
+    /// through: an unknown key inside a section, known (<c>SOCKEYE_UDP__BOGUS</c>) or not, is a mistyped setting, as in
+    /// the file, and stays an error. A typo in a top-level variable (<c>SOCKEYE_IDLETIMOUT</c>) is let through too: the
+    /// warning at start names it.
+    /// </remarks>
+    private static List<string>? VariablesGivingOnly(IConfiguration configuration, string key)
+    {
+        if (configuration is not IConfigurationRoot root)
+        {
+            return null;
+        }
+
+        List<string>? variables = null;
+        foreach (IConfigurationProvider provider in root.Providers)
+        {
+            bool value = provider.TryGet(key, out _);
+            bool children = provider.GetChildKeys([], key).Any();
+            if (!value && !children)
+            {
+                continue;
+            }
+
+            if (provider is not EnvironmentVariablesConfigurationProvider || children)
+            {
+                return null;
+            }
+
+            // The provider keeps the name's case, less the prefix.
+            variables ??= [EnvironmentPrefix + key];
+        }
+
+        return variables;
     }
 
     /// <summary>
@@ -193,7 +252,8 @@ internal static class SettingsReader
         CheckSectionKeys(configuration.GetSection("udp"), "udp", KnownUdpKeys, errors);
         options.Bind.AdvertiseAddress = ReadAddress(configuration, "bind:advertiseAddress", "bind.advertiseAddress", errors);
         options.Bind.AcceptTimeout = ReadDuration(null, "", configuration, "bind:acceptTimeout", options.Bind.AcceptTimeout, errors, "bind.acceptTimeout");
-        options.Udp.AdvertiseAddress = ReadAddress(configuration, "udp:advertiseAddress", "udp.advertiseAddress", errors);
+        (options.Udp.AdvertiseAddressV4, options.Udp.AdvertiseAddressV6) = ReadAddressPerFamily(configuration.GetSection("udp:advertiseAddress"), "udp.advertiseAddress", errors);
+        options.Udp.PortRange = ReadRelayPortRange(configuration["udp:portRange"], errors);
         options.DnsCacheTtl = ReadDuration(null, "", configuration, "dnsCacheTtl", options.DnsCacheTtl, errors);
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
         options.Udp.IdleTimeout = ReadDuration(null, "", configuration, "udp:idleTimeout", options.Udp.IdleTimeout, errors, "udp.idleTimeout");
@@ -247,35 +307,67 @@ internal static class SettingsReader
             }
         }
 
-        IConfigurationSection bind = section.GetSection("bindAddress");
-        List<string> texts = bind.Value is { } single
+        (outbound.BindAddressV4, outbound.BindAddressV6) = ReadAddressPerFamily(section.GetSection("bindAddress"), "outbound.bindAddress", errors);
+    }
+
+    /// <summary>
+    /// A setting that is one address, or a list (or one comma-separated string) with at most one IPv4 and one IPv6
+    /// address, each for its family: <c>outbound.bindAddress</c>, <c>udp.advertiseAddress</c>.
+    /// </summary>
+    private static (IPAddress? V4, IPAddress? V6) ReadAddressPerFamily(IConfigurationSection section, string key, List<string> errors)
+    {
+        List<string> texts = section.Value is { } single
             ? [.. single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
-            : [.. bind.GetChildren().Select(c => c.Value ?? "")];
+            : [.. section.GetChildren().Select(c => c.Value ?? "")];
+        IPAddress? v4 = null;
+        IPAddress? v6 = null;
         foreach (string text in texts)
         {
             if (!IPAddress.TryParse(text, out IPAddress? address))
             {
-                errors.Add($"outbound.bindAddress: '{text}' is not an IPv4 or IPv6 address.");
+                errors.Add($"{key}: '{text}' is not an IPv4 or IPv6 address.");
             }
             else if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
             {
-                if (outbound.BindAddressV4 is not null)
+                if (v4 is not null)
                 {
-                    errors.Add("outbound.bindAddress: give at most one IPv4 address.");
+                    errors.Add($"{key}: give at most one IPv4 address.");
                 }
 
-                outbound.BindAddressV4 = address;
+                v4 = address;
             }
             else
             {
-                if (outbound.BindAddressV6 is not null)
+                if (v6 is not null)
                 {
-                    errors.Add("outbound.bindAddress: give at most one IPv6 address.");
+                    errors.Add($"{key}: give at most one IPv6 address.");
                 }
 
-                outbound.BindAddressV6 = address;
+                v6 = address;
             }
         }
+
+        return (v4, v6);
+    }
+
+    /// <summary>
+    /// <c>udp.portRange</c>: the ports relay sockets are bound to, <c>40000-40999</c> (or one port, for one association
+    /// at a time). Port 0 and a reversed range are refused by the options' validator, which library hosts get too.
+    /// </summary>
+    private static PortRange? ReadRelayPortRange(string? text, List<string> errors)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (PortRange.TryParse(text, out PortRange range, out string? problem))
+        {
+            return range;
+        }
+
+        errors.Add($"udp.portRange: {problem}.");
+        return null;
     }
 
     /// <summary><c>authentication.banExempt</c>: client networks or addresses, written as the rules' <c>clients</c> are.</summary>

@@ -15,6 +15,13 @@ internal sealed record SockeyeSettings(SockeyeServerOptions Server, LogLevel Log
     /// <summary>The admin endpoint (<c>admin.listen</c>, <c>admin.token</c>); null when it is off, as by default.</summary>
     public AdminSettings? Admin { get; init; }
 
+    /// <summary>
+    /// The <c>SOCKEYE_*</c> environment variables that name no setting, in ordinal order: ignored, with a warning at start
+    /// (event 1111) and from <c>sockeye check-config</c>, since Kubernetes sets such variables for a Service named
+    /// <c>sockeye</c>. Empty when there are none.
+    /// </summary>
+    public IReadOnlyList<string> IgnoredEnvironmentVariables { get; init; } = [];
+
     /// <summary>The files a change of which reloads the settings: the configuration file and the users file, full paths, those that are set.</summary>
     public IReadOnlyList<string> WatchedFiles { get; init; } = [];
 

@@ -34,4 +34,7 @@ internal static partial class HostLog
 
     [LoggerMessage(1110, LogLevel.Warning, "Log level {Before} is now {After}", EventName = "LogLevelChanged")]
     public static partial void LogLevelChanged(ILogger logger, LogLevel before, LogLevel after);
+
+    [LoggerMessage(1111, LogLevel.Warning, "Ignored SOCKEYE_* environment variables that name no setting: {Variables}", EventName = "EnvironmentVariablesIgnored")]
+    public static partial void EnvironmentVariablesIgnored(ILogger logger, string variables);
 }

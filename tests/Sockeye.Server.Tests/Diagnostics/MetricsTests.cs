@@ -207,6 +207,45 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task LimitRejections_EveryRelayPortTaken_CountedAsUdpPorts()
+    {
+        // A few ports below the ephemeral ones, at random so that parallel runs rarely meet; whichever of them another
+        // process holds only fills the range sooner.
+        int first = Random.Shared.Next(20000, 29990);
+        var range = new PortRange((ushort)first, (ushort)(first + 2));
+        await using TestServer server = await TestServer.StartAsync(o => o.Udp.PortRange = range);
+        using var metrics = new RecordedMetrics(server.Server.Meter);
+        var open = new List<UdpAssociateClient>();
+        try
+        {
+            byte refusal = 0;
+            for (int attempt = 0; attempt <= range.Count && refusal == 0; attempt++)
+            {
+                (UdpAssociateClient? client, byte replyCode) = await UdpAssociateClient.TryOpenAsync(server.EndPoint);
+                refusal = replyCode;
+                if (client is not null)
+                {
+                    open.Add(client);
+                }
+            }
+
+            Assert.Equal(1, refusal);
+            await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == open.Count);
+            metrics.Collect();
+            Assert.Equal(1, metrics.Last("sockeye.limit.rejections", "sockeye.limit", "udp_ports"));
+            Assert.Contains(metrics.Of("sockeye.sessions"), m => (string?)m.Tags["sockeye.command"] == "udp_associate"
+                && (string?)m.Tags["sockeye.reply"] == "general_failure" && (string?)m.Tags["sockeye.close_reason"] == "limit_reached");
+        }
+        finally
+        {
+            foreach (UdpAssociateClient client in open)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Meter_IsNamedSockeyeServer_AndGoesWithTheServer()
     {
         TestServer server = await TestServer.StartAsync();

@@ -27,6 +27,17 @@ internal sealed class UdpAssociateClient : IDisposable
     /// <summary>Associates; the request names the UDP socket's port when <paramref name="namePort"/>, else 0.0.0.0:0.</summary>
     public static async Task<UdpAssociateClient> OpenAsync(IPEndPoint server, bool namePort = true, IPAddress? udpAddress = null)
     {
+        (UdpAssociateClient? client, byte replyCode) = await TryOpenAsync(server, namePort, udpAddress);
+        Assert.Equal(0, replyCode);
+        return client!;
+    }
+
+    /// <summary>
+    /// Asks to associate, as <see cref="OpenAsync"/>; the client when the reply is a success, else <see langword="null"/>
+    /// (and its sockets closed) with the reply code.
+    /// </summary>
+    public static async Task<(UdpAssociateClient? Client, byte ReplyCode)> TryOpenAsync(IPEndPoint server, bool namePort = true, IPAddress? udpAddress = null)
+    {
         udpAddress ??= server.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Loopback : IPAddress.IPv6Loopback;
         var udp = new Socket(udpAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         udp.Bind(new IPEndPoint(udpAddress, 0));
@@ -36,8 +47,14 @@ internal sealed class UdpAssociateClient : IDisposable
         await control.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(new IPEndPoint(any, port), command: 3)]);
         Assert.Equal(new byte[] { 5, 0 }, await control.ReceiveExactlyAsync(2));
         byte[] reply = await control.ReceiveReplyAsync();
-        Assert.Equal(0, reply[1]);
-        return new UdpAssociateClient(control, udp, Socks5Bytes.BoundEndPoint(reply), reply);
+        if (reply[1] != 0)
+        {
+            control.Dispose();
+            udp.Dispose();
+            return (null, reply[1]);
+        }
+
+        return (new UdpAssociateClient(control, udp, Socks5Bytes.BoundEndPoint(reply), reply), 0);
     }
 
     public static byte[] Header(IPEndPoint destination, byte fragment = 0)

@@ -581,6 +581,61 @@ public class SettingsReaderTests
         Assert.Equal(IPAddress.Parse("198.51.100.1"), settings!.Server.Udp.AdvertiseAddress);
     }
 
+    [Fact]
+    public void Read_UdpPortRangeAndAdvertiseAddressPerFamily_AreRead()
+    {
+        const string json = """
+            { "udp": { "portRange": "40000-40999", "advertiseAddress": [ "203.0.113.5", "2001:db8::5" ] } }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(new PortRange(40000, 40999), settings!.Server.Udp.PortRange);
+        Assert.Equal(IPAddress.Parse("203.0.113.5"), settings.Server.Udp.AdvertiseAddressV4);
+        Assert.Equal(IPAddress.Parse("2001:db8::5"), settings.Server.Udp.AdvertiseAddressV6);
+    }
+
+    [Fact]
+    public void Read_UdpPortRangeAndAdvertiseListFromEnvironmentStyleKeys_AreRead()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(
+            Memory(new() { ["UDP:PORTRANGE"] = "40000", ["UDP:ADVERTISEADDRESS"] = "2001:db8::7, 198.51.100.7" }), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(new PortRange(40000, 40000), settings!.Server.Udp.PortRange);
+        Assert.Equal(IPAddress.Parse("198.51.100.7"), settings.Server.Udp.AdvertiseAddressV4);
+        Assert.Equal(IPAddress.Parse("2001:db8::7"), settings.Server.Udp.AdvertiseAddressV6);
+    }
+
+    [Fact]
+    public void Read_NoUdpPortRange_RelaysTakeEphemeralPorts()
+    {
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json("{}"), NoCommandLine, errors);
+
+        Assert.Null(settings!.Server.Udp.PortRange);
+        Assert.Null(settings.Server.Udp.AdvertiseAddressV4);
+        Assert.Null(settings.Server.Udp.AdvertiseAddressV6);
+    }
+
+    [Theory]
+    [InlineData("""{ "udp": { "portRange": "40999-40000" } }""", "udp.portRange: '40999-40000' is an empty range; write the lower port first.")]
+    [InlineData("""{ "udp": { "portRange": "0-1000" } }""", "udp.portRange: 0-1000 includes port 0, which is no port a relay can be bound to; give ports from 1 to 65535, e.g. 40000-40999.")]
+    [InlineData("""{ "udp": { "portRange": "0" } }""", "udp.portRange: 0 includes port 0, which is no port a relay can be bound to; give ports from 1 to 65535, e.g. 40000-40999.")]
+    [InlineData("""{ "udp": { "portRange": "40000-70000" } }""", "udp.portRange: '40000-70000' is not a port (0 to 65535) or a range such as 8000-8999.")]
+    [InlineData("""{ "udp": { "portRange": "high" } }""", "udp.portRange: 'high' is not a port (0 to 65535) or a range such as 8000-8999.")]
+    [InlineData("""{ "udp": { "advertiseAddress": [ "203.0.113.5", "203.0.113.6" ] } }""", "udp.advertiseAddress: give at most one IPv4 address.")]
+    [InlineData("""{ "udp": { "advertiseAddress": "2001:db8::5,2001:db8::6" } }""", "udp.advertiseAddress: give at most one IPv6 address.")]
+    [InlineData("""{ "udp": { "advertiseAddress": [ "203.0.113.5", "udp.example" ] } }""", "udp.advertiseAddress: 'udp.example' is not an IPv4 or IPv6 address.")]
+    public void Read_BadUdpPortRangeOrAdvertiseAddress_OneErrorNamingTheKey(string json, string expected)
+    {
+        var errors = new List<string>();
+        Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
+        Assert.Equal(expected, Assert.Single(errors));
+    }
+
     [Theory]
     [InlineData("{}", RelayEngine.Auto)]
     [InlineData("""{ "relayMode": "copy" }""", RelayEngine.Portable)]
@@ -839,6 +894,89 @@ public class SettingsReaderTests
         var errors = new List<string>();
         Assert.Null(SettingsReader.Read(Json(json), NoCommandLine, errors));
         Assert.StartsWith("outbound.", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_UnknownTopLevelKeysOnlyFromTheEnvironment_IgnoredAndNamedAsTheVariables()
+    {
+        // What Kubernetes sets in every pod of a namespace with a Service named sockeye.
+        IConfiguration configuration = JsonAndEnvironment("""{ "idleTimeout": "30s" }""", new()
+        {
+            ["PORT"] = "tcp://10.0.0.1:1080",
+            ["PORT_1080_TCP_ADDR"] = "10.0.0.1",
+            ["SERVICE_HOST"] = "10.0.0.1",
+            ["SERVICE_PORT"] = "1080",
+            ["IDLETIMEOUT"] = "45s",
+        });
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(configuration, NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.Equal(["SOCKEYE_PORT", "SOCKEYE_PORT_1080_TCP_ADDR", "SOCKEYE_SERVICE_HOST", "SOCKEYE_SERVICE_PORT"], settings!.IgnoredEnvironmentVariables);
+        Assert.Equal(TimeSpan.FromSeconds(45), settings.Server.IdleTimeout);
+    }
+
+    [Fact]
+    public void Read_UnknownSectionOnlyFromTheEnvironment_StillAnError()
+    {
+        // SOCKEYE_EXTRA__A: a double underscore, which no Kubernetes variable has, makes a section: a mistyped setting.
+        IConfiguration configuration = JsonAndEnvironment("{}", new() { ["EXTRA:A"] = "1", ["SERVICE_HOST"] = "10.0.0.1" });
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(configuration, NoCommandLine, errors));
+        Assert.Equal("EXTRA: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Read_UnknownKeyInTheFile_StillAnError_EvenWhenTheEnvironmentGivesItToo()
+    {
+        IConfiguration configuration = JsonAndEnvironment("""{ "port": 1080 }""", new() { ["PORT"] = "tcp://10.0.0.1:1080", ["SERVICE_HOST"] = "10.0.0.1" });
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(configuration, NoCommandLine, errors));
+        // Spelt as the last source that gives it spells it.
+        Assert.Equal("port: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors), ignoreCase: true);
+    }
+
+    [Fact]
+    public void Read_UnknownKeyInAKnownSectionFromTheEnvironment_StillAnError()
+    {
+        // SOCKEYE_UDP__BOGUS: no Kubernetes variable has a double underscore; this is a mistyped setting.
+        IConfiguration configuration = JsonAndEnvironment("{}", new() { ["UDP:BOGUS"] = "1" });
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(configuration, NoCommandLine, errors));
+        Assert.Equal("udp.BOGUS: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Read_UnknownKeyFromAnotherSource_StillAnError()
+    {
+        var errors = new List<string>();
+
+        Assert.Null(SettingsReader.Read(Memory(new() { ["PORT"] = "1080" }), NoCommandLine, errors));
+        Assert.Equal("PORT: unknown setting; see docs/configuration.md for the keys Sockeye reads.", Assert.Single(errors));
+    }
+
+    /// <summary>A config file and, after it, environment variables as the real provider holds them (prefix taken off, __ as :).</summary>
+    private static IConfiguration JsonAndEnvironment(string json, Dictionary<string, string?> environment) =>
+        new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)))
+            .Add(new FixedEnvironmentSource(environment))
+            .Build();
+
+    /// <summary>
+    /// The environment provider with fixed variables instead of the process's, which tests running in parallel share.
+    /// </summary>
+    private sealed class FixedEnvironmentSource(Dictionary<string, string?> variables) : IConfigurationSource
+    {
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => new FixedEnvironmentProvider(variables);
+    }
+
+    private sealed class FixedEnvironmentProvider(Dictionary<string, string?> variables)
+        : Microsoft.Extensions.Configuration.EnvironmentVariables.EnvironmentVariablesConfigurationProvider(SettingsReader.EnvironmentPrefix)
+    {
+        public override void Load() => Data = new Dictionary<string, string?>(variables, StringComparer.OrdinalIgnoreCase);
     }
 
     private static IConfiguration Json(string json) =>
