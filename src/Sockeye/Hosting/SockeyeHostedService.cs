@@ -126,11 +126,21 @@ internal sealed class SockeyeHostedService : IHostedLifecycleService, IDisposabl
                 HostLog.NeedsRestart(_logger, restartOnly);
             }
 
-            if (settings.LogLevel != _logLevel.Level)
+            if (settings.LogLevel is LogLevel after && after != _logLevel.Level)
             {
-                // At Warning, and before the change: a line that the new level would hide still says what happened.
-                HostLog.LogLevelChanged(_logger, _logLevel.Level, settings.LogLevel);
-                _logLevel.Set(settings.LogLevel);
+                // At Warning: after the change when the new level shows warnings (so that the line proves the new level
+                // is in force), before it when it hides them (so that the line is written at all).
+                LogLevel before = _logLevel.Level;
+                if (after > LogLevel.Warning)
+                {
+                    HostLog.LogLevelChanged(_logger, before, after);
+                }
+
+                _logLevel.Set(after);
+                if (after <= LogLevel.Warning)
+                {
+                    HostLog.LogLevelChanged(_logger, before, after);
+                }
             }
             _changes.Watch(settings.WatchedFiles);
             _notifier?.Reloaded("Accepting clients");

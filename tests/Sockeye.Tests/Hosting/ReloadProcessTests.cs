@@ -45,6 +45,9 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
         await sockeye.WaitForOutputAsync(new Regex($@"Listening on 127\.0\.0\.1:{second}"), TestTimeouts.Default);
         await sockeye.WaitForOutputAsync(ReloadedWithListeners(), TestTimeouts.Default);
 
+        // Written once the debug level is in force: the requests below are logged at it.
+        await sockeye.WaitForOutputAsync(new Regex(@"warn: Sockeye\[1110\] Log level Information is now Debug"), TestTimeouts.Default);
+
         Assert.Equal(0x02, await Socks5Client.RequestReplyAsync(second, target.Port));
         Assert.Equal(0x02, await Socks5Client.RequestReplyAsync(first, target.Port));
         await sockeye.WaitForOutputAsync(DebugLine(), TestTimeouts.Default);
