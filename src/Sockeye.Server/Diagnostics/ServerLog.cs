@@ -65,4 +65,12 @@ internal static partial class ServerLog
 
     [LoggerMessage(1018, LogLevel.Warning, "Reload: {Setting} changed to {Configured}, which needs a restart: until then the server keeps {InForce}", EventName = "ReloadNeedsRestart")]
     public static partial void ReloadNeedsRestart(ILogger logger, string setting, string inForce, string configured);
+
+    [LoggerMessage(1019, LogLevel.Warning,
+        "Shared limits unavailable ({Reason}): this instance enforces limits.maxSessionsPerUser and limits.userBandwidth on its own sessions until Redis answers again",
+        EventName = "SharedLimitsUnavailable")]
+    public static partial void SharedLimitsUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(1020, LogLevel.Information, "Shared per-user limits in force through Redis at {Redis}, as instance {Instance}", EventName = "SharedLimitsInForce")]
+    public static partial void SharedLimitsInForce(ILogger logger, string redis, string instance);
 }

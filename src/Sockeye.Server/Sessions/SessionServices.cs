@@ -4,6 +4,7 @@ using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Limits.Shared;
 using Sockeye.Server.Transport;
 using Sockeye.Server.Rules;
 
@@ -39,6 +40,7 @@ internal sealed class SessionServices
         Accounting = new SessionAccounting(timeProvider);
         _settings = CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
         _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
+        SharedLimits = options.Limits.Shared.Redis is null ? null : new RedisSharedLimits(options.Limits.Shared, timeProvider, _serverLogger);
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         Notices = new ClientNotices(SessionLogger, timeProvider);
@@ -63,6 +65,12 @@ internal sealed class SessionServices
     public SessionAccounting Accounting { get; }
 
     public SessionLimiter Limiter { get; }
+
+    /// <summary>
+    /// Where the per-user session cap is counted across instances (<c>limits.shared</c>); null when each instance counts
+    /// its own. Set at start: a reload does not change it.
+    /// </summary>
+    public ISharedLimits? SharedLimits { get; }
 
     /// <summary>
     /// The settings of <paramref name="options"/> as sessions take them, with <paramref name="users"/> and

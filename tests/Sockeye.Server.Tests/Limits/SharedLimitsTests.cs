@@ -1,0 +1,193 @@
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Server.Configuration;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Limits;
+
+/// <summary>
+/// Per-user limits shared by two in-process servers through a real redis-server on loopback (limits.shared): the cap
+/// holds across them, a session that ends on one frees a slot on the other, and with Redis gone each serves on its own
+/// limits until Redis is back.
+/// </summary>
+public sealed class SharedLimitsTests
+{
+    [RedisFact]
+    public async Task UserCappedAtTwo_ThirdSessionOnTheOtherInstanceRefused_ThenServedWhenOneEnds()
+    {
+        using RedisServer redis = await RedisServer.StartAsync();
+        string prefix = NewPrefix();
+        await using TestServer first = await StartAsync(redis, prefix);
+        await using TestServer second = await StartAsync(redis, prefix);
+        Assert.Equal("shared", first.Server.SharedLimitsState);
+        Assert.Equal("shared", second.Server.SharedLimitsState);
+        using var target = new TcpTarget();
+
+        using Tunnel one = await Tunnel.OpenAsync(first, target);
+        Tunnel two = await Tunnel.OpenAsync(first, target);
+
+        // The second instance holds none of alice's sessions: only the count in Redis can refuse this one.
+        Assert.Equal(1, await RequestAsync(second, target));
+        Assert.Equal(1, second.Server.LimitStatistics.RejectedSessions);
+        Assert.Contains(second.Server.GetStatus().RecentRefusals, refusal => refusal.Detail.Contains("all instances", StringComparison.Ordinal));
+
+        // One of alice's sessions on the first instance ends: its slot is free on the second. Its release goes to Redis
+        // on the first instance's connection, the next request on the second's, so the second may have to ask again.
+        two.Dispose();
+        await SocketTestExtensions.WaitUntilAsync(() => first.Server.ActiveSessionCount == 1);
+        using Tunnel three = await OpenEventuallyAsync(second, target);
+        Assert.Equal(1, await RequestAsync(first, target));
+    }
+
+    [RedisFact]
+    public async Task RedisKilled_BothServeOnLocalLimits_WarnedOnce_ThenSharedAgainWhenRedisIsBack()
+    {
+        using RedisServer redis = await RedisServer.StartAsync();
+        string prefix = NewPrefix();
+        await using TestServer first = await StartAsync(redis, prefix);
+        await using TestServer second = await StartAsync(redis, prefix);
+        using var target = new TcpTarget();
+        using Tunnel one = await Tunnel.OpenAsync(first, target);
+        using Tunnel two = await Tunnel.OpenAsync(second, target);
+
+        redis.Kill();
+
+        // Each instance now holds one of alice's sessions and caps her at two on its own: a second one on the first is
+        // admitted, decided locally (at once or after the bound: the test's own timeout is far above it).
+        using Tunnel three = await Tunnel.OpenAsync(first, target);
+        Assert.StartsWith("local fallback: ", first.Server.SharedLimitsState, StringComparison.Ordinal);
+
+        // The second notices on its next command or on its lease timer.
+        await WaitForAsync(() => second.Server.SharedLimitsState.StartsWith("local fallback: ", StringComparison.Ordinal));
+
+        // A third session on the first is over its local cap.
+        Assert.Equal(1, await RequestAsync(first, target));
+
+        await redis.StartAgainAsync();
+        await WaitForAsync(() => first.Server.SharedLimitsState == "shared" && second.Server.SharedLimitsState == "shared");
+
+        // Both wrote back what they hold (2 + 1): alice is over her cap across instances, so the second refuses.
+        Assert.Equal(1, await RequestAsync(second, target));
+        foreach (TestServer server in (TestServer[])[first, second])
+        {
+            Assert.Single(server.Logs.Lines, line => line.Contains("[1019]", StringComparison.Ordinal));
+            Assert.Equal(2, server.Logs.Lines.Count(line => line.Contains("[1020]", StringComparison.Ordinal)));
+        }
+    }
+
+    [Fact]
+    public async Task RedisUnreachableAtStart_ServesOnLocalLimits_AndAReloadKeepsTheSharedSettingsUntilRestart()
+    {
+        // Nothing listens on port 1: the start waits its bound at most, then serves, warning once.
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Users.Add(new SockeyeUser("alice", "secret"));
+            o.Limits.MaxSessionsPerUser = 1;
+            o.Limits.Shared.Redis = "127.0.0.1:1,password=hunter2";
+        });
+        Assert.StartsWith("local fallback: ", server.Server.SharedLimitsState, StringComparison.Ordinal);
+        Assert.Single(server.Logs.Lines, line => line.Contains("[1019]", StringComparison.Ordinal));
+        using var target = new TcpTarget();
+        using Tunnel one = await Tunnel.OpenAsync(server, target);
+        Assert.Equal(1, await RequestAsync(server, target));
+
+        var options = new SockeyeServerOptions();
+        options.Listeners.Add(server.Options.Listeners[0]);
+        options.RelayEngine = server.Options.RelayEngine;
+        options.ShutdownTimeout = server.Options.ShutdownTimeout;
+        options.Users.Add(new SockeyeUser("alice", "secret"));
+        options.Limits.MaxSessionsPerUser = 1;
+        options.Limits.Shared.Redis = "127.0.0.1:2,password=swordfish";
+        options.Limits.Shared.KeyPrefix = "elsewhere";
+        ServerReloadResult result = server.Server.Reload(options);
+
+        Assert.Equal(["limits.shared.redis", "limits.shared.keyPrefix"], result.NeedsRestart);
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[1018] Reload: limits.shared.redis changed to 127.0.0.1:2, which needs a restart: until then the server keeps 127.0.0.1:1", StringComparison.Ordinal));
+        Assert.DoesNotContain(server.Logs.Lines, line => line.Contains("hunter2", StringComparison.Ordinal) || line.Contains("swordfish", StringComparison.Ordinal));
+    }
+
+    private static string NewPrefix() => "test-" + Guid.NewGuid().ToString("N");
+
+    private static Task<TestServer> StartAsync(RedisServer redis, string prefix) => TestServer.StartAsync(o =>
+    {
+        o.Users.Add(new SockeyeUser("alice", "secret"));
+        o.Limits.MaxSessionsPerUser = 2;
+        o.Limits.Shared.Redis = redis.Configuration;
+        o.Limits.Shared.KeyPrefix = prefix;
+
+        // Renewed (and, after a fallback, probed) every 0.5 s, so the test waits for Redis's return in under a second.
+        o.Limits.Shared.Lease = TimeSpan.FromSeconds(1.5);
+    });
+
+    /// <summary>Polls <paramref name="condition"/> for up to 30 s: Redis's client reconnects on its own schedule.</summary>
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 600 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition());
+    }
+
+    private static async Task<Tunnel> OpenEventuallyAsync(TestServer server, TcpTarget target)
+    {
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            Tunnel? tunnel = await Tunnel.TryOpenAsync(server, target);
+            if (tunnel is not null)
+            {
+                return tunnel;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException("The session was refused 50 times.");
+    }
+
+    /// <summary>Makes one CONNECT as alice and returns REP; the connection is dropped right after.</summary>
+    private static async Task<byte> RequestAsync(TestServer server, TcpTarget target)
+    {
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret"), .. Socks5Bytes.Connect(target.EndPoint)]);
+        await client.ReceiveExactlyAsync(4);
+        return (await client.ReceiveReplyAsync())[1];
+    }
+
+    /// <summary>An open tunnel of alice's: disposing it closes both ends, so the session ends.</summary>
+    private sealed class Tunnel : IDisposable
+    {
+        private readonly RawClient _client;
+        private readonly Socket _accepted;
+
+        private Tunnel(RawClient client, Socket accepted)
+        {
+            _client = client;
+            _accepted = accepted;
+        }
+
+        public static async Task<Tunnel> OpenAsync(TestServer server, TcpTarget target) =>
+            await TryOpenAsync(server, target) ?? throw new InvalidOperationException("The session was refused.");
+
+        public static async Task<Tunnel?> TryOpenAsync(TestServer server, TcpTarget target)
+        {
+            RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+            await client.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "secret"), .. Socks5Bytes.Connect(target.EndPoint)]);
+            await client.ReceiveExactlyAsync(4);
+            if ((await client.ReceiveReplyAsync())[1] != 0)
+            {
+                client.Dispose();
+                return null;
+            }
+
+            return new Tunnel(client, await target.AcceptAsync());
+        }
+
+        public void Dispose()
+        {
+            _client.Dispose();
+            _accepted.Dispose();
+        }
+    }
+}
