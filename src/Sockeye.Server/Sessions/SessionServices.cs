@@ -35,12 +35,12 @@ internal sealed class SessionServices
         Engine = TransportEngine.Create(options, descriptors, timeProvider, loggerFactory);
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
         Limiter = new SessionLimiter(options.Limits, descriptors);
-        Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
+        _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
+        SharedLimits = options.Limits.Shared.Redis is null ? null : new RedisSharedLimits(options.Limits.Shared, timeProvider, _serverLogger);
+        Bandwidth = new BandwidthLimiter(options.Limits, timeProvider, SharedLimits);
         Throttle = new LoginThrottle(SessionSettings.CopyOf(options.Authentication), timeProvider);
         Accounting = new SessionAccounting(timeProvider);
         _settings = CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
-        _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
-        SharedLimits = options.Limits.Shared.Redis is null ? null : new RedisSharedLimits(options.Limits.Shared, timeProvider, _serverLogger);
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
         Notices = new ClientNotices(SessionLogger, timeProvider);
@@ -67,8 +67,8 @@ internal sealed class SessionServices
     public SessionLimiter Limiter { get; }
 
     /// <summary>
-    /// Where the per-user session cap is counted across instances (<c>limits.shared</c>); null when each instance counts
-    /// its own. Set at start: a reload does not change it.
+    /// Where the per-user session cap and bandwidth are shared across instances (<c>limits.shared</c>); null when each
+    /// instance has its own. Set at start: a reload does not change it.
     /// </summary>
     public ISharedLimits? SharedLimits { get; }
 
@@ -97,7 +97,10 @@ internal sealed class SessionServices
         Volatile.Write(ref _settings, settings);
     }
 
-    /// <summary>Per-session and per-user rate limits; the per-user buckets are shared by every session of the server.</summary>
+    /// <summary>
+    /// Per-session and per-user rate limits; the per-user buckets are shared by every session of the server, and with
+    /// <see cref="SharedLimits"/> fed from those of every instance.
+    /// </summary>
     public BandwidthLimiter Bandwidth { get; }
 
     /// <summary>Failed logins per client address, shared by every session of the server.</summary>

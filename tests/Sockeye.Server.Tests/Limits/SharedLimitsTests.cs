@@ -106,10 +106,40 @@ public sealed class SharedLimitsTests
         Assert.DoesNotContain(server.Logs.Lines, line => line.Contains("hunter2", StringComparison.Ordinal) || line.Contains("swordfish", StringComparison.Ordinal));
     }
 
+    [RedisFact]
+    public async Task UserBandwidth_TwoInstancesUploadingAtOnce_TogetherWithinTenPercentOfTheRateOverTenSeconds()
+    {
+        // The issue's own acceptance test, so in real time: the shared bucket runs on Redis's clock.
+        const long Rate = 2 << 20;
+        using RedisServer redis = await RedisServer.StartAsync();
+        string prefix = NewPrefix();
+        await using TestServer first = await StartAsync(redis, prefix, o => o.Limits.UserBytesPerSecond = Rate);
+        await using TestServer second = await StartAsync(redis, prefix, o => o.Limits.UserBytesPerSecond = Rate);
+        using var target = new TcpTarget();
+        using Tunnel one = await Tunnel.OpenAsync(first, target);
+        using Tunnel two = await Tunnel.OpenAsync(second, target);
+        await using var firstUpload = new Pump(one.Client, one.Accepted, Rate * 30);
+        await using var secondUpload = new Pump(two.Client, two.Accepted, Rate * 30);
+
+        // Past the start, where each instance's first draw may take the shared bucket's whole burst.
+        await Task.Delay(500);
+        long before = firstUpload.Received + secondUpload.Received;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        long moved = firstUpload.Received + secondUpload.Received - before;
+        double rate = moved / clock.Elapsed.TotalSeconds;
+
+        Assert.True(first.Server.SharedLimitsState == "shared" && second.Server.SharedLimitsState == "shared", "Redis was lost during the test");
+        Assert.True(rate >= Rate * 0.9 && rate <= Rate * 1.1,
+            $"both uploads together moved {rate:0} bytes/s (first {firstUpload.Received}, second {secondUpload.Received} bytes in all); the rate is {Rate}");
+        Assert.True(firstUpload.Received > 0 && secondUpload.Received > 0);
+    }
+
     private static string NewPrefix() => "test-" + Guid.NewGuid().ToString("N");
 
-    private static Task<TestServer> StartAsync(RedisServer redis, string prefix) => TestServer.StartAsync(o =>
+    private static Task<TestServer> StartAsync(RedisServer redis, string prefix, Action<SockeyeServerOptions>? configure = null) => TestServer.StartAsync(o =>
     {
+        configure?.Invoke(o);
         o.Users.Add(new SockeyeUser("alice", "secret"));
         o.Limits.MaxSessionsPerUser = 2;
         o.Limits.Shared.Redis = redis.Configuration;
@@ -159,13 +189,18 @@ public sealed class SharedLimitsTests
     private sealed class Tunnel : IDisposable
     {
         private readonly RawClient _client;
-        private readonly Socket _accepted;
 
         private Tunnel(RawClient client, Socket accepted)
         {
             _client = client;
-            _accepted = accepted;
+            Accepted = accepted;
         }
+
+        /// <summary>The client's end.</summary>
+        public Socket Client => _client.Socket;
+
+        /// <summary>The destination's end.</summary>
+        public Socket Accepted { get; }
 
         public static async Task<Tunnel> OpenAsync(TestServer server, TcpTarget target) =>
             await TryOpenAsync(server, target) ?? throw new InvalidOperationException("The session was refused.");
@@ -187,7 +222,63 @@ public sealed class SharedLimitsTests
         public void Dispose()
         {
             _client.Dispose();
-            _accepted.Dispose();
+            Accepted.Dispose();
+        }
+    }
+
+    /// <summary>Sends as fast as the socket takes it and counts what arrives at the other end, up to a bound.</summary>
+    private sealed class Pump : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _sender;
+        private readonly Task _receiver;
+        private long _received;
+
+        public Pump(Socket from, Socket to, long bound)
+        {
+            _sender = SendAsync(from, bound, _stop.Token);
+            _receiver = ReceiveAsync(to, bound, _stop.Token);
+        }
+
+        public long Received => Interlocked.Read(ref _received);
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            try
+            {
+                await Task.WhenAll(_sender, _receiver).DefaultTimeout();
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped mid-send or mid-receive, as intended.
+            }
+
+            _stop.Dispose();
+        }
+
+        private static async Task SendAsync(Socket socket, long bound, CancellationToken cancellationToken)
+        {
+            byte[] chunk = new byte[64 * 1024];
+            for (long sent = 0; sent < bound;)
+            {
+                sent += await socket.SendAsync(chunk, SocketFlags.None, cancellationToken);
+            }
+        }
+
+        private async Task ReceiveAsync(Socket socket, long bound, CancellationToken cancellationToken)
+        {
+            byte[] buffer = new byte[64 * 1024];
+            while (Received < bound)
+            {
+                int read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+                if (read == 0)
+                {
+                    return;
+                }
+
+                Interlocked.Add(ref _received, read);
+            }
         }
     }
 }

@@ -30,4 +30,13 @@ internal interface ISharedLimits : IAsyncDisposable
 
     /// <summary>Gives back a session <see cref="TryAcquireSessionAsync"/> admitted. Never waits.</summary>
     void ReleaseSession(string user);
+
+    /// <summary>
+    /// Takes up to <paramref name="wanted"/> bytes from the bucket that every instance shares for
+    /// <paramref name="bucket"/> (a user and a direction), filling at <paramref name="rate"/> bytes per second up to a
+    /// tenth of a second of it: one round trip for the whole chunk. None when it holds too little, and then
+    /// <c>RetryAfter</c> says when it will hold enough; none and no wait when the store did not answer in time (the
+    /// limits are then local, <see cref="IsShared"/>).
+    /// </summary>
+    ValueTask<(long Granted, TimeSpan RetryAfter)> DrawBandwidthAsync(string bucket, long rate, long wanted);
 }

@@ -105,6 +105,41 @@ internal sealed class RedisSharedLimits : ISharedLimits
         return 1
         """;
 
+    // KEYS[1] a user's bucket for one direction (hash: tokens, and t, the Redis time in µs they were counted at);
+    // ARGV[1] the rate (bytes/s), ARGV[2] the bytes wanted, ARGV[3] the capacity. A token bucket like the local ones:
+    // full when new, and gone once it would be full again, which is the same. Grants what it holds up to the bytes
+    // wanted, or nothing below a quarter of its capacity (so that instances draw chunks, not trickles), and then says
+    // in how many µs that quarter will be there.
+    private const string DrawScript = """
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+        local rate = tonumber(ARGV[1])
+        local wanted = tonumber(ARGV[2])
+        local capacity = tonumber(ARGV[3])
+        local state = redis.call('HMGET', KEYS[1], 'tokens', 't')
+        local tokens = tonumber(state[1])
+        local last = tonumber(state[2])
+        if tokens == nil or last == nil then
+          tokens = capacity
+          last = now
+        elseif now > last then
+          tokens = math.min(capacity, tokens + (now - last) * rate / 1000000)
+          last = now
+        end
+        local minimum = math.min(wanted, math.max(1, math.floor(capacity / 4)))
+        local granted = 0
+        local wait = 0
+        if tokens >= minimum then
+          granted = math.floor(math.min(wanted, tokens))
+          tokens = tokens - granted
+        else
+          wait = math.ceil((minimum - tokens) * 1000000 / rate)
+        end
+        redis.call('HSET', KEYS[1], 'tokens', string.format('%.3f', tokens), 't', string.format('%.0f', last))
+        redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
+        return { granted, wait }
+        """;
+
     private readonly ConfigurationOptions _configuration;
     private readonly string _redisForLogs;
     private readonly TimeSpan _timeout;
@@ -306,6 +341,30 @@ internal sealed class RedisSharedLimits : ISharedLimits
 
             // Local: the entry stays, at zero too, so that the rewrite deletes what Redis still holds for it.
         }
+    }
+
+    public async ValueTask<(long Granted, TimeSpan RetryAfter)> DrawBandwidthAsync(string bucket, long rate, long wanted)
+    {
+        if (_mode == Mode.Local || _database is not { } database)
+        {
+            return (0, TimeSpan.Zero);
+        }
+
+        int epoch = Volatile.Read(ref _epoch);
+        long[] result;
+        try
+        {
+            RedisResult answer = await BoundAsync(database.ScriptEvaluateAsync(DrawScript, [_keyPrefix + "bandwidth:" + bucket],
+                [rate, wanted, SharedTokenBucket.CapacityFor(rate)])).ConfigureAwait(false);
+            result = (long[])answer!;
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+            Fallback(Describe(e), epoch);
+            return (0, TimeSpan.Zero);
+        }
+
+        return (result[0], TimeSpan.FromMicroseconds(result[1]));
     }
 
     public async ValueTask DisposeAsync()
