@@ -82,7 +82,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         _hostAddresses = new HostAddresses(hostAddressProvider ?? SystemHostAddressProvider.Instance, _timeProvider, _logger);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, _services.Settings);
-        _services.Metrics.Observe(_registry, _services.Accounting, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults, options.PerUserMetrics);
+        _services.Metrics.Observe(_registry, _services.Accounting, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults, options.PerUserMetrics, _services.SharedLimits);
         _listeners = new ListenerSet(_services.Engine, _logger, OnAccepted);
         _listenBacklog = options.ListenBacklog;
         _configuredListeners = [.. options.Listeners];

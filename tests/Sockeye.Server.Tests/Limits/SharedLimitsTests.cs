@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Sockeye.Server.Configuration;
@@ -49,6 +50,8 @@ public sealed class SharedLimitsTests
         using var target = new TcpTarget();
         using Tunnel one = await Tunnel.OpenAsync(first, target);
         using Tunnel two = await Tunnel.OpenAsync(second, target);
+        Assert.Equal(1, SharedStateGauge(first));
+        Assert.Equal("shared", first.Server.GetStatus().SharedLimits);
 
         redis.Kill();
 
@@ -59,6 +62,9 @@ public sealed class SharedLimitsTests
 
         // The second notices on its next command or on its lease timer.
         await WaitForAsync(() => second.Server.SharedLimitsState.StartsWith("local fallback: ", StringComparison.Ordinal));
+        Assert.Equal(0, SharedStateGauge(first));
+        Assert.Equal(0, SharedStateGauge(second));
+        Assert.StartsWith("local fallback: Redis ", first.Server.GetStatus().SharedLimits, StringComparison.Ordinal);
 
         // A third session on the first is over its local cap.
         Assert.Equal(1, await RequestAsync(first, target));
@@ -68,6 +74,7 @@ public sealed class SharedLimitsTests
 
         // Both wrote back what they hold (2 + 1): alice is over her cap across instances, so the second refuses.
         Assert.Equal(1, await RequestAsync(second, target));
+        Assert.Equal(1, SharedStateGauge(first));
         foreach (TestServer server in (TestServer[])[first, second])
         {
             Assert.Single(server.Logs.Lines, line => line.Contains("[1019]", StringComparison.Ordinal));
@@ -133,6 +140,24 @@ public sealed class SharedLimitsTests
         Assert.True(rate >= Rate * 0.9 && rate <= Rate * 1.1,
             $"both uploads together moved {rate:0} bytes/s (first {firstUpload.Received}, second {secondUpload.Received} bytes in all); the rate is {Rate}");
         Assert.True(firstUpload.Received > 0 && secondUpload.Received > 0);
+    }
+
+    /// <summary>What <c>sockeye.shared_limits.state</c> reads now, as a collector would see it.</summary>
+    private static int SharedStateGauge(TestServer server)
+    {
+        int? state = null;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, meterListener) =>
+        {
+            if (ReferenceEquals(instrument.Meter, server.Server.Meter) && instrument.Name == "sockeye.shared_limits.state")
+            {
+                meterListener.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, _, _) => state = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return state ?? throw new InvalidOperationException("sockeye.shared_limits.state is not published.");
     }
 
     private static string NewPrefix() => "test-" + Guid.NewGuid().ToString("N");

@@ -56,6 +56,26 @@ public sealed partial class SharedLimitsProcessTests(ITestOutputHelper output) :
         Assert.Equal(0x00, reply);
     }
 
+    [Fact]
+    public async Task RedisUnreachable_StillReady_ReadyzStatusAndMetricsSayLocalFallback()
+    {
+        // Nothing listens on port 1. Set through the environment, as a container would.
+        await using AdminProcess sockeye = await AdminProcess.StartAsync(output, ["--user", "alice:secret"],
+            environment: new Dictionary<string, string> { ["SOCKEYE_LIMITS__SHARED__REDIS"] = "127.0.0.1:1" });
+        await sockeye.Process.WaitForOutputAsync(UnavailableLine(), TestTimeouts.Default);
+
+        using (HttpResponseMessage ready = await sockeye.Http.GetAsync("readyz"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+            Assert.StartsWith("ready (shared limits: local fallback: Redis ", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        string status = await sockeye.Http.GetStringAsync("status.json");
+        Assert.Contains("\"sharedLimits\":\"local fallback: Redis ", status, StringComparison.Ordinal);
+        string metrics = await sockeye.Http.GetStringAsync("metrics");
+        Assert.Matches(@"(?m)^sockeye_shared_limits_state(\{[^}]*\})? 0( |$)", metrics);
+    }
+
     public void Dispose() => _directory.Dispose();
 
     /// <summary>The reply code of a CONNECT as alice; the connection (and a tunnel it opened) is dropped right after.</summary>
@@ -71,4 +91,7 @@ public sealed partial class SharedLimitsProcessTests(ITestOutputHelper output) :
 
     [GeneratedRegex(@"\[1020\] Shared per-user limits in force")]
     private static partial Regex SharedLine();
+
+    [GeneratedRegex(@"\[1019\] Shared limits unavailable")]
+    private static partial Regex UnavailableLine();
 }
