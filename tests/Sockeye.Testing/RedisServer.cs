@@ -69,7 +69,7 @@ public sealed class RedisServer : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string arg in (string[])["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _directory])
+        foreach (string arg in (string[])["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _directory, "--enable-debug-command", "local"])
         {
             start.ArgumentList.Add(arg);
         }
@@ -96,6 +96,21 @@ public sealed class RedisServer : IDisposable
         }
 
         throw new TimeoutException($"redis-server did not answer PING on port {Port} within 5 s.");
+    }
+
+    /// <summary>
+    /// Makes it answer nothing for <paramref name="duration"/> (DEBUG SLEEP), as a Redis stalled by a slow command or a
+    /// fork would: connections stay open, commands wait. Returns once the command is sent.
+    /// </summary>
+    public async Task StallAsync(TimeSpan duration)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, Port).WaitAsync(TimeSpan.FromSeconds(5));
+        string command = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"DEBUG SLEEP {duration.TotalSeconds}\r\n");
+        await socket.SendAsync(Encoding.ASCII.GetBytes(command), SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Closing at once could reach Redis before it reads the command.
+        await Task.Delay(50);
     }
 
     public void Dispose()

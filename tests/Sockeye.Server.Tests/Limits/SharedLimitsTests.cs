@@ -82,6 +82,23 @@ public sealed class SharedLimitsTests
         }
     }
 
+    [RedisFact]
+    public async Task RedisStalled_SessionDecidedLocallyAfterTheTimeout_ThenSharedAgain()
+    {
+        using RedisServer redis = await RedisServer.StartAsync();
+        await using TestServer server = await StartAsync(redis, NewPrefix());
+        using var target = new TcpTarget();
+
+        // Redis answers nothing for 2 s: the admission waits its 250 ms, no more, then decides on the local cap.
+        await redis.StallAsync(TimeSpan.FromSeconds(2));
+        using Tunnel one = await Tunnel.OpenAsync(server, target);
+        Assert.Equal("local fallback: Redis did not answer within 250 ms", server.Server.SharedLimitsState);
+
+        await WaitForAsync(() => server.Server.SharedLimitsState == "shared");
+        using Tunnel two = await Tunnel.OpenAsync(server, target);
+        Assert.Equal(1, await RequestAsync(server, target));
+    }
+
     [Fact]
     public async Task RedisUnreachableAtStart_ServesOnLocalLimits_AndAReloadKeepsTheSharedSettingsUntilRestart()
     {
