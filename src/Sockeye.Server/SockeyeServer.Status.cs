@@ -21,7 +21,8 @@ public sealed partial class SockeyeServer
 
     /// <summary>
     /// What the server is doing now: its listeners, open sessions by command and phase, bytes relayed, each user's and
-    /// the busiest clients' sessions and bytes, the throughput of the last ten minutes and the last refusals.
+    /// the busiest clients' sessions and bytes, the throughput of the last ten minutes, the last refusals, and whether the
+    /// per-user limits are shared across instances now.
     /// </summary>
     /// <param name="topClients">How many client addresses to list, busiest first.</param>
     /// <remarks>
@@ -77,7 +78,8 @@ public sealed partial class SockeyeServer
             others,
             accounting.Throughput(),
             accounting.RefusalCount,
-            accounting.RecentRefusals());
+            accounting.RecentRefusals(),
+            SharedLimitsState);
     }
 
     private List<ListenerStatus> ListenerStatuses(int state)

@@ -45,6 +45,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     private SettingValues _settingValues;
     private long _nextSessionId;
     private int _state; // 0 new, 1 started, 2 stopped
+    private int _sharedLimitsStarted;
 
     /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
     /// <exception cref="OptionsValidationException">The options are invalid; the exception lists every problem.</exception>
@@ -81,7 +82,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         _hostAddresses = new HostAddresses(hostAddressProvider ?? SystemHostAddressProvider.Instance, _timeProvider, _logger);
         _services = new SessionServices(options, users, resolver, _timeProvider, loggerFactory, _hostAddresses, descriptors ?? DescriptorBudget.ForThisProcess());
         _registry = new SessionRegistry(_timeProvider, _services.Settings);
-        _services.Metrics.Observe(_registry, _services.Accounting, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults, options.PerUserMetrics);
+        _services.Metrics.Observe(_registry, _services.Accounting, _services.Limiter, _services.UdpStatistics, () => _services.Engine.Faults, options.PerUserMetrics, _services.SharedLimits);
         _listeners = new ListenerSet(_services.Engine, _logger, OnAccepted);
         _listenBacklog = options.ListenBacklog;
         _configuredListeners = [.. options.Listeners];
@@ -109,6 +110,11 @@ public sealed partial class SockeyeServer : IAsyncDisposable
     /// <summary>This server's meter (named <c>Sockeye.Server</c>; each server has its own).</summary>
     internal System.Diagnostics.Metrics.Meter Meter => _services.Metrics.Meter;
 
+    /// <summary>
+    /// <c>off</c> without shared limits; otherwise <c>shared</c>, or <c>local fallback: </c> and why (what <c>/readyz</c> adds).
+    /// </summary>
+    internal string SharedLimitsState => _services.SharedLimits?.State ?? "off";
+
     /// <summary>The engine under the sessions (for tests of what it does).</summary>
     internal TransportEngine Engine => _services.Engine;
 
@@ -117,9 +123,20 @@ public sealed partial class SockeyeServer : IAsyncDisposable
 
     /// <summary>Opens every listener, then starts accepting. If any listener fails, none is left open.</summary>
     /// <exception cref="Listening.SockeyeListenException">A listener could not be opened (e.g. its port is in use).</exception>
-    public Task StartAsync(CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// With shared limits (<see cref="SharedLimitsOptions.Redis"/>), first waits a bounded time for Redis: at most the
+    /// longer of 1 s and four times <see cref="SharedLimitsOptions.Timeout"/>; without an answer the server starts on
+    /// its own limits and goes on trying.
+    /// </remarks>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        if (Volatile.Read(ref _state) == 0 && _services.SharedLimits is { } shared && Interlocked.Exchange(ref _sharedLimitsStarted, 1) == 0)
+        {
+            // Before the first accept, so that the first sessions are counted across instances when Redis is there.
+            await shared.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         lock (_lock)
         {
             if (_state != 0)
@@ -136,6 +153,9 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             {
                 _registry.Dispose();
                 Volatile.Write(ref _state, 2);
+
+                // Its lease timer would otherwise run on for a server that never served.
+                _ = _services.SharedLimits?.DisposeAsync().AsTask();
                 throw;
             }
 
@@ -163,8 +183,6 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         {
             ServerLog.NoAuthentication(_logger);
         }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>
@@ -203,6 +221,12 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         }
 
         _registry.Dispose();
+        if (_services.SharedLimits is { } shared)
+        {
+            // After the last session has given its count back.
+            await shared.DisposeAsync().ConfigureAwait(false);
+        }
+
         _hostAddresses.Dispose();
         _services.Engine.Dispose();
         _services.Notices.Dispose();

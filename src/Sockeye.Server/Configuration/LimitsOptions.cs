@@ -39,4 +39,10 @@ public sealed class LimitsOptions
     /// </summary>
     /// <remarks>Defaults to 0: no limit. Otherwise at least 1024.</remarks>
     public long UserBytesPerSecond { get; set; }
+
+    /// <summary>
+    /// Where <see cref="MaxSessionsPerUser"/> and <see cref="UserBytesPerSecond"/> are shared with other instances; by
+    /// default nowhere, and each instance limits its own sessions.
+    /// </summary>
+    public SharedLimitsOptions Shared { get; } = new();
 }

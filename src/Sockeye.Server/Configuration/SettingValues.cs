@@ -10,8 +10,9 @@ namespace Sockeye.Server.Configuration;
 /// <remarks>
 /// Users, rules and listeners are not here: a reload always replaces the first two, and the server compares listeners
 /// itself (Listening/ListenerSet.cs). Restart-only settings are those a running server cannot change safely: the
-/// engine and its event loops, the relay buffers and the UDP loops' buffers are sized at start, and the listeners
-/// already open keep their backlog (new ones get the one in force too, so that all listeners agree).
+/// engine and its event loops, the relay buffers and the UDP loops' buffers are sized at start, the listeners
+/// already open keep their backlog (new ones get the one in force too, so that all listeners agree), and the shared
+/// limits' connection, keys and lease are those its counts in Redis were written under.
 /// </remarks>
 internal sealed class SettingValues
 {
@@ -45,6 +46,10 @@ internal sealed class SettingValues
         new("relayBufferBytes", static o => o.RelayBufferBytes, RestartOnly: true),
         new("relay.engine", static o => o.RelayEngine, RestartOnly: true),
         new("eventLoopPoll", static o => o.EventLoopPoll, RestartOnly: true),
+        new("limits.shared.redis", static o => o.Limits.Shared.Redis is { } redis ? new RedisConfiguration(redis) : null, RestartOnly: true),
+        new("limits.shared.keyPrefix", static o => o.Limits.Shared.KeyPrefix, RestartOnly: true),
+        new("limits.shared.timeout", static o => o.Limits.Shared.Timeout, RestartOnly: true),
+        new("limits.shared.lease", static o => o.Limits.Shared.Lease, RestartOnly: true),
     ];
 
     private readonly object?[] _values;
@@ -102,6 +107,12 @@ internal sealed class SettingValues
         IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+
+    /// <summary>A Redis configuration string: compared whole, shown without its password.</summary>
+    private sealed record RedisConfiguration(string Value)
+    {
+        public override string ToString() => Limits.Shared.RedisSharedLimits.Redact(Value);
+    }
 
     /// <param name="Key">The setting's key in a config file.</param>
     /// <param name="Read">Reads its value, as an object whose <see cref="object.Equals(object?)"/> says whether it changed.</param>

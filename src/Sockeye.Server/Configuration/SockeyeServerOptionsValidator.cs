@@ -117,6 +117,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         CheckNotNegative(errors, "limits.maxSessionsPerClientAddress", options.Limits.MaxSessionsPerClientAddress);
         CheckBandwidth(errors, "limits.sessionBandwidth", options.Limits.SessionBytesPerSecond);
         CheckBandwidth(errors, "limits.userBandwidth", options.Limits.UserBytesPerSecond);
+        CheckSharedLimits(errors, options.Limits.Shared);
         if (options.ListenBacklog is < 1 or > 65535)
         {
             errors.Add($"listenBacklog: {options.ListenBacklog} is out of range; use 1 to 65535.");
@@ -194,6 +195,35 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         else if (bytesPerSecond is > 0 and < 1024)
         {
             errors.Add($"{key}: {bytesPerSecond} bytes per second is below the minimum of 1024 (1k); use 0 for no limit.");
+        }
+    }
+
+    private static void CheckSharedLimits(List<string> errors, SharedLimitsOptions shared)
+    {
+        if (shared.Redis is { } redis && !Limits.Shared.RedisSharedLimits.IsValidConfiguration(redis, out string? problem))
+        {
+            errors.Add($"limits.shared.redis: {problem}");
+        }
+
+        if (string.IsNullOrEmpty(shared.KeyPrefix) || shared.KeyPrefix.Length > 64 || shared.KeyPrefix.Any(static c => c is '{' or '}' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            // Braces would break the hash tag that keeps every key of the prefix in one Redis Cluster slot.
+            errors.Add($"limits.shared.keyPrefix: '{shared.KeyPrefix}' must be 1 to 64 characters without braces, white space or control characters.");
+        }
+
+        if (shared.Timeout < TimeSpan.FromMilliseconds(10) || shared.Timeout > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"limits.shared.timeout: {shared.Timeout.TotalMilliseconds} ms is out of range; use 10ms to 10s.");
+        }
+
+        if (shared.Lease < TimeSpan.FromSeconds(1) || shared.Lease > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"limits.shared.lease: {shared.Lease.TotalSeconds} s is out of range; use 1s to 5m.");
+        }
+        else if (shared.Lease <= 4 * shared.Timeout)
+        {
+            // Renewed every third of the lease, each renewal waiting up to the timeout: a lease must outlast a slow renewal.
+            errors.Add($"limits.shared.lease: {shared.Lease.TotalSeconds} s must be more than four times limits.shared.timeout ({shared.Timeout.TotalMilliseconds} ms).");
         }
     }
 

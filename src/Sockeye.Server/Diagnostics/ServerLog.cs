@@ -70,4 +70,12 @@ internal static partial class ServerLog
         "Every port of udp.portRange {PortRange} is taken ({Held} held by this server's UDP associations, the rest by other processes): UDP ASSOCIATE requests are answered X'01'; {Refused} refused since the last report",
         EventName = "UdpPortsExhausted")]
     public static partial void UdpPortsExhausted(ILogger logger, string portRange, int held, long refused);
+
+    [LoggerMessage(1020, LogLevel.Warning,
+        "Shared limits unavailable ({Reason}): this instance enforces limits.maxSessionsPerUser and limits.userBandwidth on its own sessions until Redis answers again",
+        EventName = "SharedLimitsUnavailable")]
+    public static partial void SharedLimitsUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(1021, LogLevel.Information, "Shared per-user limits in force through Redis at {Redis}, as instance {Instance}", EventName = "SharedLimitsInForce")]
+    public static partial void SharedLimitsInForce(ILogger logger, string redis, string instance);
 }

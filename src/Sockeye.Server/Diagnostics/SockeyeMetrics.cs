@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Limits.Shared;
 using Sockeye.Server.Sessions;
 
 namespace Sockeye.Server.Diagnostics;
@@ -74,11 +75,19 @@ internal sealed class SockeyeMetrics : IDisposable
 
     /// <summary>
     /// Adds the instruments that read state the server keeps: relayed bytes, open sessions, refusals at limits,
-    /// datagrams, loop faults; and, with <paramref name="perUser"/>, each user's sessions and bytes.
+    /// datagrams, loop faults; with <paramref name="perUser"/>, each user's sessions and bytes; with
+    /// <paramref name="shared"/>, whether the per-user limits are shared now.
     /// </summary>
     public void Observe(SessionRegistry registry, SessionAccounting accounting, SessionLimiter limiter, UdpStatistics udp,
-        Func<(long HandlerFaults, long FailedLoops)> eventLoopFaults, bool perUser)
+        Func<(long HandlerFaults, long FailedLoops)> eventLoopFaults, bool perUser, ISharedLimits? shared = null)
     {
+        if (shared is not null)
+        {
+            // Only with limits.shared: a series of zeros from every instance that shares nothing would alarm no one usefully.
+            Meter.CreateObservableGauge("sockeye.shared_limits.state", () => shared.IsShared ? 1 : 0, unit: null,
+                "Whether the per-user limits are shared through Redis now (1), or this instance has fallen back to its own (0).");
+        }
+
         Meter.CreateObservableCounter("sockeye.relay.bytes", () => RelayedBytes(accounting.RelayedBytes(registry)), "By",
             "Payload bytes relayed, live: by ended sessions, and so far by open ones (TCP tunnels, and UDP associations' datagram payloads), by direction (upload: client to destination) and command.");
         if (perUser)

@@ -1,4 +1,5 @@
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Limits.Shared;
 
 namespace Sockeye.Server.Limits;
 
@@ -13,6 +14,10 @@ namespace Sockeye.Server.Limits;
 /// bucket is worth no more than a new one, and it is dropped the next time the table is used. So the table holds the
 /// users with sessions open and those that closed their last one within about that long.
 /// <para>
+/// With shared limits (<c>limits.shared</c>), a user's buckets are fed from the one all instances share, in chunks
+/// (<see cref="SharedTokenBucket"/>); the table and its lifetimes are the same.
+/// </para>
+/// <para>
 /// A reload (<see cref="Reconfigure"/>) changes the rates for sessions that start after it; a session keeps the pacers
 /// it started with. A user whose rate changed gets new buckets with the next session, shared by the sessions that start
 /// from then on; those opened before keep sharing the old ones until they end. Until they have, the user's sessions
@@ -22,16 +27,20 @@ namespace Sockeye.Server.Limits;
 internal sealed class BandwidthLimiter
 {
     private readonly TimeProvider _timeProvider;
+
+    // Where users' buckets are shared with other instances (limits.shared); null when each instance has its own.
+    private readonly ISharedLimits? _shared;
     private Rates _rates;
     private readonly Dictionary<string, UserBuckets> _users = new(StringComparer.Ordinal);
 
     // Users whose last session ended, oldest first; an entry whose user came back (or was already dropped) is skipped.
     private readonly Queue<(string User, UserBuckets Buckets)> _idle = new();
 
-    public BandwidthLimiter(LimitsOptions options, TimeProvider timeProvider)
+    public BandwidthLimiter(LimitsOptions options, TimeProvider timeProvider, ISharedLimits? shared = null)
     {
         _rates = new Rates(options.SessionBytesPerSecond, options.UserBytesPerSecond);
         _timeProvider = timeProvider;
+        _shared = shared;
     }
 
     /// <summary>Puts the rates of <paramref name="options"/> in force for sessions that start from now on (see remarks).</summary>
@@ -72,7 +81,11 @@ internal sealed class BandwidthLimiter
                 if (!_users.TryGetValue(user!, out shared) || shared.Upload.Rate != rates.User)
                 {
                     // New, or at a rate a reload changed: the sessions still on the old buckets release them by reference.
-                    shared = new UserBuckets(new TokenBucket(rates.User, _timeProvider), new TokenBucket(rates.User, _timeProvider));
+                    shared = _shared is null
+                        ? new UserBuckets(new TokenBucket(rates.User, _timeProvider), new TokenBucket(rates.User, _timeProvider))
+                        : new UserBuckets(
+                            new SharedTokenBucket(_shared, user!, SharedTokenBucket.Upload, rates.User, _timeProvider),
+                            new SharedTokenBucket(_shared, user!, SharedTokenBucket.Download, rates.User, _timeProvider));
                     _users[user!] = shared;
                 }
 
@@ -130,11 +143,11 @@ internal sealed class BandwidthLimiter
     private sealed record Rates(long Session, long User);
 
     /// <summary>One user's shared buckets, and how many sessions hold them. Guarded by the table's lock.</summary>
-    internal sealed class UserBuckets(TokenBucket upload, TokenBucket download)
+    internal sealed class UserBuckets(IByteBucket upload, IByteBucket download)
     {
-        public TokenBucket Upload { get; } = upload;
+        public IByteBucket Upload { get; } = upload;
 
-        public TokenBucket Download { get; } = download;
+        public IByteBucket Download { get; } = download;
 
         public int Sessions { get; set; }
     }

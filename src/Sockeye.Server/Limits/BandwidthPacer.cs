@@ -7,9 +7,9 @@ namespace Sockeye.Server.Limits;
 internal sealed class BandwidthPacer
 {
     private readonly TokenBucket? _session;
-    private readonly TokenBucket? _user;
+    private readonly IByteBucket? _user;
 
-    public BandwidthPacer(TokenBucket? session, TokenBucket? user)
+    public BandwidthPacer(TokenBucket? session, IByteBucket? user)
     {
         _session = session;
         _user = user;

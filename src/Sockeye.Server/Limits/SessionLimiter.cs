@@ -52,6 +52,9 @@ internal sealed class SessionLimiter
     /// <summary>Sessions at once (0: no cap).</summary>
     public int MaxSessions => Volatile.Read(ref _caps).MaxSessions;
 
+    /// <summary>Sessions one user may hold at once (0: no cap); with shared limits, on all instances together.</summary>
+    public int MaxSessionsPerUser => Volatile.Read(ref _caps).MaxSessionsPerUser;
+
     /// <summary>
     /// Puts the caps of <paramref name="options"/> in force for every admission from now on, lowered to the descriptor
     /// budget as at creation. The counts stay: sessions already over a lowered cap are not closed, but no new one is
@@ -96,6 +99,9 @@ internal sealed class SessionLimiter
     public void LeaveHandshake() => Interlocked.Decrement(ref _handshakes);
 
     public void CountEviction() => Interlocked.Increment(ref _evictedHandshakes);
+
+    /// <summary>Counts a request refused at a cap counted elsewhere (the per-user cap across instances).</summary>
+    public void CountRejection() => Interlocked.Increment(ref _rejectedSessions);
 
     /// <summary>
     /// Takes a session slot for <paramref name="client"/> and <paramref name="user"/> (null when anonymous), and the

@@ -16,7 +16,7 @@ namespace Sockeye.Server.Limits;
 /// Tokens are a <see langword="double"/> so that refills of a few nanoseconds keep their fractions: a long would round
 /// each refill down and lose bytes at high take rates.
 /// </remarks>
-internal sealed class TokenBucket
+internal sealed class TokenBucket : IByteBucket
 {
     // A wake-up computed to the tick can find the bucket a rounding error short of a whole byte; that byte counts.
     private const double RoundingSlack = 1e-6;

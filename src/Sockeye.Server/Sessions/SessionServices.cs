@@ -4,6 +4,7 @@ using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Limits.Shared;
 using Sockeye.Server.Transport;
 using Sockeye.Server.Rules;
 
@@ -34,11 +35,12 @@ internal sealed class SessionServices
         Engine = TransportEngine.Create(options, descriptors, timeProvider, loggerFactory);
         Dns = new DnsCache(resolver, options.DnsCacheTtl, timeProvider);
         Limiter = new SessionLimiter(options.Limits, descriptors);
-        Bandwidth = new BandwidthLimiter(options.Limits, timeProvider);
+        _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
+        SharedLimits = options.Limits.Shared.Redis is null ? null : new RedisSharedLimits(options.Limits.Shared, timeProvider, _serverLogger);
+        Bandwidth = new BandwidthLimiter(options.Limits, timeProvider, SharedLimits);
         Throttle = new LoginThrottle(SessionSettings.CopyOf(options.Authentication), timeProvider);
         Accounting = new SessionAccounting(timeProvider);
         _settings = CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(hostAddresses)));
-        _serverLogger = loggerFactory.CreateLogger("Sockeye.Server");
         _descriptorsExhausted = new LogGate(timeProvider, LogGate.DefaultInterval);
         UdpRelayPorts = new UdpRelayPorts(UdpStatistics, _serverLogger, timeProvider);
         SessionLogger = loggerFactory.CreateLogger("Sockeye.Session");
@@ -69,6 +71,12 @@ internal sealed class SessionServices
     public SessionLimiter Limiter { get; }
 
     /// <summary>
+    /// Where the per-user session cap and bandwidth are shared across instances (<c>limits.shared</c>); null when each
+    /// instance has its own. Set at start: a reload does not change it.
+    /// </summary>
+    public ISharedLimits? SharedLimits { get; }
+
+    /// <summary>
     /// The settings of <paramref name="options"/> as sessions take them, with <paramref name="users"/> and
     /// <paramref name="policy"/> built from them. Nothing is put in force: that is <see cref="Apply"/>.
     /// </summary>
@@ -93,7 +101,10 @@ internal sealed class SessionServices
         Volatile.Write(ref _settings, settings);
     }
 
-    /// <summary>Per-session and per-user rate limits; the per-user buckets are shared by every session of the server.</summary>
+    /// <summary>
+    /// Per-session and per-user rate limits; the per-user buckets are shared by every session of the server, and with
+    /// <see cref="SharedLimits"/> fed from those of every instance.
+    /// </summary>
     public BandwidthLimiter Bandwidth { get; }
 
     /// <summary>Failed logins per client address, shared by every session of the server.</summary>

@@ -65,6 +65,9 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     private int _inHandshake = 1;
     private (IPAddress Client, string? User, int Descriptors)? _slot;
 
+    // The user whose session this is counted for across instances (limits.shared); null when it is not.
+    private string? _sharedSlotUser;
+
     // The session's rate-limit pacers, taken with the session slot; null when no limit applies.
     private SessionBandwidth? _bandwidth;
 
@@ -264,6 +267,11 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
                 _services.Limiter.Release(slot.Client, slot.User, slot.Descriptors);
             }
 
+            if (_sharedSlotUser is { } sharedUser)
+            {
+                _services.SharedLimits!.ReleaseSession(sharedUser);
+            }
+
             _services.Limiter.ReleaseConnection();
             WriteAccessLog();
             RecordMetrics();
@@ -285,22 +293,38 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
         IPAddress client = ClientAddress;
         string? user = _settings.Users.RequiresAuthentication ? _user : null;
         int descriptors = request.Command == Socks5Command.UdpAssociate ? DescriptorBudget.UdpAssociationDescriptors : DescriptorBudget.TunnelDescriptors;
+        string detail;
         if (_services.Limiter.TryAcquire(client, user, descriptors, out bool outOfDescriptors))
         {
-            _slot = (client, user, descriptors);
-            _bandwidth = _services.Bandwidth.Acquire(user);
-            return true;
-        }
+            // The local caps first: a session they refuse costs Redis nothing. Every session of a user is counted
+            // across instances, under a cap or not, so that a cap a reload sets finds them counted (as SessionLimiter).
+            if (user is null || _services.SharedLimits is not { } shared
+                || await shared.TryAcquireSessionAsync(user, _services.Limiter.MaxSessionsPerUser).ConfigureAwait(false))
+            {
+                _slot = (client, user, descriptors);
+                _sharedSlotUser = _services.SharedLimits is null ? null : user;
+                _bandwidth = _services.Bandwidth.Acquire(user);
+                return true;
+            }
 
-        if (outOfDescriptors)
+            _services.Limiter.Release(client, user, descriptors);
+            _services.Limiter.CountRejection();
+            detail = "limits.maxSessionsPerUser was reached on all instances together (limits.shared)";
+        }
+        else
         {
-            _services.ReportDescriptorsExhausted();
+            if (outOfDescriptors)
+            {
+                _services.ReportDescriptorsExhausted();
+            }
+
+            detail = outOfDescriptors
+                ? "the descriptors sessions may hold are all taken"
+                : "a session cap was reached (limits.maxSessions, maxSessionsPerClientAddress or maxSessionsPerUser)";
         }
 
         SessionLog.LimitReached(_services.SessionLogger, _id, _clientEndPoint, LogText.Escape(_user), request.Command);
-        _services.Accounting.Refused(RefusalKind.Limit, client, _userName, outOfDescriptors
-            ? "the descriptors sessions may hold are all taken"
-            : "a session cap was reached (limits.maxSessions, maxSessionsPerClientAddress or maxSessionsPerUser)");
+        _services.Accounting.Refused(RefusalKind.Limit, client, _userName, detail);
         await FailAsync(Socks5ReplyCode.GeneralFailure, SessionCloseReason.LimitReached).ConfigureAwait(false);
         return false;
     }

@@ -16,6 +16,10 @@ namespace Sockeye.Server.Status;
 /// <param name="Throughput">Throughput every ten seconds over the last ten minutes, oldest first.</param>
 /// <param name="RefusalCount">Refusals since start.</param>
 /// <param name="RecentRefusals">The last refusals, newest first.</param>
+/// <param name="SharedLimits">
+/// The per-user limits across instances (<c>limits.shared</c>): <c>off</c>, <c>shared</c>, or <c>local fallback: </c>
+/// and why (Redis unreachable or slow: this instance enforces its own limits until Redis answers again).
+/// </param>
 public sealed record ServerStatus(
     DateTimeOffset Time,
     DateTimeOffset? StartedAt,
@@ -31,7 +35,8 @@ public sealed record ServerStatus(
     ClientActivity OtherClients,
     IReadOnlyList<ThroughputSample> Throughput,
     long RefusalCount,
-    IReadOnlyList<Refusal> RecentRefusals);
+    IReadOnlyList<Refusal> RecentRefusals,
+    string SharedLimits = "off");
 
 /// <summary>One listener.</summary>
 /// <param name="EndPoint">The address and port it is bound to, as <c>HOST:PORT</c> or <c>[IPv6]:PORT</c>.</param>

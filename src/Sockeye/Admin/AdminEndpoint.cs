@@ -98,7 +98,7 @@ internal static class AdminEndpoint
             case "/readyz":
                 string? notReady = NotReadyBecause(server, lifetime);
                 return notReady is null
-                    ? PlainAsync(response, StatusCodes.Status200OK, "ready\n")
+                    ? PlainAsync(response, StatusCodes.Status200OK, ReadyText(server))
                     : PlainAsync(response, StatusCodes.Status503ServiceUnavailable, $"not ready: {notReady}\n");
             case "/status.json":
                 response.ContentType = "application/json; charset=utf-8";
@@ -116,6 +116,13 @@ internal static class AdminEndpoint
                 return PlainAsync(response, StatusCodes.Status404NotFound, "not found: the admin endpoint serves /, /status.json, /metrics, /healthz and /readyz\n");
         }
     }
+
+    /// <summary>
+    /// <c>ready</c>, and with shared limits whether they are shared now. An instance on its own limits still serves, so
+    /// it stays ready (a balancer that took it out would only load the others), but the body says so for whoever looks.
+    /// </summary>
+    internal static string ReadyText(SockeyeServer server) =>
+        server.SharedLimitsState is "off" ? "ready\n" : $"ready (shared limits: {server.SharedLimitsState})\n";
 
     /// <summary>Why the server is not ready, or null when it is: draining, or a listener that does not accept.</summary>
     internal static string? NotReadyBecause(SockeyeServer server, IHostApplicationLifetime lifetime)

@@ -40,8 +40,10 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownLimitKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "maxHandshakes", "maxSessions", "maxSessionsPerUser", "maxSessionsPerClientAddress", "sessionBandwidth", "userBandwidth",
+        "maxHandshakes", "maxSessions", "maxSessionsPerUser", "maxSessionsPerClientAddress", "sessionBandwidth", "userBandwidth", "shared",
     };
+
+    private static readonly HashSet<string> KnownSharedLimitKeys = new(StringComparer.OrdinalIgnoreCase) { "redis", "keyPrefix", "timeout", "lease" };
 
     private static readonly HashSet<string> KnownAuthenticationKeys = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -274,6 +276,21 @@ internal static class SettingsReader
         limits.MaxSessionsPerClientAddress = ReadInt(configuration, "limits:maxSessionsPerClientAddress", limits.MaxSessionsPerClientAddress, errors, "limits.maxSessionsPerClientAddress");
         limits.SessionBytesPerSecond = ReadByteRate(configuration, "limits:sessionBandwidth", limits.SessionBytesPerSecond, errors, "limits.sessionBandwidth");
         limits.UserBytesPerSecond = ReadByteRate(configuration, "limits:userBandwidth", limits.UserBytesPerSecond, errors, "limits.userBandwidth");
+        ReadSharedLimits(configuration, limits.Shared, errors);
+    }
+
+    /// <summary><c>limits.shared</c>: the Redis that per-user limits are shared through (docs/configuration.md, "Shared limits").</summary>
+    private static void ReadSharedLimits(IConfiguration configuration, SharedLimitsOptions shared, List<string> errors)
+    {
+        CheckSectionKeys(configuration.GetSection("limits:shared"), "limits.shared", KnownSharedLimitKeys, errors);
+        if (configuration["limits:shared:redis"] is { } redis)
+        {
+            shared.Redis = string.IsNullOrWhiteSpace(redis) ? null : redis.Trim();
+        }
+
+        shared.KeyPrefix = configuration["limits:shared:keyPrefix"] ?? shared.KeyPrefix;
+        shared.Timeout = ReadDuration(null, "", configuration, "limits:shared:timeout", shared.Timeout, errors, "limits.shared.timeout");
+        shared.Lease = ReadDuration(null, "", configuration, "limits:shared:lease", shared.Lease, errors, "limits.shared.lease");
     }
 
     private static long ReadByteRate(IConfiguration configuration, string key, long defaultValue, List<string> errors, string displayKey)

@@ -54,9 +54,12 @@ public sealed partial class GrafanaDashboardTests(ITestOutputHelper output)
     {
         using var directory = new TempDirectory();
         string config = directory.File("sockeye.json");
+        // Shared limits with a Redis that is not there (nothing listens on port 1): the instance serves on its own limits,
+        // and publishes the shared limits' state (0) as it would with one.
         await File.WriteAllTextAsync(config, """
             {
               "metrics": { "perUser": true },
+              "limits": { "shared": { "redis": "127.0.0.1:1" } },
               "rules": [ { "action": "deny", "ports": [ 1 ], "name": "no port 1" }, { "action": "allow" } ]
             }
             """);

@@ -171,6 +171,9 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
     /// <summary>Sends SIGTERM straight from this process, with no <c>kill</c> process to start in between.</summary>
     public void TerminateNow() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigTerm));
 
+    /// <summary>Sends SIGKILL, as the OOM killer or a lost host would: the process gets no chance to say goodbye.</summary>
+    public void Kill() => Assert.Equal(0, NativeMethods.Kill(_process.Id, NativeMethods.SigKill));
+
     /// <summary>Waits, bounded, for the process to exit and its output to be fully read; returns the exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
@@ -211,6 +214,7 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
     private static class NativeMethods
     {
         public const int SigHup = 1;
+        public const int SigKill = 9;
         public const int SigUsr1 = 10;
         public const int SigTerm = 15;
 
