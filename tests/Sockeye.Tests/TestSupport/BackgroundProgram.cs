@@ -31,19 +31,7 @@ internal sealed class BackgroundProgram : IDisposable
 
     public static BackgroundProgram Start(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = new Process { StartInfo = start };
+        var process = new Process { StartInfo = ExternalProgram.StartInfo(program, args) };
         var background = new BackgroundProgram(process);
         process.OutputDataReceived += (_, e) => background.Append(e.Data);
         process.ErrorDataReceived += (_, e) => background.Append(e.Data);

@@ -11,19 +11,7 @@ internal static class ExternalProgram
     /// <summary>Runs <paramref name="program"/> with <paramref name="args"/>, <paramref name="input"/> on its standard input; kills it after a minute.</summary>
     public static async Task<(int ExitCode, string Output, string Error)> RunWithInputAsync(string program, string? input, params string[] args)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(start)!;
+        using Process process = Process.Start(StartInfo(program, args))!;
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> error = process.StandardError.ReadToEndAsync();
         if (input is not null)
@@ -43,5 +31,23 @@ internal static class ExternalProgram
         }
 
         return (process.ExitCode, await output, await error);
+    }
+
+    /// <summary>How every program a test drives is started: its three streams redirected, no shell.</summary>
+    public static ProcessStartInfo StartInfo(string program, IEnumerable<string> args)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        return start;
     }
 }
