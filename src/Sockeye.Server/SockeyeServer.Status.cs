@@ -9,7 +9,7 @@ public sealed partial class SockeyeServer
 {
     // The phases' names in status reports, by HandshakePhase value.
     private static readonly string[] PhaseNames = ["greeting", "authentication", "request", "connecting", "awaiting_peer", "relaying", "proxy_header"];
-    private static readonly string[] CommandNames = ["none", "connect", "bind", "udp_associate", "other"];
+    private static readonly string[] CommandNames = SessionAccounting.CommandNames;
 
     private DateTimeOffset? _startedAt;
 

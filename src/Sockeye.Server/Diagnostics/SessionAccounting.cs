@@ -40,14 +40,13 @@ internal sealed class SessionAccounting : IDisposable
     /// <summary>Samples kept: ten minutes' worth.</summary>
     public const int ThroughputSamples = 60;
 
-    private const int CommandCount = 5;
     private const int ClientMinutes = 10;
 
     private readonly TimeProvider _timeProvider;
     private readonly Lock _lock = new();
 
     // Relayed bytes of ended sessions, by command (CommandIndex) and direction (upload at even indices).
-    private readonly long[] _endedBytes = new long[CommandCount * 2];
+    private readonly long[] _endedBytes = new long[CommandNames.Length * 2];
     private readonly Dictionary<string, UserTotals> _users = new(StringComparer.Ordinal);
     private readonly ClientMinute[] _clientMinutes = new ClientMinute[ClientMinutes];
 
@@ -321,6 +320,9 @@ internal sealed class SessionAccounting : IDisposable
     }
 
     public void Dispose() => _sampler?.Dispose();
+
+    /// <summary>The commands' names in metrics and status reports, by <see cref="CommandIndex"/>.</summary>
+    public static readonly string[] CommandNames = ["none", "connect", "bind", "udp_associate", "other"];
 
     /// <summary>The index of a command in the tables: none, connect, bind, udp_associate, other.</summary>
     public static int CommandIndex(Socks5Command? command) => command switch

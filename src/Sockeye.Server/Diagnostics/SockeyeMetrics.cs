@@ -202,7 +202,7 @@ internal sealed class SockeyeMetrics : IDisposable
     private static Measurement<long> Datagrams(long count, string outcome) =>
         new(count, new KeyValuePair<string, object?>("sockeye.outcome", outcome));
 
-    private static readonly string[] CommandNames = ["none", "connect", "bind", "udp_associate", "other"];
+    private static readonly string[] CommandNames = SessionAccounting.CommandNames;
 
     private static string CommandName(Socks5Command? command) => CommandNames[CommandIndex(command)];
 

@@ -103,6 +103,21 @@ public sealed class ProxyProtocolListenerTests
     }
 
     [Fact]
+    public async Task HeaderNeverFinished_IsClosedAtTheHandshakeTimeout_AndLoggedAtDebug()
+    {
+        await using TestServer server = await StartAsync(options => options.HandshakeTimeout = TimeSpan.FromMilliseconds(300));
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            byte[] header = Header(ProxyProtocolVersion.V2, Balanced, server.EndPoint);
+            await client.SendAsync(header[..^1]);
+            Assert.Empty(await client.ReadToEndAsync());
+        }
+
+        await WaitForAsync(server, s => s.ActiveSessions == 0);
+        Assert.Contains(server.Logs.Lines, line => line.StartsWith("Debug", StringComparison.Ordinal) && line.Contains("ProxyHeader", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task UntrustedSource_IsClosedUnheard_EvenWithAWellFormedHeader()
     {
         await using TestServer server = await StartAsync(trusted: "127.0.0.9");
