@@ -157,6 +157,10 @@ public sealed partial class ReloadProcessTests(ITestOutputHelper output) : IDisp
             {
                 return;
             }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                // Caught in the backlog of the listener as it closed: reset with it. The next try finds it gone.
+            }
 
             await Task.Delay(100);
         }
