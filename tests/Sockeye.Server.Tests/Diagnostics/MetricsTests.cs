@@ -57,13 +57,15 @@ public sealed class MetricsTests
             await far.SendAsync(new byte[3000], SocketFlags.None);
             await client.ReceiveExactlyAsync(3000);
 
-            metrics.Collect();
+            // A relay counts a chunk once its send has completed, which can be just after the peer has read it.
+            await CollectUntilAsync(metrics, "upload", 1000);
+            await CollectUntilAsync(metrics, "download", 3000);
             Assert.Equal(1000, metrics.Last("sockeye.relay.bytes", "sockeye.direction", "upload"));
             Assert.Equal(3000, metrics.Last("sockeye.relay.bytes", "sockeye.direction", "download"));
 
             await client.SendAsync(new byte[500]);
             await far.ReceiveExactlyAsync(500);
-            metrics.Collect();
+            await CollectUntilAsync(metrics, "upload", 1500);
             Assert.Equal(1500, metrics.Last("sockeye.relay.bytes", "sockeye.direction", "upload"));
         }
 
@@ -72,6 +74,14 @@ public sealed class MetricsTests
         Assert.Equal(1500, metrics.Last("sockeye.relay.bytes", "sockeye.direction", "upload"));
         Assert.Equal(3000, metrics.Last("sockeye.relay.bytes", "sockeye.direction", "download"));
     }
+
+    /// <summary>Collects until the last <c>sockeye.relay.bytes</c> reading of <paramref name="direction"/> is <paramref name="bytes"/> or more, bounded.</summary>
+    private static Task CollectUntilAsync(RecordedMetrics metrics, string direction, long bytes) =>
+        SocketTestExtensions.WaitUntilAsync(() =>
+        {
+            metrics.Collect();
+            return metrics.Of("sockeye.relay.bytes").Any(m => (string?)m.Tags.GetValueOrDefault("sockeye.direction") == direction && m.Value >= bytes);
+        });
 
     [Fact]
     public async Task UdpAssociation_Ends_ItsPayloadBytesCountedEachWay_InTheMetricAndTheAccessLog()
