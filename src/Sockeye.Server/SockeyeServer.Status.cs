@@ -37,7 +37,7 @@ public sealed partial class SockeyeServer
 
         int[] groups = new int[CommandNames.Length * PhaseNames.Length];
         int active = 0;
-        foreach (Socks5Session session in _registry.Sessions)
+        foreach (ProxySession session in _registry.Sessions)
         {
             active++;
             int phase = Math.Clamp((int)session.Phase, 0, PhaseNames.Length - 1);

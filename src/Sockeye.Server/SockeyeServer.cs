@@ -429,7 +429,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             return;
         }
 
-        var session = new Socks5Session(Interlocked.Increment(ref _nextSessionId), client, _services, _registry, proxyProtocol);
+        var session = new ProxySession(Interlocked.Increment(ref _nextSessionId), client, _services, _registry, proxyProtocol);
         _registry.Add(session);
         if (_services.Limiter.EnterHandshake() && _registry.AbortOldestHandshake(session))
         {

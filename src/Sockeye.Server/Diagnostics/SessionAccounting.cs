@@ -80,7 +80,7 @@ internal sealed class SessionAccounting : IDisposable
     }
 
     /// <summary>Moves an ended session's bytes into the totals: its command's, its user's and its client's.</summary>
-    public void SessionEnded(Socks5Command? command, Socks5Session session)
+    public void SessionEnded(Socks5Command? command, ProxySession session)
     {
         long up = session.BytesUp;
         long down = session.BytesDown;
@@ -144,7 +144,7 @@ internal sealed class SessionAccounting : IDisposable
         lock (_lock)
         {
             _endedBytes.CopyTo(totals, 0);
-            foreach (Socks5Session session in registry.Sessions)
+            foreach (ProxySession session in registry.Sessions)
             {
                 long up = session.BytesUp;
                 long down = session.BytesDown;
@@ -171,7 +171,7 @@ internal sealed class SessionAccounting : IDisposable
                 live[entry.Key] = entry.Value.Copy();
             }
 
-            foreach (Socks5Session session in registry.Sessions)
+            foreach (ProxySession session in registry.Sessions)
             {
                 if (session.BytesAccounted || session.UserName is not { } user)
                 {
@@ -221,7 +221,7 @@ internal sealed class SessionAccounting : IDisposable
                 }
             }
 
-            foreach (Socks5Session session in registry.Sessions)
+            foreach (ProxySession session in registry.Sessions)
             {
                 if (session.BytesAccounted || session.ClientAddressOrNull is not { } address)
                 {

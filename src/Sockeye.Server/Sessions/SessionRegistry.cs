@@ -10,13 +10,13 @@ namespace Sockeye.Server.Sessions;
 /// A sweep runs every quarter of the shortest timeout, at most once a second, so a session outlives its timeout by at
 /// most a quarter of it (a second for timeouts of 4 s and more). A timer per handshake would be exact, but it is two
 /// objects per session that an idle tunnel's memory figure counts until the next collection (docs/performance-notes.md).
-/// Each session is judged by the timeouts of the settings it was accepted under (<see cref="Socks5Session.Settings"/>),
+/// Each session is judged by the timeouts of the settings it was accepted under (<see cref="ProxySession.Settings"/>),
 /// so a reload's timeouts apply to new sessions only. The sweep's period only ever shortens: sessions accepted under
 /// shorter timeouts than a reload's may still be open.
 /// </remarks>
 internal sealed class SessionRegistry : IDisposable
 {
-    private readonly ConcurrentDictionary<long, Socks5Session> _sessions = new();
+    private readonly ConcurrentDictionary<long, ProxySession> _sessions = new();
     private readonly TimeProvider _timeProvider;
     private readonly Lock _sweepLock = new();
     private readonly Lock _emptyLock = new();
@@ -69,20 +69,20 @@ internal sealed class SessionRegistry : IDisposable
     }
 
     /// <summary>The sessions open now, for a collector's reading; a session may end while it is read.</summary>
-    public IEnumerable<Socks5Session> Sessions
+    public IEnumerable<ProxySession> Sessions
     {
         get
         {
-            foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+            foreach (KeyValuePair<long, ProxySession> entry in _sessions)
             {
                 yield return entry.Value;
             }
         }
     }
 
-    public void Add(Socks5Session session) => _sessions[session.Id] = session;
+    public void Add(ProxySession session) => _sessions[session.Id] = session;
 
-    public void Remove(Socks5Session session)
+    public void Remove(ProxySession session)
     {
         _sessions.TryRemove(session.Id, out _);
         if (_sessions.IsEmpty)
@@ -110,10 +110,10 @@ internal sealed class SessionRegistry : IDisposable
     }
 
     /// <summary>Aborts every session that matches <paramref name="predicate"/>; returns how many.</summary>
-    public int AbortWhere(Func<Socks5Session, bool> predicate, SessionCloseReason reason)
+    public int AbortWhere(Func<ProxySession, bool> predicate, SessionCloseReason reason)
     {
         int count = 0;
-        foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+        foreach (KeyValuePair<long, ProxySession> entry in _sessions)
         {
             if (predicate(entry.Value))
             {
@@ -126,12 +126,12 @@ internal sealed class SessionRegistry : IDisposable
     }
 
     /// <summary>Aborts the session that has been in its handshake longest, other than <paramref name="except"/>.</summary>
-    public bool AbortOldestHandshake(Socks5Session except)
+    public bool AbortOldestHandshake(ProxySession except)
     {
-        Socks5Session? oldest = null;
-        foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+        ProxySession? oldest = null;
+        foreach (KeyValuePair<long, ProxySession> entry in _sessions)
         {
-            Socks5Session session = entry.Value;
+            ProxySession session = entry.Value;
             // A session already aborted is on its way out; evicting it again would make no room.
             if (session != except && session.IsInHandshake && session.CloseReason == SessionCloseReason.None &&
                 (oldest is null || session.Id < oldest.Id))
@@ -147,9 +147,9 @@ internal sealed class SessionRegistry : IDisposable
     private void Sweep()
     {
         long now = _timeProvider.GetTimestamp();
-        foreach (KeyValuePair<long, Socks5Session> entry in _sessions)
+        foreach (KeyValuePair<long, ProxySession> entry in _sessions)
         {
-            Socks5Session session = entry.Value;
+            ProxySession session = entry.Value;
             SessionSettings settings = session.Settings;
             if (session.IsInHandshake)
             {

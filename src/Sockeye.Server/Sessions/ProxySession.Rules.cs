@@ -9,7 +9,7 @@ using Sockeye.Server.Status;
 namespace Sockeye.Server.Sessions;
 
 /// <summary>The access rules, as one session applies them.</summary>
-internal sealed partial class Socks5Session : IDestinationCheck
+internal sealed partial class ProxySession : IDestinationCheck
 {
     // What the rules said about the request itself. Undecided means the commands must ask again for each concrete
     // destination; a decided request needs no further checks, since every destination it can reach gets the same answer.

@@ -19,7 +19,7 @@ namespace Sockeye.Server.Sessions;
 /// </summary>
 [SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable",
     Justification = "The session disposes _lifetime itself in Close(), at the end of RunAsync, which every session runs exactly once.")]
-internal sealed partial class Socks5Session : IThreadPoolWorkItem
+internal sealed partial class ProxySession : IThreadPoolWorkItem
 {
     // The handshake buffer's areas. Input holds the largest message (513 bytes, RFC 1929) several times over, so
     // a client that pipelines greeting, credentials, request and some payload in one write is read in one pass.
@@ -76,7 +76,7 @@ internal sealed partial class Socks5Session : IThreadPoolWorkItem
     /// <param name="services">What every session of the server shares.</param>
     /// <param name="registry">The open sessions.</param>
     /// <param name="proxyProtocol">The PROXY protocol settings of the listener that accepted it; null when it reads SOCKS5 at once.</param>
-    public Socks5Session(long id, TunnelSocket client, SessionServices services, SessionRegistry registry, ProxyProtocolOptions? proxyProtocol = null)
+    public ProxySession(long id, TunnelSocket client, SessionServices services, SessionRegistry registry, ProxyProtocolOptions? proxyProtocol = null)
     {
         _id = id;
         _client = client;

@@ -10,7 +10,7 @@ using Sockeye.Server.Transport;
 namespace Sockeye.Server.Sessions;
 
 /// <summary>The three commands, from request to the end of their relay.</summary>
-internal sealed partial class Socks5Session
+internal sealed partial class ProxySession
 {
     /// <summary>CONNECT the general way: names (resolved, then raced), and every connect on an engine without a fast path.</summary>
     private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) =>
@@ -135,7 +135,7 @@ internal sealed partial class Socks5Session
         // the client with an open control connection to a dead relay.
         _ = relay.ContinueWith(static (_, state) =>
         {
-            var session = (Socks5Session)state!;
+            var session = (ProxySession)state!;
             if (session._association is { PumpFaulted: true })
             {
                 session.Abort(SessionCloseReason.ServerFault);

@@ -6,7 +6,7 @@ using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Sessions;
 
-public sealed class Socks5SessionTests
+public sealed class ProxySessionTests
 {
     private static void WithAlice(SockeyeServerOptions options) => options.Users.Add(new SockeyeUser("alice", "secret"));
 

@@ -14,7 +14,7 @@ using Sockeye.Server.Status;
 namespace Sockeye.Server.Sessions;
 
 /// <summary>The handshake: greeting, optional RFC 1929 authentication, request.</summary>
-internal sealed partial class Socks5Session
+internal sealed partial class ProxySession
 {
     private int _inputStart;
     private int _inputEnd;
