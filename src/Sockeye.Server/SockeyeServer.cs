@@ -41,6 +41,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
 
     // The listeners (by configured endpoint) that read a PROXY protocol header, and from whom; replaced by each reload.
     private Dictionary<IPEndPoint, ProxyProtocolOptions> _proxyProtocol;
+    private Dictionary<IPEndPoint, ListenerProtocols> _protocols;
     private TimeSpan _shutdownTimeout;
     private SettingValues _settingValues;
     private long _nextSessionId;
@@ -87,6 +88,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         _listenBacklog = options.ListenBacklog;
         _configuredListeners = [.. options.Listeners];
         _proxyProtocol = CopyProxyProtocol(options);
+        _protocols = new Dictionary<IPEndPoint, ListenerProtocols>(options.Protocols);
         _usesHostAddresses = options.UsesHostAddresses(_configuredListeners);
         _shutdownTimeout = options.ShutdownTimeout;
         _settingValues = SettingValues.Of(options);
@@ -147,7 +149,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             ListenerSet.Change listeners;
             try
             {
-                listeners = _listeners.Prepare(_configuredListeners, _listenBacklog, _proxyProtocol);
+                listeners = _listeners.Prepare(_configuredListeners, _listenBacklog, _proxyProtocol, _protocols);
             }
             catch
             {
@@ -293,7 +295,8 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             SessionSettings settings = _services.CreateSettings(options, users, new AccessPolicy(options.GetEffectiveRules(listeners, _hostAddresses)));
             bool started = _state == 1;
             Dictionary<IPEndPoint, ProxyProtocolOptions> proxyProtocol = CopyProxyProtocol(options);
-            ListenerSet.Change? listenerChange = started ? _listeners.Prepare(listeners, _listenBacklog, proxyProtocol) : null;
+            var protocols = new Dictionary<IPEndPoint, ListenerProtocols>(options.Protocols);
+            ListenerSet.Change? listenerChange = started ? _listeners.Prepare(listeners, _listenBacklog, proxyProtocol, protocols) : null;
             if (listenerChange?.ChangesAnything ?? !listeners.SequenceEqual(_configuredListeners))
             {
                 applied.Insert(0, "listeners");
@@ -302,6 +305,11 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             if (!SameProxyProtocol(proxyProtocol, _proxyProtocol))
             {
                 applied.Insert(0, "listeners[].proxyProtocol");
+            }
+
+            if (protocols.Count != _protocols.Count || !protocols.All(pair => _protocols.TryGetValue(pair.Key, out ListenerProtocols old) && old == pair.Value))
+            {
+                applied.Insert(0, "listeners[].protocols");
             }
 
             bool usesHostAddresses = options.UsesHostAddresses(listeners);
@@ -324,6 +332,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             _registry.Watch(settings);
             _configuredListeners = listeners;
             _proxyProtocol = proxyProtocol;
+            _protocols = protocols;
             _usesHostAddresses = usesHostAddresses;
             _shutdownTimeout = options.ShutdownTimeout;
             _settingValues = values;
@@ -419,7 +428,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         return true;
     }
 
-    private void OnAccepted(TunnelSocket client, ProxyProtocolOptions? proxyProtocol)
+    private void OnAccepted(TunnelSocket client, ListenerFrontDoor frontDoor)
     {
         if (!_services.Limiter.TryAdmitConnection())
         {
@@ -429,7 +438,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
             return;
         }
 
-        var session = new ProxySession(Interlocked.Increment(ref _nextSessionId), client, _services, _registry, proxyProtocol);
+        var session = new ProxySession(Interlocked.Increment(ref _nextSessionId), client, _services, _registry, frontDoor);
         _registry.Add(session);
         if (_services.Limiter.EnterHandshake() && _registry.AbortOldestHandshake(session))
         {

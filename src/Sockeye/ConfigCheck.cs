@@ -51,7 +51,15 @@ internal static class ConfigCheck
         var text = new System.Text.StringBuilder();
         CultureInfo invariant = CultureInfo.InvariantCulture;
         text.Append(invariant, $"{file}: valid.\n");
-        text.Append("listeners: ").AppendJoin(", ", options.Listeners).Append('\n');
+        text.Append("listeners: ");
+        for (int i = 0; i < options.Listeners.Count; i++)
+        {
+            IPEndPoint listener = options.Listeners[i];
+            ListenerProtocols protocols = options.Protocols.TryGetValue(listener, out ListenerProtocols configured) ? configured : ListenerProtocolDefaults.For(listener);
+            text.Append(i == 0 ? "" : ", ").Append(listener).Append(" (").Append(DescribeProtocols(protocols)).Append(')');
+        }
+
+        text.Append('\n');
         text.Append(options.Users.Count == 0
             ? "authentication: none (NO AUTH)\n"
             : string.Create(invariant, $"authentication: username/password, {options.Users.Count} user{(options.Users.Count == 1 ? "" : "s")}\n"));
@@ -93,5 +101,26 @@ internal static class ConfigCheck
         }
 
         return text.ToString();
+    }
+
+    private static string DescribeProtocols(ListenerProtocols protocols)
+    {
+        var names = new List<string>(3);
+        if ((protocols & ListenerProtocols.Socks5) != 0)
+        {
+            names.Add("socks5");
+        }
+
+        if ((protocols & ListenerProtocols.Socks4) != 0)
+        {
+            names.Add("socks4");
+        }
+
+        if ((protocols & ListenerProtocols.Http) != 0)
+        {
+            names.Add("http");
+        }
+
+        return string.Join(", ", names);
     }
 }

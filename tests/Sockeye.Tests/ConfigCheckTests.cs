@@ -24,7 +24,7 @@ public class ConfigCheckTests
         Assert.Equal("", error);
         string[] lines = Lines(output);
         Assert.Equal($"{config.Path}: valid.", lines[0]);
-        Assert.Contains("listeners: 0.0.0.0:1080", lines);
+        Assert.Contains("listeners: 0.0.0.0:1080 (socks5)", lines);
         Assert.Contains("authentication: username/password, 1 user", lines);
         Assert.Contains("rules (the first that matches decides; a request no rule matches is denied):", lines);
         Assert.Contains("1. deny   commands any  clients any  users any  destinations 10.0.0.0/8  ports any  log  # no intranet", lines);
@@ -84,7 +84,7 @@ public class ConfigCheckTests
         (int exitCode, string output, _) = await RunAsync("check-config", config.Path);
 
         Assert.Equal(0, exitCode);
-        Assert.Contains("listeners: 127.0.0.1:1080", output, StringComparison.Ordinal);
+        Assert.Contains("listeners: 127.0.0.1:1080 (socks5, socks4, http)", output, StringComparison.Ordinal);
         Assert.Contains("authentication: none (NO AUTH)", output, StringComparison.Ordinal);
         Assert.Contains("metrics: not exported", output, StringComparison.Ordinal);
         Assert.Contains("which allows everything because every listener is on loopback", output, StringComparison.Ordinal);

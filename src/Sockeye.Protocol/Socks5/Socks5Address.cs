@@ -82,6 +82,12 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
         throw new ArgumentException($"Address family {address.AddressFamily} cannot be sent in SOCKS5.", nameof(address));
     }
 
+    /// <summary>An IPv4 address from its 32 bits in host order (as read big-endian from the wire).</summary>
+    internal static Socks5Address FromIPv4(uint address) => new(Socks5AddressType.IPv4, 0, address, null);
+
+    /// <summary>An IPv4 address's 32 bits in host order; 0 for any other type.</summary>
+    internal uint IPv4Value => Type == Socks5AddressType.IPv4 ? (uint)_low : 0;
+
     /// <summary>Wraps a domain name, to be sent to the proxy unresolved.</summary>
     /// <exception cref="ArgumentException">The name is empty, longer than 255 UTF-8 bytes, or contains a NUL.</exception>
     public static Socks5Address FromDomainName(string domainName)
@@ -310,7 +316,7 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
         _ => new Socks5Address(Socks5AddressType.DomainName, 0, 0, Encoding.UTF8.GetString(addressBytes)),
     };
 
-    private static bool TryDecodeDomainName(ReadOnlySpan<byte> name, out Socks5Address address, out Socks5ParseError error)
+    internal static bool TryDecodeDomainName(ReadOnlySpan<byte> name, out Socks5Address address, out Socks5ParseError error)
     {
         if (!IsValidDomainName(name))
         {

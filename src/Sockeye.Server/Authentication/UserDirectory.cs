@@ -94,6 +94,9 @@ internal sealed class UserDirectory
 
     public int Count => _accounts.Count;
 
+    /// <summary>Whether an account is named <paramref name="user"/>: for SOCKS4, whose USERID comes without a password.</summary>
+    public bool Contains(string user) => _accounts.ContainsKey(user);
+
     /// <summary>PBKDF2 computations done so far (decoys included); for tests.</summary>
     internal long HashComputations => Interlocked.Read(ref _hashComputations);
 

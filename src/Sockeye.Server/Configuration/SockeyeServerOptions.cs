@@ -91,6 +91,15 @@ public sealed class SockeyeServerOptions
     /// </summary>
     public IDictionary<IPEndPoint, ProxyProtocolOptions> ProxyProtocol { get; } = new Dictionary<IPEndPoint, ProxyProtocolOptions>();
 
+    /// <summary>
+    /// The protocols each listener speaks, by its endpoint as <see cref="Listeners"/> gives it. A listener not in this map
+    /// speaks what <see cref="ListenerProtocolDefaults.For"/> says: all of them on loopback, SOCKS5 alone elsewhere.
+    /// </summary>
+    public IDictionary<IPEndPoint, ListenerProtocols> Protocols { get; } = new Dictionary<IPEndPoint, ListenerProtocols>();
+
+    /// <summary>Settings of SOCKS4 and SOCKS4a clients.</summary>
+    public Socks4Options Socks4 { get; } = new();
+
     /// <summary>The source addresses of the server's own connections to destinations.</summary>
     public OutboundOptions Outbound { get; } = new();
 

@@ -43,6 +43,26 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             }
         }
 
+        foreach ((System.Net.IPEndPoint endPoint, ListenerProtocols protocols) in options.Protocols)
+        {
+            if (!options.Listeners.Contains(endPoint))
+            {
+                errors.Add($"protocols: {endPoint} is not one of the listeners.");
+            }
+            else if ((protocols & ListenerProtocols.All) == ListenerProtocols.None || (protocols & ~ListenerProtocols.All) != 0)
+            {
+                errors.Add($"listeners {endPoint}: protocols must name at least one of socks5, socks4 and http, and nothing else.");
+            }
+        }
+
+        foreach (string user in options.Socks4.AllowWithUsers)
+        {
+            if (string.IsNullOrEmpty(user))
+            {
+                errors.Add("socks4.allowWithUsers: an entry is empty; name an account, or \"*\" for all of them.");
+            }
+        }
+
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < options.Users.Count; i++)
         {

@@ -43,7 +43,7 @@ internal static partial class SessionLog
     [LoggerMessage(2011, LogLevel.Information, "Client {ClientAddress} sent a malformed {Phase} ({ParseError}){Hint}", EventName = "HandshakeRefused")]
     public static partial void HandshakeRefused(ILogger logger, IPAddress clientAddress, HandshakePhase phase, Socks5ParseError parseError, string hint);
 
-    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011; each is at Debug)", EventName = "ClientNoticesHeldBack")]
+    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011 and 2018; each is at Debug)", EventName = "ClientNoticesHeldBack")]
     public static partial void ClientNoticesHeldBack(ILogger logger, long count, string clientAddress, TimeSpan window);
 
     [LoggerMessage(2013, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: PROXY protocol header refused: {Reason}", EventName = "ProxyHeaderRejected")]
@@ -54,6 +54,15 @@ internal static partial class SessionLog
 
     [LoggerMessage(2015, LogLevel.Debug, "Session {ConnectionId}: the balancer at {BalancerEndPoint} gives the client as {ClientEndPoint}", EventName = "ProxyHeaderAccepted")]
     public static partial void ProxyHeaderAccepted(ILogger logger, long connectionId, EndPoint? balancerEndPoint, EndPoint clientEndPoint);
+
+    [LoggerMessage(2016, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: {Protocol} is not spoken on this listener (listeners[].protocols), closed", EventName = "ProtocolDisabled")]
+    public static partial void ProtocolDisabled(ILogger logger, long connectionId, EndPoint? clientEndPoint, string protocol);
+
+    [LoggerMessage(2017, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: malformed {Protocol} request ({Problem})", EventName = "RequestMalformed")]
+    public static partial void RequestMalformed(ILogger logger, long connectionId, EndPoint? clientEndPoint, string protocol, string problem);
+
+    [LoggerMessage(2018, LogLevel.Information, "Client {ClientAddress} was turned away: {Reason}", EventName = "ClientTurnedAway")]
+    public static partial void ClientTurnedAway(ILogger logger, IPAddress clientAddress, string reason);
 
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Sockeye.Protocol.Socks5;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Limits;
 using Sockeye.Server.Limits.Shared;
 using Sockeye.Server.Sessions;
@@ -130,8 +131,11 @@ internal sealed class SockeyeMetrics : IDisposable
         }, "{datagram}", "UDP ASSOCIATE datagrams, by what the relay did with them.");
     }
 
-    /// <summary>Records a session that ended. <paramref name="command"/> is null for one that never made a request.</summary>
-    public void SessionEnded(Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration)
+    /// <summary>
+    /// Records a session that ended. <paramref name="protocol"/> is the one its client spoke (None before its first byte);
+    /// <paramref name="command"/> is null for one that never made a request.
+    /// </summary>
+    public void SessionEnded(ListenerProtocols protocol, Socks5Command? command, Socks5ReplyCode reply, SessionCloseReason closeReason, TimeSpan duration)
     {
         if (!_sessions.Enabled && !_duration.Enabled)
         {
@@ -145,6 +149,7 @@ internal sealed class SockeyeMetrics : IDisposable
             commandTag,
             { "sockeye.reply", command is null ? "none" : ReplyName(reply) },
             { "sockeye.close_reason", CloseReasonNames[(int)closeReason] },
+            { "sockeye.protocol", ProtocolName(protocol) },
         });
         _duration.Record(duration.TotalSeconds, commandTag);
     }
@@ -209,6 +214,14 @@ internal sealed class SockeyeMetrics : IDisposable
     private static int CommandIndex(Socks5Command? command) => SessionAccounting.CommandIndex(command);
 
     private static string ReplyName(Socks5ReplyCode reply) => (int)reply < ReplyNames.Length ? ReplyNames[(int)reply] : "other";
+
+    private static string ProtocolName(ListenerProtocols protocol) => protocol switch
+    {
+        ListenerProtocols.Socks5 => "socks5",
+        ListenerProtocols.Socks4 => "socks4",
+        ListenerProtocols.Http => "http",
+        _ => "none",
+    };
 
     // snake_case of each SessionCloseReason, by value: tag values from a table, not from Enum.ToString() per session.
     private static readonly string[] CloseReasonNames = BuildCloseReasonNames();

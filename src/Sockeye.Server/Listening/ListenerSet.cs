@@ -20,7 +20,7 @@ internal sealed class ListenerSet
 {
     private readonly TransportEngine _engine;
     private readonly ILogger _logger;
-    private readonly Action<TunnelSocket, ProxyProtocolOptions?> _onAccepted;
+    private readonly Action<TunnelSocket, ListenerFrontDoor> _onAccepted;
 
     // Every accept loop started, stopped ones too until they have completed: each is awaited by StopAsync.
     private readonly List<Task> _acceptLoops = [];
@@ -29,7 +29,7 @@ internal sealed class ListenerSet
     /// <param name="engine">Opens the listeners.</param>
     /// <param name="logger">Where listeners opened and stopped are reported.</param>
     /// <param name="onAccepted">Takes each client, with the PROXY protocol settings of the listener that accepted it (null: none).</param>
-    public ListenerSet(TransportEngine engine, ILogger logger, Action<TunnelSocket, ProxyProtocolOptions?> onAccepted)
+    public ListenerSet(TransportEngine engine, ILogger logger, Action<TunnelSocket, ListenerFrontDoor> onAccepted)
     {
         _engine = engine;
         _logger = logger;
@@ -45,7 +45,8 @@ internal sealed class ListenerSet
     /// cannot be opened, those opened here are closed again and the exception goes to the caller: nothing has changed.
     /// </summary>
     /// <exception cref="SockeyeListenException">An endpoint could not be listened on (e.g. its port is in use).</exception>
-    public Change Prepare(IReadOnlyList<IPEndPoint> configured, int backlog, IDictionary<IPEndPoint, ProxyProtocolOptions> proxyProtocol)
+    public Change Prepare(IReadOnlyList<IPEndPoint> configured, int backlog, IDictionary<IPEndPoint, ProxyProtocolOptions> proxyProtocol,
+        IDictionary<IPEndPoint, ListenerProtocols> protocols)
     {
         var unmatched = new List<Listener>(_listeners);
         var next = new List<Listener>(configured.Count);
@@ -77,13 +78,16 @@ internal sealed class ListenerSet
             throw;
         }
 
-        var proxies = new ProxyProtocolOptions?[next.Count];
+        var frontDoors = new ListenerFrontDoor[next.Count];
         for (int i = 0; i < next.Count; i++)
         {
-            proxies[i] = proxyProtocol.TryGetValue(next[i].Configured, out ProxyProtocolOptions? proxy) ? proxy : null;
+            IPEndPoint endPoint = next[i].Configured;
+            frontDoors[i] = new ListenerFrontDoor(
+                protocols.TryGetValue(endPoint, out ListenerProtocols spoken) ? spoken : ListenerProtocolDefaults.For(endPoint),
+                proxyProtocol.TryGetValue(endPoint, out ProxyProtocolOptions? proxy) ? proxy : null);
         }
 
-        return new Change(next, opened, unmatched, proxies);
+        return new Change(next, opened, unmatched, frontDoors);
     }
 
     /// <summary>
@@ -98,12 +102,12 @@ internal sealed class ListenerSet
         // Before any accepts: a listener that has just been told to read PROXY headers never takes a client without.
         for (int i = 0; i < change.Next.Count; i++)
         {
-            change.Next[i].ProxyProtocol = change.ProxyProtocol[i];
+            change.Next[i].FrontDoor = change.FrontDoors[i];
         }
 
         foreach (Listener listener in change.Opened)
         {
-            listener.AcceptLoop = listener.Transport.StartAccepting(client => _onAccepted(client, listener.ProxyProtocol));
+            listener.AcceptLoop = listener.Transport.StartAccepting(client => _onAccepted(client, listener.FrontDoor));
             _acceptLoops.Add(listener.AcceptLoop);
             ServerLog.Listening(_logger, listener.Transport.LocalEndPoint);
         }
@@ -186,16 +190,16 @@ internal sealed class ListenerSet
     /// <summary>A listener and the endpoint it was configured with.</summary>
     internal sealed record Listener(IPEndPoint Configured, TransportListener Transport)
     {
-        private ProxyProtocolOptions? _proxyProtocol;
+        private ListenerFrontDoor _frontDoor = new(ListenerProtocolDefaults.For(Configured), null);
 
         /// <summary>Its accept loop, once <see cref="Commit"/> has started it.</summary>
         public Task? AcceptLoop { get; set; }
 
-        /// <summary>The PROXY protocol settings its next client is accepted with; replaced by a reload, read by the accept loop.</summary>
-        public ProxyProtocolOptions? ProxyProtocol
+        /// <summary>The protocols and PROXY protocol settings its next client is accepted with; replaced by a reload, read by the accept loop.</summary>
+        public ListenerFrontDoor FrontDoor
         {
-            get => Volatile.Read(ref _proxyProtocol);
-            set => Volatile.Write(ref _proxyProtocol, value);
+            get => Volatile.Read(ref _frontDoor);
+            set => Volatile.Write(ref _frontDoor, value);
         }
     }
 
@@ -205,18 +209,18 @@ internal sealed class ListenerSet
         private readonly List<Listener> _opened;
         private readonly List<Listener> _removed;
 
-        internal Change(List<Listener> next, List<Listener> opened, List<Listener> removed, ProxyProtocolOptions?[] proxyProtocol)
+        internal Change(List<Listener> next, List<Listener> opened, List<Listener> removed, ListenerFrontDoor[] frontDoors)
         {
             Next = next;
             _opened = opened;
             _removed = removed;
-            ProxyProtocol = proxyProtocol;
+            FrontDoors = frontDoors;
         }
 
         internal List<Listener> Next { get; }
 
-        /// <summary>The PROXY protocol settings of each of <see cref="Next"/>, in the same order.</summary>
-        internal ProxyProtocolOptions?[] ProxyProtocol { get; }
+        /// <summary>The front door of each of <see cref="Next"/>, in the same order.</summary>
+        internal ListenerFrontDoor[] FrontDoors { get; }
 
         internal IReadOnlyList<Listener> Opened => _opened;
 

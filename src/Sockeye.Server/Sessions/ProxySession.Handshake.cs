@@ -8,6 +8,7 @@ using Sockeye.Protocol.ProxyProtocol;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
 using Sockeye.Server.Authentication;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Status;
 
@@ -144,6 +145,8 @@ internal sealed partial class ProxySession
         {
             case HandshakePhase.ProxyHeader:
                 return AdvanceProxyHeader(buffer, ref reader, out replyLength);
+            case HandshakePhase.Greeting when _protocol == ListenerProtocols.None:
+                return ChooseProtocol(buffer, ref reader, out replyLength);
             case HandshakePhase.Greeting:
                 if (!Socks5Greeting.TryParse(ref reader, out Socks5Greeting greeting, out error))
                 {
@@ -189,6 +192,8 @@ internal sealed partial class ProxySession
                 _credentialLengths = (credentials.Username.Length, credentials.Password.Length);
                 return HandshakeStep.Authenticate;
 
+            case HandshakePhase.Request when _protocol == ListenerProtocols.Socks4:
+                return AdvanceSocks4Request(ref reader, output, out replyLength);
             case HandshakePhase.Request:
                 if (!Socks5Request.TryParse(ref reader, out Socks5Request request, out error))
                 {

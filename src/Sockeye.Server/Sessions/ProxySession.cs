@@ -4,11 +4,13 @@ using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Sockeye.Protocol.Socks4;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Limits;
+using Sockeye.Server.Listening;
 using Sockeye.Server.Status;
 using Sockeye.Server.Transport;
 
@@ -37,6 +39,10 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     // anything reads it for a decision).
     private EndPoint? _clientEndPoint;
     private readonly ProxyProtocolOptions? _proxyProtocol;
+
+    // The protocols the listener speaks, and the one the client's first byte chose (None until it arrives).
+    private readonly ListenerProtocols _protocols;
+    private ListenerProtocols _protocol;
     private readonly SessionServices _services;
     private readonly SessionSettings _settings;
     private readonly SessionRegistry _registry;
@@ -75,14 +81,18 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     /// <param name="client">The accepted connection.</param>
     /// <param name="services">What every session of the server shares.</param>
     /// <param name="registry">The open sessions.</param>
-    /// <param name="proxyProtocol">The PROXY protocol settings of the listener that accepted it; null when it reads SOCKS5 at once.</param>
-    public ProxySession(long id, TunnelSocket client, SessionServices services, SessionRegistry registry, ProxyProtocolOptions? proxyProtocol = null)
+    /// <param name="frontDoor">
+    /// The protocols of the listener that accepted it, and its PROXY protocol settings; null for every protocol and no
+    /// PROXY header.
+    /// </param>
+    public ProxySession(long id, TunnelSocket client, SessionServices services, SessionRegistry registry, ListenerFrontDoor? frontDoor = null)
     {
         _id = id;
         _client = client;
         _clientEndPoint = client.RemoteEndPoint;
-        _proxyProtocol = proxyProtocol;
-        _phase = proxyProtocol is null ? HandshakePhase.Greeting : HandshakePhase.ProxyHeader;
+        _proxyProtocol = frontDoor?.ProxyProtocol;
+        _protocols = frontDoor?.Protocols ?? ListenerProtocols.All;
+        _phase = _proxyProtocol is null ? HandshakePhase.Greeting : HandshakePhase.ProxyHeader;
         _services = services;
         _settings = services.Settings;
         _registry = registry;
@@ -340,13 +350,14 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>Sends a success reply naming <paramref name="bound"/>.</summary>
+    /// <summary>Sends a success reply naming <paramref name="bound"/>, in the client's protocol.</summary>
     private async Task SendSuccessAsync(IPEndPoint bound)
     {
         IPAddress address = bound.Address.IsIPv4MappedToIPv6 ? bound.Address.MapToIPv4() : bound.Address;
         _replyCode = Socks5ReplyCode.Succeeded;
-        int length = new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(address), (ushort)bound.Port)
-            .Write(_buffer.AsSpan(OutputOffset));
+        int length = _protocol == ListenerProtocols.Socks4
+            ? Socks4Success(address, bound.Port).Write(_buffer.AsSpan(OutputOffset))
+            : new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(address), (ushort)bound.Port).Write(_buffer.AsSpan(OutputOffset));
         await _client.SendAsync(_buffer.AsMemory(OutputOffset, length), _lifetime.Token).ConfigureAwait(false);
     }
 
@@ -402,12 +413,17 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         SessionLog.RelayEnded(_services.SessionLogger, _id, CloseReason, outcome.SocketError);
     }
 
-    /// <summary>Sends a failure reply, then closes as RFC 1928 §6 asks: soon, and without destroying the reply.</summary>
+    /// <summary>
+    /// Sends a failure reply, in the client's protocol, then closes as RFC 1928 §6 asks: soon, and without destroying the
+    /// reply. <paramref name="code"/> is what happened, as SOCKS5 names it; SOCKS4 can only say 91.
+    /// </summary>
     private async Task FailAsync(Socks5ReplyCode code, SessionCloseReason reason)
     {
         _replyCode = code;
         TrySetCloseReason(reason);
-        int length = Socks5Reply.Failure(code).Write(_buffer.AsSpan(OutputOffset));
+        int length = _protocol == ListenerProtocols.Socks4
+            ? Socks4Reply.Failure(Socks4ReplyCode.RejectedOrFailed).Write(_buffer.AsSpan(OutputOffset))
+            : Socks5Reply.Failure(code).Write(_buffer.AsSpan(OutputOffset));
         await SendThenLingerAsync(_buffer!, length).ConfigureAwait(false);
     }
 
@@ -450,7 +466,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
             or SessionCloseReason.NoAcceptableMethod or SessionCloseReason.ConnectFailed
             or SessionCloseReason.RuleDenied or SessionCloseReason.ClientEof or SessionCloseReason.BindFailed
             or SessionCloseReason.LimitReached or SessionCloseReason.UdpIdleTimeout or SessionCloseReason.ProxyHeaderRejected
-            or SessionCloseReason.BalancerHealthCheck;
+            or SessionCloseReason.BalancerHealthCheck or SessionCloseReason.ProtocolDisabled;
         _association?.Dispose();
         if (graceful)
         {
@@ -487,7 +503,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     private void RecordMetrics()
     {
         _services.Accounting.SessionEnded(_request?.Command, this);
-        _services.Metrics.SessionEnded(_request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp));
+        _services.Metrics.SessionEnded(_protocol, _request?.Command, _replyCode, CloseReason, _services.TimeProvider.GetElapsedTime(_startTimestamp));
     }
 
     private void WriteAccessLog()

@@ -64,4 +64,7 @@ internal enum SessionCloseReason
 
     /// <summary>A balancer's health check: a PROXY protocol version 2 LOCAL header, and no request after it.</summary>
     BalancerHealthCheck,
+
+    /// <summary>The client spoke a protocol its listener does not (<c>listeners[].protocols</c>).</summary>
+    ProtocolDisabled,
 }

@@ -42,7 +42,17 @@ internal sealed class SessionSettings
             MaxDatagramBytes = maxDatagramBytes,
         };
         Outbound = CopyOf(options.Outbound);
+        var socks4 = new Socks4Options();
+        foreach (string user in options.Socks4.AllowWithUsers)
+        {
+            socks4.AllowWithUsers.Add(user);
+        }
+
+        Socks4 = socks4;
     }
+
+    /// <summary>Settings of SOCKS4 clients: which accounts they may name in USERID.</summary>
+    public Socks4Options Socks4 { get; }
 
     /// <summary>The accounts; none means clients connect without authentication.</summary>
     public UserDirectory Users { get; }

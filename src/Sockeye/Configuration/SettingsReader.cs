@@ -25,8 +25,10 @@ internal static class SettingsReader
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "logFormat", "bind", "udp", "limits", "authentication", "outbound",
-        "rules", "metrics", "accessLog", "admin",
+        "rules", "metrics", "accessLog", "admin", "socks4",
     };
+
+    private static readonly HashSet<string> KnownSocks4Keys = new(StringComparer.OrdinalIgnoreCase) { "allowWithUsers" };
 
     private static readonly HashSet<string> KnownMetricsKeys = new(StringComparer.OrdinalIgnoreCase) { "otlpEndpoint", "exportInterval", "perUser" };
 
@@ -34,7 +36,7 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownBindKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "acceptTimeout" };
 
-    private static readonly HashSet<string> KnownListenerKeys = new(StringComparer.OrdinalIgnoreCase) { "endpoint", "proxyProtocol", "trustedProxies" };
+    private static readonly HashSet<string> KnownListenerKeys = new(StringComparer.OrdinalIgnoreCase) { "endpoint", "proxyProtocol", "trustedProxies", "protocols" };
 
     private static readonly HashSet<string> KnownRelayKeys = new(StringComparer.OrdinalIgnoreCase) { "engine" };
 
@@ -80,6 +82,7 @@ internal static class SettingsReader
         options.IdleTimeout = ReadDuration(commandLine.IdleTimeout, "--idle-timeout", configuration, "idleTimeout", options.IdleTimeout, errors);
         options.ShutdownTimeout = ReadDuration(commandLine.ShutdownTimeout, "--shutdown-timeout", configuration, "shutdownTimeout", options.ShutdownTimeout, errors);
         ReadBindAndUdp(configuration, options, errors);
+        ReadSocks4(configuration, options, errors);
         RulesReader.Read(configuration.GetSection("rules"), options.Rules, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
@@ -238,6 +241,7 @@ internal static class SettingsReader
             if (AddListener(options, key + ".endpoint", listener["endpoint"], errors) is { } endPoint)
             {
                 ReadProxyProtocol(listener, key, endPoint, options, errors);
+                ReadProtocols(listener, key, endPoint, options, errors);
             }
         }
 
@@ -482,6 +486,58 @@ internal static class SettingsReader
         if (!options.ProxyProtocol.TryAdd(endPoint, proxy))
         {
             errors.Add($"{key}: {endPoint} is listed twice with proxyProtocol.");
+        }
+    }
+
+    /// <summary>
+    /// <c>listeners[i].protocols</c>: <c>["socks5", "socks4", "http"]</c> or any of them, as a list or a comma-separated
+    /// string. Absent: all of them on a loopback listener, SOCKS5 alone on any other (<see cref="ListenerProtocolDefaults"/>).
+    /// </summary>
+    private static void ReadProtocols(IConfigurationSection listener, string key, IPEndPoint endPoint, SockeyeServerOptions options, List<string> errors)
+    {
+        if (!listener.GetSection("protocols").Exists())
+        {
+            return;
+        }
+
+        ListenerProtocols protocols = ListenerProtocols.None;
+        foreach (string text in RulesReader.ReadList(listener, "protocols"))
+        {
+            ListenerProtocols protocol = text.ToLowerInvariant() switch
+            {
+                "socks5" => ListenerProtocols.Socks5,
+                "socks4" or "socks4a" => ListenerProtocols.Socks4,
+                "http" => ListenerProtocols.Http,
+                _ => ListenerProtocols.None,
+            };
+            if (protocol == ListenerProtocols.None)
+            {
+                errors.Add($"{key}.protocols: '{text}' is not a protocol; use socks5, socks4 (which includes SOCKS4a) or http.");
+            }
+
+            protocols |= protocol;
+        }
+
+        if (protocols == ListenerProtocols.None)
+        {
+            errors.Add($"{key}.protocols: names no protocol; use any of socks5, socks4 and http, or leave it out for the default.");
+            return;
+        }
+
+        if (!options.Protocols.TryAdd(endPoint, protocols))
+        {
+            errors.Add($"{key}: {endPoint} is listed twice with protocols.");
+        }
+    }
+
+    /// <summary><c>socks4.allowWithUsers</c>: the accounts a SOCKS4 client may use by USERID alone, <c>*</c> for all.</summary>
+    private static void ReadSocks4(IConfiguration configuration, SockeyeServerOptions options, List<string> errors)
+    {
+        IConfigurationSection socks4 = configuration.GetSection("socks4");
+        CheckSectionKeys(socks4, "socks4", KnownSocks4Keys, errors);
+        foreach (string user in RulesReader.ReadList(socks4, "allowWithUsers"))
+        {
+            options.Socks4.AllowWithUsers.Add(user);
         }
     }
 

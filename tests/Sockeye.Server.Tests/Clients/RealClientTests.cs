@@ -5,13 +5,15 @@ using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Clients;
 
-/// <summary>Real clients nobody here wrote: curl and .NET's own SOCKS5 support in SocketsHttpHandler.</summary>
+/// <summary>Real clients nobody here wrote: curl (SOCKS5, SOCKS4, SOCKS4a) and .NET's own SOCKS5 support in SocketsHttpHandler.</summary>
 public sealed class RealClientTests
 {
     [Theory]
     [InlineData("--socks5", "127.0.0.1")]
     [InlineData("--socks5-hostname", "127.0.0.1")]
     [InlineData("--socks5-hostname", "localhost")]
+    [InlineData("--socks4", "127.0.0.1")]
+    [InlineData("--socks4a", "localhost")]
     public async Task Curl_NoAuth_FetchesThroughProxy(string mode, string host)
     {
         await using TestServer server = await TestServer.StartAsync();
@@ -34,6 +36,26 @@ public sealed class RealClientTests
 
         Assert.True(exitCode == 0, error);
         Assert.Equal(http.Body, output);
+    }
+
+    [Theory]
+    [InlineData("alice", 0)]
+    [InlineData("bob", 97)] // CURLE_PROXY: the proxy answered 91.
+    public async Task Curl_Socks4a_UserIdIsTheAccountNamed(string user, int expectedExitCode)
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Users.Add(new SockeyeUser("alice", "secret"));
+            o.Users.Add(new SockeyeUser("bob", "secret"));
+            o.Socks4.AllowWithUsers.Add("alice");
+        });
+        using var http = new HttpTestServer("socks4 as alice");
+
+        (int exitCode, string output, string error) = await CurlAsync(
+            "--socks4a", $"127.0.0.1:{server.EndPoint.Port}", $"http://localhost:{http.Port}/", "--proxy-user", $"{user}:");
+
+        Assert.True(exitCode == expectedExitCode, error);
+        Assert.Equal(expectedExitCode == 0 ? http.Body : "", output);
     }
 
     [Fact]

@@ -13,12 +13,27 @@ namespace Sockeye.Server.Tests.Diagnostics;
 public sealed class ClientNoticesTests
 {
     [Theory]
-    [InlineData("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", "the client speaks HTTP, most likely")]
-    [InlineData("\u0004\u0001\u0000\u0050\u007f\u0000\u0000\u0001\u0000", "the client speaks SOCKS4, not SOCKS5")]
+    [InlineData("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 403 Forbidden", "HTTP is not spoken on this listener (listeners[].protocols)")]
+    [InlineData("\u0004\u0001\u0000\u0050\u007f\u0000\u0000\u0001\u0000", "\0[\0\0\0\0\0\0", "SOCKS4 is not spoken on this listener (listeners[].protocols)")]
+    public async Task ClientSpeaksAProtocolTheListenerDoesNot_AnsweredInIt_AndToldAtInformation(string firstBytes, string replyStart, string reason)
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.Protocols[o.Listeners[0]] = ListenerProtocols.Socks5);
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync([.. firstBytes.Select(c => (byte)c)]);
+
+        byte[] reply = await client.ReadToEndAsync();
+        Assert.StartsWith(replyStart, new string([.. reply.Select(b => (char)b)]), StringComparison.Ordinal);
+        string line = await InformationLineAsync(server, 2018);
+        Assert.Contains("Client 127.0.0.1 was turned away: " + reason, line, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("\u0016\u0003\u0001\u0000\u0005", "starts a TLS handshake")]
+    [InlineData("\u0001\u0001\u0000\u0005", "its first byte is X'01', where SOCKS5's is X'05'")]
     public async Task ClientSpeaksAnotherProtocol_ToldAtInformation_WithWhatItLooksLike(string firstBytes, string hint)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        // A listener that speaks SOCKS5 alone (as a public one does by default): the others' first bytes are its errors.
+        await using TestServer server = await TestServer.StartAsync(o => o.Protocols[o.Listeners[0]] = ListenerProtocols.Socks5);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
         await client.SendAsync([.. firstBytes.Select(c => (byte)c)]);
         Assert.Empty(await client.ReadToEndAsync());
@@ -55,11 +70,11 @@ public sealed class ClientNoticesTests
     public async Task FloodFromOneAddress_OneLineThenACountWhenTheMinuteHasPassed()
     {
         var time = new FakeTimeProvider();
-        await using TestServer server = await TestServer.StartAsync(timeProvider: time);
+        await using TestServer server = await TestServer.StartAsync(o => o.Protocols[o.Listeners[0]] = ListenerProtocols.Socks5, timeProvider: time);
         for (int i = 0; i < 20; i++)
         {
             using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
-            await client.SendAsync([4, 1]);
+            await client.SendAsync([0x16, 3]);
             Assert.Empty(await client.ReadToEndAsync());
         }
 

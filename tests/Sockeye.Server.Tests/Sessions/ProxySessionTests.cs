@@ -131,12 +131,12 @@ public sealed class ProxySessionTests
     }
 
     [Theory]
-    [InlineData(new byte[] { 4, 1, 0, 80, 127, 0, 0, 1, 0 })] // a SOCKS4 CONNECT
-    [InlineData(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2F })] // "GET /"
     [InlineData(new byte[] { 0x16, 3, 1, 0, 0xA5 })] // a TLS ClientHello
-    public async Task Greeting_NotSocks5_ClosesWithoutReply(byte[] garbage)
+    [InlineData(new byte[] { 1, 1, 0 })]
+    [InlineData(new byte[] { 0xFF })]
+    public async Task Greeting_NotSocks5_OnASocks5OnlyListener_ClosesWithoutReply(byte[] garbage)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.Protocols[o.Listeners[0]] = ListenerProtocols.Socks5);
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
 
         await client.SendAsync(garbage);

@@ -34,6 +34,33 @@ public class SettingsReaderTests
     }
 
     [Fact]
+    public void Read_Protocols_PerListener_AndDefaultsByAddress()
+    {
+        const string json = """
+            {
+              "listeners": [
+                { "endpoint": "0.0.0.0:1080", "protocols": [ "socks5", "http" ] },
+                { "endpoint": "127.0.0.1:1081", "protocols": "socks4a" },
+                "0.0.0.0:1082"
+              ],
+              "users": [ "alice:secret" ],
+              "socks4": { "allowWithUsers": [ "alice" ] }
+            }
+            """;
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal(ListenerProtocols.Socks5 | ListenerProtocols.Http, settings.Server.Protocols[IPEndPoint.Parse("0.0.0.0:1080")]);
+        Assert.Equal(ListenerProtocols.Socks4, settings.Server.Protocols[IPEndPoint.Parse("127.0.0.1:1081")]);
+        Assert.False(settings.Server.Protocols.ContainsKey(IPEndPoint.Parse("0.0.0.0:1082")));
+        Assert.Equal(ListenerProtocols.Socks5, ListenerProtocolDefaults.For(IPEndPoint.Parse("0.0.0.0:1082")));
+        Assert.Equal(ListenerProtocols.All, ListenerProtocolDefaults.For(IPEndPoint.Parse("[::1]:1080")));
+        Assert.Equal(["alice"], settings.Server.Socks4.AllowWithUsers);
+    }
+
+    [Fact]
     public void Read_EveryKeyInJson_EveryValueIsRead()
     {
         const string json = """
