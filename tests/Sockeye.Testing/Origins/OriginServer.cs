@@ -197,17 +197,22 @@ public sealed partial class OriginServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_app is { } app)
+        try
         {
-            _app = null;
-            _git.KillAll();
-            using var stopping = new CancellationTokenSource(TestTimeouts.Default);
-            await app.StopAsync(stopping.Token);
-            await app.DisposeAsync();
+            if (_app is { } app)
+            {
+                _app = null;
+                _git.KillAll();
+                using var stopping = new CancellationTokenSource(TestTimeouts.Default);
+                await app.StopAsync(stopping.Token);
+                await app.DisposeAsync();
+            }
         }
-
-        _certificate?.Dispose();
-        Directory.Delete(_root, recursive: true);
+        finally
+        {
+            _certificate?.Dispose();
+            Directory.Delete(_root, recursive: true);
+        }
     }
 
     private async Task StartKestrelAsync()
