@@ -64,7 +64,7 @@ public sealed class OriginServerTests
     }
 
     [Fact]
-    public async Task HttpClient_OtherCertificateOrName_IsNotTrusted()
+    public async Task HttpClient_AnotherOriginsCertificate_IsNotTrusted()
     {
         await using OriginServer origin = await OriginServer.StartAsync(tls: true);
         await using OriginServer other = await OriginServer.StartAsync(tls: true);
@@ -129,20 +129,27 @@ public sealed class OriginServerTests
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
     }
 
-    [Fact]
-    public async Task Echo_LargePost_ComesBackUnchanged()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Echo_LargePost_ComesBackUnchanged(bool chunked)
     {
         await using OriginServer origin = await OriginServer.StartAsync(tls: true);
         using var client = new HttpClient(origin.CreateHandler()) { Timeout = TestTimeouts.Default };
         byte[] sent = new byte[3 * 1024 * 1024];
         new Random(21).NextBytes(sent);
 
-        using var content = new ByteArrayContent(sent);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/x-test");
-        using HttpResponseMessage response = await client.PostAsync(origin.Url("echo"), content);
+        using var request = new HttpRequestMessage(HttpMethod.Post, origin.Url("echo")) { Content = new ByteArrayContent(sent) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-test");
+
+        // A chunked request has no Content-Length; then the echo has none either.
+        request.Headers.TransferEncodingChunked = chunked;
+        using HttpResponseMessage response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/x-test", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(chunked ? null : sent.Length, response.Content.Headers.ContentLength);
+        Assert.Equal(chunked, response.Headers.TransferEncodingChunked ?? false);
         Assert.Equal(sent, await response.Content.ReadAsByteArrayAsync());
     }
 
