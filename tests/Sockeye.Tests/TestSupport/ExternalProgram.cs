@@ -9,9 +9,34 @@ internal static class ExternalProgram
     public static Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] args) => RunWithInputAsync(program, null, args);
 
     /// <summary>Runs <paramref name="program"/> with <paramref name="args"/>, <paramref name="input"/> on its standard input; kills it after a minute.</summary>
-    public static async Task<(int ExitCode, string Output, string Error)> RunWithInputAsync(string program, string? input, params string[] args)
+    public static Task<(int ExitCode, string Output, string Error)> RunWithInputAsync(string program, string? input, params string[] args) =>
+        RunAsync(StartInfo(program, args), input);
+
+    /// <summary>
+    /// Runs <paramref name="program"/> with <paramref name="args"/> and no input, its environment changed by
+    /// <paramref name="environment"/> (a null value removes the variable); kills it after a minute.
+    /// </summary>
+    public static Task<(int ExitCode, string Output, string Error)> RunAsync(string program, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        using Process process = Process.Start(StartInfo(program, args))!;
+        ProcessStartInfo start = StartInfo(program, args);
+        foreach ((string name, string? value) in environment)
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
+
+        return RunAsync(start, null);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(ProcessStartInfo start, string? input)
+    {
+        using Process process = Process.Start(start)!;
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> error = process.StandardError.ReadToEndAsync();
         if (input is not null)
