@@ -58,8 +58,15 @@ public static class HttpBasicCredentials
 
         int padding = encoded[^1] == '=' ? (encoded[^2] == '=' ? 2 : 1) : 0;
         int decodedLength = (encoded.Length / 4 * 3) - padding;
-        if (decodedLength > MaxDecodedLength || !Convert.TryFromBase64Chars(encoded, output, out int written))
+        if (decodedLength > MaxDecodedLength)
         {
+            return false;
+        }
+
+        if (!Convert.TryFromBase64Chars(encoded, output, out int written))
+        {
+            // It may have decoded part of a secret before meeting the bad quantum.
+            output[..ScratchLength].Clear();
             return false;
         }
 

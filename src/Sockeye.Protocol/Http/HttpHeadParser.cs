@@ -142,7 +142,13 @@ internal static class HttpHeadParser
         long lineLimit = (long)position + limits.MaxRequestLineLength;
         HttpParseError tooLong = lineLimit <= headEnd ? HttpParseError.RequestLineTooLong : HttpParseError.HeadTooLarge;
         int lineStart = position;
-        LineScan scan = ScanLine(buffer, lineStart, (int)Math.Min(lineLimit, headEnd), request, out int lineEnd, out position);
+        int lineLimitEnd = (int)Math.Min(lineLimit, headEnd);
+        if (!StartsLikeAStartLine(buffer[lineStart..Math.Min(buffer.Length, lineLimitEnd)], request))
+        {
+            return Fail(HttpParseError.Malformed, out error);
+        }
+
+        LineScan scan = ScanLine(buffer, lineStart, lineLimitEnd, request, out int lineEnd, out position);
         if (scan != LineScan.Complete)
         {
             return FromScan(scan, tooLong, out error);
@@ -195,6 +201,24 @@ internal static class HttpHeadParser
 
             fieldCount++;
         }
+    }
+
+    /// <summary>
+    /// Whether the start line's first bytes, however few are in, can still begin a request line (a token, then SP) or
+    /// a status line ("HTTP/"): so a peer speaking something else (TLS, SOCKS, HTML) is refused at once, not after a
+    /// line's worth of bytes or a timeout. Checked before the line scan, on the bytes within the line limit only, so it
+    /// decides the same way whatever has arrived: the grammar check of the whole line would refuse these bytes too.
+    /// </summary>
+    private static bool StartsLikeAStartLine(ReadOnlySpan<byte> available, bool request)
+    {
+        if (!request)
+        {
+            ReadOnlySpan<byte> prefix = available[..Math.Min(available.Length, 5)];
+            return prefix.SequenceEqual("HTTP/"u8[..prefix.Length]);
+        }
+
+        int space = available.IndexOf(SP);
+        return space != 0 && !(space < 0 ? available : available[..space]).ContainsAnyExcept(TokenBytes);
     }
 
     /// <summary>
