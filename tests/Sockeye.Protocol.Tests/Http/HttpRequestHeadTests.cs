@@ -227,6 +227,34 @@ public class HttpRequestHeadTests
     }
 
     [Fact]
+    public void TryParse_IncompleteOrRefused_AllocatesNothing()
+    {
+        // A client dripping its head is parsed once per read: the attempts before the head is whole must cost no garbage.
+        byte[] partialBytes = Bytes("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/7.88.1\r\n");
+        var partial = new ReadOnlySequence<byte>(partialBytes);
+        var refused = new ReadOnlySequence<byte>(Bytes("GET http://example.com/ HTTP/1.1\r\nHost : example.com\r\n\r\n"));
+        ReadOnlySequence<byte> split = TestSupport.Sequences.SplitAt(partialBytes, 10);
+        Parse(partial);
+        Parse(refused);
+        Parse(split);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++)
+        {
+            Parse(partial);
+            Parse(refused);
+            Parse(split);
+        }
+
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+
+        static void Parse(ReadOnlySequence<byte> bytes)
+        {
+            var reader = new SequenceReader<byte>(bytes);
+            Assert.False(HttpRequestHead.TryParse(ref reader, HttpHeadLimits.Default, out _, out _));
+        }
+    }
+
+    [Fact]
     public void TryParse_LimitsOfZero_Throw()
     {
         Assert.Throws<ArgumentOutOfRangeException>(static () =>
