@@ -14,7 +14,23 @@ switch (target)
             _ = ProxyHeaderTarget.Run(copy.ToArray());
         });
         return 0;
+    case "http-request":
+        Fuzzer.OutOfProcess.Run(stream => _ = HttpRequestHeadTarget.Run(ReadAll(stream)));
+        return 0;
+    case "http-response":
+        Fuzzer.OutOfProcess.Run(stream => _ = HttpResponseHeadTarget.Run(ReadAll(stream)));
+        return 0;
+    case "http-chunked":
+        Fuzzer.OutOfProcess.Run(stream => _ = HttpChunkedBodyTarget.Run(ReadAll(stream)));
+        return 0;
     default:
-        Console.Error.WriteLine("usage: Sockeye.Fuzz proxy-header");
+        Console.Error.WriteLine("usage: Sockeye.Fuzz proxy-header|http-request|http-response|http-chunked");
         return 2;
+}
+
+static byte[] ReadAll(Stream stream)
+{
+    using var copy = new MemoryStream();
+    stream.CopyTo(copy);
+    return copy.ToArray();
 }

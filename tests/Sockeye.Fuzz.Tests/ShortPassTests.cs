@@ -14,6 +14,15 @@ public sealed class ShortPassTests
     [Fact]
     public void ProxyHeader_SeedsAndMutations_HoldEveryInvariant() => ShortPass("proxy-header", static input => ProxyHeaderTarget.Run(input));
 
+    [Fact]
+    public void HttpRequest_SeedsAndMutations_HoldEveryInvariant() => ShortPass("http-request", static input => HttpRequestHeadTarget.Run(input));
+
+    [Fact]
+    public void HttpResponse_SeedsAndMutations_HoldEveryInvariant() => ShortPass("http-response", static input => HttpResponseHeadTarget.Run(input));
+
+    [Fact]
+    public void HttpChunked_SeedsAndMutations_HoldEveryInvariant() => ShortPass("http-chunked", static input => HttpChunkedBodyTarget.Run(input));
+
     /// <summary>
     /// Runs the pass; <paramref name="run"/> says whether an input was accepted. Both outcomes must be common among the
     /// mutations, or the pass would exercise only one side of the parser.
