@@ -100,6 +100,9 @@ public sealed class SockeyeServerOptions
     /// <summary>Settings of SOCKS4 and SOCKS4a clients.</summary>
     public Socks4Options Socks4 { get; } = new();
 
+    /// <summary>Settings of HTTP proxy clients.</summary>
+    public HttpProxyOptions Http { get; } = new();
+
     /// <summary>The source addresses of the server's own connections to destinations.</summary>
     public OutboundOptions Outbound { get; } = new();
 

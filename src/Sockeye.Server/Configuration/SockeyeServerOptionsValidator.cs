@@ -55,6 +55,20 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             }
         }
 
+        if (options.Http.MaxHeaderBytes is < 1024 or > 1024 * 1024)
+        {
+            errors.Add($"http.maxHeaderBytes: {options.Http.MaxHeaderBytes} is out of range; use 1024 to 1048576 bytes.");
+        }
+        else if (options.Http.MaxRequestLineBytes < 256 || options.Http.MaxRequestLineBytes > options.Http.MaxHeaderBytes)
+        {
+            errors.Add($"http.maxRequestLineBytes: {options.Http.MaxRequestLineBytes} is out of range; use 256 bytes up to http.maxHeaderBytes ({options.Http.MaxHeaderBytes}).");
+        }
+
+        if (string.IsNullOrEmpty(options.Http.Realm) || options.Http.Realm.Length > 128 || !options.Http.Realm.All(static c => c is >= ' ' and <= '~'))
+        {
+            errors.Add("http.realm: use 1 to 128 printable ASCII characters.");
+        }
+
         foreach (string user in options.Socks4.AllowWithUsers)
         {
             if (string.IsNullOrEmpty(user))

@@ -64,6 +64,12 @@ internal static partial class SessionLog
     [LoggerMessage(2018, LogLevel.Information, "Client {ClientAddress} was turned away: {Reason}", EventName = "ClientTurnedAway")]
     public static partial void ClientTurnedAway(ILogger logger, IPAddress clientAddress, string reason);
 
+    [LoggerMessage(2019, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: an HTTP request without Proxy-Authorization, answered 407", EventName = "HttpCredentialsMissing")]
+    public static partial void HttpCredentialsMissing(ILogger logger, long connectionId, EndPoint? clientEndPoint);
+
+    [LoggerMessage(2020, LogLevel.Debug, "Session {ConnectionId}: forwarding to {Destination} failed: {Problem}", EventName = "HttpOriginFailed")]
+    public static partial void HttpOriginFailed(ILogger logger, long connectionId, string destination, string problem);
+
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
 

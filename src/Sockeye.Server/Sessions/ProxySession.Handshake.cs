@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
+using Sockeye.Protocol.Http;
 using Sockeye.Protocol.ProxyProtocol;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
@@ -22,7 +23,7 @@ internal sealed partial class ProxySession
     private (int User, int Password) _credentialLengths;
 
     /// <summary>
-    /// Reads and answers the handshake. Returns where the client's pipelined payload starts in <paramref name="buffer"/>
+    /// Reads and answers the handshake. Returns where the client's pipelined payload starts in <see cref="_buffer"/>
     /// (it ends at <see cref="_inputEnd"/>), or -1 when the session is over.
     /// </summary>
     /// <remarks>
@@ -30,12 +31,14 @@ internal sealed partial class ProxySession
     /// garbage that an idle tunnel's memory figure counts until the next collection. Awaited once, by <see cref="RunAsync"/>.
     /// </remarks>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> HandshakeAsync(byte[] buffer)
+    private async ValueTask<int> HandshakeAsync()
     {
         CancellationToken cancellationToken = _lifetime.Token;
         while (true)
         {
-            HandshakeStep step = Advance(buffer, out int replyLength);
+            // Read afresh each time: an HTTP client's first byte swaps in a larger buffer (UseHttpBuffer).
+            HandshakeStep step = Advance(_buffer!, out int replyLength);
+            byte[] buffer = _buffer!;
             switch (step)
             {
                 case HandshakeStep.RequestReady:
@@ -50,6 +53,12 @@ internal sealed partial class ProxySession
                     return -1;
                 case HandshakeStep.Authenticate:
                     (HandshakeStep next, int length) = await AuthenticateAsync(buffer).ConfigureAwait(false);
+                    if (next == HandshakeStep.RequestReady)
+                    {
+                        // HTTP: the credentials came with the request, and success has no reply of its own.
+                        return _inputStart;
+                    }
+
                     if (next == HandshakeStep.ReplyAndClose)
                     {
                         await SendThenLingerAsync(buffer, length).ConfigureAwait(false);
@@ -194,6 +203,8 @@ internal sealed partial class ProxySession
 
             case HandshakePhase.Request when _protocol == ListenerProtocols.Socks4:
                 return AdvanceSocks4Request(ref reader, output, out replyLength);
+            case HandshakePhase.Request when _protocol == ListenerProtocols.Http:
+                return AdvanceHttpHead(buffer, ref reader, output, out replyLength);
             case HandshakePhase.Request:
                 if (!Socks5Request.TryParse(ref reader, out Socks5Request request, out error))
                 {
@@ -279,7 +290,9 @@ internal sealed partial class ProxySession
                 }
             }
 
-            replyLength = UsernamePasswordReply.Failure.Write(output);
+            replyLength = _protocol == ListenerProtocols.Http
+                ? HttpProxyMessages.WriteStatus(output, 407, _settings.Http.Realm)
+                : UsernamePasswordReply.Failure.Write(output);
             return HandshakeStep.ReplyAndClose;
         }
 
@@ -288,6 +301,12 @@ internal sealed partial class ProxySession
         _user = name!;
         _userName = _user;
         _phase = HandshakePhase.Request;
+        if (_protocol == ListenerProtocols.Http)
+        {
+            replyLength = 0;
+            return HandshakeStep.RequestReady;
+        }
+
         replyLength = UsernamePasswordReply.Success.Write(output);
         return HandshakeStep.Reply;
     }

@@ -49,6 +49,12 @@ internal sealed partial class ProxySession
             // SOCKS4 has no greeting: its first message is the request.
             _phase = HandshakePhase.Request;
         }
+        else if (chosen == ListenerProtocols.Http)
+        {
+            // So is HTTP's, and it may be far longer than any SOCKS message.
+            UseHttpBuffer();
+            buffer = _buffer!;
+        }
 
         return Advance(buffer, out replyLength);
     }

@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Sockeye.Protocol.Http;
 using Sockeye.Protocol.Socks4;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Commands;
@@ -23,12 +24,20 @@ namespace Sockeye.Server.Sessions;
     Justification = "The session disposes _lifetime itself in Close(), at the end of RunAsync, which every session runs exactly once.")]
 internal sealed partial class ProxySession : IThreadPoolWorkItem
 {
-    // The handshake buffer's areas. Input holds the largest message (513 bytes, RFC 1929) several times over, so
-    // a client that pipelines greeting, credentials, request and some payload in one write is read in one pass.
-    private const int InputLength = 2048;
-    private const int ScratchOffset = InputLength;
-    private const int OutputOffset = ScratchOffset + 512;
-    private const int HandshakeBufferLength = OutputOffset + 512;
+    // The handshake buffer's areas: input, scratch (credentials), output (replies). For SOCKS, input holds the largest
+    // message (513 bytes, RFC 1929) several times over, so a client that pipelines greeting, credentials, request and
+    // some payload in one write is read in one pass. An HTTP client gets a larger input area, as long as the longest
+    // head it may send (UseHttpBuffer).
+    private const int SocksInputLength = 2048;
+    private const int ScratchLength = 512;
+    private const int OutputLength = 512;
+    private int _inputLength = SocksInputLength;
+
+    private int InputLength => _inputLength;
+
+    private int ScratchOffset => _inputLength;
+
+    private int OutputOffset => _inputLength + ScratchLength;
 
     // RFC 1928 §6: after a failure reply the server must close within 10 s. We wait this long for the client's
     // FIN, so that the reply is not destroyed by the RST that closing with unread bytes would send.
@@ -137,7 +146,8 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     public bool IsUdpAssociation => _association is not null;
 
     /// <summary>When the tunnel last carried data, or when the session started if it has no tunnel yet.</summary>
-    public long LastActivityTimestamp => _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? _startTimestamp;
+    public long LastActivityTimestamp =>
+        _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? (_forwarding ? Volatile.Read(ref _forwardActivity) : _startTimestamp);
 
     /// <summary>
     /// Runs the session on the calling thread until its first wait. The engine decides which thread that is
@@ -166,7 +176,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     {
         ILogger log = _services.SessionLogger;
         // The handshake timeout is the registry's sweep (SessionRegistry), not a timer of this session's own.
-        _buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferLength);
+        _buffer = ArrayPool<byte>.Shared.Rent(SocksInputLength + ScratchLength + OutputLength);
         try
         {
             if (_proxyProtocol is not null && !_proxyProtocol.Trusts(ClientAddress))
@@ -176,7 +186,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
                 return;
             }
 
-            int pipelinedStart = await HandshakeAsync(_buffer).ConfigureAwait(false);
+            int pipelinedStart = await HandshakeAsync().ConfigureAwait(false);
             LeaveHandshake();
             if (pipelinedStart < 0)
             {
@@ -188,6 +198,12 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
             Socks5Request request = _request!.Value;
             if (!await CheckRequestAsync(request).ConfigureAwait(false) || !await TryTakeSessionSlotAsync(request).ConfigureAwait(false))
             {
+                return;
+            }
+
+            if (_protocol == ListenerProtocols.Http && !_httpHead!.IsConnect)
+            {
+                await RunHttpForwardingAsync().ConfigureAwait(false);
                 return;
             }
 
@@ -355,8 +371,8 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     {
         IPAddress address = bound.Address.IsIPv4MappedToIPv6 ? bound.Address.MapToIPv4() : bound.Address;
         _replyCode = Socks5ReplyCode.Succeeded;
-        int length = _protocol == ListenerProtocols.Socks4
-            ? Socks4Success(address, bound.Port).Write(_buffer.AsSpan(OutputOffset))
+        int length = _protocol == ListenerProtocols.Http ? HttpProxyMessages.WriteConnectEstablished(_buffer.AsSpan(OutputOffset))
+            : _protocol == ListenerProtocols.Socks4 ? Socks4Success(address, bound.Port).Write(_buffer.AsSpan(OutputOffset))
             : new Socks5Reply(Socks5ReplyCode.Succeeded, Socks5Address.FromIPAddress(address), (ushort)bound.Port).Write(_buffer.AsSpan(OutputOffset));
         await _client.SendAsync(_buffer.AsMemory(OutputOffset, length), _lifetime.Token).ConfigureAwait(false);
     }
@@ -421,9 +437,12 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     {
         _replyCode = code;
         TrySetCloseReason(reason);
-        int length = _protocol == ListenerProtocols.Socks4
-            ? Socks4Reply.Failure(Socks4ReplyCode.RejectedOrFailed).Write(_buffer.AsSpan(OutputOffset))
-            : Socks5Reply.Failure(code).Write(_buffer.AsSpan(OutputOffset));
+        int length = _protocol switch
+        {
+            ListenerProtocols.Http => HttpProxyMessages.WriteStatus(_buffer.AsSpan(OutputOffset), HttpStatusFor(code, reason)),
+            ListenerProtocols.Socks4 => Socks4Reply.Failure(Socks4ReplyCode.RejectedOrFailed).Write(_buffer.AsSpan(OutputOffset)),
+            _ => Socks5Reply.Failure(code).Write(_buffer.AsSpan(OutputOffset)),
+        };
         await SendThenLingerAsync(_buffer!, length).ConfigureAwait(false);
     }
 
@@ -486,13 +505,13 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     /// Payload relayed toward the destination so far: a tunnel's, or a UDP association's datagrams' (headers not counted).
     /// Read live by the metrics while the session relays.
     /// </summary>
-    internal long BytesUp => _relay?.BytesUp ?? _association?.BytesUp ?? 0;
+    internal long BytesUp => _relay?.BytesUp ?? _association?.BytesUp ?? Interlocked.Read(ref _forwardedUp);
 
     /// <summary>Payload relayed toward the client so far.</summary>
-    internal long BytesDown => _relay?.BytesDown ?? _association?.BytesDown ?? 0;
+    internal long BytesDown => _relay?.BytesDown ?? _association?.BytesDown ?? Interlocked.Read(ref _forwardedDown);
 
     /// <summary>The command, once the session relays (read only after <see cref="BytesUp"/> or <see cref="BytesDown"/> is not 0).</summary>
-    internal Socks5Command? RelayingCommand => _relay is not null || _association is not null ? _request?.Command : null;
+    internal Socks5Command? RelayingCommand => _relay is not null || _association is not null || _forwarding ? _request?.Command : null;
 
     /// <summary>
     /// Set by the accounting, under its lock, once this session's bytes are in its totals of ended sessions: from then on

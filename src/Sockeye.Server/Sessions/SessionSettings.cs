@@ -1,3 +1,4 @@
+using Sockeye.Protocol.Http;
 using Sockeye.Server.Authentication;
 using Sockeye.Server.Commands;
 using Sockeye.Server.Configuration;
@@ -49,7 +50,24 @@ internal sealed class SessionSettings
         }
 
         Socks4 = socks4;
+        Http = new HttpProxyOptions
+        {
+            MaxRequestLineBytes = options.Http.MaxRequestLineBytes,
+            MaxHeaderBytes = options.Http.MaxHeaderBytes,
+            Via = options.Http.Via,
+            Realm = options.Http.Realm,
+        };
+        HttpLimits = new HttpHeadLimits(options.Http.MaxRequestLineBytes, options.Http.MaxHeaderBytes, MaxHttpFields);
     }
+
+    // Generous beside what browsers send (20 to 40), and a bound on the work one head costs.
+    private const int MaxHttpFields = 100;
+
+    /// <summary>Settings of HTTP proxy clients.</summary>
+    public HttpProxyOptions Http { get; }
+
+    /// <summary>The bounds of an HTTP request or response head, from <see cref="Http"/>.</summary>
+    public HttpHeadLimits HttpLimits { get; }
 
     /// <summary>Settings of SOCKS4 clients: which accounts they may name in USERID.</summary>
     public Socks4Options Socks4 { get; }

@@ -25,8 +25,10 @@ internal static class SettingsReader
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "logFormat", "bind", "udp", "limits", "authentication", "outbound",
-        "rules", "metrics", "accessLog", "admin", "socks4",
+        "rules", "metrics", "accessLog", "admin", "socks4", "http",
     };
+
+    private static readonly HashSet<string> KnownHttpKeys = new(StringComparer.OrdinalIgnoreCase) { "maxRequestLineBytes", "maxHeaderBytes", "via", "realm" };
 
     private static readonly HashSet<string> KnownSocks4Keys = new(StringComparer.OrdinalIgnoreCase) { "allowWithUsers" };
 
@@ -83,6 +85,7 @@ internal static class SettingsReader
         options.ShutdownTimeout = ReadDuration(commandLine.ShutdownTimeout, "--shutdown-timeout", configuration, "shutdownTimeout", options.ShutdownTimeout, errors);
         ReadBindAndUdp(configuration, options, errors);
         ReadSocks4(configuration, options, errors);
+        ReadHttp(configuration, options, errors);
         RulesReader.Read(configuration.GetSection("rules"), options.Rules, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
@@ -539,6 +542,20 @@ internal static class SettingsReader
         {
             options.Socks4.AllowWithUsers.Add(user);
         }
+    }
+
+    /// <summary><c>http</c>: the HTTP proxy's head bounds, <c>Via</c> and the realm of its 407 challenge.</summary>
+    private static void ReadHttp(IConfiguration configuration, SockeyeServerOptions options, List<string> errors)
+    {
+        CheckSectionKeys(configuration.GetSection("http"), "http", KnownHttpKeys, errors);
+        options.Http.MaxRequestLineBytes = ReadInt(configuration, "http:maxRequestLineBytes", options.Http.MaxRequestLineBytes, errors, "http.maxRequestLineBytes");
+        options.Http.MaxHeaderBytes = ReadInt(configuration, "http:maxHeaderBytes", options.Http.MaxHeaderBytes, errors, "http.maxHeaderBytes");
+        if (configuration["http:via"] is not null)
+        {
+            options.Http.Via = ParseBool(configuration["http:via"], "http.via", errors);
+        }
+
+        options.Http.Realm = configuration["http:realm"] ?? options.Http.Realm;
     }
 
     private static void ReadUsers(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)

@@ -110,7 +110,7 @@ public sealed class RealClientTests
         Assert.Equal(http.Body, body);
     }
 
-    private static async Task<(int ExitCode, string Output, string Error)> CurlAsync(string mode, string proxy, string url, params string[] extra)
+    internal static async Task<(int ExitCode, string Output, string Error)> CurlAsync(string mode, string proxy, string url, params string[] extra)
     {
         var start = new ProcessStartInfo("curl")
         {

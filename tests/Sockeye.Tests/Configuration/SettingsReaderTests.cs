@@ -61,6 +61,21 @@ public class SettingsReaderTests
     }
 
     [Fact]
+    public void Read_Http_EveryKey()
+    {
+        const string json = """{ "http": { "maxRequestLineBytes": 4096, "maxHeaderBytes": 65536, "via": false, "realm": "corp proxy" } }""";
+        var errors = new List<string>();
+        SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal(4096, settings.Server.Http.MaxRequestLineBytes);
+        Assert.Equal(65536, settings.Server.Http.MaxHeaderBytes);
+        Assert.False(settings.Server.Http.Via);
+        Assert.Equal("corp proxy", settings.Server.Http.Realm);
+    }
+
+    [Fact]
     public void Read_EveryKeyInJson_EveryValueIsRead()
     {
         const string json = """
