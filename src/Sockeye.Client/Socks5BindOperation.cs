@@ -61,8 +61,11 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
         }
 
         Socket socket = Volatile.Read(ref _socket) ?? throw new ObjectDisposedException(nameof(Socks5BindOperation));
-        using var handshake = new Socks5Handshake(_hop, HandshakeStep.AwaitingPeer);
-        handshake.Attach(socket);
+        using var handshake = new ProxyHandshake(_hop, HandshakeStep.AwaitingPeer);
+
+        // Owns nothing: the socket goes to the connection, or is closed below.
+        using var stream = new NetworkStream(socket, ownsSocket: false);
+        handshake.Attach(stream);
         try
         {
             Socks5Reply reply = await handshake.ReceiveSecondReplyAsync(_expectedPeer, _expectedPort, cancellationToken).ConfigureAwait(false);
@@ -74,7 +77,7 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
             bool disposedMeanwhile = Interlocked.Exchange(ref _socket, null) is null;
             socket.Dispose();
             // Our own Dispose closed the socket under the wait: say so, rather than blame the proxy.
-            ObjectDisposedException.ThrowIf(disposedMeanwhile && e is SocketException or ObjectDisposedException, this);
+            ObjectDisposedException.ThrowIf(disposedMeanwhile && e is SocketException or IOException or ObjectDisposedException, this);
 
             SocksException? failure = handshake.Classify(e, timedOut: false, Timeout.InfiniteTimeSpan);
             if (failure is null)

@@ -6,14 +6,17 @@ using Sockeye.Protocol.Socks5;
 namespace Sockeye.Client;
 
 /// <summary>
-/// Opens connections through one SOCKS5 proxy, or through a chain of them: CONNECT, BIND and UDP ASSOCIATE
-/// (RFC 1928), with username/password authentication (RFC 1929) where a proxy asks for it.
+/// Opens connections through one proxy, or through a chain of them: CONNECT through SOCKS5, SOCKS4a and HTTP proxies
+/// (<see cref="ProxyKind"/>), and BIND and UDP ASSOCIATE (RFC 1928) when the last proxy speaks SOCKS5, with each
+/// proxy's credentials where it asks for them.
 /// </summary>
 /// <remarks>
 /// <para>
 /// With a chain, the client connects to the first proxy, asks it to CONNECT to the second, negotiates with the second
 /// through that tunnel, and so on; the command itself goes to the last proxy. Every proxy but the first is named to
-/// the one before it, so a proxy's host name is resolved by the previous hop, not here.
+/// the one before it, so a proxy's host name is resolved by the previous hop, not here. Kinds may be mixed: every
+/// proxy but the last is only ever asked to CONNECT, which all kinds can (<see cref="ProxyChain"/> runs the same
+/// handshakes over a connection the caller opened).
 /// </para>
 /// <para>
 /// Destination names are always sent to the proxy unresolved (ATYP X'03'), as curl's <c>socks5h</c> does: the proxy
@@ -82,7 +85,7 @@ public sealed class Socks5Client
     /// <param name="port">The destination port.</param>
     /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The open connection, with the proxy's BND.ADDR and BND.PORT.</returns>
-    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or cannot carry the destination; <see cref="SocksException.Error"/> says which.</exception>
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty or a name longer than 255 bytes.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
@@ -94,7 +97,7 @@ public sealed class Socks5Client
     /// <param name="port">The destination port.</param>
     /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The open connection, with the proxy's BND.ADDR and BND.PORT.</returns>
-    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or cannot carry the destination; <see cref="SocksException.Error"/> says which.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public Task<Socks5Connection> ConnectAsync(IPAddress address, int port, CancellationToken cancellationToken = default) =>
@@ -105,7 +108,7 @@ public sealed class Socks5Client
     /// <param name="port">The destination port.</param>
     /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The open connection, with the proxy's BND.ADDR and BND.PORT.</returns>
-    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or cannot carry the destination; <see cref="SocksException.Error"/> says which.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async Task<Socks5Connection> ConnectAsync(Socks5Address destination, int port, CancellationToken cancellationToken = default)
@@ -125,9 +128,10 @@ public sealed class Socks5Client
     /// <param name="port">The peer's port, if known; 0 otherwise.</param>
     /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The pending BIND, with the announced address.</returns>
-    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or cannot carry the destination; <see cref="SocksException.Error"/> says which.</exception>
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty or a name longer than 255 bytes.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="NotSupportedException">The last proxy is not a SOCKS5 proxy: only SOCKS5 has BIND. Thrown before any I/O.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public Task<Socks5BindOperation> BindAsync(string host, int port, CancellationToken cancellationToken = default) =>
         BindAsync(Destinations.FromHost(host, nameof(host)), port, cancellationToken);
@@ -137,8 +141,9 @@ public sealed class Socks5Client
     /// <param name="port">The peer's port, if known; 0 otherwise.</param>
     /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The pending BIND, with the announced address.</returns>
-    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or cannot carry the destination; <see cref="SocksException.Error"/> says which.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="NotSupportedException">The last proxy is not a SOCKS5 proxy: only SOCKS5 has BIND. Thrown before any I/O.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public Task<Socks5BindOperation> BindAsync(IPAddress expectedPeer, int port, CancellationToken cancellationToken = default) =>
         BindAsync(Destinations.FromIPAddress(expectedPeer), port, cancellationToken);
@@ -148,8 +153,9 @@ public sealed class Socks5Client
     /// <param name="port">The peer's port, if known; 0 otherwise.</param>
     /// <param name="cancellationToken">Cancels the handshake; the socket is closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The pending BIND, with the announced address.</returns>
-    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out; <see cref="SocksException.Error"/> says which.</exception>
+    /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or cannot carry the destination; <see cref="SocksException.Error"/> says which.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
+    /// <exception cref="NotSupportedException">The last proxy is not a SOCKS5 proxy: only SOCKS5 has BIND. Thrown before any I/O.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async Task<Socks5BindOperation> BindAsync(Socks5Address expectedPeer, int port, CancellationToken cancellationToken = default)
     {
@@ -173,6 +179,7 @@ public sealed class Socks5Client
     /// <param name="cancellationToken">Cancels the handshake; the sockets are closed and <see cref="OperationCanceledException"/> thrown.</param>
     /// <returns>The association.</returns>
     /// <exception cref="SocksException">A proxy could not be reached, refused, failed or timed out, or announced a relay this client cannot reach.</exception>
+    /// <exception cref="NotSupportedException">The last proxy is not a SOCKS5 proxy: only SOCKS5 has UDP ASSOCIATE. Thrown before any I/O.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async Task<Socks5UdpClient> UdpAssociateAsync(CancellationToken cancellationToken = default)
     {
@@ -207,29 +214,38 @@ public sealed class Socks5Client
     {
         using var timer = new CancellationTokenSource(_connectTimeout, TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
-        using var handshake = new Socks5Handshake(new HopContext(_proxies[0], 0, _proxies.Length), HandshakeStep.ConnectingToProxy);
+        using var handshake = new ProxyHandshake(new HopContext(_proxies[0], 0, _proxies.Length), HandshakeStep.ConnectingToProxy);
+        if (command != Socks5Command.Connect && _proxies[^1].Kind != ProxyKind.Socks5)
+        {
+            throw SocksErrors.CommandNeedsSocks5(new HopContext(_proxies[^1], _proxies.Length - 1, _proxies.Length), command);
+        }
+
         Socket? socket = null;
         try
         {
             socket = await ConnectToFirstProxyAsync(_proxies[0], linked.Token).ConfigureAwait(false);
-            handshake.Attach(socket);
-            for (int i = 0; i < _proxies.Length; i++)
+
+            // The handshakes are written over a Stream, so that ProxyChain can run them on a server's own connections;
+            // this one owns nothing, and the socket outlives it.
+            using var stream = new NetworkStream(socket, ownsSocket: false);
+            handshake.Attach(stream);
+            await handshake.ReachLastHopAsync(_proxies, linked.Token).ConfigureAwait(false);
+            Socks5Reply reply;
+            if (command == Socks5Command.Connect)
             {
-                handshake.Hop = new HopContext(_proxies[i], i, _proxies.Length);
+                reply = await handshake.ConnectAsync(destination, port, linked.Token).ConfigureAwait(false);
+            }
+            else
+            {
                 await handshake.NegotiateAsync(linked.Token).ConfigureAwait(false);
-                if (i + 1 < _proxies.Length)
+                if (requestFor is not null)
                 {
-                    Socks5Proxy next = _proxies[i + 1];
-                    await handshake.RequestAsync(Socks5Command.Connect, next.Address, (ushort)next.Port, linked.Token).ConfigureAwait(false);
+                    (destination, port) = requestFor(socket);
                 }
+
+                reply = await handshake.RequestAsync(command, destination, port, linked.Token).ConfigureAwait(false);
             }
 
-            if (requestFor is not null)
-            {
-                (destination, port) = requestFor(socket);
-            }
-
-            Socks5Reply reply = await handshake.RequestAsync(command, destination, port, linked.Token).ConfigureAwait(false);
             return (socket, reply, handshake.Hop);
         }
         catch (Exception e)

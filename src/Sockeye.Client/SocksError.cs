@@ -12,16 +12,21 @@ public enum SocksError
     /// <summary>The proxy answered the greeting with X'FF': it accepts none of the offered authentication methods.</summary>
     NoAcceptableMethod = 2,
 
-    /// <summary>The proxy rejected the username and password (RFC 1929 STATUS other than X'00').</summary>
+    /// <summary>
+    /// The proxy rejected the username and password (RFC 1929 STATUS other than X'00'), or an HTTP proxy answered 407
+    /// (<see cref="SocksException.UpstreamStatus"/>): the credentials were wrong or missing.
+    /// </summary>
     AuthenticationFailed = 3,
 
     /// <summary>
-    /// The proxy answered the request with a failure reply; <see cref="SocksException.ReplyCode"/> holds its REP field.
-    /// In a chain this includes a proxy that could not reach the next one.
+    /// The proxy answered the request with a failure reply; <see cref="SocksException.ReplyCode"/> holds its REP field
+    /// (for SOCKS4 and HTTP proxies, the SOCKS5 code that stands for their answer, which
+    /// <see cref="SocksException.UpstreamStatus"/> keeps). In a chain this includes a proxy that could not reach the next
+    /// one, and a destination the proxy's protocol cannot carry (X'08', nothing sent).
     /// </summary>
     CommandFailed = 4,
 
-    /// <summary>The proxy sent bytes that are not valid SOCKS5 here, or chose a method that was not offered.</summary>
+    /// <summary>The proxy sent bytes that are not valid in its protocol here, or chose a method that was not offered.</summary>
     ProtocolViolation = 5,
 
     /// <summary>

@@ -5,7 +5,7 @@ using Sockeye.Protocol.Socks5;
 
 namespace Sockeye.Client.Tests.Handshake;
 
-public sealed class Socks5HandshakeTests
+public sealed class ProxyHandshakeTests
 {
     private static readonly HopContext Hop = new(new Socks5Proxy("127.0.0.1", 1080), 0, 1);
 
@@ -16,9 +16,9 @@ public sealed class Socks5HandshakeTests
         (Socket client, Socket proxy) = await LoopbackPair.ConnectAsync();
         using (client)
         using (proxy)
-        using (var handshake = new Socks5Handshake(Hop, HandshakeStep.MethodSelection))
+        using (var handshake = new ProxyHandshake(Hop, HandshakeStep.MethodSelection))
         {
-            handshake.Attach(client);
+            handshake.Attach(new NetworkStream(client, ownsSocket: false));
             await proxy.SendAsync(new byte[] { 5, 0, 5, 0, 0, 1, 192, 0, 2, 9, 0, 80, (byte)'x', (byte)'y', (byte)'z' }, SocketFlags.None).DefaultTimeout();
 
             await handshake.NegotiateAsync(CancellationToken.None).DefaultTimeout();
@@ -35,7 +35,7 @@ public sealed class Socks5HandshakeTests
     [Fact]
     public void Classify_SocketErrorWhileConnecting_IsProxyUnreachable()
     {
-        using var handshake = new Socks5Handshake(Hop, HandshakeStep.ConnectingToProxy);
+        using var handshake = new ProxyHandshake(Hop, HandshakeStep.ConnectingToProxy);
 
         SocksException? e = handshake.Classify(new SocketException((int)SocketError.ConnectionRefused), timedOut: false, TimeSpan.FromSeconds(1));
 
@@ -45,7 +45,7 @@ public sealed class Socks5HandshakeTests
     [Fact]
     public void Classify_SocketErrorAfterConnecting_IsConnectionClosed()
     {
-        using var handshake = new Socks5Handshake(Hop, HandshakeStep.Request);
+        using var handshake = new ProxyHandshake(Hop, HandshakeStep.Request);
 
         SocksException? e = handshake.Classify(new SocketException((int)SocketError.ConnectionReset), timedOut: false, TimeSpan.FromSeconds(1));
 
@@ -56,7 +56,7 @@ public sealed class Socks5HandshakeTests
     [Fact]
     public void Classify_CancellationByTheTimer_IsTimedOutButByTheCaller_PropagatesAsItIs()
     {
-        using var handshake = new Socks5Handshake(Hop, HandshakeStep.Authentication);
+        using var handshake = new ProxyHandshake(Hop, HandshakeStep.Authentication);
 
         Assert.Equal(SocksError.TimedOut, handshake.Classify(new OperationCanceledException(), timedOut: true, TimeSpan.FromSeconds(2))?.Error);
         Assert.Null(handshake.Classify(new OperationCanceledException(), timedOut: false, TimeSpan.FromSeconds(2)));

@@ -1,0 +1,101 @@
+using Sockeye.Client.Handshake;
+using Sockeye.Protocol.Socks5;
+
+namespace Sockeye.Client;
+
+/// <summary>
+/// CONNECT through a chain of proxies of any kinds over a connection the caller has already opened to the first one:
+/// for a server that reaches its upstream with its own transport and needs only the handshakes run over it.
+/// </summary>
+/// <remarks>
+/// <see cref="Socks5Client"/> uses the same handshakes; this is the part of it that needs no socket of its own.
+/// </remarks>
+public static class ProxyChain
+{
+    /// <summary>
+    /// Over <paramref name="connection"/>, already open to <c>proxies[0]</c>, has each proxy CONNECT to the next, in its
+    /// own protocol, and the last one to <paramref name="destination"/>:<paramref name="port"/>. When the task
+    /// completes, <paramref name="connection"/> is a tunnel to the destination.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Nothing is lost: the handshake never reads a byte past the last proxy's answer. SOCKS replies have lengths the
+    /// client reads exactly; an HTTP response head is read in reads of a byte or two near its end, so they stop exactly
+    /// where the head does. Bytes the destination sends at once (a banner, a greeting) are therefore still in
+    /// <paramref name="connection"/> for the caller's first read, and there is no surplus to hand over.
+    /// </para>
+    /// <para>
+    /// Any kind of proxy can stand anywhere in the chain, since CONNECT is all any of them is asked. A SOCKS4a hop
+    /// cannot be asked for an IPv6 address, and an HTTP hop not for a name with characters other than a host name's
+    /// ASCII ones: either throws a <see cref="SocksException"/> with <see cref="Socks5ReplyCode.AddressTypeNotSupported"/>
+    /// before anything is sent to that hop.
+    /// </para>
+    /// <para>
+    /// The connection is the caller's: it is never disposed here, not even on failure. After a failure or a
+    /// cancellation its state is unknown (part of a message may have been read or written), so close it. There is no
+    /// timeout but <paramref name="cancellationToken"/>, which must be honored by <paramref name="connection"/>'s reads
+    /// and writes (<see cref="System.Net.Sockets.NetworkStream"/>'s are).
+    /// </para>
+    /// </remarks>
+    /// <param name="connection">A connection to the first proxy, read and written by nothing else meanwhile.</param>
+    /// <param name="proxies">The chain, in order; at least one proxy.</param>
+    /// <param name="destination">The destination: an IPv4 or IPv6 address, or a name the last proxy resolves.</param>
+    /// <param name="port">The destination port.</param>
+    /// <param name="cancellationToken">Stops the handshake; <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <returns>A task that completes when the tunnel is open.</returns>
+    /// <exception cref="SocksException">
+    /// A proxy refused, failed, or sent something unreadable, or the connection closed; <see cref="SocksException.Error"/>
+    /// says which, <see cref="SocksException.Proxy"/> which hop, <see cref="SocksException.ReplyCode"/> the SOCKS5 code to
+    /// pass on, and <see cref="SocksException.UpstreamStatus"/> a SOCKS4 or HTTP proxy's own answer.
+    /// </exception>
+    /// <exception cref="ArgumentNullException"><paramref name="connection"/> or <paramref name="proxies"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/>, or <paramref name="destination"/> is <see langword="default"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public static async Task ConnectAsync(
+        Stream connection, IReadOnlyList<Socks5Proxy> proxies, Socks5Address destination, ushort port, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        CheckChain(proxies, nameof(proxies));
+        if (destination.Type is not (Socks5AddressType.IPv4 or Socks5AddressType.IPv6 or Socks5AddressType.DomainName))
+        {
+            throw new ArgumentException("The destination is not an address or a name.", nameof(destination));
+        }
+
+        using var handshake = new ProxyHandshake(new HopContext(proxies[0], 0, proxies.Count), HandshakeStep.Request);
+        handshake.Attach(connection);
+        try
+        {
+            await handshake.ReachLastHopAsync(proxies, cancellationToken).ConfigureAwait(false);
+            await handshake.ConnectAsync(destination, port, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            SocksException? failure = handshake.Classify(e, timedOut: false, Timeout.InfiniteTimeSpan);
+            if (failure is null)
+            {
+                throw;
+            }
+
+            throw failure;
+        }
+    }
+
+    /// <exception cref="ArgumentNullException"><paramref name="proxies"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/>.</exception>
+    internal static void CheckChain(IReadOnlyList<Socks5Proxy> proxies, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(proxies, parameterName);
+        if (proxies.Count == 0)
+        {
+            throw new ArgumentException("A chain needs at least one proxy.", parameterName);
+        }
+
+        for (int i = 0; i < proxies.Count; i++)
+        {
+            if (proxies[i] is null)
+            {
+                throw new ArgumentException($"Proxy {i + 1} of the chain is null.", parameterName);
+            }
+        }
+    }
+}
