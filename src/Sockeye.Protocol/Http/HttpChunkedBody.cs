@@ -135,6 +135,65 @@ public struct HttpChunkedBody
     }
 
     /// <summary>One byte outside chunk data; <see langword="false"/> when it breaks the framing.</summary>
+    /// <summary>
+    /// As <see cref="TryAdvance"/>, for a reader that needs the body's data without its framing (a proxy passing a chunked
+    /// body to an HTTP/1.0 client, which cannot read chunks): it stops after at most one run of data, and says where that
+    /// run lies in <paramref name="data"/>. Call it again with the rest until all of <paramref name="data"/> is consumed or
+    /// the body is complete. <paramref name="dataLength"/> is 0 when the bytes consumed were framing only.
+    /// </summary>
+    public bool TryDecode(ReadOnlySpan<byte> data, out int consumed, out int dataOffset, out int dataLength, out HttpParseError error)
+    {
+        consumed = 0;
+        dataOffset = 0;
+        dataLength = 0;
+        error = HttpParseError.None;
+        if (_state == State.Complete)
+        {
+            return true;
+        }
+
+        if (_state == State.Failed)
+        {
+            error = HttpParseError.InvalidChunk;
+            return false;
+        }
+
+        int i = 0;
+        while (i < data.Length)
+        {
+            if (_state == State.Data)
+            {
+                int take = (int)Math.Min(_remaining, data.Length - i);
+                dataOffset = i;
+                dataLength = take;
+                i += take;
+                _remaining -= take;
+                if (_remaining == 0)
+                {
+                    _state = State.DataCr;
+                }
+
+                break;
+            }
+
+            if (!Step(data[i]))
+            {
+                _state = State.Failed;
+                error = HttpParseError.InvalidChunk;
+                return false;
+            }
+
+            i++;
+            if (_state == State.Complete)
+            {
+                break;
+            }
+        }
+
+        consumed = i;
+        return true;
+    }
+
     private bool Step(byte b)
     {
         switch (_state)

@@ -12,7 +12,7 @@ namespace Sockeye.Server.Commands;
 /// CONNECT: resolves the destination and tries each of its addresses in turn, all within one connect timeout,
 /// and reports the outcome as the reply code that matches what really happened.
 /// </summary>
-internal sealed class ConnectCommand
+internal sealed partial class ConnectCommand
 {
     private readonly TransportEngine _engine;
     private readonly DnsCache _resolver;
@@ -30,8 +30,12 @@ internal sealed class ConnectCommand
     /// Where a race's extra attempts take their descriptors from: the session's budget covers one socket, and a name with
     /// many addresses that never answer would otherwise hold one per address until the timeout.
     /// </param>
-    public ConnectCommand(TransportEngine engine, DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider, DescriptorBudget? descriptors = null)
+    /// <param name="logger">Where failing upstream routes are reported (at most once per interval); null for nowhere.</param>
+    public ConnectCommand(TransportEngine engine, DnsCache resolver, TimeSpan timeout, OutboundOptions outbound, TimeProvider timeProvider, DescriptorBudget? descriptors = null,
+        Microsoft.Extensions.Logging.ILogger? logger = null)
     {
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _upstreamFailures = new Diagnostics.LogGate(timeProvider, Diagnostics.LogGate.DefaultInterval);
         _engine = engine;
         _outbound = outbound;
         _resolver = resolver;
@@ -48,7 +52,8 @@ internal sealed class ConnectCommand
     /// first put to the access rules: denied ones are never contacted, and when none is left the result is X'02'. The
     /// connection is made near <paramref name="client"/> (on its event loop, where the engine has loops).
     /// </summary>
-    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, TunnelSocket? client, CancellationToken cancellationToken)
+    public async Task<ConnectResult> ConnectAsync(Socks5Address destination, ushort port, IDestinationCheck? check, TunnelSocket? client, CancellationToken cancellationToken,
+        RouteOptions? egress = null)
     {
         using var timeout = new CancellationTokenSource(_timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -75,14 +80,14 @@ internal sealed class ConnectCommand
             if (addresses.Length == 1)
             {
                 // The common case (an IP destination, or a name with one address) needs no race.
-                return await ConnectOneAsync(addresses[0], port, client, linked.Token).ConfigureAwait(false) switch
+                return await ConnectOneAsync(addresses[0], port, client, egress, linked.Token).ConfigureAwait(false) switch
                 {
                     (TunnelSocket socket, _) => ConnectResult.Connected(socket),
                     (null, SocketError error) => ConnectResult.Failed(error),
                 };
             }
 
-            return await RaceAsync(Interleave(addresses), port, client, linked.Token).ConfigureAwait(false);
+            return await RaceAsync(Interleave(addresses), port, client, egress, linked.Token).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -146,7 +151,7 @@ internal sealed class ConnectCommand
     /// and keeps the first connection that succeeds; the others are cancelled and closed. A destination with a dead
     /// IPv6 address is then reached over IPv4 a quarter second later, not after the whole connect timeout.
     /// </summary>
-    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, TunnelSocket? client, CancellationToken cancellationToken)
+    private async Task<ConnectResult> RaceAsync(IPAddress[] addresses, ushort port, TunnelSocket? client, RouteOptions? egress, CancellationToken cancellationToken)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var attempts = new List<Task<(TunnelSocket? Socket, SocketError Error)>>(addresses.Length);
@@ -163,7 +168,7 @@ internal sealed class ConnectCommand
                 if (next < addresses.Length && (attempts.Count == 0 || _descriptors.TryTake(1)))
                 {
                     extraDescriptors += attempts.Count == 0 ? 0 : 1;
-                    attempts.Add(ConnectOneAsync(addresses[next++], port, client, race.Token));
+                    attempts.Add(ConnectOneAsync(addresses[next++], port, client, egress, race.Token));
                 }
 
                 Task delay = next < addresses.Length ? Task.Delay(ConnectionAttemptDelay, _timeProvider, race.Token) : Task.Delay(Timeout.Infinite, race.Token);
@@ -212,11 +217,13 @@ internal sealed class ConnectCommand
     }
 
     /// <summary>One connection attempt; a failure is a value, so a race can weigh it against the others.</summary>
-    private Task<(TunnelSocket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, TunnelSocket? client, CancellationToken cancellationToken)
+    private Task<(TunnelSocket? Socket, SocketError Error)> ConnectOneAsync(IPAddress candidate, ushort port, TunnelSocket? client, RouteOptions? egress,
+        CancellationToken cancellationToken)
     {
         // An IPv4-mapped IPv6 address would fail on an IPv6-only socket; it is an IPv4 destination.
         IPAddress target = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
-        return _engine.ConnectAsync(new IPEndPoint(target, port), _outbound.For(target.AddressFamily), client, cancellationToken);
+        IPAddress? source = egress?.BindAddressFor(target.AddressFamily) ?? _outbound.For(target.AddressFamily);
+        return _engine.ConnectAsync(new IPEndPoint(target, port), source, client, cancellationToken, egress?.Interface);
     }
 
     /// <summary>RFC 8305 §4: IPv6 first, then the families alternate, each keeping the resolver's order.</summary>

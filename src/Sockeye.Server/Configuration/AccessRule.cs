@@ -72,6 +72,18 @@ public sealed class AccessRule
     /// <summary>Whether each request this rule decides is logged at Information level (event 3007).</summary>
     public bool Log { get; set; }
 
+    /// <summary>
+    /// How the destinations this rule allows are reached: onward through upstream proxies, from a chosen address or
+    /// interface, with a fallback. <see langword="null"/> (the default): directly, with <see cref="SockeyeServerOptions.Outbound"/>'s
+    /// source addresses. Only an allow rule has one.
+    /// </summary>
+    /// <remarks>
+    /// A rule chooses a route for a destination it matches as the client sent it (a name, or an address). A name sent
+    /// to an upstream is never resolved here, so a rule that matches by address (such as the SSRF guard's) cannot judge
+    /// it: the upstream resolves it.
+    /// </remarks>
+    public RouteOptions? Route { get; set; }
+
     /// <summary>The rule on one line, in the words of the configuration file.</summary>
     public override string ToString()
     {
@@ -85,6 +97,11 @@ public sealed class AccessRule
         if (Log)
         {
             text.Append("  log");
+        }
+
+        if (Route is not null)
+        {
+            text.Append("  route ").Append(Route);
         }
 
         return text.ToString();

@@ -78,4 +78,8 @@ internal static partial class ServerLog
 
     [LoggerMessage(1021, LogLevel.Information, "Shared per-user limits in force through Redis at {Redis}, as instance {Instance}", EventName = "SharedLimitsInForce")]
     public static partial void SharedLimitsInForce(ILogger logger, string redis, string instance);
+
+    [LoggerMessage(1022, LogLevel.Warning, "Route {Route} failed: {Reason} ({Failures} failure(s) of upstream routes since the last report); its fallback is tried where it has one, else the client is told",
+        EventName = "UpstreamFailed")]
+    public static partial void UpstreamFailed(ILogger logger, string route, string reason, long failures);
 }

@@ -70,6 +70,9 @@ internal static partial class SessionLog
     [LoggerMessage(2020, LogLevel.Debug, "Session {ConnectionId}: forwarding to {Destination} failed: {Problem}", EventName = "HttpOriginFailed")]
     public static partial void HttpOriginFailed(ILogger logger, long connectionId, string destination, string problem);
 
+    [LoggerMessage(2021, LogLevel.Debug, "Session {ConnectionId}: {Destination} goes by route {Route} (rule {RuleNumber})", EventName = "RouteChosen")]
+    public static partial void RouteChosen(ILogger logger, long connectionId, string destination, string route, int ruleNumber);
+
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);
 

@@ -20,6 +20,7 @@ internal static unsafe partial class Libc
     public const int SolSocket = 1;
     public const int SoError = 4;
     public const int SoLinger = 13;
+    public const int SoBindToDevice = 25;
     public const int IpprotoTcp = 6;
     public const int TcpNodelay = 1;
 

@@ -71,9 +71,29 @@ internal sealed class AccessPolicy
         return mightAllow ? new AccessDecision(AccessVerdict.Undecided, 0) : new AccessDecision(AccessVerdict.Deny, 0);
     }
 
+    /// <summary>
+    /// The number of the first rule that certainly matches <paramref name="request"/> as it stands (its destination as
+    /// the client sent it), ignoring rules that only might match once a name resolves; 0 for none. A route is chosen by
+    /// it: a destination sent onward is never resolved here.
+    /// </summary>
+    public int FirstCertainMatch(in AccessRequest request)
+    {
+        for (int i = 0; i < _rules.Length; i++)
+        {
+            AccessRule rule = _rules[i];
+            if ((rule.Commands & request.Command) != 0 && MatchesClient(rule, request.Client) && MatchesUser(rule, request.User)
+                && MatchDestination(rule, request) == Match.Yes && MatchPort(rule, request.Port) == Match.Yes)
+            {
+                return i + 1;
+            }
+        }
+
+        return 0;
+    }
+
     private static bool IsUnconditional(AccessRule rule) =>
         rule.Commands == AccessCommands.All && rule.Clients.Count == 0 && rule.Users.Count == 0 && !rule.Anonymous
-        && rule.Destinations.Count == 0 && rule.Ports.Count == 0 && !rule.Log;
+        && rule.Destinations.Count == 0 && rule.Ports.Count == 0 && !rule.Log && rule.Route is null;
 
     private static bool MatchesClient(AccessRule rule, IPAddress client)
     {

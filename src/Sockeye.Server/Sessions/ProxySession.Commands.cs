@@ -13,8 +13,9 @@ namespace Sockeye.Server.Sessions;
 internal sealed partial class ProxySession
 {
     /// <summary>CONNECT the general way: names (resolved, then raced), and every connect on an engine without a fast path.</summary>
-    private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) =>
-        _settings.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _client, _lifetime.Token);
+    private Task<ConnectResult> ConnectThroughCommandAsync(in Socks5Request request) => _route is { } route
+        ? _settings.Connect.ConnectRoutedAsync(route, request.Destination, request.Port, DestinationCheck, _client, _lifetime.Token)
+        : _settings.Connect.ConnectAsync(request.Destination, request.Port, DestinationCheck, _client, _lifetime.Token);
 
     /// <summary>
     /// Answers CONNECT from its outcome: the failure reply and the close, or the success reply and the client's pipelined
@@ -33,6 +34,7 @@ internal sealed partial class ProxySession
 
         _target = result.Target;
         await SendSuccessAsync((IPEndPoint)_target.LocalEndPoint!).ConfigureAwait(false);
+
         if (!await ForwardPipelinedAsync(pipelinedStart).ConfigureAwait(false))
         {
             return false;

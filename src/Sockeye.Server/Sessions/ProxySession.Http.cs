@@ -180,7 +180,7 @@ internal sealed partial class ProxySession
                 _target = null;
                 _phase = HandshakePhase.Connecting;
                 long connectStart = _services.TimeProvider.GetTimestamp();
-                ConnectResult connected = await _settings.Connect.ConnectAsync(_request!.Value.Destination, _httpTarget.Port, DestinationCheck, _client, _lifetime.Token).ConfigureAwait(false);
+                ConnectResult connected = await ConnectThroughCommandAsync(_request!.Value).ConfigureAwait(false);
                 _services.Metrics.ConnectCompleted(_services.TimeProvider.GetElapsedTime(connectStart), connected.ReplyCode);
                 if (connected.Target is null)
                 {
@@ -192,6 +192,7 @@ internal sealed partial class ProxySession
 
                 _target = connected.Target;
                 origin = (_httpTarget.Host, _httpTarget.Port);
+
             }
 
             _phase = HandshakePhase.Relaying;
@@ -212,6 +213,29 @@ internal sealed partial class ProxySession
             {
                 return;
             }
+
+            if (_httpHead!.IsConnect)
+            {
+                // A tunnel after forwarded requests (a browser reuses its proxy connection for https too): the connection
+                // becomes the tunnel, as if CONNECT had been its first request.
+                _target?.Close();
+                _target = null;
+                await RunLaterConnectAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    private async Task RunLaterConnectAsync()
+    {
+        Socks5Request request = _request!.Value;
+        _phase = HandshakePhase.Connecting;
+        long connectStart = _services.TimeProvider.GetTimestamp();
+        ConnectResult connected = await ConnectThroughCommandAsync(request).ConfigureAwait(false);
+        _services.Metrics.ConnectCompleted(_services.TimeProvider.GetElapsedTime(connectStart), connected.ReplyCode);
+        if (await TakeConnectResultAsync(request, connected, _inputStart).ConfigureAwait(false))
+        {
+            EndRelay(await StartRelay().ConfigureAwait(false));
         }
     }
 
@@ -366,10 +390,13 @@ internal sealed partial class ProxySession
                 return FailResponse(headSent, $"the origin's response framing is invalid ({error})");
             }
 
-            // Chunked bytes go through as they came, which an HTTP/1.0 client cannot read: it gets the body until close.
-            bool clientKeepAlive = request.KeepAlive && framing.Kind != HttpBodyKind.UntilClose;
+            // Chunked bytes go through as they came, except to an HTTP/1.0 client, which cannot read chunks (RFC 9112 §7.1):
+            // it gets the data alone, ended by the close.
+            bool dechunk = framing.Kind == HttpBodyKind.Chunked && request.MinorVersion == 0;
+            bool clientKeepAlive = request.KeepAlive && framing.Kind != HttpBodyKind.UntilClose && !dechunk;
+            HttpResponseHead forwarded = dechunk ? WithoutTransferEncoding(response) : response;
             var written = new ArrayBufferWriter<byte>(response.Length + 128);
-            HttpProxyMessages.WriteForwardedResponse(response, clientKeepAlive || response.IsInterim, request.MinorVersion,
+            HttpProxyMessages.WriteForwardedResponse(forwarded, clientKeepAlive || response.IsInterim, request.MinorVersion,
                 _settings.Http.Via ? HttpProxyMessages.DefaultVia : null, written);
             await SendPacedAsync(_client, written.WrittenMemory, upload: false).ConfigureAwait(false);
             headSent = true;
@@ -379,14 +406,14 @@ internal sealed partial class ProxySession
                 continue;
             }
 
-            BodyCopy copied = await CopyBodyAsync(target, _client, framing, buffer, start, end, limit, upload: false, cancellationToken).ConfigureAwait(false);
+            BodyCopy copied = await CopyBodyAsync(target, _client, framing, buffer, start, end, limit, upload: false, cancellationToken, dechunk).ConfigureAwait(false);
             if (copied.Outcome != BodyOutcome.Complete)
             {
                 TrySetCloseReason(copied.Outcome == BodyOutcome.SourceFailed ? SessionCloseReason.TargetReset : SessionCloseReason.ClientReset);
                 return ResponseOutcome.Failed;
             }
 
-            if (framing.Kind == HttpBodyKind.UntilClose)
+            if (framing.Kind == HttpBodyKind.UntilClose || dechunk)
             {
                 return ResponseOutcome.CloseBoth;
             }
@@ -395,6 +422,20 @@ internal sealed partial class ProxySession
             bool originClean = response.KeepAlive && copied.Start == copied.End;
             return originClean ? ResponseOutcome.KeepBoth : ResponseOutcome.KeepClientOnly;
         }
+    }
+
+    private static HttpResponseHead WithoutTransferEncoding(HttpResponseHead response)
+    {
+        var fields = new List<HttpHeaderField>(response.Fields.Count);
+        foreach (HttpHeaderField field in response.Fields)
+        {
+            if (!field.Name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                fields.Add(field);
+            }
+        }
+
+        return HttpResponseHead.Create(response.MinorVersion, response.StatusCode, response.ReasonPhrase, fields);
     }
 
     /// <summary>Logs why the origin's response failed; 502 is due when the client has had nothing of it.</summary>
@@ -455,8 +496,9 @@ internal sealed partial class ProxySession
     /// <paramref name="end"/>, reading more into its first <paramref name="capacity"/> bytes. The bytes are sent as they
     /// came: a chunked body stays chunked.
     /// </summary>
+    /// <remarks>With <paramref name="dechunk"/>, a chunked body's data is sent without its framing.</remarks>
     private async Task<BodyCopy> CopyBodyAsync(TunnelSocket source, TunnelSocket destination, HttpBodyFraming framing, byte[] buffer, int start, int end,
-        int capacity, bool upload, CancellationToken cancellationToken)
+        int capacity, bool upload, CancellationToken cancellationToken, bool dechunk = false)
     {
         long remaining = framing.Kind switch
         {
@@ -490,6 +532,31 @@ internal sealed partial class ProxySession
             }
 
             int length = end - start;
+            if (dechunk)
+            {
+                while (start < end && !chunked.IsComplete)
+                {
+                    if (!chunked.TryDecode(buffer.AsSpan(start, end - start), out int consumed, out int dataOffset, out int dataLength, out _))
+                    {
+                        return new BodyCopy(BodyOutcome.SourceFailed, 0, 0);
+                    }
+
+                    try
+                    {
+                        await SendPacedAsync(destination, buffer.AsMemory(start + dataOffset, dataLength), upload).ConfigureAwait(false);
+                    }
+                    catch (SocketException)
+                    {
+                        return new BodyCopy(BodyOutcome.DestinationFailed, 0, 0);
+                    }
+
+                    start += consumed;
+                }
+
+                remaining = chunked.IsComplete ? 0 : remaining;
+                continue;
+            }
+
             switch (framing.Kind)
             {
                 case HttpBodyKind.ContentLength:

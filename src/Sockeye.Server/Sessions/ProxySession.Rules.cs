@@ -15,6 +15,9 @@ internal sealed partial class ProxySession : IDestinationCheck
     // destination; a decided request needs no further checks, since every destination it can reach gets the same answer.
     private AccessVerdict _requestVerdict = AccessVerdict.Allow;
 
+    // The route the rules chose for a CONNECT; null for the server's own direct connection.
+    private RouteOptions? _route;
+
     /// <summary>The user as rules see it: <see langword="null"/> for a client that did not authenticate.</summary>
     private string? RuleUser => _settings.Users.RequiresAuthentication ? _user : null;
 
@@ -42,9 +45,15 @@ internal sealed partial class ProxySession : IDestinationCheck
         AccessRequest access = command == AccessCommands.Connect
             ? AccessRequest.To(ClientAddress, RuleUser, command, literal ? null : request.Destination.DomainName, address, request.Port)
             : AccessRequest.Pending(ClientAddress, RuleUser, command);
-        _requestVerdict = Decide(access);
+        _requestVerdict = Decide(access, out int ruleNumber);
+        _route = null;
         if (_requestVerdict != AccessVerdict.Deny)
         {
+            if (command == AccessCommands.Connect)
+            {
+                ChooseRoute(access, ruleNumber);
+            }
+
             return true;
         }
 
@@ -52,13 +61,37 @@ internal sealed partial class ProxySession : IDestinationCheck
         return false;
     }
 
+    /// <summary>
+    /// Takes the route of the rule that allows the destination as the client sent it. A request still undecided (a name an
+    /// address rule might judge once resolved) takes the route of the first rule that certainly matches it: sent onward, the
+    /// name is never resolved here, so no address rule can judge it; sent directly, it is judged address by address as usual.
+    /// </summary>
+    private void ChooseRoute(in AccessRequest access, int ruleNumber)
+    {
+        int number = _requestVerdict == AccessVerdict.Allow ? ruleNumber : _settings.Policy.FirstCertainMatch(access);
+        if (number > 0 && _settings.Policy[number] is { Action: AccessAction.Allow, Route: { } route })
+        {
+            _route = route;
+            if (!route.IsDirect)
+            {
+                _requestVerdict = AccessVerdict.Allow;
+            }
+
+            if (_services.SessionLogger.IsEnabled(LogLevel.Debug))
+            {
+                SessionLog.RouteChosen(_services.SessionLogger, _id, Describe(access), route.ToString(), number);
+            }
+        }
+    }
+
     /// <inheritdoc/>
     public bool Permits(AccessCommands command, string? name, IPAddress address, int port) =>
-        Decide(AccessRequest.To(ClientAddress, RuleUser, command, name, address, port)) != AccessVerdict.Deny;
+        Decide(AccessRequest.To(ClientAddress, RuleUser, command, name, address, port), out _) != AccessVerdict.Deny;
 
-    private AccessVerdict Decide(in AccessRequest request)
+    private AccessVerdict Decide(in AccessRequest request, out int ruleNumber)
     {
         AccessDecision decision = _settings.Policy.Evaluate(request);
+        ruleNumber = decision.RuleNumber;
         if (decision.Verdict == AccessVerdict.Undecided)
         {
             return AccessVerdict.Undecided;

@@ -119,8 +119,10 @@ internal sealed partial class ProxySession
         if (_settings.Users.RequiresAuthentication)
         {
             // SOCKS4 sends a name and no password: only accounts the operator opened to it may be used this way.
-            string? refusal = request.UserId.Length == 0
-                ? "SOCKS4 without a USERID, while users are configured"
+            // An address banned for failed logins is refused here too: SOCKS4 is no way around a ban.
+            string? refusal = _services.Throttle.Check(ClientAddress).Banned
+                ? "the address is banned after failed logins"
+                : request.UserId.Length == 0 ? "SOCKS4 without a USERID, while users are configured"
                 : !_settings.Socks4.Allows(request.UserId) ? $"SOCKS4 USERID '{LogText.Escape(request.UserId)}' is not in socks4.allowWithUsers (SOCKS4 carries no password)"
                 : !_settings.Users.Contains(request.UserId) ? $"SOCKS4 USERID '{LogText.Escape(request.UserId)}' names no account"
                 : null;

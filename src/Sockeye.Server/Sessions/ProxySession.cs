@@ -215,7 +215,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
                     _phase = HandshakePhase.Connecting;
                     long connectStart = _services.TimeProvider.GetTimestamp();
                     ConnectResult connected;
-                    if (_settings.Connect.TryStartFast(request.Destination, request.Port, DestinationCheck, _client, out ConnectAttempt attempt))
+                    if (_route is null && _settings.Connect.TryStartFast(request.Destination, request.Port, DestinationCheck, _client, out ConnectAttempt attempt))
                     {
                         try
                         {
@@ -505,10 +505,10 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     /// Payload relayed toward the destination so far: a tunnel's, or a UDP association's datagrams' (headers not counted).
     /// Read live by the metrics while the session relays.
     /// </summary>
-    internal long BytesUp => _relay?.BytesUp ?? _association?.BytesUp ?? Interlocked.Read(ref _forwardedUp);
+    internal long BytesUp => (_relay?.BytesUp ?? _association?.BytesUp ?? 0) + Interlocked.Read(ref _forwardedUp);
 
     /// <summary>Payload relayed toward the client so far.</summary>
-    internal long BytesDown => _relay?.BytesDown ?? _association?.BytesDown ?? Interlocked.Read(ref _forwardedDown);
+    internal long BytesDown => (_relay?.BytesDown ?? _association?.BytesDown ?? 0) + Interlocked.Read(ref _forwardedDown);
 
     /// <summary>The command, once the session relays (read only after <see cref="BytesUp"/> or <see cref="BytesDown"/> is not 0).</summary>
     internal Socks5Command? RelayingCommand => _relay is not null || _association is not null || _forwarding ? _request?.Command : null;

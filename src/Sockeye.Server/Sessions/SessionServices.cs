@@ -82,7 +82,7 @@ internal sealed class SessionServices
     /// </summary>
     public SessionSettings CreateSettings(SockeyeServerOptions options, UserDirectory users, AccessPolicy policy)
     {
-        var connect = new ConnectCommand(Engine, Dns, options.ConnectTimeout, SessionSettings.CopyOf(options.Outbound), TimeProvider, _descriptors);
+        var connect = new ConnectCommand(Engine, Dns, options.ConnectTimeout, SessionSettings.CopyOf(options.Outbound), TimeProvider, _descriptors, _serverLogger);
         var bind = new BindCommand(Engine, SessionSettings.CopyOf(options.Bind), Dns, TimeProvider);
         return new SessionSettings(options, users, policy, connect, bind, _maxDatagramBytes);
     }

@@ -50,11 +50,13 @@ internal abstract class TransportEngine : IDisposable
 
     /// <summary>
     /// Connects to <paramref name="target"/> from <paramref name="source"/> (any address when <see langword="null"/>),
-    /// near <paramref name="near"/> (the client: on its event loop, where the engine has loops). A failure or a
-    /// cancellation is a value (<see cref="SocketError.TimedOut"/> for the latter), so that a Happy Eyeballs race can
-    /// weigh it against the others.
+    /// through the interface <paramref name="device"/> when one is named (SO_BINDTODEVICE, Linux), near
+    /// <paramref name="near"/> (the client: on its event loop, where the engine has loops). A failure or a cancellation
+    /// is a value (<see cref="SocketError.TimedOut"/> for the latter), so that a Happy Eyeballs race can weigh it against
+    /// the others.
     /// </summary>
-    public abstract Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(IPEndPoint target, IPAddress? source, TunnelSocket? near, CancellationToken cancellationToken);
+    public abstract Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(IPEndPoint target, IPAddress? source, TunnelSocket? near, CancellationToken cancellationToken,
+        string? device = null);
 
     /// <summary>
     /// Starts a connect the cheap way where the engine has one: no task, no timer, its <paramref name="timeout"/> a

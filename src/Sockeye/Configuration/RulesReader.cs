@@ -17,7 +17,7 @@ internal static class RulesReader
 {
     private static readonly HashSet<string> KnownRuleKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "action", "name", "clients", "users", "commands", "destinations", "ports", "log",
+        "action", "name", "clients", "users", "commands", "destinations", "ports", "log", "route", "fallback", "bindAddress", "interface",
     };
 
     public static void Read(IConfigurationSection section, IList<AccessRule> rules, List<string> errors)
@@ -36,7 +36,7 @@ internal static class RulesReader
             {
                 if (!KnownRuleKeys.Contains(field.Key))
                 {
-                    errors.Add($"{key}.{field.Key}: unknown rule setting; a rule has action, name, clients, users, commands, destinations, ports and log.");
+                    errors.Add($"{key}.{field.Key}: unknown rule setting; a rule has action, name, clients, users, commands, destinations, ports, log, route, fallback, bindAddress and interface.");
                 }
             }
 
@@ -46,6 +46,7 @@ internal static class RulesReader
             ReadClients(ruleSection, key, rule, errors);
             ReadUsers(ruleSection, key, rule, errors);
             ReadCommands(ruleSection, key, rule, errors);
+            ReadRoute(ruleSection, key, rule, errors);
             foreach (string text in ReadList(ruleSection, "destinations"))
             {
                 if (DestinationPattern.TryParse(text, out DestinationPattern? pattern, out string? problem))
@@ -191,6 +192,113 @@ internal static class RulesReader
     }
 
     /// <summary>An array, or one comma-separated string (the form an environment variable gives); empty entries are dropped.</summary>
+    /// <summary>
+    /// <c>route</c> (<c>direct</c>, an upstream URI, or a list of them for a chain), <c>fallback</c> (the same forms),
+    /// <c>bindAddress</c> (one address per family) and <c>interface</c>: how an allow rule's destinations are reached.
+    /// </summary>
+    private static void ReadRoute(IConfigurationSection section, string key, AccessRule rule, List<string> errors)
+    {
+        bool hasRoute = section.GetSection("route").Exists();
+        bool hasFallback = section.GetSection("fallback").Exists();
+        List<string> bindAddresses = ReadList(section, "bindAddress");
+        string? device = section["interface"];
+        if (!hasRoute && !hasFallback && bindAddresses.Count == 0 && device is null)
+        {
+            return;
+        }
+
+        if (rule.Action != AccessAction.Allow)
+        {
+            errors.Add($"{key}: route, fallback, bindAddress and interface belong to allow rules; a deny rule reaches nothing.");
+            return;
+        }
+
+        RouteOptions route = ReadUpstreams(ReadList(section, "route"), $"{key}.route", errors);
+        foreach (string text in bindAddresses)
+        {
+            if (!IPAddress.TryParse(text, out IPAddress? address))
+            {
+                errors.Add($"{key}.bindAddress: '{text}' is not an IP address.");
+            }
+            else if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? route.BindAddressV4 is not null : route.BindAddressV6 is not null)
+            {
+                errors.Add($"{key}.bindAddress: give at most one IPv4 and one IPv6 address.");
+            }
+            else if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            {
+                route.BindAddressV4 = address;
+            }
+            else
+            {
+                route.BindAddressV6 = address;
+            }
+        }
+
+        if (device is not null)
+        {
+            if (!IsInterfaceName(device))
+            {
+                errors.Add($"{key}.interface: '{device}' is not an interface name (1 to 15 letters, digits, '.', '-', '_' or ':').");
+            }
+            else if (!OperatingSystem.IsLinux())
+            {
+                errors.Add($"{key}.interface: choosing the interface (SO_BINDTODEVICE) works on Linux only.");
+            }
+
+            route.Interface = device;
+        }
+
+        if (hasFallback)
+        {
+            RouteOptions fallback = ReadUpstreams(ReadList(section, "fallback"), $"{key}.fallback", errors);
+            (fallback.BindAddressV4, fallback.BindAddressV6, fallback.Interface) = (route.BindAddressV4, route.BindAddressV6, route.Interface);
+            route.Fallback = fallback;
+        }
+
+        rule.Route = route;
+    }
+
+    /// <summary>A route's hops from their URIs; <c>direct</c> (or nothing) for none.</summary>
+    private static RouteOptions ReadUpstreams(List<string> texts, string key, List<string> errors)
+    {
+        var route = new RouteOptions();
+        if (texts is ["direct"] || texts.Count == 0)
+        {
+            return route;
+        }
+
+        foreach (string text in texts)
+        {
+            if (text.Equals("direct", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"{key}: 'direct' cannot be part of a chain; a route is either direct or a list of upstreams.");
+                continue;
+            }
+
+            try
+            {
+                route.Upstreams.Add(Sockeye.Client.Socks5Proxy.FromUri(new Uri(text, UriKind.Absolute)));
+            }
+            catch (Exception e) when (e is UriFormatException or ArgumentException)
+            {
+                errors.Add($"{key}: '{Redact(text)}' is not an upstream proxy; write socks5://host:port, socks4a://host:port or http://host:port (user:password@ before the host where it asks for a login).");
+            }
+        }
+
+        return route;
+    }
+
+    /// <summary>A URI as an error message may show it: without the password it may carry.</summary>
+    private static string Redact(string text)
+    {
+        int at = text.LastIndexOf('@');
+        int scheme = text.IndexOf("://", StringComparison.Ordinal);
+        return at > scheme && scheme >= 0 ? string.Concat(text.AsSpan(0, scheme + 3), "***", text.AsSpan(at)) : text;
+    }
+
+    private static bool IsInterfaceName(string name) =>
+        name.Length is > 0 and < 16 && name.All(static c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or ':');
+
     internal static List<string> ReadList(IConfigurationSection rule, string name)
     {
         IConfigurationSection section = rule.GetSection(name);

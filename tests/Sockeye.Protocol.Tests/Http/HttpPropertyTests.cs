@@ -217,6 +217,42 @@ public class HttpPropertyTests
         }, iter: 2000);
 
     [Fact]
+    public void Chunked_Decode_InAnySplit_YieldsExactlyTheData() =>
+        Gen.Select(Gen.Byte.Array[1, 40].Array[0, 8], Gen.OneOf("", ";ext=1"), Gen.Int.Array[0, 8]).Sample(static (chunks, extension, splits) =>
+        {
+            var encoded = new List<byte>();
+            foreach (byte[] chunk in chunks)
+            {
+                encoded.AddRange(Encoding.ASCII.GetBytes($"{chunk.Length:x}{extension}\r\n"));
+                encoded.AddRange(chunk);
+                encoded.AddRange("\r\n"u8.ToArray());
+            }
+
+            encoded.AddRange("0\r\nTrailer: x\r\n\r\n"u8.ToArray());
+            byte[] input = [.. encoded];
+            int[] points = [.. splits.Select(s => (int)((uint)s % (uint)(input.Length + 1))).Order(), input.Length];
+            var body = default(HttpChunkedBody);
+            var decoded = new List<byte>();
+            int start = 0;
+            foreach (int point in points)
+            {
+                ReadOnlySpan<byte> piece = input.AsSpan(start, point - start);
+                while (!piece.IsEmpty && !body.IsComplete)
+                {
+                    Assert.True(body.TryDecode(piece, out int consumed, out int dataOffset, out int dataLength, out HttpParseError error), error.ToString());
+                    Assert.True(consumed > 0);
+                    decoded.AddRange(piece.Slice(dataOffset, dataLength).ToArray());
+                    piece = piece[consumed..];
+                }
+
+                start = point;
+            }
+
+            Assert.True(body.IsComplete);
+            Assert.Equal(chunks.SelectMany(c => c), decoded);
+        }, iter: 2000);
+
+    [Fact]
     public void Chunked_AnyBytes_NeverThrowsAndSplitsAgree() =>
         Gen.Select(Gen.Frequency((3, ChunkedEncoding), (1, HeadishBytes)), Gen.Int.Array[0, 6], Gen.Int[0, 63]).Sample(static (encoded, splits, flip) =>
         {

@@ -210,6 +210,47 @@ public sealed class HttpProxyTests
     }
 
     [Fact]
+    public async Task ConnectAfterAForwardedRequest_OnOneConnection_BecomesTheTunnel()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        await using OriginServer origin = await OriginServer.StartAsync(tls: false);
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync(Ascii($"GET http://127.0.0.1:{origin.Port}/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        string first = await ReadHeadAsync(client.Socket);
+        Assert.StartsWith("HTTP/1.1 200 OK", first, StringComparison.Ordinal);
+        Assert.Equal(OriginServer.HelloBody, Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(OriginServer.HelloBody.Length)));
+
+        await client.SendAsync(Ascii($"CONNECT 127.0.0.1:{target.Port} HTTP/1.1\r\n\r\n"));
+        Assert.Equal("HTTP/1.1 200 Connection established\r\n\r\n", await ReadHeadAsync(client.Socket));
+        using Socket peer = await target.AcceptAsync();
+        await client.SendAsync("ping"u8.ToArray());
+        Assert.Equal("ping"u8.ToArray(), await peer.ReceiveExactlyAsync(4));
+        await peer.SendAsync("pong"u8.ToArray());
+        Assert.Equal("pong"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+    }
+
+    [Fact]
+    public async Task Http10Client_ChunkedOrigin_GetsTheDataAlone_EndedByTheClose()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        await using OriginServer origin = await OriginServer.StartAsync(tls: false);
+        const int Length = 100_000;
+
+        string response = await ExchangeAsync(server, $"GET http://127.0.0.1:{origin.Port}/chunked/{Length} HTTP/1.0\r\n\r\n", latin1: true);
+        int bodyStart = response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
+        string head = response[..bodyStart];
+        byte[] body = Encoding.Latin1.GetBytes(response[bodyStart..]);
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("Transfer-Encoding", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Connection: close\r\n", head, StringComparison.Ordinal);
+        Assert.Equal(Length, body.Length);
+        Assert.Equal(-1, OriginContent.FirstMismatch(body));
+    }
+
+    [Fact]
     public async Task OriginDown_Answers502()
     {
         await using TestServer server = await TestServer.StartAsync();
@@ -338,11 +379,12 @@ public sealed class HttpProxyTests
     }
 
     /// <summary>Sends <paramref name="request"/> on a new connection and reads everything the server sends until it closes.</summary>
-    private static async Task<string> ExchangeAsync(TestServer server, string request)
+    private static async Task<string> ExchangeAsync(TestServer server, string request, bool latin1 = false)
     {
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
         await client.SendAsync(Ascii(request));
-        return Encoding.ASCII.GetString(await client.ReadToEndAsync());
+        byte[] received = await client.ReadToEndAsync();
+        return latin1 ? Encoding.Latin1.GetString(received) : Encoding.ASCII.GetString(received);
     }
 
     private static async Task<string> ReadHeadAsync(Socket socket)

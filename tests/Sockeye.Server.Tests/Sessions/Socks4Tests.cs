@@ -139,6 +139,29 @@ public sealed class Socks4Tests
     }
 
     [Fact]
+    public async Task AddressBannedForFailedLogins_RefusedOverSocks4Too()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Users.Add(new SockeyeUser("alice", "secret"));
+            o.Socks4.AllowWithUsers.Add("alice");
+            o.Authentication.MaxFailures = 1;
+            o.Authentication.FailureDelay = TimeSpan.Zero;
+        });
+        using var target = new TcpTarget();
+        using (RawClient guesser = await RawClient.ConnectAsync(server.EndPoint))
+        {
+            await guesser.SendAsync([.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials("alice", "wrong")]);
+            Assert.Equal([5, 2, 1, 1], await guesser.ReceiveExactlyAsync(4));
+        }
+
+        using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        await client.SendAsync(Socks4Request(1, target.EndPoint, "alice"));
+
+        Assert.Equal([0, 91, 0, 0, 0, 0, 0, 0], await client.ReadToEndAsync());
+    }
+
+    [Fact]
     public async Task UserFromUserId_IsTheRulesUser()
     {
         await using TestServer server = await TestServer.StartAsync(o =>

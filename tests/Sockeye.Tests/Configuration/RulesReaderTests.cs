@@ -59,6 +59,38 @@ public class RulesReaderTests
     }
 
     [Fact]
+    public void Read_Routes_ChainFallbackAndEgress()
+    {
+        const string json = """
+            {
+              "rules": [
+                { "action": "allow", "destinations": "*.corp.example", "route": "direct", "bindAddress": [ "192.0.2.10", "2001:db8::10" ], "interface": "lo" },
+                { "action": "allow", "route": [ "socks5://alice:secret@upstream.example:1080", "http://proxy.example:3128" ], "fallback": "socks4a://other.example" },
+                { "action": "allow", "route": "direct" }
+              ]
+            }
+            """;
+        (SockeyeSettings? settings, List<string> errors) = Read(json);
+
+        Assert.Empty(errors);
+        IList<AccessRule> rules = settings!.Server.Rules;
+        RouteOptions corp = rules[0].Route!;
+        Assert.True(corp.IsDirect);
+        Assert.Equal(IPAddress.Parse("192.0.2.10"), corp.BindAddressV4);
+        Assert.Equal(IPAddress.Parse("2001:db8::10"), corp.BindAddressV6);
+        Assert.Equal("lo", corp.Interface);
+
+        RouteOptions chain = rules[1].Route!;
+        Assert.Equal([Sockeye.Client.ProxyKind.Socks5, Sockeye.Client.ProxyKind.Http], chain.Upstreams.Select(u => u.Kind));
+        Assert.Equal("alice", chain.Upstreams[0].Credential!.UserName);
+        Assert.Equal(3128, chain.Upstreams[1].Port);
+        Assert.Equal(Sockeye.Client.ProxyKind.Socks4a, chain.Fallback!.Upstreams.Single().Kind);
+        Assert.Equal("socks5://upstream.example:1080 -> http://proxy.example:3128, else socks4a://other.example:1080", chain.ToString());
+        Assert.DoesNotContain("secret", rules[1].ToString(), StringComparison.Ordinal);
+        Assert.True(rules[2].Route!.IsDirect);
+    }
+
+    [Fact]
     public void Read_ListsAsCommaSeparatedStrings_AsEnvironmentVariablesGiveThem()
     {
         (SockeyeSettings? settings, List<string> errors) = Read(new Dictionary<string, string?>
@@ -83,6 +115,21 @@ public class RulesReaderTests
 
         Assert.Empty(errors);
         Assert.Empty(settings!.Server.Rules);
+    }
+
+    [Theory]
+    [InlineData("""{ "rules": [ { "action": "deny", "route": "socks5://upstream:1080" } ] }""", "rules[0]: route, fallback, bindAddress and interface belong to allow rules")]
+    [InlineData("""{ "rules": [ { "action": "allow", "route": "ftp://upstream:21" } ] }""", "rules[0].route: 'ftp://upstream:21' is not an upstream proxy")]
+    [InlineData("""{ "rules": [ { "action": "allow", "route": "socks5://bob:hunter2@" } ] }""", "rules[0].route: 'socks5://***@' is not an upstream proxy")]
+    [InlineData("""{ "rules": [ { "action": "allow", "route": [ "direct", "socks5://upstream:1080" ] } ] }""", "rules[0].route: 'direct' cannot be part of a chain")]
+    [InlineData("""{ "rules": [ { "action": "allow", "bindAddress": "somewhere" } ] }""", "rules[0].bindAddress: 'somewhere' is not an IP address")]
+    [InlineData("""{ "rules": [ { "action": "allow", "bindAddress": [ "192.0.2.1", "192.0.2.2" ] } ] }""", "rules[0].bindAddress: give at most one IPv4 and one IPv6 address")]
+    [InlineData("""{ "rules": [ { "action": "allow", "interface": "eth0; rm" } ] }""", "rules[0].interface: 'eth0; rm' is not an interface name")]
+    public void Read_BadRoute_OneErrorNamingTheKey(string json, string expected)
+    {
+        (_, List<string> errors) = Read(json);
+
+        Assert.Contains(errors, e => e.StartsWith(expected, StringComparison.Ordinal));
     }
 
     [Theory]

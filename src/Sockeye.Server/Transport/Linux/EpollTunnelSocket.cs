@@ -95,9 +95,9 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     /// Connects to <paramref name="target"/> from <paramref name="source"/> (any address when <see langword="null"/>).
     /// A failure, a timeout or a cancellation is a value, so that a Happy Eyeballs race can weigh it against the others.
     /// </summary>
-    public static async Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(EpollLoop loop, IPEndPoint target, IPAddress? source, CancellationToken cancellationToken)
+    public static async Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(EpollLoop loop, IPEndPoint target, IPAddress? source, string? device, CancellationToken cancellationToken)
     {
-        (EpollTunnelSocket? socket, SocketError error) = StartConnect(loop, target.Address, target.Port, source);
+        (EpollTunnelSocket? socket, SocketError error) = StartConnect(loop, target.Address, target.Port, source, device);
         if (socket is null || !socket.IsConnecting)
         {
             return (socket, error);
@@ -125,7 +125,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     /// In three steps, with nothing of its own to await, so that a caller that is suspended anyway (a session) waits for
     /// the connect in its own state machine: the async methods of a connect were three more objects per tunnel.
     /// </remarks>
-    public static (EpollTunnelSocket? Socket, SocketError Error) StartConnect(EpollLoop loop, IPAddress address, int port, IPAddress? source)
+    public static (EpollTunnelSocket? Socket, SocketError Error) StartConnect(EpollLoop loop, IPAddress address, int port, IPAddress? source, string? device = null)
     {
         int fd = RawSocket.CreateTcp(address.AddressFamily);
         if (fd < 0)
@@ -137,6 +137,11 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         var socket = new EpollTunnelSocket(loop, fd, remoteEndPoint: null);
         RawSocket.SetNoDelay(fd);
         if (source is not null && RawSocket.Bind(fd, source, 0) != 0)
+        {
+            return FailConnect(socket, Libc.LastError);
+        }
+
+        if (device is not null && RawSocket.BindToDevice(fd, device) != 0)
         {
             return FailConnect(socket, Libc.LastError);
         }

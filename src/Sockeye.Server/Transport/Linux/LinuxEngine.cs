@@ -57,8 +57,8 @@ internal sealed class LinuxEngine : TransportEngine
     /// <summary>On the event loop that accepted it: the session runs until its first wait, which completes on its own loop.</summary>
     public override void StartSession(IThreadPoolWorkItem session) => session.Execute();
 
-    public override Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(IPEndPoint target, IPAddress? source, TunnelSocket? near, CancellationToken cancellationToken) =>
-        EpollTunnelSocket.ConnectAsync(LoopNear(near), target, source, cancellationToken);
+    public override Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(IPEndPoint target, IPAddress? source, TunnelSocket? near, CancellationToken cancellationToken, string? device = null) =>
+        EpollTunnelSocket.ConnectAsync(LoopNear(near), target, source, device, cancellationToken);
 
     /// <summary>
     /// A connect on the client's loop with its timeout a deadline of that loop's (on the server's clock, so a test's fake

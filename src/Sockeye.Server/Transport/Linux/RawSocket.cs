@@ -55,6 +55,19 @@ internal static class RawSocket
         return connect(fd, native, length);
     }
 
+    /// <summary>
+    /// Makes the socket's traffic leave through the interface named <paramref name="device"/> (SO_BINDTODEVICE), whatever
+    /// the routing table says. 0, or -1 with errno (ENODEV for no such interface, EPERM without CAP_NET_RAW).
+    /// </summary>
+    public static unsafe int BindToDevice(int fd, string device)
+    {
+        // IFNAMSIZ is 16 with the NUL; the name is ASCII (the settings check it).
+        byte* name = stackalloc byte[16];
+        int length = System.Text.Encoding.ASCII.GetBytes(device, new Span<byte>(name, 15));
+        name[length] = 0;
+        return setsockopt(fd, SolSocket, SoBindToDevice, name, length + 1);
+    }
+
     /// <summary>bind(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static unsafe int Bind(int fd, IPAddress address, int port)
     {

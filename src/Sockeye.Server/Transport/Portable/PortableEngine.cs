@@ -21,7 +21,7 @@ internal sealed class PortableEngine(SockeyeServerOptions options, TimeProvider 
 
     public override void StartSession(IThreadPoolWorkItem session) => ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
 
-    public override async Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(IPEndPoint target, IPAddress? source, TunnelSocket? near, CancellationToken cancellationToken)
+    public override async Task<(TunnelSocket? Socket, SocketError Error)> ConnectAsync(IPEndPoint target, IPAddress? source, TunnelSocket? near, CancellationToken cancellationToken, string? device = null)
     {
         Socket socket;
         try
@@ -41,6 +41,11 @@ internal sealed class PortableEngine(SockeyeServerOptions options, TimeProvider 
                 socket.Bind(new IPEndPoint(source, 0));
             }
 
+            if (device is not null)
+            {
+                BindToDevice(socket, device);
+            }
+
             await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
             socket.NoDelay = true;
             return (new RuntimeTunnelSocket(socket), SocketError.Success);
@@ -55,6 +60,21 @@ internal sealed class PortableEngine(SockeyeServerOptions options, TimeProvider 
             socket.Dispose();
             return (null, SocketError.TimedOut);
         }
+    }
+
+    /// <summary>SO_BINDTODEVICE through the runtime's socket: Linux only; elsewhere the connect fails as unsupported.</summary>
+    private static void BindToDevice(Socket socket, string device)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new SocketException((int)SocketError.OperationNotSupported);
+        }
+
+        const int SolSocket = 1;
+        const int SoBindToDevice = 25;
+        byte[] name = new byte[System.Text.Encoding.ASCII.GetByteCount(device) + 1];
+        System.Text.Encoding.ASCII.GetBytes(device, name);
+        socket.SetRawSocketOption(SolSocket, SoBindToDevice, name);
     }
 
     public override TunnelRelay CreateRelay(TunnelSocket client, TunnelSocket target, SessionBandwidth? bandwidth) =>

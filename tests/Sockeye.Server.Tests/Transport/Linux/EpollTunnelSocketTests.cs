@@ -25,7 +25,7 @@ public sealed class EpollTunnelSocketTests
     {
         using EpollLoop loop = NewLoop();
         using Socket listener = Listen();
-        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source: null, CancellationToken.None)
+        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source: null, null, CancellationToken.None)
             .DefaultTimeout();
         using Socket peer = await listener.AcceptAsync().DefaultTimeout();
         var tunnel = Assert.IsType<EpollTunnelSocket>(socket);
@@ -50,7 +50,7 @@ public sealed class EpollTunnelSocketTests
         using EpollLoop loop = NewLoop();
         using Socket listener = Listen();
         IPAddress source = IPAddress.Parse("127.0.0.2");
-        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source, CancellationToken.None)
+        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source, null, CancellationToken.None)
             .DefaultTimeout();
         using Socket peer = await listener.AcceptAsync().DefaultTimeout();
         var tunnel = Assert.IsType<EpollTunnelSocket>(socket);
@@ -92,7 +92,7 @@ public sealed class EpollTunnelSocketTests
         using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
 
-        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)closed.LocalEndPoint!, source: null, CancellationToken.None)
+        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)closed.LocalEndPoint!, source: null, null, CancellationToken.None)
             .DefaultTimeout();
 
         Assert.Null(socket);
@@ -108,7 +108,7 @@ public sealed class EpollTunnelSocketTests
         using var cts = new CancellationTokenSource();
         await cts.CancelAsync();
 
-        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, listener.EndPoint, source: null, cts.Token).DefaultTimeout();
+        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, listener.EndPoint, source: null, null, cts.Token).DefaultTimeout();
 
         Assert.Null(socket);
         Assert.Equal(SocketError.TimedOut, error);
@@ -122,7 +122,7 @@ public sealed class EpollTunnelSocketTests
         using SaturatedListener listener = await SaturatedListener.StartAsync();
         using var cts = new CancellationTokenSource();
 
-        Task<(TunnelSocket? Socket, SocketError Error)> connect = EpollTunnelSocket.ConnectAsync(loop, listener.EndPoint, source: null, cts.Token);
+        Task<(TunnelSocket? Socket, SocketError Error)> connect = EpollTunnelSocket.ConnectAsync(loop, listener.EndPoint, source: null, null, cts.Token);
 
         // The SYN was dropped: the attempt waits on the loop for an answer that does not come.
         Assert.False(connect.IsCompleted);
@@ -466,7 +466,7 @@ public sealed class EpollTunnelSocketTests
     private static async Task<Connection> ConnectAsync(EpollLoop loop)
     {
         using Socket listener = Listen();
-        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source: null, CancellationToken.None)
+        (TunnelSocket? socket, SocketError error) = await EpollTunnelSocket.ConnectAsync(loop, (IPEndPoint)listener.LocalEndPoint!, source: null, null, CancellationToken.None)
             .DefaultTimeout();
         Assert.Equal(SocketError.Success, error);
         var tunnel = Assert.IsType<EpollTunnelSocket>(socket);
