@@ -52,6 +52,36 @@ public sealed class DanteTests
         Assert.Equal(Socks5ReplyCode.ConnectionRefused, e.ReplyCode);
     }
 
+    // Dante 1.4.2 answers a SOCKS4a request (a name after 0.0.0.1) with 91 under this configuration, even to a listening
+    // port, so only the plain SOCKS4 form (an IPv4 address) is checked against it; SOCKS4a names are checked against
+    // Sockeye (ProxyKindsTests).
+    [DanteFact]
+    public async Task Dante_Socks4ConnectToIPv4_RelaysBothWays()
+    {
+        await using ExternalServer dante = await StartDanteAsync();
+        using var target = new TcpTarget();
+        var client = new Socks5Client(new Socks5Proxy(ProxyKind.Socks4a, dante.EndPoint));
+
+        await using Socks5Connection connection = await client.ConnectAsync(IPAddress.Loopback, target.Port).DefaultTimeout();
+        using Socket accepted = await target.AcceptAsync();
+
+        await Socks5ClientTests.AssertRelaysAsync(connection, accepted);
+    }
+
+    [DanteFact]
+    public async Task Dante_Socks4aConnectToClosedPort_ThrowsGeneralFailureWithCd91()
+    {
+        await using ExternalServer dante = await StartDanteAsync();
+        int closedPort = Socks5ClientTests.ReserveClosedPort();
+        var client = new Socks5Client(new Socks5Proxy(ProxyKind.Socks4a, dante.EndPoint));
+
+        SocksException e = await Assert.ThrowsAsync<SocksException>(() => client.ConnectAsync(IPAddress.Loopback, closedPort)).DefaultTimeout();
+
+        Assert.Equal(SocksError.CommandFailed, e.Error);
+        Assert.Equal(Socks5ReplyCode.GeneralFailure, e.ReplyCode);
+        Assert.Equal(91, e.UpstreamStatus);
+    }
+
     [DanteFact]
     public async Task Dante_Bind_PeerConnectsAndRelays()
     {
