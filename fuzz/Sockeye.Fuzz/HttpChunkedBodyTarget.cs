@@ -36,6 +36,21 @@ public static class HttpChunkedBodyTarget
 
         Check(wholeOk == piecesOk && whole.IsComplete == pieces.IsComplete, "whole and pieces disagree");
         Check(!wholeOk || wholeConsumed == total, "whole and pieces end the body at different bytes");
+
+        // Decoding (for HTTP/1.0 clients) walks the same framing: same verdict, same end, data runs inside what it consumed.
+        var decoder = new HttpChunkedBody(MaxLineLength, MaxTrailerLength);
+        bool decodeOk = true;
+        int decoded = 0;
+        while (decodeOk && decoded < input.Length && !decoder.IsComplete)
+        {
+            decodeOk = decoder.TryDecode(input[decoded..], out int consumed, out int dataOffset, out int dataLength, out _);
+            Check(!decodeOk || consumed > 0, "a decode step consumed nothing");
+            Check(dataOffset >= 0 && dataLength >= 0 && dataOffset + dataLength <= consumed, "a data run lies outside what was consumed");
+            decoded += consumed;
+        }
+
+        Check(decodeOk == wholeOk && decoder.IsComplete == whole.IsComplete, "decoding and tracking disagree");
+        Check(!wholeOk || decoded == wholeConsumed, "decoding and tracking end the body at different bytes");
         return whole.IsComplete;
     }
 

@@ -23,8 +23,11 @@ switch (target)
     case "http-chunked":
         Fuzzer.OutOfProcess.Run(stream => _ = HttpChunkedBodyTarget.Run(ReadAll(stream)));
         return 0;
+    case "socks4-request":
+        Fuzzer.OutOfProcess.Run(stream => _ = Socks4RequestTarget.Run(ReadAll(stream)));
+        return 0;
     default:
-        Console.Error.WriteLine("usage: Sockeye.Fuzz proxy-header|http-request|http-response|http-chunked");
+        Console.Error.WriteLine("usage: Sockeye.Fuzz proxy-header|http-request|http-response|http-chunked|socks4-request");
         return 2;
 }
 

@@ -12,6 +12,9 @@ public sealed class ShortPassTests
     private const int Mutations = 50_000;
 
     [Fact]
+    public void Socks4Request_SeedsAndMutations_HoldEveryInvariant() => ShortPass("socks4-request", static input => Socks4RequestTarget.Run(input));
+
+    [Fact]
     public void ProxyHeader_SeedsAndMutations_HoldEveryInvariant() => ShortPass("proxy-header", static input => ProxyHeaderTarget.Run(input));
 
     [Fact]
