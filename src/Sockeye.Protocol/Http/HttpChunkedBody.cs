@@ -84,64 +84,23 @@ public struct HttpChunkedBody
     /// (a bad hex digit, a size past <see cref="long.MaxValue"/>, no CRLF after the data, a bare LF, a control byte, a
     /// line or trailer section past its limit); <paramref name="consumed"/> is 0 and every later call fails the same way.
     /// </summary>
-    public bool TryAdvance(ReadOnlySpan<byte> data, out int consumed, out HttpParseError error)
-    {
-        consumed = 0;
-        error = HttpParseError.None;
-        if (_state == State.Complete)
-        {
-            return true;
-        }
+    public bool TryAdvance(ReadOnlySpan<byte> data, out int consumed, out HttpParseError error) =>
+        Scan(data, stopAfterData: false, out consumed, out _, out _, out error);
 
-        if (_state == State.Failed)
-        {
-            error = HttpParseError.InvalidChunk;
-            return false;
-        }
-
-        int i = 0;
-        while (i < data.Length)
-        {
-            if (_state == State.Data)
-            {
-                // The data is the bulk of a body: skip it whole, not byte by byte.
-                int take = (int)Math.Min(_remaining, data.Length - i);
-                i += take;
-                _remaining -= take;
-                if (_remaining == 0)
-                {
-                    _state = State.DataCr;
-                }
-
-                continue;
-            }
-
-            if (!Step(data[i]))
-            {
-                _state = State.Failed;
-                error = HttpParseError.InvalidChunk;
-                return false;
-            }
-
-            i++;
-            if (_state == State.Complete)
-            {
-                break;
-            }
-        }
-
-        consumed = i;
-        return true;
-    }
-
-    /// <summary>One byte outside chunk data; <see langword="false"/> when it breaks the framing.</summary>
     /// <summary>
     /// As <see cref="TryAdvance"/>, for a reader that needs the body's data without its framing (a proxy passing a chunked
     /// body to an HTTP/1.0 client, which cannot read chunks): it stops after at most one run of data, and says where that
     /// run lies in <paramref name="data"/>. Call it again with the rest until all of <paramref name="data"/> is consumed or
     /// the body is complete. <paramref name="dataLength"/> is 0 when the bytes consumed were framing only.
     /// </summary>
-    public bool TryDecode(ReadOnlySpan<byte> data, out int consumed, out int dataOffset, out int dataLength, out HttpParseError error)
+    public bool TryDecode(ReadOnlySpan<byte> data, out int consumed, out int dataOffset, out int dataLength, out HttpParseError error) =>
+        Scan(data, stopAfterData: true, out consumed, out dataOffset, out dataLength, out error);
+
+    /// <summary>
+    /// Walks the framing over <paramref name="data"/>; a run of data is skipped whole, and with
+    /// <paramref name="stopAfterData"/> the walk ends after the first one, which it reports.
+    /// </summary>
+    private bool Scan(ReadOnlySpan<byte> data, bool stopAfterData, out int consumed, out int dataOffset, out int dataLength, out HttpParseError error)
     {
         consumed = 0;
         dataOffset = 0;
@@ -163,6 +122,7 @@ public struct HttpChunkedBody
         {
             if (_state == State.Data)
             {
+                // The data is the bulk of a body: skip it whole, not byte by byte.
                 int take = (int)Math.Min(_remaining, data.Length - i);
                 dataOffset = i;
                 dataLength = take;
@@ -173,7 +133,12 @@ public struct HttpChunkedBody
                     _state = State.DataCr;
                 }
 
-                break;
+                if (stopAfterData)
+                {
+                    break;
+                }
+
+                continue;
             }
 
             if (!Step(data[i]))
