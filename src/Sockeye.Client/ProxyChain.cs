@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Sockeye.Client.Handshake;
 using Sockeye.Protocol.Socks5;
 
@@ -78,6 +80,111 @@ public static class ProxyChain
 
             throw failure;
         }
+    }
+
+    /// <summary>
+    /// Over <paramref name="connection"/>, already open to <c>proxies[0]</c>, has each proxy CONNECT to the next and the
+    /// last one, which must speak SOCKS5, open a UDP association (UDP ASSOCIATE, RFC 1928 §7). Returns the relay the last
+    /// proxy announced: where to send its headed datagrams. The association lasts as long as
+    /// <paramref name="connection"/>, which becomes its control connection: keep it open, and close it to end the association.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// The request names 0.0.0.0:0 as the datagrams' source (RFC 1928 §7: the client does not know it yet), so the proxy
+    /// takes them from the address of its control connection's peer. A proxy that wants the source named exactly is not served.
+    /// </para>
+    /// <para>
+    /// BND.ADDR is resolved to an address: an address is taken as it is; an unspecified one (0.0.0.0 or ::), which proxies
+    /// send to mean "the address you reached me on", becomes <paramref name="firstHopAddress"/> when the chain has one
+    /// proxy, and for a longer chain the last proxy's host (its first address, resolved by the system's DNS when it is a
+    /// name): only the last hop's own host is known here, not how the first hop reached it. A name is resolved by the
+    /// system's DNS, and its first address taken.
+    /// </para>
+    /// <para>
+    /// The connection is the caller's, as for <see cref="ConnectAsync"/>: never disposed here, in an unknown state after a
+    /// failure, with no timeout but <paramref name="cancellationToken"/>.
+    /// </para>
+    /// </remarks>
+    /// <param name="connection">A connection to the first proxy, read and written by nothing else meanwhile.</param>
+    /// <param name="proxies">The chain, in order; at least one proxy, the last a SOCKS5 one.</param>
+    /// <param name="firstHopAddress">The address <paramref name="connection"/> reached the first proxy on.</param>
+    /// <param name="cancellationToken">Stops the handshake; <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <returns>The relay endpoint of the last proxy (BND.ADDR:BND.PORT, resolved as above).</returns>
+    /// <exception cref="SocksException">
+    /// A proxy refused, failed, or sent something unreadable, the connection closed, or the announced relay has no port or
+    /// does not resolve; <see cref="SocksException.Error"/> says which, <see cref="SocksException.Proxy"/> which hop.
+    /// </exception>
+    /// <exception cref="NotSupportedException">The last proxy is not a SOCKS5 proxy: only SOCKS5 has UDP ASSOCIATE. Thrown before any I/O.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="connection"/>, <paramref name="proxies"/> or <paramref name="firstHopAddress"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public static async Task<IPEndPoint> UdpAssociateAsync(
+        Stream connection, IReadOnlyList<Socks5Proxy> proxies, IPAddress firstHopAddress, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(firstHopAddress);
+        CheckChain(proxies, nameof(proxies));
+        if (proxies[^1].Kind != ProxyKind.Socks5)
+        {
+            throw SocksErrors.CommandNeedsSocks5(new HopContext(proxies[^1], proxies.Count - 1, proxies.Count), Socks5Command.UdpAssociate);
+        }
+
+        using var handshake = new ProxyHandshake(new HopContext(proxies[0], 0, proxies.Count), HandshakeStep.Request);
+        handshake.Attach(connection);
+        Socks5Reply reply;
+        try
+        {
+            await handshake.ReachLastHopAsync(proxies, cancellationToken).ConfigureAwait(false);
+            await handshake.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+            reply = await handshake.RequestAsync(Socks5Command.UdpAssociate, Destinations.FromIPAddress(IPAddress.Any), 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            SocksException? failure = handshake.Classify(e, timedOut: false, Timeout.InfiniteTimeSpan);
+            if (failure is null)
+            {
+                throw;
+            }
+
+            throw failure;
+        }
+
+        return await ResolveRelayAsync(reply, handshake.Hop, firstHopAddress, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<IPEndPoint> ResolveRelayAsync(Socks5Reply reply, HopContext hop, IPAddress firstHopAddress, CancellationToken cancellationToken)
+    {
+        if (reply.Port == 0)
+        {
+            throw SocksErrors.UnreachableRelay(hop, reply.Bound.ToString(reply.Port), "has no port");
+        }
+
+        IPAddress[] candidates;
+        if (reply.Bound.TryGetIPAddress(out IPAddress? announced))
+        {
+            candidates = !announced.Equals(IPAddress.Any) && !announced.Equals(IPAddress.IPv6Any) ? [announced]
+                : hop.Count == 1 ? [firstHopAddress]
+                : await hop.Proxy.ResolveAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            try
+            {
+                candidates = await Dns.GetHostAddressesAsync(reply.Bound.DomainName!, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                throw SocksErrors.UnreachableRelay(hop, reply.Bound.ToString(reply.Port), $"does not resolve ({e.SocketErrorCode})");
+            }
+        }
+
+        if (candidates.Length == 0)
+        {
+            throw SocksErrors.UnreachableRelay(hop, reply.Bound.ToString(reply.Port), "has no address");
+        }
+
+        IPAddress address = candidates[0].IsIPv4MappedToIPv6 ? candidates[0].MapToIPv4() : candidates[0];
+        return new IPEndPoint(address, reply.Port);
     }
 
     /// <exception cref="ArgumentNullException"><paramref name="proxies"/> is <see langword="null"/>.</exception>

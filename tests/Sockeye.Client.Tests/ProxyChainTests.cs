@@ -60,6 +60,42 @@ public sealed class ProxyChainTests
     }
 
     [Fact]
+    public async Task UdpAssociateAsync_ThroughAnHttpHop_ReturnsTheLastHopsRelay_WhichRelays()
+    {
+        await using TestServer a = await TestServer.StartAsync();
+        await using TestServer b = await TestServer.StartAsync();
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(a.EndPoint).DefaultTimeout();
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+
+        IPEndPoint relay = await ProxyChain.UdpAssociateAsync(stream, [new Socks5Proxy(ProxyKind.Http, a.EndPoint), b.Proxy()], IPAddress.Loopback).DefaultTimeout();
+
+        Assert.Equal(IPAddress.Loopback, relay.Address);
+        Assert.NotEqual(0, relay.Port);
+        using var echo = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        echo.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var echoEndPoint = (IPEndPoint)echo.LocalEndPoint!;
+        byte[] header = [0, 0, 0, 1, 127, 0, 0, 1, (byte)(echoEndPoint.Port >> 8), (byte)echoEndPoint.Port];
+        byte[] datagram = [.. header, .. "hi"u8];
+        await udp.SendToAsync(datagram, SocketFlags.None, relay).DefaultTimeout();
+        byte[] buffer = new byte[16];
+        SocketReceiveFromResult received = await echo.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout();
+        Assert.Equal("hi"u8.ToArray(), buffer[..received.ReceivedBytes]);
+    }
+
+    [Fact]
+    public async Task UdpAssociateAsync_LastHopNotSocks5_ThrowsNotSupportedBeforeAnyIO()
+    {
+        await using var stream = new MemoryStream();
+
+        await Assert.ThrowsAsync<NotSupportedException>(() =>
+            ProxyChain.UdpAssociateAsync(stream, [new Socks5Proxy(ProxyKind.Http, new IPEndPoint(IPAddress.Loopback, 1))], IPAddress.Loopback));
+        Assert.Equal(0, stream.Length);
+    }
+
+    [Fact]
     public async Task ConnectAsync_HttpHopWithTunnelBytesRightBehindItsHead_LeavesThemInTheStream()
     {
         // The fake writes the 200 and the destination's first bytes in one segment: the handshake must stop at the head.

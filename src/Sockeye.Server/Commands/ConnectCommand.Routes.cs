@@ -42,7 +42,20 @@ internal sealed partial class ConnectCommand
     /// the reply: the upstream's own code where it gave one, X'06' for the connect timeout, X'01' for an upstream that is
     /// down or broken.
     /// </summary>
-    private async Task<ConnectResult> ConnectUpstreamAsync(RouteOptions route, Socks5Address destination, ushort port, TunnelSocket? client, CancellationToken cancellationToken)
+    private async Task<ConnectResult> ConnectUpstreamAsync(RouteOptions route, Socks5Address destination, ushort port, TunnelSocket? client, CancellationToken cancellationToken) =>
+        (await OpenUpstreamAsync(route, destination, port, associate: false, client, cancellationToken).ConfigureAwait(false)).Result;
+
+    /// <summary>
+    /// UDP ASSOCIATE along a route whose last upstream speaks SOCKS5: connects to the first upstream as a routed CONNECT
+    /// does, then has the chain open a UDP association at its last hop. On success the result's target is the control
+    /// connection, which the caller keeps open for the association's life, and the relay is where datagrams go. Failures
+    /// are reported (event 1022) and mapped to reply codes as for CONNECT. Fallbacks are not tried.
+    /// </summary>
+    public Task<(ConnectResult Result, IPEndPoint? Relay)> AssociateUpstreamAsync(RouteOptions route, TunnelSocket? client, CancellationToken cancellationToken) =>
+        OpenUpstreamAsync(route, default, 0, associate: true, client, cancellationToken);
+
+    private async Task<(ConnectResult Result, IPEndPoint? Relay)> OpenUpstreamAsync(RouteOptions route, Socks5Address destination, ushort port, bool associate,
+        TunnelSocket? client, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_timeout, _timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -54,11 +67,13 @@ internal sealed partial class ConnectCommand
                 ? [literal]
                 : await _resolver.ResolveAsync(first.Host, linked.Token).ConfigureAwait(false);
             SocketError error = SocketError.HostNotFound;
+            IPAddress? reached = null;
             foreach (IPAddress address in addresses)
             {
                 (socket, error) = await ConnectOneAsync(address, (ushort)first.Port, client, route, linked.Token).ConfigureAwait(false);
                 if (socket is not null)
                 {
+                    reached = address;
                     break;
                 }
             }
@@ -66,17 +81,26 @@ internal sealed partial class ConnectCommand
             if (socket is null)
             {
                 ReportUpstreamFailure(route, $"cannot connect to {first}: {error}");
-                return error == SocketError.TimedOut && timeout.IsCancellationRequested
+                return (error == SocketError.TimedOut && timeout.IsCancellationRequested
                     ? ConnectResult.Failed(SocketError.TimedOut)
-                    : new ConnectResult(null, Socks5ReplyCode.GeneralFailure, error);
+                    : new ConnectResult(null, Socks5ReplyCode.GeneralFailure, error), null);
             }
 
             // The chain reads no byte past its last answer: what the destination sends at once stays in the socket for the relay.
             using var stream = new TunnelSocketStream(socket);
-            await ProxyChain.ConnectAsync(stream, [.. route.Upstreams], destination, port, linked.Token).ConfigureAwait(false);
+            IPEndPoint? relay = null;
+            if (associate)
+            {
+                relay = await ProxyChain.UdpAssociateAsync(stream, [.. route.Upstreams], reached!, linked.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await ProxyChain.ConnectAsync(stream, [.. route.Upstreams], destination, port, linked.Token).ConfigureAwait(false);
+            }
+
             ConnectResult connected = ConnectResult.Connected(socket);
             socket = null;
-            return connected;
+            return (connected, relay);
         }
         catch (SocksException e)
         {
@@ -91,22 +115,22 @@ internal sealed partial class ConnectCommand
                 SocksError.TimedOut => Socks5ReplyCode.TtlExpired,
                 _ => e.ReplyCode ?? Socks5ReplyCode.GeneralFailure,
             };
-            return new ConnectResult(null, code, SocketError.SocketError);
+            return (new ConnectResult(null, code, SocketError.SocketError), null);
         }
         catch (SocketException e)
         {
             ReportUpstreamFailure(route, e.Message);
-            return new ConnectResult(null, Socks5ReplyCode.GeneralFailure, e.SocketErrorCode);
+            return (new ConnectResult(null, Socks5ReplyCode.GeneralFailure, e.SocketErrorCode), null);
         }
         catch (IOException e)
         {
             ReportUpstreamFailure(route, e.Message);
-            return new ConnectResult(null, Socks5ReplyCode.GeneralFailure, SocketError.ConnectionReset);
+            return (new ConnectResult(null, Socks5ReplyCode.GeneralFailure, SocketError.ConnectionReset), null);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             ReportUpstreamFailure(route, $"no answer within the connect timeout ({_timeout.TotalSeconds:0.###} s)");
-            return ConnectResult.Failed(SocketError.TimedOut);
+            return (ConnectResult.Failed(SocketError.TimedOut), null);
         }
         finally
         {

@@ -29,6 +29,10 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     // Stands in the route cache for a destination the access rules deny, so that the rules are asked once per destination.
     private static readonly SocketAddress DeniedRoute = new(AddressFamily.InterNetwork);
 
+    // Stands in the route cache, through an upstream, for a destination the access rules allow (the datagram goes whole
+    // to the upstream relay, whatever its destination).
+    private static readonly SocketAddress PermittedRoute = new(AddressFamily.InterNetwork);
+
     private readonly UdpOptions _options;
     private readonly OutboundOptions _outbound;
     private readonly DnsCache _dns;
@@ -54,6 +58,12 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     private int _claimedPort;
 
     private SocketAddress? _clientSocketAddress;
+
+    // Through an upstream (UdpAssociation.Upstream.cs): the upstream's relay, and the header lengths of the datagram each
+    // direction's loop is handling (one loop per direction: the client's socket, and the one socket toward the relay).
+    private SocketAddress? _upstreamRelay;
+    private int _upstreamHeaderUp;
+    private int _upstreamHeaderDown;
     private long _lastActivityTimestamp;
     private long _bytesUp;
     private long _bytesDown;
@@ -101,7 +111,8 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
     Socket IDatagramRelay.ClientSocket => _clientSocket;
 
-    int IDatagramRelay.MaxPayloadBytes => _options.MaxDatagramBytes;
+    // Through an upstream, what comes back carries the upstream's header in front of the payload: room for an address's.
+    int IDatagramRelay.MaxPayloadBytes => _upstreamRelay is null ? _options.MaxDatagramBytes : _options.MaxDatagramBytes + DatagramPump.ReplyHeaderRoom;
 
     /// <summary>
     /// Opens the relay socket on <paramref name="localAddress"/> (the address the client reached us on), on a port of
@@ -109,7 +120,9 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// from <paramref name="client"/>'s address are accepted; from its port too when the request named one (non-zero),
     /// otherwise from the port of the first datagram. Payloads count against <paramref name="bandwidth"/> when it is not null.
     /// With <paramref name="check"/>, each destination is put to the access rules the first time it is seen, and
-    /// datagrams to a denied one are dropped and counted. <paramref name="engine"/> pumps the datagrams.
+    /// datagrams to a denied one are dropped and counted. <paramref name="engine"/> pumps the datagrams. With
+    /// <paramref name="upstreamRelay"/> (an upstream SOCKS5 proxy's association) each permitted datagram goes to it whole
+    /// (header and payload, names unresolved), and only what comes from it goes back to the client, whole.
     /// </summary>
     /// <returns>
     /// The association, or <see langword="null"/> with the error: <see cref="SocketError.AddressAlreadyInUse"/> when
@@ -117,7 +130,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// </returns>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, UdpRelayPorts ports,
         TimeProvider timeProvider, SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check,
-        TransportEngine engine, out SocketError error)
+        TransportEngine engine, out SocketError error, IPEndPoint? upstreamRelay = null)
     {
         Socket? socket = null;
         int claimedPort = 0;
@@ -151,6 +164,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
                 Announced = new IPEndPoint(options.AdvertiseAddressFor(bound.AddressFamily) ?? bound.Address, bound.Port),
                 _ports = ports,
                 _claimedPort = claimedPort,
+                _upstreamRelay = upstreamRelay is null ? null : new IPEndPoint(Normalize(upstreamRelay.Address), upstreamRelay.Port).Serialize(),
             };
         }
         catch
@@ -183,6 +197,11 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
     ClientDatagramRoute IDatagramRelay.RouteFromClient(ReadOnlySpan<byte> datagram, SocketAddress source)
     {
+        if (_upstreamRelay is not null)
+        {
+            return RouteToUpstream(datagram, source, _upstreamRelay);
+        }
+
         FromClient action = DecideFromClient(datagram, source, out int payloadOffset, out SocketAddress? destination, out Socks5Address? domain, out ushort port);
         return action switch
         {
@@ -209,7 +228,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         if (taken)
         {
             _statistics.CountFromClient();
-            Interlocked.Add(ref _bytesUp, payloadBytes);
+            Interlocked.Add(ref _bytesUp, payloadBytes - _upstreamHeaderUp);
         }
         else
         {
@@ -222,7 +241,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         if (taken)
         {
             _statistics.CountToClient();
-            Interlocked.Add(ref _bytesDown, payloadBytes);
+            Interlocked.Add(ref _bytesDown, payloadBytes - _upstreamHeaderDown);
         }
         else
         {
@@ -306,6 +325,11 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         if (client is null)
         {
             return -1;
+        }
+
+        if (_upstreamRelay is not null)
+        {
+            return PrepareFromUpstream(buffer, payloadLength, source, _upstreamRelay);
         }
 
         // Activity even when dropped below: the destination is still talking, so the association is not idle.

@@ -13,4 +13,11 @@ internal interface IDestinationCheck
     /// <summary>Whether the rules allow <paramref name="command"/> to reach <paramref name="address"/>:<paramref name="port"/>,
     /// which the client named as <paramref name="name"/> if it gave a name. A denial is logged.</summary>
     bool Permits(AccessCommands command, string? name, IPAddress address, int port);
+
+    /// <summary>
+    /// Whether the rules allow <paramref name="command"/> to send to <paramref name="name"/>:<paramref name="port"/> onward
+    /// through an upstream, which resolves it: the name is never resolved here, so a name an address rule might judge once
+    /// resolved is judged by the first rule that certainly matches it, as a routed CONNECT's is. A denial is logged.
+    /// </summary>
+    bool PermitsUnresolved(AccessCommands command, string name, int port);
 }

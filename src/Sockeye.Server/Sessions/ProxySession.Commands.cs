@@ -110,11 +110,44 @@ internal sealed partial class ProxySession
     /// UDP ASSOCIATE: opens the relay, replies with its address, and keeps it exactly as long as the control connection.
     /// Bytes the client sends on the control connection are read and ignored.
     /// </summary>
+    /// <remarks>
+    /// Through a route whose last upstream speaks SOCKS5 (<see cref="ChooseUdpRoute"/>), the upstream's association is
+    /// opened first, over a control connection of ours that lives exactly as long as the client's: its end ends the
+    /// session, and the session's end closes it.
+    /// </remarks>
     private async Task RunUdpAssociateAsync(Socks5Request request)
+    {
+        TunnelSocket? upstream = null;
+        IPEndPoint? upstreamRelay = null;
+        if (_route is { IsDirect: false } route)
+        {
+            (ConnectResult result, upstreamRelay) = await _settings.Connect.AssociateUpstreamAsync(route, _client, _lifetime.Token).ConfigureAwait(false);
+            if (result.Target is null)
+            {
+                SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, LogText.Destination(request.Destination, request.Port), result.ReplyCode, result.SocketError);
+                await FailAsync(result.ReplyCode, SessionCloseReason.ConnectFailed).ConfigureAwait(false);
+                return;
+            }
+
+            upstream = result.Target;
+        }
+
+        try
+        {
+            await RunUdpAssociationAsync(request, upstream, upstreamRelay).ConfigureAwait(false);
+        }
+        finally
+        {
+            upstream?.Close();
+        }
+    }
+
+    private async Task RunUdpAssociationAsync(Socks5Request request, TunnelSocket? upstream, IPEndPoint? upstreamRelay)
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
         UdpAssociation? association = UdpAssociation.Open(_settings.Udp, _settings.Outbound, _services.Dns, _services.UdpStatistics, _services.UdpRelayPorts,
-            _services.TimeProvider, _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error);
+            _services.TimeProvider, _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error,
+            upstreamRelay);
         if (association is null)
         {
             // No port left (every port of udp.portRange taken) is a limit reached (X'01', as at a session cap), not a failed connect.
@@ -143,6 +176,7 @@ internal sealed partial class ProxySession
                 session.Abort(SessionCloseReason.ServerFault);
             }
         }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        Task watch = upstream is null ? Task.CompletedTask : WatchUpstreamControlAsync(upstream, end.Token);
         try
         {
             SessionCloseReason reason = await DrainControlConnectionAsync(_lifetime.Token).ConfigureAwait(false);
@@ -154,7 +188,41 @@ internal sealed partial class ProxySession
             await end.CancelAsync().ConfigureAwait(false);
             association.Dispose();
             await relay.ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Waits for the upstream's control connection to end, reading and discarding what it sends (nothing, normally); its
+    /// close or reset ends the session, as the client's own would. Returns quietly when <paramref name="cancellationToken"/> ends first.
+    /// </summary>
+    private async Task WatchUpstreamControlAsync(TunnelSocket upstream, CancellationToken cancellationToken)
+    {
+        byte[] discard = new byte[16];
+        SessionCloseReason reason;
+        try
+        {
+            while (await upstream.ReceiveAsync(discard, cancellationToken).ConfigureAwait(false) > 0)
+            {
+            }
+
+            reason = SessionCloseReason.TargetReset;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            reason = SessionCloseReason.TargetReset;
+        }
+
+        Abort(reason);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Sockeye.Client;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
@@ -15,7 +16,8 @@ internal sealed partial class ProxySession : IDestinationCheck
     // destination; a decided request needs no further checks, since every destination it can reach gets the same answer.
     private AccessVerdict _requestVerdict = AccessVerdict.Allow;
 
-    // The route the rules chose for a CONNECT; null for the server's own direct connection.
+    // The route the rules chose for a CONNECT (or for a UDP ASSOCIATE, only one through a SOCKS5 upstream); null for the
+    // server's own direct connection.
     private RouteOptions? _route;
 
     /// <summary>The user as rules see it: <see langword="null"/> for a client that did not authenticate.</summary>
@@ -53,6 +55,10 @@ internal sealed partial class ProxySession : IDestinationCheck
             {
                 ChooseRoute(access, ruleNumber);
             }
+            else if (command == AccessCommands.UdpAssociate)
+            {
+                ChooseUdpRoute(access, ruleNumber);
+            }
 
             return true;
         }
@@ -87,6 +93,39 @@ internal sealed partial class ProxySession : IDestinationCheck
     /// <inheritdoc/>
     public bool Permits(AccessCommands command, string? name, IPAddress address, int port) =>
         Decide(AccessRequest.To(ClientAddress, RuleUser, command, name, address, port), out _) != AccessVerdict.Deny;
+
+    /// <inheritdoc/>
+    public bool PermitsUnresolved(AccessCommands command, string name, int port)
+    {
+        AccessRequest request = AccessRequest.To(ClientAddress, RuleUser, command, name, null, port);
+        AccessVerdict verdict = Decide(request, out _);
+        if (verdict != AccessVerdict.Undecided)
+        {
+            return verdict == AccessVerdict.Allow;
+        }
+
+        int number = _settings.Policy.FirstCertainMatch(request);
+        return number > 0 && _settings.Policy[number].Action == AccessAction.Allow;
+    }
+
+    /// <summary>
+    /// UDP ASSOCIATE through an upstream: the route of the first rule that certainly matches the request (its datagrams'
+    /// destinations still to come), when it allows and its chain ends with a SOCKS5 proxy, the only kind with UDP ASSOCIATE.
+    /// The verdict stays as it is: each datagram's destination is still put to the rules.
+    /// </summary>
+    private void ChooseUdpRoute(in AccessRequest access, int ruleNumber)
+    {
+        int number = _requestVerdict == AccessVerdict.Allow ? ruleNumber : _settings.Policy.FirstCertainMatch(access);
+        if (number > 0 && _settings.Policy[number] is { Action: AccessAction.Allow, Route: { IsDirect: false } route }
+            && route.Upstreams[^1].Kind == ProxyKind.Socks5)
+        {
+            _route = route;
+            if (_services.SessionLogger.IsEnabled(LogLevel.Debug))
+            {
+                SessionLog.RouteChosen(_services.SessionLogger, _id, Describe(access), route.ToString(), number);
+            }
+        }
+    }
 
     private AccessVerdict Decide(in AccessRequest request, out int ruleNumber)
     {
