@@ -119,22 +119,32 @@ internal sealed partial class ProxySession
     {
         TunnelSocket? upstream = null;
         IPEndPoint? upstreamRelay = null;
-        if (_route is { IsDirect: false } route)
+        RouteOptions? attempt = _route;
+        while (attempt is { IsDirect: false })
         {
-            (ConnectResult result, upstreamRelay) = await _settings.Connect.AssociateUpstreamAsync(route, _client, _lifetime.Token).ConfigureAwait(false);
-            if (result.Target is null)
+            // Only a SOCKS5 last hop carries UDP (ChooseUdpRoute checked the route; a fallback may not qualify).
+            (ConnectResult result, IPEndPoint? relay) = attempt.Upstreams[^1].Kind == Sockeye.Client.ProxyKind.Socks5
+                ? await _settings.Connect.AssociateUpstreamAsync(attempt, _client, _lifetime.Token).ConfigureAwait(false)
+                : (new ConnectResult(null, Socks5ReplyCode.CommandNotSupported, SocketError.OperationNotSupported), null);
+            if (result.Target is not null)
+            {
+                (upstream, upstreamRelay) = (result.Target, relay);
+                break;
+            }
+
+            if (attempt.Fallback is null || result.ReplyCode == Socks5ReplyCode.ConnectionNotAllowed)
             {
                 SessionLog.ConnectFailed(_services.SessionLogger, _id, request.Command, LogText.Destination(request.Destination, request.Port), result.ReplyCode, result.SocketError);
                 await FailAsync(result.ReplyCode, SessionCloseReason.ConnectFailed).ConfigureAwait(false);
                 return;
             }
 
-            upstream = result.Target;
+            attempt = attempt.Fallback;
         }
 
         try
         {
-            await RunUdpAssociationAsync(request, upstream, upstreamRelay).ConfigureAwait(false);
+            await RunUdpAssociationAsync(request, upstream, upstreamRelay, EgressOf(attempt)).ConfigureAwait(false);
         }
         finally
         {
@@ -142,10 +152,22 @@ internal sealed partial class ProxySession
         }
     }
 
-    private async Task RunUdpAssociationAsync(Socks5Request request, TunnelSocket? upstream, IPEndPoint? upstreamRelay)
+    /// <summary>
+    /// The source addresses of an association's datagrams toward destinations (or the upstream's relay): the route's
+    /// <c>bindAddress</c> where it sets one, so that an upstream sees them come from where the control connection came.
+    /// </summary>
+    private OutboundOptions EgressOf(RouteOptions? route) => route is null || (route.BindAddressV4 is null && route.BindAddressV6 is null)
+        ? _settings.Outbound
+        : new OutboundOptions
+        {
+            BindAddressV4 = route.BindAddressV4 ?? _settings.Outbound.BindAddressV4,
+            BindAddressV6 = route.BindAddressV6 ?? _settings.Outbound.BindAddressV6,
+        };
+
+    private async Task RunUdpAssociationAsync(Socks5Request request, TunnelSocket? upstream, IPEndPoint? upstreamRelay, OutboundOptions outbound)
     {
         var control = (IPEndPoint)_client.LocalEndPoint!;
-        UdpAssociation? association = UdpAssociation.Open(_settings.Udp, _settings.Outbound, _services.Dns, _services.UdpStatistics, _services.UdpRelayPorts,
+        UdpAssociation? association = UdpAssociation.Open(_settings.Udp, outbound, _services.Dns, _services.UdpStatistics, _services.UdpRelayPorts,
             _services.TimeProvider, _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error,
             upstreamRelay);
         if (association is null)

@@ -109,15 +109,16 @@ internal sealed partial class ProxySession : IDestinationCheck
     }
 
     /// <summary>
-    /// UDP ASSOCIATE through an upstream: the route of the first rule that certainly matches the request (its datagrams'
-    /// destinations still to come), when it allows and its chain ends with a SOCKS5 proxy, the only kind with UDP ASSOCIATE.
-    /// The verdict stays as it is: each datagram's destination is still put to the rules.
+    /// UDP ASSOCIATE's route: that of the first rule that certainly matches the request (its datagrams' destinations
+    /// still to come), when it allows. A direct route gives the association its egress address; an upstream route must
+    /// end with a SOCKS5 proxy, the only kind with UDP ASSOCIATE, or the request is refused (X'07') rather than served
+    /// around the route (RunUdpAssociateAsync). The verdict stays as it is: each datagram's destination is still put to
+    /// the rules.
     /// </summary>
     private void ChooseUdpRoute(in AccessRequest access, int ruleNumber)
     {
         int number = _requestVerdict == AccessVerdict.Allow ? ruleNumber : _settings.Policy.FirstCertainMatch(access);
-        if (number > 0 && _settings.Policy[number] is { Action: AccessAction.Allow, Route: { IsDirect: false } route }
-            && route.Upstreams[^1].Kind == ProxyKind.Socks5)
+        if (number > 0 && _settings.Policy[number] is { Action: AccessAction.Allow, Route: { } route })
         {
             _route = route;
             if (_services.SessionLogger.IsEnabled(LogLevel.Debug))

@@ -119,6 +119,58 @@ public sealed class UdpUpstreamTests
     }
 
     [Fact]
+    public async Task UpstreamDown_FallbackDirect_ServesTheAssociationFromHere()
+    {
+        int down = FreePort();
+        await using TestServer front = await TestServer.StartAsync(o =>
+        {
+            AccessRule rule = RouteThrough($"socks5://127.0.0.1:{down}");
+            rule.Route!.Fallback = new RouteOptions();
+            o.Rules.Add(rule);
+        });
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
+
+        byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. "direct after all"u8];
+        await client.SendAsync(datagram);
+
+        AssertDatagram(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+    }
+
+    [Fact]
+    public async Task RouteWithBindAddress_DatagramsLeaveFromItAsTheControlConnectionDoes()
+    {
+        // The upstream takes datagrams only from the address its control connection came from: both must be 127.0.0.2.
+        await using TestServer upstream = await TestServer.StartAsync();
+        await using TestServer front = await TestServer.StartAsync(o =>
+        {
+            AccessRule rule = RouteThrough(upstream);
+            rule.Route!.BindAddressV4 = IPAddress.Parse("127.0.0.2");
+            o.Rules.Add(rule);
+        });
+        using var echo = new UdpEcho();
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
+
+        byte[] datagram = [.. UdpAssociateClient.Header(echo.EndPoint), .. "from 127.0.0.2"u8];
+        await client.SendAsync(datagram);
+
+        AssertDatagram(datagram, await client.ReceiveAsync(TestTimeouts.Default));
+        Assert.Equal(0, upstream.Server.UdpStatistics.DroppedForeignSource);
+    }
+
+    [Fact]
+    public async Task RouteEndingWithHttp_CannotCarryUdp_AnswersCommandNotSupported()
+    {
+        await using TestServer upstream = await TestServer.StartAsync();
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"http://127.0.0.1:{upstream.EndPoint.Port}")));
+
+        (UdpAssociateClient? client, byte reply) = await UdpAssociateClient.TryOpenAsync(front.EndPoint);
+
+        Assert.Null(client);
+        Assert.Equal(7, reply);
+    }
+
+    [Fact]
     public async Task ClientClosesTheControlConnection_EndsBothAssociations()
     {
         await using TestServer upstream = await TestServer.StartAsync();
