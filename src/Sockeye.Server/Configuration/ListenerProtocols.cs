@@ -8,7 +8,7 @@ namespace Sockeye.Server.Configuration;
 /// <see cref="SockeyeServerOptions.Protocols"/>.
 /// </summary>
 [Flags]
-public enum ListenerProtocols
+public enum ListenerProtocols : byte
 {
     /// <summary>None: a listener must speak at least one protocol.</summary>
     None = 0,

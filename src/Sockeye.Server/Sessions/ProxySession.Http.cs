@@ -20,16 +20,24 @@ namespace Sockeye.Server.Sessions;
 /// </summary>
 internal sealed partial class ProxySession
 {
-    // The request being served, its destination, and (for a forwarded request) how its body is framed.
-    private HttpRequestHead? _httpHead;
-    private HttpRequestTarget _httpTarget;
+    // An HTTP client's state, in an object of its own that only HTTP sessions allocate: a SOCKS tunnel's session object
+    // stays as small as it was (its size is most of an idle tunnel's memory).
+    private HttpState? _http;
 
-    // Bytes a forwarded exchange moved (heads included), for the metrics and the access log; and when it last moved any,
-    // for the idle timeout between and during requests.
-    private long _forwardedUp;
-    private long _forwardedDown;
-    private long _forwardActivity;
-    private volatile bool _forwarding;
+    /// <summary>What an HTTP session keeps beyond a SOCKS session.</summary>
+    private sealed class HttpState
+    {
+        // The request being served, and its destination.
+        public HttpRequestHead? Head;
+        public HttpRequestTarget Target;
+
+        // Bytes forwarded exchanges moved (heads included), for the metrics and the access log; and when they last moved
+        // any, for the idle timeout between and during requests.
+        public long ForwardedUp;
+        public long ForwardedDown;
+        public long ForwardActivity;
+        public volatile bool Forwarding;
+    }
 
     // What a forwarded exchange copies through at most at once, in each direction.
     private const int ForwardChunkLength = 16 * 1024;
@@ -40,14 +48,15 @@ internal sealed partial class ProxySession
     /// </summary>
     private void UseHttpBuffer()
     {
-        int inputLength = _settings.HttpLimits.MaxHeadLength;
-        byte[] larger = ArrayPool<byte>.Shared.Rent(inputLength + ScratchLength + OutputLength);
+        byte[] larger = ArrayPool<byte>.Shared.Rent(_settings.HttpLimits.MaxHeadLength + ScratchLength + OutputLength);
         byte[] smaller = _buffer!;
         smaller.AsSpan(_inputStart, _inputEnd - _inputStart).CopyTo(larger);
         _inputEnd -= _inputStart;
         _inputStart = 0;
-        _inputLength = inputLength;
         _buffer = larger;
+
+        // From here on the input area is as long as the longest head (InputLength).
+        _http = new HttpState();
         ArrayPool<byte>.Shared.Return(smaller, clearArray: true);
         _phase = HandshakePhase.Request;
     }
@@ -129,8 +138,8 @@ internal sealed partial class ProxySession
         Socks5Address destination = IPAddress.TryParse(target.Host, out IPAddress? address)
             ? Socks5Address.FromIPAddress(address)
             : Socks5Address.FromDomainName(target.Host);
-        _httpHead = head;
-        _httpTarget = target;
+        _http!.Head = head;
+        _http!.Target = target;
         _request = new Socks5Request(Socks5Command.Connect, destination, target.Port);
         Volatile.Write(ref _commandCode, (int)Socks5Command.Connect);
         return true;
@@ -168,13 +177,13 @@ internal sealed partial class ProxySession
     /// </summary>
     private async Task RunHttpForwardingAsync()
     {
-        Debug.Assert(_httpHead is not null && _buffer is not null);
-        _forwarding = true;
+        Debug.Assert(_http!.Head is not null && _buffer is not null);
+        _http!.Forwarding = true;
         (string Host, ushort Port) origin = default;
         while (true)
         {
-            HttpRequestHead head = _httpHead!;
-            if (_target is null || origin != (_httpTarget.Host, _httpTarget.Port))
+            HttpRequestHead head = _http!.Head!;
+            if (_target is null || origin != (_http!.Target.Host, _http!.Target.Port))
             {
                 _target?.Close();
                 _target = null;
@@ -191,7 +200,7 @@ internal sealed partial class ProxySession
                 }
 
                 _target = connected.Target;
-                origin = (_httpTarget.Host, _httpTarget.Port);
+                origin = (_http!.Target.Host, _http!.Target.Port);
 
             }
 
@@ -214,7 +223,7 @@ internal sealed partial class ProxySession
                 return;
             }
 
-            if (_httpHead!.IsConnect)
+            if (_http!.Head!.IsConnect)
             {
                 // A tunnel after forwarded requests (a browser reuses its proxy connection for https too): the connection
                 // becomes the tunnel, as if CONNECT had been its first request.
@@ -249,7 +258,7 @@ internal sealed partial class ProxySession
         TunnelSocket target = _target!;
         head.TryGetBodyFraming(out HttpBodyFraming requestFraming, out _);
         var written = new ArrayBufferWriter<byte>(head.Length + 128);
-        HttpProxyMessages.WriteForwardedRequest(head, _httpTarget, _settings.Http.Via ? HttpProxyMessages.DefaultVia : null, written);
+        HttpProxyMessages.WriteForwardedRequest(head, _http!.Target, _settings.Http.Via ? HttpProxyMessages.DefaultVia : null, written);
         try
         {
             await SendPacedAsync(target, written.WrittenMemory, upload: true).ConfigureAwait(false);
@@ -608,13 +617,13 @@ internal sealed partial class ProxySession
             }
 
             await destination.SendAsync(data[..granted], _lifetime.Token).ConfigureAwait(false);
-            Interlocked.Add(ref upload ? ref _forwardedUp : ref _forwardedDown, granted);
+            Interlocked.Add(ref upload ? ref _http!.ForwardedUp : ref _http!.ForwardedDown, granted);
             Touch();
             data = data[granted..];
         }
     }
 
-    private void Touch() => Volatile.Write(ref _forwardActivity, _services.TimeProvider.GetTimestamp());
+    private void Touch() => Volatile.Write(ref _http!.ForwardActivity, _services.TimeProvider.GetTimestamp());
 
     /// <summary>
     /// Waits for the client's next request on a kept-alive connection and parses its head. An idle connection holds no

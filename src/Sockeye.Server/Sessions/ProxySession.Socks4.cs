@@ -33,12 +33,12 @@ internal sealed partial class ProxySession
             Socks5Limits.Version => ListenerProtocols.Socks5,
             Socks4Request.Version => ListenerProtocols.Socks4,
             _ when char.IsAsciiLetter((char)first) => ListenerProtocols.Http,
-            _ when (_protocols & ListenerProtocols.Socks5) != 0 => ListenerProtocols.Socks5,
-            _ when (_protocols & ListenerProtocols.Http) != 0 => ListenerProtocols.Http,
+            _ when (_frontDoor.Protocols & ListenerProtocols.Socks5) != 0 => ListenerProtocols.Socks5,
+            _ when (_frontDoor.Protocols & ListenerProtocols.Http) != 0 => ListenerProtocols.Http,
             _ => ListenerProtocols.Socks4,
         };
 
-        if ((_protocols & chosen) == 0)
+        if ((_frontDoor.Protocols & chosen) == 0)
         {
             return RefuseProtocol(chosen, buffer.AsSpan(OutputOffset), out replyLength);
         }

@@ -31,13 +31,11 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     private const int SocksInputLength = 2048;
     private const int ScratchLength = 512;
     private const int OutputLength = 512;
-    private int _inputLength = SocksInputLength;
+    private int InputLength => _http is null ? SocksInputLength : _settings.HttpLimits.MaxHeadLength;
 
-    private int InputLength => _inputLength;
+    private int ScratchOffset => InputLength;
 
-    private int ScratchOffset => _inputLength;
-
-    private int OutputOffset => _inputLength + ScratchLength;
+    private int OutputOffset => InputLength + ScratchLength;
 
     // RFC 1928 §6: after a failure reply the server must close within 10 s. We wait this long for the client's
     // FIN, so that the reply is not destroyed by the RST that closing with unread bytes would send.
@@ -47,10 +45,12 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     // The client: the connection's peer, or the client a trusted balancer's PROXY header names (then set once, before
     // anything reads it for a decision).
     private EndPoint? _clientEndPoint;
-    private readonly ProxyProtocolOptions? _proxyProtocol;
+    private static readonly ListenerFrontDoor EveryProtocol = new(ListenerProtocols.All, null);
+
+    // The listener's protocols and PROXY protocol settings: one reference, shared by every session it accepted.
+    private readonly ListenerFrontDoor _frontDoor;
 
     // The protocols the listener speaks, and the one the client's first byte chose (None until it arrives).
-    private readonly ListenerProtocols _protocols;
     private ListenerProtocols _protocol;
     private readonly SessionServices _services;
     private readonly SessionSettings _settings;
@@ -99,9 +99,8 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         _id = id;
         _client = client;
         _clientEndPoint = client.RemoteEndPoint;
-        _proxyProtocol = frontDoor?.ProxyProtocol;
-        _protocols = frontDoor?.Protocols ?? ListenerProtocols.All;
-        _phase = _proxyProtocol is null ? HandshakePhase.Greeting : HandshakePhase.ProxyHeader;
+        _frontDoor = frontDoor ?? EveryProtocol;
+        _phase = _frontDoor.ProxyProtocol is null ? HandshakePhase.Greeting : HandshakePhase.ProxyHeader;
         _services = services;
         _settings = services.Settings;
         _registry = registry;
@@ -147,7 +146,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
 
     /// <summary>When the tunnel last carried data, or when the session started if it has no tunnel yet.</summary>
     public long LastActivityTimestamp =>
-        _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? (_forwarding ? Volatile.Read(ref _forwardActivity) : _startTimestamp);
+        _relay?.LastActivityTimestamp ?? _association?.LastActivityTimestamp ?? (_http is { Forwarding: true } http ? Volatile.Read(ref http.ForwardActivity) : _startTimestamp);
 
     /// <summary>
     /// Runs the session on the calling thread until its first wait. The engine decides which thread that is
@@ -179,7 +178,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         _buffer = ArrayPool<byte>.Shared.Rent(SocksInputLength + ScratchLength + OutputLength);
         try
         {
-            if (_proxyProtocol is not null && !_proxyProtocol.Trusts(ClientAddress))
+            if (_frontDoor.ProxyProtocol is { } proxyProtocol && !proxyProtocol.Trusts(ClientAddress))
             {
                 // Unheard: a header from anyone else would let them pose as any address.
                 RejectProxyHeader("the connection is not from one of the listener's trustedProxies");
@@ -201,7 +200,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
                 return;
             }
 
-            if (_protocol == ListenerProtocols.Http && !_httpHead!.IsConnect)
+            if (_protocol == ListenerProtocols.Http && !_http!.Head!.IsConnect)
             {
                 await RunHttpForwardingAsync().ConfigureAwait(false);
                 return;
@@ -505,13 +504,13 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     /// Payload relayed toward the destination so far: a tunnel's, or a UDP association's datagrams' (headers not counted).
     /// Read live by the metrics while the session relays.
     /// </summary>
-    internal long BytesUp => (_relay?.BytesUp ?? _association?.BytesUp ?? 0) + Interlocked.Read(ref _forwardedUp);
+    internal long BytesUp => (_relay?.BytesUp ?? _association?.BytesUp ?? 0) + (_http is { } http ? Interlocked.Read(ref http.ForwardedUp) : 0);
 
     /// <summary>Payload relayed toward the client so far.</summary>
-    internal long BytesDown => (_relay?.BytesDown ?? _association?.BytesDown ?? 0) + Interlocked.Read(ref _forwardedDown);
+    internal long BytesDown => (_relay?.BytesDown ?? _association?.BytesDown ?? 0) + (_http is { } http ? Interlocked.Read(ref http.ForwardedDown) : 0);
 
     /// <summary>The command, once the session relays (read only after <see cref="BytesUp"/> or <see cref="BytesDown"/> is not 0).</summary>
-    internal Socks5Command? RelayingCommand => _relay is not null || _association is not null || _forwarding ? _request?.Command : null;
+    internal Socks5Command? RelayingCommand => _relay is not null || _association is not null || _http is { Forwarding: true } ? _request?.Command : null;
 
     /// <summary>
     /// Set by the accounting, under its lock, once this session's bytes are in its totals of ended sessions: from then on
