@@ -26,8 +26,28 @@ switch (target)
     case "socks4-request":
         Fuzzer.OutOfProcess.Run(stream => _ = Socks4RequestTarget.Run(ReadAll(stream)));
         return 0;
+    case "socks5-greeting":
+        Fuzzer.OutOfProcess.Run(stream => _ = Socks5GreetingTarget.Run(ReadAll(stream)));
+        return 0;
+    case "socks5-credentials":
+        Fuzzer.OutOfProcess.Run(stream => _ = UsernamePasswordRequestTarget.Run(ReadAll(stream)));
+        return 0;
+    case "socks5-credentials-reply":
+        Fuzzer.OutOfProcess.Run(stream => _ = UsernamePasswordReplyTarget.Run(ReadAll(stream)));
+        return 0;
+    case "socks5-request":
+        Fuzzer.OutOfProcess.Run(stream => _ = Socks5RequestTarget.Run(ReadAll(stream)));
+        return 0;
+    case "socks5-reply":
+        Fuzzer.OutOfProcess.Run(stream => _ = Socks5ReplyTarget.Run(ReadAll(stream)));
+        return 0;
+    case "udp-header":
+        Fuzzer.OutOfProcess.Run(stream => _ = Socks5UdpHeaderTarget.Run(ReadAll(stream)));
+        return 0;
     default:
-        Console.Error.WriteLine("usage: Sockeye.Fuzz proxy-header|http-request|http-response|http-chunked|socks4-request");
+        Console.Error.WriteLine(
+            "usage: Sockeye.Fuzz proxy-header|http-request|http-response|http-chunked|socks4-request|socks5-greeting|" +
+            "socks5-credentials|socks5-credentials-reply|socks5-request|socks5-reply|udp-header");
         return 2;
 }
 

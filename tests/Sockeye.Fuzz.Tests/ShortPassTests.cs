@@ -15,6 +15,26 @@ public sealed class ShortPassTests
     public void Socks4Request_SeedsAndMutations_HoldEveryInvariant() => ShortPass("socks4-request", static input => Socks4RequestTarget.Run(input));
 
     [Fact]
+    public void Socks5Greeting_SeedsAndMutations_HoldEveryInvariant() => ShortPass("socks5-greeting", static input => Socks5GreetingTarget.Run(input));
+
+    [Fact]
+    public void Socks5Credentials_SeedsAndMutations_HoldEveryInvariant() =>
+        ShortPass("socks5-credentials", static input => UsernamePasswordRequestTarget.Run(input));
+
+    [Fact]
+    public void Socks5CredentialsReply_SeedsAndMutations_HoldEveryInvariant() =>
+        ShortPass("socks5-credentials-reply", static input => UsernamePasswordReplyTarget.Run(input));
+
+    [Fact]
+    public void Socks5Request_SeedsAndMutations_HoldEveryInvariant() => ShortPass("socks5-request", static input => Socks5RequestTarget.Run(input));
+
+    [Fact]
+    public void Socks5Reply_SeedsAndMutations_HoldEveryInvariant() => ShortPass("socks5-reply", static input => Socks5ReplyTarget.Run(input));
+
+    [Fact]
+    public void UdpHeader_SeedsAndMutations_HoldEveryInvariant() => ShortPass("udp-header", static input => Socks5UdpHeaderTarget.Run(input));
+
+    [Fact]
     public void ProxyHeader_SeedsAndMutations_HoldEveryInvariant() => ShortPass("proxy-header", static input => ProxyHeaderTarget.Run(input));
 
     [Fact]

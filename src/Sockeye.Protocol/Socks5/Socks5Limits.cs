@@ -27,8 +27,11 @@ public static class Socks5Limits
     /// <summary>A reply has the same shape as a request: 262 bytes at most.</summary>
     public const int MaxReplyLength = MaxRequestLength;
 
-    /// <summary>The shortest request: an IPv4 destination, 4 + 4 + 2.</summary>
-    public const int MinRequestLength = 4 + 4 + 2;
+    /// <summary>
+    /// The shortest request (and reply): a one-byte domain name, VER + CMD + RSV + ATYP + (1 + 1) + PORT: 4 + 2 + 2.
+    /// An IPv4 address, at 10 bytes, is not the shortest.
+    /// </summary>
+    public const int MinRequestLength = 4 + 2 + 2;
 
     /// <summary>RSV (2) + FRAG + ATYP + DST.ADDR (at most 1 + 255) + DST.PORT: 3 + 258 + 2.</summary>
     public const int MaxUdpHeaderLength = 3 + MaxAddressWithPortLength;

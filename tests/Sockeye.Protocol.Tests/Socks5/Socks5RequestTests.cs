@@ -84,6 +84,18 @@ public class Socks5RequestTests
         }
     }
 
+    // Found by the socks5-request fuzz target (issue 22): the constant once said 10, an IPv4 request's length.
+    [Fact]
+    public void MinRequestLength_IsTheLengthOfAOneByteDomainRequest()
+    {
+        byte[] bytes = Hex.Parse("05 01 00 03 01 61 0050");
+        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes));
+
+        Assert.True(Socks5Request.TryParse(ref reader, out _, out _));
+
+        Assert.Equal(Socks5Limits.MinRequestLength, reader.Consumed);
+    }
+
     [Fact]
     public void TryParse_ReservedByteNotZero_IsAccepted()
     {

@@ -1,0 +1,58 @@
+using System.Buffers;
+using Sockeye.Protocol.Socks5;
+
+namespace Sockeye.Fuzz;
+
+/// <summary>
+/// The SOCKS5 request parser (<see cref="Socks5Request.TryParse"/>) fed arbitrary bytes in two segments (split where
+/// the first byte says), and checked for what must hold whatever the bytes: no exception; one segment and two agreeing;
+/// a reader that moved only past a parsed request; every shorter prefix asking for more; a known command; and a request
+/// that writes back to the bytes it was parsed from, but for RSV (written as X'00', read as anything).
+/// </summary>
+public static class Socks5RequestTarget
+{
+    /// <summary>Runs one input; returns whether it held a request. Throws <see cref="FuzzInvariantException"/> when an invariant breaks.</summary>
+    public static bool Run(ReadOnlySpan<byte> input)
+    {
+        byte[] bytes = input.ToArray();
+        int split = bytes.Length == 0 ? 0 : bytes[0] % (bytes.Length + 1);
+        var reader = new SequenceReader<byte>(Segments.Of(bytes, split));
+        bool parsed = Socks5Request.TryParse(ref reader, out Socks5Request request, out Socks5ParseError error);
+        var whole = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes));
+        bool parsedWhole = Socks5Request.TryParse(ref whole, out Socks5Request wholeRequest, out Socks5ParseError wholeError);
+        Check(parsed == parsedWhole && error == wholeError && request == wholeRequest && reader.Consumed == whole.Consumed,
+            "one segment and two disagree");
+        if (!parsed)
+        {
+            Check(reader.Consumed == 0, "a failed parse moved the reader");
+            return false;
+        }
+
+        int length = (int)reader.Consumed;
+        Check(error == Socks5ParseError.None, "a parsed request came with an error");
+        Check(length >= Socks5Limits.MinRequestLength && length <= Socks5Request.MaxLength && length == request.WireLength,
+            "the request's length is out of bounds or not its wire length");
+        Check(request.Command is Socks5Command.Connect or Socks5Command.Bind or Socks5Command.UdpAssociate, "an unknown command was accepted");
+        for (int prefix = 0; prefix < length; prefix++)
+        {
+            var shorter = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes, 0, prefix));
+            Check(!Socks5Request.TryParse(ref shorter, out _, out Socks5ParseError prefixError) && prefixError == Socks5ParseError.None,
+                "a prefix of a parsed request did not ask for more");
+        }
+
+        byte[] written = new byte[Socks5Request.MaxLength];
+        int writtenLength = request.Write(written);
+        Check(writtenLength == length && written[2] == 0, "the written request's length or RSV is wrong");
+        Check(written.AsSpan(0, 2).SequenceEqual(bytes.AsSpan(0, 2)) && written.AsSpan(3, length - 3).SequenceEqual(bytes.AsSpan(3, length - 3)),
+            "the written request differs from the parsed bytes");
+        return true;
+    }
+
+    private static void Check(bool condition, string invariant)
+    {
+        if (!condition)
+        {
+            throw new FuzzInvariantException(invariant);
+        }
+    }
+}
