@@ -151,11 +151,7 @@ internal sealed partial class ProxySession
         problem ??= error.ToString();
         TrySetCloseReason(SessionCloseReason.Malformed);
         SessionLog.RequestMalformed(_services.SessionLogger, _id, _clientEndPoint, "HTTP", problem);
-        _services.Accounting.Refused(RefusalKind.Protocol, ClientAddress, _userName, $"malformed HTTP request ({problem})");
-        if (_services.Notices.ShouldNotice(ClientAddress))
-        {
-            SessionLog.ClientTurnedAway(_services.SessionLogger, ClientAddress, $"a malformed HTTP request ({problem})");
-        }
+        TurnAway(RefusalKind.Protocol, $"a malformed HTTP request ({problem})");
 
         replyLength = HttpProxyMessages.WriteStatus(output, error == HttpParseError.None ? 400 : error.ToStatusCode());
         return HandshakeStep.ReplyAndClose;

@@ -65,12 +65,7 @@ internal sealed partial class ProxySession
         string name = ProtocolName(protocol);
         TrySetCloseReason(SessionCloseReason.ProtocolDisabled);
         SessionLog.ProtocolDisabled(_services.SessionLogger, _id, _clientEndPoint, name);
-        string reason = $"{name} is not spoken on this listener (listeners[].protocols)";
-        _services.Accounting.Refused(RefusalKind.Protocol, ClientAddress, null, reason);
-        if (_services.Notices.ShouldNotice(ClientAddress))
-        {
-            SessionLog.ClientTurnedAway(_services.SessionLogger, ClientAddress, reason);
-        }
+        TurnAway(RefusalKind.Protocol, $"{name} is not spoken on this listener (listeners[].protocols)");
 
         replyLength = protocol switch
         {
@@ -79,6 +74,19 @@ internal sealed partial class ProxySession
             _ => WriteHttpRefusal(output),
         };
         return HandshakeStep.ReplyAndClose;
+    }
+
+    /// <summary>
+    /// Records a refusal for the status report and tells the operator at Information, once per client address per
+    /// window (ClientNotices), why the client was turned away.
+    /// </summary>
+    private void TurnAway(RefusalKind kind, string reason)
+    {
+        _services.Accounting.Refused(kind, ClientAddress, _userName, reason);
+        if (_services.Notices.ShouldNotice(ClientAddress))
+        {
+            SessionLog.ClientTurnedAway(_services.SessionLogger, ClientAddress, reason);
+        }
     }
 
     private static string ProtocolName(ListenerProtocols protocol) => protocol switch
@@ -105,11 +113,7 @@ internal sealed partial class ProxySession
             TrySetCloseReason(SessionCloseReason.Malformed);
             _replyCode = error == Socks4ParseError.UnknownCommand ? Socks5ReplyCode.CommandNotSupported : Socks5ReplyCode.GeneralFailure;
             SessionLog.RequestMalformed(_services.SessionLogger, _id, _clientEndPoint, "SOCKS4", error.ToString());
-            _services.Accounting.Refused(RefusalKind.Protocol, ClientAddress, null, $"malformed SOCKS4 request ({error})");
-            if (_services.Notices.ShouldNotice(ClientAddress))
-            {
-                SessionLog.ClientTurnedAway(_services.SessionLogger, ClientAddress, $"a malformed SOCKS4 request ({error})");
-            }
+            TurnAway(RefusalKind.Protocol, $"a malformed SOCKS4 request ({error})");
 
             replyLength = Socks4Reply.Failure(Socks4ReplyCode.RejectedOrFailed).Write(output);
             return HandshakeStep.ReplyAndClose;
@@ -131,11 +135,7 @@ internal sealed partial class ProxySession
                 TrySetCloseReason(SessionCloseReason.AuthFailed);
                 _services.Metrics.LoginConcluded("failed");
                 SessionLog.AuthenticationFailed(_services.SessionLogger, _id, _clientEndPoint, LogText.Escape(request.UserId) ?? "");
-                _services.Accounting.Refused(RefusalKind.Authentication, ClientAddress, null, refusal);
-                if (_services.Notices.ShouldNotice(ClientAddress))
-                {
-                    SessionLog.ClientTurnedAway(_services.SessionLogger, ClientAddress, refusal);
-                }
+                TurnAway(RefusalKind.Authentication, refusal);
 
                 replyLength = Socks4Reply.Failure(Socks4ReplyCode.RejectedOrFailed).Write(output);
                 return HandshakeStep.ReplyAndClose;

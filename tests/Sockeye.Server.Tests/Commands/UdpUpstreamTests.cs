@@ -20,7 +20,7 @@ public sealed class UdpUpstreamTests
     public async Task ThroughUpstream_SeveralDatagrams_ComeBackByteExact()
     {
         await using TestServer upstream = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough(upstream)));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough(upstream)));
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
 
@@ -43,7 +43,7 @@ public sealed class UdpUpstreamTests
     public async Task ThroughUpstream_NameOnlyTheUpstreamResolves_IsSentOnUnresolved()
     {
         await using TestServer upstream = await TestServer.StartAsync(resolver: new NameResolver(UpstreamOnlyName));
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough(upstream)), resolver: new NameResolver());
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough(upstream)), resolver: new NameResolver());
         using var echo = new UdpEcho();
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
 
@@ -61,7 +61,7 @@ public sealed class UdpUpstreamTests
         // The upstream's datagrams leave from a second loopback address; the front's from the first.
         var upstreamEgress = IPAddress.Parse("127.0.0.2");
         await using TestServer upstream = await TestServer.StartAsync(o => o.Outbound.BindAddressV4 = upstreamEgress);
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough(upstream)));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough(upstream)));
         using var target = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         target.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var targetEndPoint = (IPEndPoint)target.LocalEndPoint!;
@@ -90,7 +90,7 @@ public sealed class UdpUpstreamTests
             deny.Destinations.Add(DestinationPattern.ForNetwork(IPNetwork.Parse("127.0.0.1/32")));
             deny.Ports.Add(new PortRange((ushort)denied.EndPoint.Port, (ushort)denied.EndPoint.Port));
             o.Rules.Add(deny);
-            o.Rules.Add(RouteThrough(upstream));
+            o.Rules.Add(RouteTestSupport.RouteThrough(upstream));
         });
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
 
@@ -108,8 +108,8 @@ public sealed class UdpUpstreamTests
     [Fact]
     public async Task UpstreamDown_AnswersGeneralFailure_AndLogsTheRoute()
     {
-        int down = FreePort();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"socks5://127.0.0.1:{down}")));
+        int down = RouteTestSupport.ClosedPort();
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{down}")));
 
         (UdpAssociateClient? client, byte reply) = await UdpAssociateClient.TryOpenAsync(front.EndPoint);
 
@@ -121,10 +121,10 @@ public sealed class UdpUpstreamTests
     [Fact]
     public async Task UpstreamDown_FallbackDirect_ServesTheAssociationFromHere()
     {
-        int down = FreePort();
+        int down = RouteTestSupport.ClosedPort();
         await using TestServer front = await TestServer.StartAsync(o =>
         {
-            AccessRule rule = RouteThrough($"socks5://127.0.0.1:{down}");
+            AccessRule rule = RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{down}");
             rule.Route!.Fallback = new RouteOptions();
             o.Rules.Add(rule);
         });
@@ -144,7 +144,7 @@ public sealed class UdpUpstreamTests
         await using TestServer upstream = await TestServer.StartAsync();
         await using TestServer front = await TestServer.StartAsync(o =>
         {
-            AccessRule rule = RouteThrough(upstream);
+            AccessRule rule = RouteTestSupport.RouteThrough(upstream);
             rule.Route!.BindAddressV4 = IPAddress.Parse("127.0.0.2");
             o.Rules.Add(rule);
         });
@@ -162,7 +162,7 @@ public sealed class UdpUpstreamTests
     public async Task RouteEndingWithHttp_CannotCarryUdp_AnswersCommandNotSupported()
     {
         await using TestServer upstream = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"http://127.0.0.1:{upstream.EndPoint.Port}")));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"http://127.0.0.1:{upstream.EndPoint.Port}")));
 
         (UdpAssociateClient? client, byte reply) = await UdpAssociateClient.TryOpenAsync(front.EndPoint);
 
@@ -174,7 +174,7 @@ public sealed class UdpUpstreamTests
     public async Task ClientClosesTheControlConnection_EndsBothAssociations()
     {
         await using TestServer upstream = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough(upstream)));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough(upstream)));
         using var echo = new UdpEcho();
         UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
         byte[] header = UdpAssociateClient.Header(echo.EndPoint);
@@ -192,7 +192,7 @@ public sealed class UdpUpstreamTests
     public async Task UpstreamEnds_EndsTheFrontAssociation()
     {
         TestServer upstream = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough(upstream)));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough(upstream)));
         using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(front.EndPoint);
         Assert.Equal(1, front.Server.ActiveSessionCount);
 
@@ -219,29 +219,5 @@ public sealed class UdpUpstreamTests
     {
         Assert.NotNull(actual);
         Assert.Equal(expected, actual);
-    }
-
-    private static AccessRule RouteThrough(TestServer upstream) => RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}");
-
-    private static AccessRule RouteThrough(string upstream)
-    {
-        var route = new RouteOptions();
-        route.Upstreams.Add(Socks5Proxy.FromUri(new Uri(upstream)));
-        return new AccessRule { Action = AccessAction.Allow, Route = route };
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
-
-    private sealed class NameResolver(params string[] names) : IHostResolver
-    {
-        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
-            names.Contains(host, StringComparer.OrdinalIgnoreCase) || host == "localhost"
-                ? Task.FromResult<IPAddress[]>([IPAddress.Loopback])
-                : Task.FromException<IPAddress[]>(new SocketException((int)SocketError.HostNotFound));
     }
 }

@@ -26,7 +26,7 @@ public sealed class RouteTests
     public async Task Upstream_OfEachKind_CarriesTheConnection_AndResolvesTheName(string scheme)
     {
         await using TestServer upstream = await TestServer.StartAsync(resolver: new NameResolver(UpstreamOnlyName));
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"{scheme}://127.0.0.1:{upstream.EndPoint.Port}")), resolver: new NameResolver());
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"{scheme}://127.0.0.1:{upstream.EndPoint.Port}")), resolver: new NameResolver());
         using var target = new TcpTarget();
 
         using RawClient client = await RawClient.ConnectAsync(front.EndPoint);
@@ -44,7 +44,7 @@ public sealed class RouteTests
     {
         await using TestServer last = await TestServer.StartAsync(o => o.Users.Add(new SockeyeUser("carol", "secret")), resolver: new NameResolver(UpstreamOnlyName));
         await using TestServer middle = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough(
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough(
             $"socks5://127.0.0.1:{middle.EndPoint.Port}", $"http://carol:secret@127.0.0.1:{last.EndPoint.Port}")), resolver: new NameResolver());
         using var target = new TcpTarget();
 
@@ -67,7 +67,7 @@ public sealed class RouteTests
             Assert.True(DestinationPattern.TryParse("*.corp.test", out DestinationPattern? pattern, out _));
             corp.Destinations.Add(pattern!);
             o.Rules.Add(corp);
-            o.Rules.Add(RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}"));
+            o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}"));
         }, resolver: new NameResolver("intranet.corp.test"));
         using var target = new TcpTarget();
 
@@ -86,8 +86,8 @@ public sealed class RouteTests
     [Fact]
     public async Task UpstreamDown_AnswersGeneralFailure_AndLogsTheRoute()
     {
-        int down = FreePort();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"socks5://127.0.0.1:{down}")));
+        int down = RouteTestSupport.ClosedPort();
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{down}")));
         using var target = new TcpTarget();
 
         byte reply = await RequestCodeAsync(front, target.EndPoint);
@@ -99,10 +99,10 @@ public sealed class RouteTests
     [Fact]
     public async Task UpstreamDown_WithFallbackDirect_Connects()
     {
-        int down = FreePort();
+        int down = RouteTestSupport.ClosedPort();
         await using TestServer front = await TestServer.StartAsync(o =>
         {
-            AccessRule rule = RouteThrough($"socks5://127.0.0.1:{down}");
+            AccessRule rule = RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{down}");
             rule.Route!.Fallback = new RouteOptions();
             o.Rules.Add(rule);
         });
@@ -117,9 +117,9 @@ public sealed class RouteTests
     public async Task DestinationRefusedBeyondTheUpstream_AnswersConnectionRefused()
     {
         await using TestServer upstream = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}")));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}")));
 
-        byte reply = await RequestCodeAsync(front, new IPEndPoint(IPAddress.Loopback, FreePort()));
+        byte reply = await RequestCodeAsync(front, new IPEndPoint(IPAddress.Loopback, RouteTestSupport.ClosedPort()));
 
         Assert.Equal(5, reply);
     }
@@ -128,7 +128,7 @@ public sealed class RouteTests
     public async Task UpstreamRefusesTheLogin_AnswersGeneralFailure()
     {
         await using TestServer upstream = await TestServer.StartAsync(o => o.Users.Add(new SockeyeUser("carol", "secret")));
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"socks5://carol:wrong@127.0.0.1:{upstream.EndPoint.Port}")));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://carol:wrong@127.0.0.1:{upstream.EndPoint.Port}")));
         using var target = new TcpTarget();
 
         Assert.Equal(1, await RequestCodeAsync(front, target.EndPoint));
@@ -137,7 +137,7 @@ public sealed class RouteTests
     [Fact]
     public async Task HttpClientOfTheFront_UpstreamDown_Answers502()
     {
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"http://127.0.0.1:{FreePort()}")));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"http://127.0.0.1:{RouteTestSupport.ClosedPort()}")));
 
         using RawClient client = await RawClient.ConnectAsync(front.EndPoint);
         await client.SendAsync(Encoding.ASCII.GetBytes("CONNECT localhost:443 HTTP/1.1\r\n\r\n"));
@@ -150,7 +150,7 @@ public sealed class RouteTests
     public async Task Curl_HttpProxyFront_ThroughSocks5Upstream_FetchesTheOrigin()
     {
         await using TestServer upstream = await TestServer.StartAsync();
-        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}")));
+        await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}")));
         using var http = new HttpTestServer("through two proxies");
 
         (int exitCode, string output, string error) = await Clients.RealClientTests.CurlAsync("--proxy", $"http://127.0.0.1:{front.EndPoint.Port}", $"http://localhost:{http.Port}/");
@@ -165,7 +165,7 @@ public sealed class RouteTests
         (Process microsocks, int port) = await StartMicrosocksAsync();
         try
         {
-            await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteThrough($"socks5://alice:secret@127.0.0.1:{port}")));
+            await using TestServer front = await TestServer.StartAsync(o => o.Rules.Add(RouteTestSupport.RouteThrough($"socks5://alice:secret@127.0.0.1:{port}")));
             using var target = new TcpTarget();
 
             using RawClient client = await RawClient.ConnectAsync(front.EndPoint);
@@ -204,7 +204,7 @@ public sealed class RouteTests
         await using TestServer upstream = await TestServer.StartAsync(o => o.Rules.Add(OnlyFrom("127.0.0.2")));
         await using TestServer front = await TestServer.StartAsync(o =>
         {
-            AccessRule rule = RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}");
+            AccessRule rule = RouteTestSupport.RouteThrough($"socks5://127.0.0.1:{upstream.EndPoint.Port}");
             rule.Route!.BindAddressV4 = IPAddress.Parse("127.0.0.2");
             o.Rules.Add(rule);
         });
@@ -229,17 +229,6 @@ public sealed class RouteTests
 
         // Binding to an interface needs CAP_NET_RAW, which CI (root) has; without it the kernel says EPERM and the reply is X'01' too.
         Assert.Equal(Environment.UserName == "root" ? expected : (byte)1, reply);
-    }
-
-    private static AccessRule RouteThrough(params string[] upstreams)
-    {
-        var route = new RouteOptions();
-        foreach (string upstream in upstreams)
-        {
-            route.Upstreams.Add(Socks5Proxy.FromUri(new Uri(upstream)));
-        }
-
-        return new AccessRule { Action = AccessAction.Allow, Route = route };
     }
 
     private static AccessRule OnlyFrom(string client)
@@ -276,13 +265,6 @@ public sealed class RouteTests
         Assert.Equal("pong"u8.ToArray(), await client.ReceiveExactlyAsync(4));
     }
 
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
     /// <summary>Debian's microsocks on a free loopback port, with a login; ready once it accepts.</summary>
     private static async Task<(Process Process, int Port)> StartMicrosocksAsync()
     {
@@ -292,7 +274,7 @@ public sealed class RouteTests
             Assert.Fail($"{Path} is missing: apt-get install microsocks (.ci/run installs it).");
         }
 
-        int port = FreePort();
+        int port = RouteTestSupport.ClosedPort();
         var start = new ProcessStartInfo(Path) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string argument in (string[])["-i", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-u", "alice", "-P", "secret"])
         {
@@ -317,14 +299,5 @@ public sealed class RouteTests
 
         process.Kill();
         throw new InvalidOperationException("microsocks did not start listening within 5 s.");
-    }
-
-    /// <summary>Resolves the names it is given to 127.0.0.1 (and localhost as the system does); every other name does not exist.</summary>
-    private sealed class NameResolver(params string[] names) : IHostResolver
-    {
-        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
-            names.Contains(host, StringComparer.OrdinalIgnoreCase) || host == "localhost"
-                ? Task.FromResult<IPAddress[]>([IPAddress.Loopback])
-                : Task.FromException<IPAddress[]>(new SocketException((int)SocketError.HostNotFound));
     }
 }

@@ -35,7 +35,7 @@ public sealed class HttpProxyTests
     public async Task Connect_RefusedPort_Answers502_AndCloses()
     {
         await using TestServer server = await TestServer.StartAsync();
-        int closedPort = FreePort();
+        int closedPort = RouteTestSupport.ClosedPort();
 
         string response = await ExchangeAsync(server, $"CONNECT 127.0.0.1:{closedPort} HTTP/1.1\r\n\r\n");
 
@@ -255,7 +255,7 @@ public sealed class HttpProxyTests
     {
         await using TestServer server = await TestServer.StartAsync();
 
-        string response = await ExchangeAsync(server, $"GET http://127.0.0.1:{FreePort()}/ HTTP/1.1\r\n\r\n");
+        string response = await ExchangeAsync(server, $"GET http://127.0.0.1:{RouteTestSupport.ClosedPort()}/ HTTP/1.1\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 502 ", response, StringComparison.Ordinal);
     }
@@ -410,13 +410,6 @@ public sealed class HttpProxyTests
     }
 
     private static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 
     private sealed class NeverResolves : IHostResolver
     {

@@ -59,7 +59,7 @@ public sealed class Socks4Tests
     public async Task Connect_Refused_Answers91_AndCloses()
     {
         await using TestServer server = await TestServer.StartAsync();
-        IPEndPoint closed = FreeEndPoint();
+        var closed = new IPEndPoint(IPAddress.Loopback, RouteTestSupport.ClosedPort());
         using RawClient client = await RawClient.ConnectAsync(server.EndPoint);
 
         await client.SendAsync(Socks4Request(1, closed, ""));
@@ -243,12 +243,5 @@ public sealed class Socks4Tests
         Assert.Equal("ping"u8.ToArray(), await peer.ReceiveExactlyAsync(4));
         await peer.SendAsync("pong"u8.ToArray());
         Assert.Equal("pong"u8.ToArray(), await client.ReceiveExactlyAsync(4));
-    }
-
-    private static IPEndPoint FreeEndPoint()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return (IPEndPoint)socket.LocalEndPoint!;
     }
 }
