@@ -138,7 +138,8 @@ public class Socks5PropertyTests
     {
         var tally = new ParseOutcome.Tally();
         Gen<byte[]> valid = Request.Select(static r => Written(r.Write, r.WireLength));
-        Gen.Select(ProtocolGen.Hostile(valid), Cuts).Sample((bytes, cuts) =>
+        Gen<byte[]> oddName = Gen.Select(Gen.Byte[1, 3], ProtocolGen.OddDomainAddress, ProtocolGen.Port, static (code, address, port) => (byte[])[Socks5Limits.Version, code, 0, .. address, (byte)(port >> 8), (byte)port]);
+        Gen.Select(ProtocolGen.Hostile(Gen.Frequency((3, valid), (1, oddName))), Cuts).Sample((bytes, cuts) =>
         {
             ParseOutcome<Socks5Request, Socks5ParseError> outcome = ParseOutcome.SameInEverySplit(bytes, cuts, ParseRequest);
             tally.Add(outcome);
@@ -166,7 +167,8 @@ public class Socks5PropertyTests
     {
         var tally = new ParseOutcome.Tally();
         Gen<byte[]> valid = Reply.Select(static r => Written(r.Write, r.WireLength));
-        Gen.Select(ProtocolGen.Hostile(valid), Cuts).Sample((bytes, cuts) =>
+        Gen<byte[]> oddName = Gen.Select(Gen.Byte, ProtocolGen.OddDomainAddress, ProtocolGen.Port, static (code, address, port) => (byte[])[Socks5Limits.Version, code, 0, .. address, (byte)(port >> 8), (byte)port]);
+        Gen.Select(ProtocolGen.Hostile(Gen.Frequency((3, valid), (1, oddName))), Cuts).Sample((bytes, cuts) =>
         {
             ParseOutcome<Socks5Reply, Socks5ParseError> outcome = ParseOutcome.SameInEverySplit(bytes, cuts, ParseReply);
             tally.Add(outcome);

@@ -49,6 +49,24 @@ internal static class ProtocolGen
         (2, DomainName.Select(static n => Socks5Address.FromDomainName(n))));
 
     /// <summary>
+    /// ATYP X'03', a length byte and a name, the way a careless or hostile peer sends them: a length of 0 or one that
+    /// disagrees with the name, and names with a NUL, a stray continuation byte, an encoded surrogate or a cut-short
+    /// character. Random bytes reach these branches of the address parser too rarely on their own.
+    /// </summary>
+    public static readonly Gen<byte[]> OddDomainAddress = Gen.Select(
+        DomainName.Select(static n => Encoding.UTF8.GetBytes(n)),
+        Gen.Frequency((2, Gen.Const(Array.Empty<byte>())), (1, Gen.OneOf<byte[]>([0x00], [0x80], [0xC0], [0xFF], [0xED, 0xA0, 0x80], [0xE4, 0xB8]))),
+        Gen.Int,
+        Gen.Frequency((2, Gen.Const(-1)), (1, Gen.OneOf(0, 1, 254, 255)), (1, Gen.Int[0, 255])),
+        static (name, flaw, position, declared) =>
+        {
+            int at = (int)((uint)position % (uint)(name.Length + 1));
+            byte[] flawed = [.. name[..at], .. flaw, .. name[at..]];
+            int length = declared < 0 ? Math.Min(flawed.Length, Socks5Limits.MaxDomainNameLength) : declared;
+            return (byte[])[(byte)Socks5AddressType.DomainName, (byte)length, .. flawed];
+        });
+
+    /// <summary>
     /// Bytes around valid messages: entirely random; a valid message cut short and followed by random bytes; a valid
     /// message with one byte replaced; and a valid message with random bytes after it. Random bytes alone rarely get
     /// past a version byte, so three parts in four start as a message does.

@@ -53,7 +53,8 @@ public class Socks5UdpHeaderPropertyTests
         int parsed = 0;
         int refused = 0;
         Gen<byte[]> valid = ValidHeader.Select(static h => Written(h));
-        Gen.Select(ProtocolGen.Hostile(valid), Payload).Sample((datagram, payload) =>
+        Gen<byte[]> oddName = Gen.Select(Gen.Byte, ProtocolGen.OddDomainAddress, ProtocolGen.Port, static (fragment, address, port) => (byte[])[0, 0, fragment, .. address, (byte)(port >> 8), (byte)port]);
+        Gen.Select(ProtocolGen.Hostile(Gen.Frequency((3, valid), (1, oddName))), Payload).Sample((datagram, payload) =>
         {
             DatagramOutcome outcome = Parse(datagram);
             if (!outcome.Parsed)
