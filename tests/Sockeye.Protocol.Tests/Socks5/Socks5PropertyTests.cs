@@ -180,6 +180,66 @@ public class Socks5PropertyTests
         tally.AssertEachAtLeast(HostileInputs, 0.05);
     }
 
+    /// <summary>
+    /// A name <see cref="Socks5Address.FromDomainName"/> accepts is one the wire carries as it is: written in a request
+    /// and parsed, it is the same name. The strings are any UTF-16, lone surrogates included, as a client may be handed.
+    /// </summary>
+    [Fact]
+    public void DomainName_AnyStringAccepted_IsTheSameNameAfterWriteAndParse()
+    {
+        int accepted = 0;
+        Gen<string> pieces = Gen.Frequency(
+                (6, Gen.Char['a', 'z'].Select(static c => c.ToString())),
+                (1, Gen.Char.Select(static c => c.ToString())),
+                (1, Gen.Select(Gen.Char['\ud800', '\udbff'], Gen.Char['\udc00', '\udfff'], static (high, low) => $"{high}{low}")))
+            .Array[1, 60]
+            .Select(static p => string.Concat(p));
+        Gen<string> anyString = Gen.Frequency(
+            (3, pieces),
+            (1, Gen.Select(pieces, Gen.Char['\ud800', '\udfff'], Gen.Int, static (name, lone, at) => name.Insert((int)((uint)at % (uint)(name.Length + 1)), lone.ToString()))));
+        anyString.Sample(name =>
+        {
+            Socks5Address address;
+            try
+            {
+                address = Socks5Address.FromDomainName(name);
+            }
+            catch (ArgumentException)
+            {
+                // The generated names are short enough that a NUL or a lone surrogate is the only reason to refuse one.
+                Assert.True(name.Contains('\0', StringComparison.Ordinal) || HasLoneSurrogate(name), $"refused {Hex.Utf8(name)}");
+                return;
+            }
+
+            Assert.False(HasLoneSurrogate(name));
+
+            Interlocked.Increment(ref accepted);
+            var request = new Socks5Request(Socks5Command.Connect, address, 443);
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(Written(request.Write, request.WireLength)));
+            Assert.True(Socks5Request.TryParse(ref reader, out Socks5Request parsed, out Socks5ParseError error), $"{error}");
+            Assert.Equal(name, parsed.Destination.DomainName);
+        }, iter: RoundTrips);
+
+        Assert.InRange(accepted, RoundTrips / 5, RoundTrips);
+    }
+
+    private static bool HasLoneSurrogate(string text)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static Socks5AuthMethod[] AsMethods(byte[] methods) => [.. methods.Select(static m => (Socks5AuthMethod)m)];
 
     private static byte[] WithReservedZero(byte[] message)
