@@ -151,7 +151,7 @@ public class ProxyHeaderPropertyTests
             Assert.Equal(header.Destination, second.Message.Destination);
         }, iter: HostileInputs);
 
-        Assert.InRange(parsed, HostileInputs / 10, HostileInputs);
+        Assert.True(parsed >= HostileInputs / 10, $"only {parsed} of {HostileInputs} inputs parsed");
     }
 
     private static TryParseMessage<Summary, ProxyParseError> Parser(int maxLength) =>

@@ -220,7 +220,7 @@ public class Socks5PropertyTests
             Assert.Equal(name, parsed.Destination.DomainName);
         }, iter: RoundTrips);
 
-        Assert.InRange(accepted, RoundTrips / 5, RoundTrips);
+        Assert.True(accepted >= RoundTrips / 5, $"only {accepted} of {RoundTrips} names accepted");
     }
 
     private static bool HasLoneSurrogate(string text)

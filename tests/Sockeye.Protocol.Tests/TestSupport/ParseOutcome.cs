@@ -97,7 +97,8 @@ internal static class ParseOutcome
 
         /// <summary>
         /// The generator reached every outcome often enough for the property to say something about each: at least
-        /// <paramref name="share"/> of <paramref name="iterations"/> apiece.
+        /// <paramref name="share"/> of <paramref name="iterations"/> apiece. Only a lower bound, so that a longer run
+        /// (CsCheck_Time or CsCheck_Iter in the environment) still passes.
         /// </summary>
         public void AssertEachAtLeast(int iterations, double share)
         {

@@ -73,8 +73,8 @@ public class Socks5UdpHeaderPropertyTests
         }, iter: HostileInputs);
 
         // The generator must reach both sides of the parser, or the property says little.
-        Assert.InRange(parsed, HostileInputs / 20, HostileInputs);
-        Assert.InRange(refused, HostileInputs / 20, HostileInputs);
+        Assert.True(parsed >= HostileInputs / 20, $"only {parsed} of {HostileInputs} datagrams parsed");
+        Assert.True(refused >= HostileInputs / 20, $"only {refused} of {HostileInputs} datagrams refused");
     }
 
     private static DatagramOutcome Parse(byte[] datagram)
