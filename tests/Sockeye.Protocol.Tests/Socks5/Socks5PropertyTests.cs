@@ -151,6 +151,36 @@ public class Socks5PropertyTests
         tally.AssertEachAtLeast(HostileInputs, 0.05);
     }
 
+    /// <summary>Every CMD byte and every ATYP byte: the three commands and three address types parse, and no other byte does.</summary>
+    [Fact]
+    public void Request_EveryCommandAndAddressTypeByte_ParsedIfDefinedElseRefused() =>
+        Request.Sample(static request =>
+        {
+            byte[] written = Written(request.Write, request.WireLength);
+            for (int code = 0; code <= byte.MaxValue; code++)
+            {
+                byte[] withCommand = [.. written];
+                withCommand[1] = (byte)code;
+                ParseOutcome<Socks5Request, Socks5ParseError> outcome = ParseOutcome.Of(new ReadOnlySequence<byte>(withCommand), ParseRequest);
+                Assert.Equal(
+                    Enum.IsDefined((Socks5Command)code) ? new(true, Socks5ParseError.None, written.Length, request with { Command = (Socks5Command)code }) : new(false, Socks5ParseError.UnknownCommand, 0, default),
+                    outcome);
+
+                byte[] withAddressType = [.. written];
+                withAddressType[3] = (byte)code;
+                outcome = ParseOutcome.Of(new ReadOnlySequence<byte>(withAddressType), ParseRequest);
+                if (code == (byte)request.Destination.Type)
+                {
+                    Assert.True(outcome.Parsed, $"{outcome.Error}");
+                }
+                else
+                {
+                    // Another defined type reads the same bytes differently: it may parse, need more or refuse them.
+                    Assert.True(Enum.IsDefined((Socks5AddressType)code) || outcome.Error == Socks5ParseError.UnknownAddressType, $"ATYP {code:X2}: {outcome}");
+                }
+            }
+        }, iter: 100);
+
     [Fact]
     public void Reply_WrittenThenParsed_IsTheSameReplyInAnySplit() =>
         Gen.Select(Reply, Cuts).Sample(static (reply, cuts) =>
