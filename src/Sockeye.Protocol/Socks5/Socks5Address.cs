@@ -89,7 +89,9 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
     internal uint IPv4Value => Type == Socks5AddressType.IPv4 ? (uint)_low : 0;
 
     /// <summary>Wraps a domain name, to be sent to the proxy unresolved.</summary>
-    /// <exception cref="ArgumentException">The name is empty, longer than 255 UTF-8 bytes, or contains a NUL.</exception>
+    /// <exception cref="ArgumentException">
+    /// The name is empty, longer than 255 UTF-8 bytes, contains a NUL, or is not well-formed UTF-16 (has a lone surrogate).
+    /// </exception>
     public static Socks5Address FromDomainName(string domainName)
     {
         ArgumentNullException.ThrowIfNull(domainName);
@@ -102,6 +104,13 @@ public readonly struct Socks5Address : IEquatable<Socks5Address>
         if (domainName.Contains('\0', StringComparison.Ordinal))
         {
             throw new ArgumentException("A SOCKS5 domain name cannot contain a NUL character.", nameof(domainName));
+        }
+
+        // A lone surrogate has no UTF-8 form: Write would send U+FFFD in its place, a name other than this one. The
+        // replacement is as long as the strict encoding, so 255 bytes hold a name that passed the length check.
+        if (Utf8.FromUtf16(domainName, stackalloc byte[Socks5Limits.MaxDomainNameLength], out _, out _, replaceInvalidSequences: false) != OperationStatus.Done)
+        {
+            throw new ArgumentException("A SOCKS5 domain name must be well-formed UTF-16; this one has a lone surrogate.", nameof(domainName));
         }
 
         return new Socks5Address(Socks5AddressType.DomainName, 0, 0, domainName);

@@ -28,6 +28,24 @@ internal static class Sequences
     /// <summary>Two segments: bytes [0, position) and [position, end). Either may be empty.</summary>
     public static ReadOnlySequence<byte> SplitAt(byte[] bytes, int position) => Create(bytes[..position], bytes[position..]);
 
+    /// <summary>
+    /// Segments cut at each of <paramref name="cuts"/> taken modulo <c>bytes.Length + 1</c>, so that any integers a
+    /// generator draws make a valid split; repeated cuts make empty segments.
+    /// </summary>
+    public static ReadOnlySequence<byte> SplitAt(byte[] bytes, int[] cuts)
+    {
+        int[] points = [.. cuts.Select(cut => (int)((uint)cut % (uint)(bytes.Length + 1))).Order(), bytes.Length];
+        var parts = new byte[points.Length][];
+        int start = 0;
+        for (int i = 0; i < points.Length; i++)
+        {
+            parts[i] = bytes[start..points[i]];
+            start = points[i];
+        }
+
+        return Create(parts);
+    }
+
     public static ReadOnlySequence<byte> OneBytePerSegment(byte[] bytes)
     {
         var parts = new byte[bytes.Length][];
