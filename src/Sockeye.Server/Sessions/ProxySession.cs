@@ -491,6 +491,14 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
             _client.Close();
             _target?.Close();
         }
+        else if (CloseReason is SessionCloseReason.HandshakeTimeout or SessionCloseReason.HandshakeEvicted)
+        {
+            // A stalled handshake has lost nothing: the client gets the replies it earned and a FIN, not a reset (issue 22).
+            // FIN before the close, because a close with input still unread (a client trickling its greeting) sends RST:
+            // that RST then follows the FIN, which the client has already read as the end.
+            _client.ShutdownSend();
+            _client.Close();
+        }
         else
         {
             _client.Abort();
