@@ -62,17 +62,34 @@ internal static class Hostile
         }
     }
 
-    /// <summary>A no-auth CONNECT through <paramref name="server"/> to a fresh target, with bytes both ways and a clean end: the server still serves.</summary>
-    public static async Task AssertNormalConnectWorksAsync(TestServer server)
+    /// <summary>
+    /// A CONNECT through <paramref name="server"/> to a fresh target (as <paramref name="user"/> when the server requires a
+    /// login), with bytes both ways and a clean end: the server still serves.
+    /// </summary>
+    public static async Task AssertNormalConnectWorksAsync(TestServer server, string? user = null, string? password = null)
     {
         using var target = new TcpTarget();
-        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket client = await ConnectAsync(server.EndPoint);
+        if (user is null)
+        {
+            byte[] handshake = [.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint)];
+            await client.SendAsync(handshake).DefaultTimeout();
+            Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+        }
+        else
+        {
+            byte[] handshake = [.. Socks5Bytes.PasswordGreeting, .. Socks5Bytes.Credentials(user, password!), .. Socks5Bytes.Connect(target.EndPoint)];
+            await client.SendAsync(handshake).DefaultTimeout();
+            Assert.Equal(new byte[] { 5, 2, 1, 0 }, await client.ReceiveExactlyAsync(4));
+        }
+
+        Assert.Equal(0, (await client.ReceiveExactlyAsync(10))[1]);
         using Socket accepted = await target.AcceptAsync();
         byte[] up = TestData.RandomBytes(4096, seed: 7);
         byte[] down = TestData.RandomBytes(4096, seed: 8);
-        await client.Socket.SendAllThenShutdownAsync(up);
+        await client.SendAllThenShutdownAsync(up);
         Assert.Equal(up, await accepted.ReadToEndAsync());
         await accepted.SendAllThenShutdownAsync(down);
-        Assert.Equal(down, await ReadToFinAsync(client.Socket));
+        Assert.Equal(down, await ReadToFinAsync(client));
     }
 }
