@@ -446,12 +446,16 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Sends the reply in the output area, sends FIN, then reads and discards until the client's FIN (or one second):
-    /// closing a socket with unread input sends RST, which can make the client lose the reply it has not read yet.
+    /// Sends the reply in the output area (if any), sends FIN, then reads and discards until the client's FIN (or one
+    /// second): closing a socket with unread input sends RST, which can make the client lose the reply it has not read yet.
     /// </summary>
     private async Task SendThenLingerAsync(byte[] buffer, int replyLength)
     {
-        await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
+        if (replyLength > 0)
+        {
+            await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
+        }
+
         _client.ShutdownSend();
         using var linger = new CancellationTokenSource(LingerAfterFailure, _services.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(linger.Token, _lifetime.Token);
