@@ -372,6 +372,8 @@ internal sealed partial class ProxySession
                 break;
         }
 
-        return replyLength == 0 ? HandshakeStep.Close : HandshakeStep.ReplyAndClose;
+        // With no reply too: closing at once on input not yet read (garbage longer than one read) would reset the
+        // connection, where a clean close is what a client gets for anything else it did wrong.
+        return HandshakeStep.ReplyAndClose;
     }
 }

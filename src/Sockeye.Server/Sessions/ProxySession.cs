@@ -446,12 +446,16 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Sends the reply in the output area, sends FIN, then reads and discards until the client's FIN (or one second):
-    /// closing a socket with unread input sends RST, which can make the client lose the reply it has not read yet.
+    /// Sends the reply in the output area (if any), sends FIN, then reads and discards until the client's FIN (or one
+    /// second): closing a socket with unread input sends RST, which can make the client lose the reply it has not read yet.
     /// </summary>
     private async Task SendThenLingerAsync(byte[] buffer, int replyLength)
     {
-        await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
+        if (replyLength > 0)
+        {
+            await _client.SendAsync(buffer.AsMemory(OutputOffset, replyLength), _lifetime.Token).ConfigureAwait(false);
+        }
+
         _client.ShutdownSend();
         using var linger = new CancellationTokenSource(LingerAfterFailure, _services.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(linger.Token, _lifetime.Token);
@@ -490,6 +494,14 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         {
             _client.Close();
             _target?.Close();
+        }
+        else if (CloseReason is SessionCloseReason.HandshakeTimeout or SessionCloseReason.HandshakeEvicted)
+        {
+            // A stalled handshake has lost nothing: the client gets the replies it earned and a FIN, not a reset (issue 22).
+            // FIN before the close, because a close with input still unread (a client trickling its greeting) sends RST:
+            // that RST then follows the FIN, which the client has already read as the end.
+            _client.ShutdownSend();
+            _client.Close();
         }
         else
         {
