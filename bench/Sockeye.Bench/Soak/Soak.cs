@@ -69,7 +69,8 @@ internal sealed class Soak(SoakSettings settings)
         SoakSample end = await DrainAsync(pid, targets, clock, until: start);
         string? exit = proxy.ExitReport();
 
-        string summary = Summarize(start, end, loadTime, operationsBeforeMeasuring, exit, out bool passed);
+        int targetsStillOpen = targets.OpenConnections;
+        string summary = Summarize(start, end, loadTime, operationsBeforeMeasuring, exit, targetsStillOpen, out bool passed);
         Console.WriteLine(summary);
         if (settings.Output is { } output)
         {
@@ -144,7 +145,7 @@ internal sealed class Soak(SoakSettings settings)
             _stats.TotalOperations(), _stats.TotalErrors(), _stats.BytesChecked, _stats.BytesLost, _stats.BytesCorrupted);
     }
 
-    private string Summarize(SoakSample start, SoakSample end, TimeSpan loadTime, long operationsBeforeMeasuring, string? exit, out bool passed)
+    private string Summarize(SoakSample start, SoakSample end, TimeSpan loadTime, long operationsBeforeMeasuring, string? exit, int targetsStillOpen, out bool passed)
     {
         var failures = new List<string>();
         var text = new StringBuilder();
@@ -214,6 +215,12 @@ internal sealed class Soak(SoakSettings settings)
         if (exit is not null)
         {
             failures.Add(exit);
+        }
+
+        if (targetsStillOpen > 0)
+        {
+            // Every client has closed or reset by now: the proxy should have closed their targets' sides too.
+            failures.Add($"{targetsStillOpen} target connections still open {DrainLimit.TotalSeconds:0} s after the load stopped");
         }
 
         if (end.Sockets > start.Sockets + SocketSlack)
