@@ -89,7 +89,7 @@ internal sealed class SoakWorker
         }
         catch (OperationCanceledException) when (limit.IsCancellationRequested)
         {
-            _stats.CountError(operation, $"not done within {_operationLimit.TotalSeconds:0} s");
+            _stats.CountError(operation, $"not done within {_operationLimit.TotalSeconds:0.###} s");
         }
         catch (SocksException e)
         {
