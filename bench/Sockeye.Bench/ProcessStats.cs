@@ -77,6 +77,49 @@ internal static class ProcessStats
         return (0, 0);
     }
 
+    /// <summary>
+    /// A process's open descriptors by kind, from the links in /proc/PID/fd: sockets, pipes (Sockeye's splice pipes,
+    /// which it pools), and everything else (epoll and event descriptors, files).
+    /// </summary>
+    public static (int Sockets, int Pipes, int Other) Descriptors(int pid)
+    {
+        int sockets = 0;
+        int pipes = 0;
+        int other = 0;
+        foreach (string entry in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+        {
+            string? target;
+            try
+            {
+                target = new FileInfo(entry).LinkTarget;
+            }
+            catch (IOException)
+            {
+                continue; // Closed while we looked.
+            }
+
+            if (target is null)
+            {
+                continue;
+            }
+
+            if (target.StartsWith("socket:", StringComparison.Ordinal))
+            {
+                sockets++;
+            }
+            else if (target.StartsWith("pipe:", StringComparison.Ordinal))
+            {
+                pipes++;
+            }
+            else
+            {
+                other++;
+            }
+        }
+
+        return (sockets, pipes, other);
+    }
+
     private static List<int> ProcessTree(int root)
     {
         var parents = new Dictionary<int, int>();

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Sockeye.Bench;
+using Sockeye.Bench.Soak;
 
 // The Sockeye load generator: measures SOCKS5 servers against each other and against direct loopback, and writes the
 // table to docs/performance.md. See bench/README.md.
@@ -46,6 +47,38 @@ root.SetAction(async (parse, _) =>
         Environment.GetCommandLineArgs());
     return await new Bench(settings).RunAsync();
 });
+
+var soakSockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
+var soakEngineOption = new Option<string?>("--engine") { Description = "The server's relay engine: linux or portable (SOCKEYE_RELAY__ENGINE). Default: the server's own (auto)." };
+var soakDurationOption = new Option<double>("--duration") { Description = "Seconds of measured load.", DefaultValueFactory = _ => 600.0 };
+var soakWarmUpOption = new Option<double>("--warm-up") { Description = "Seconds of load before the measured run; the proxy's resting descriptors after it are the start.", DefaultValueFactory = _ => 10.0 };
+var soakWorkersOption = new Option<int>("--workers") { Description = "Concurrent clients.", DefaultValueFactory = _ => 32 };
+var soakSampleOption = new Option<double>("--sample-interval") { Description = "Seconds between samples of the proxy's descriptors and memory.", DefaultValueFactory = _ => 10.0 };
+var soakMaxTransferOption = new Option<int>("--max-transfer-kib") { Description = "The most KiB one direction of a transfer carries.", DefaultValueFactory = _ => 1024 };
+var soakOperationLimitOption = new Option<double>("--operation-limit") { Description = "Seconds one operation may take before it counts as an error.", DefaultValueFactory = _ => 60.0 };
+var soakSeedOption = new Option<int>("--seed") { Description = "Seeds the workers' choices.", DefaultValueFactory = _ => 22 };
+var soakOutputOption = new Option<string?>("--output") { Description = "File to write the summary (markdown) to." };
+var soak = new Command("soak", "Mixed CONNECT, BIND and UDP traffic with faults against a Sockeye process for a set time, every byte checked; exits non-zero on any loss, corruption, unexpected error, or leak.")
+{
+    soakSockeyeOption, soakEngineOption, soakDurationOption, soakWarmUpOption, soakWorkersOption, soakSampleOption, soakMaxTransferOption, soakOperationLimitOption, soakSeedOption, soakOutputOption,
+};
+soak.SetAction(async (parse, _) =>
+{
+    var settings = new SoakSettings(
+        parse.GetValue(soakSockeyeOption) ?? BenchSettings.DefaultSockeye(),
+        parse.GetValue(soakEngineOption),
+        TimeSpan.FromSeconds(parse.GetValue(soakDurationOption)),
+        TimeSpan.FromSeconds(parse.GetValue(soakWarmUpOption)),
+        parse.GetValue(soakWorkersOption),
+        TimeSpan.FromSeconds(parse.GetValue(soakSampleOption)),
+        parse.GetValue(soakMaxTransferOption) * 1024L,
+        TimeSpan.FromSeconds(parse.GetValue(soakOperationLimitOption)),
+        parse.GetValue(soakSeedOption),
+        parse.GetValue(soakOutputOption),
+        Environment.GetCommandLineArgs());
+    return await new Soak(settings).RunAsync();
+});
+root.Subcommands.Add(soak);
 return await root.Parse(args).InvokeAsync();
 
 static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-using Sockeye.Testing;
 using Xunit.Abstractions;
 
 namespace Sockeye.Bench.Tests;
@@ -17,12 +14,11 @@ public sealed class LoadGeneratorTests(ITestOutputHelper output)
     [Fact]
     public async Task ShortPass_MeasuresEveryScenarioAndEveryServer_WithoutFailures()
     {
-        string directory = AppContext.BaseDirectory;
         string report = Path.Combine(Path.GetTempPath(), $"sockeye-bench-{Guid.NewGuid():N}.md");
         List<string> args =
         [
-            Path.Combine(directory, "Sockeye.Bench.dll"),
-            "--sockeye", Path.Combine(directory, "sockeye.dll"),
+            BenchProcess.GeneratorDll,
+            "--sockeye", BenchProcess.SockeyeDll,
             "--variants", "splice",
             "--runs", "1",
             "--gib", "0.0625",
@@ -40,7 +36,7 @@ public sealed class LoadGeneratorTests(ITestOutputHelper output)
 
         try
         {
-            (int exitCode, string transcript) = await RunAsync(args);
+            (int exitCode, string transcript) = await BenchProcess.RunAsync(args, RunLimit, output);
             Assert.True(exitCode == 0, $"the load generator exited with {exitCode}:\n{transcript}");
             string document = await File.ReadAllTextAsync(report);
             output.WriteLine(document);
@@ -118,66 +114,4 @@ public sealed class LoadGeneratorTests(ITestOutputHelper output)
 
     private static string[] Cells(string line) =>
         line.Trim().Trim('|').Split('|').Select(cell => cell.Trim()).ToArray();
-
-    private async Task<(int ExitCode, string Transcript)> RunAsync(List<string> args)
-    {
-        var start = new ProcessStartInfo(DotnetHost.Find())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        // Nothing SOCKEYE_* from the machine: the generator passes its own settings to each server it starts.
-        foreach (string name in start.Environment.Keys.Where(key => key.StartsWith("SOCKEYE_", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            start.Environment.Remove(name);
-        }
-
-        var transcript = new StringBuilder();
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Append(e.Data);
-        process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(RunLimit);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            Assert.Fail($"the load generator did not finish within {RunLimit}:\n{Snapshot()}");
-        }
-
-        string text = Snapshot();
-        output.WriteLine(text);
-        return (process.ExitCode, text);
-
-        void Append(string? line)
-        {
-            if (line is not null)
-            {
-                lock (transcript)
-                {
-                    transcript.AppendLine(line);
-                }
-            }
-        }
-
-        string Snapshot()
-        {
-            lock (transcript)
-            {
-                return transcript.ToString();
-            }
-        }
-    }
 }
