@@ -30,6 +30,9 @@ internal sealed partial class SockeyeProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process id: with <c>openFileLimit</c>, prlimit's, which it keeps when it executes dotnet.</summary>
+    public int Id => _process.Id;
+
     /// <summary>Everything the process printed so far, stdout and stderr interleaved, for failure messages.</summary>
     public string Transcript
     {

@@ -1,0 +1,259 @@
+using System.Net;
+using System.Net.Sockets;
+using Sockeye.Server.Tests.Infrastructure;
+
+namespace Sockeye.Server.Tests.Robustness;
+
+/// <summary>
+/// Destinations that fail in every way a real one can, each as a batch: the client gets the reply code docs/protocol.md
+/// gives for what happened, then a FIN (or, after the target's reset, every byte it sent and then a reset), and the batch
+/// leaves no session, socket or heap behind. The portable test assembly runs the same batches on the portable engine.
+/// </summary>
+[Collection(ProcessWideResources.Name)]
+public sealed class FailingTargetTests
+{
+    private const int Batch = 20;
+
+    [Fact]
+    public async Task Connect_TargetRefuses_RepliesConnectionRefusedThenFin_AndResourcesReturn()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        int closedPort = RouteTestSupport.ClosedPort();
+
+        await RunBatchAsync(server, Batch, async () =>
+        {
+            (RawClient client, byte reply) = await RequestAsync(server, Socks5Bytes.Connect(new IPEndPoint(IPAddress.Loopback, closedPort)));
+            using (client)
+            {
+                Assert.Equal(0x05, reply);
+                await AssertFinAsync(client.Socket);
+            }
+        });
+    }
+
+    [Fact]
+    public async Task Connect_TargetResetsAfterAccept_RepliesSucceededThenEveryRelayedByteThenReset_AndResourcesReturn()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        byte[] payload = TestPayload(16 * 1024);
+
+        await RunBatchAsync(server, Batch, async () =>
+        {
+            using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+            using (Socket accepted = await target.AcceptAsync())
+            {
+                await accepted.SendAsync(payload, SocketFlags.None).DefaultTimeout();
+                accepted.LingerState = new LingerOption(enable: true, seconds: 0);
+            }
+
+            // docs/protocol.md: a reset on either side resets the other. A FIN would be wrong here: the client would take a
+            // stream the target aborted for a whole one. But what the target sent before its reset is the client's, and
+            // must all arrive before the reset does.
+            (byte[] received, SocketError end) = await ReadToEndAsync(client.Socket);
+            Assert.Equal(payload, received);
+            Assert.Equal(SocketError.ConnectionReset, end);
+        });
+    }
+
+    [Fact(Skip = "Server bug, not fixed yet: on the target's reset the relay closes the client with RST (SO_LINGER 0), and the "
+        + "kernel discards what the server had already written to the client's socket but the slow client had not yet taken: "
+        + "1-6 KiB of 32 KiB arrive on the Linux engine, about half on the portable one. A fix must deliver those bytes and "
+        + "still end with a reset (a FIN would pass the truncated stream off as whole). Remove this Skip with the fix.")]
+    public async Task Connect_TargetResetsWhileTheClientReadsSlowly_EveryByteTheServerHeldArrivesBeforeTheReset_AndResourcesReturn()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        byte[] payload = TestPayload(32 * 1024);
+
+        await RunBatchAsync(server, Batch, async () =>
+        {
+            // A client that has not read yet, with a small receive buffer: the server cannot pass the target's bytes on at
+            // once, and still holds some (in its buffer or splice pipe, or unread in its socket) when the reset comes.
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 2048 };
+            using RawClient client = RawClient.Wrap(socket);
+            await socket.ConnectAsync(server.EndPoint).DefaultTimeout();
+            await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. Socks5Bytes.Connect(target.EndPoint)]);
+            Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+            Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+            using (Socket accepted = await target.AcceptAsync())
+            {
+                // On loopback a send completes once the bytes are in the server's socket, whose window takes 32 KiB.
+                await accepted.SendAsync(payload, SocketFlags.None).DefaultTimeout();
+                accepted.LingerState = new LingerOption(enable: true, seconds: 0);
+            }
+
+            (byte[] received, SocketError end) = await ReadToEndAsync(client.Socket);
+            Assert.Equal(payload.Length, received.Length);
+            Assert.Equal(payload, received);
+            Assert.Equal(SocketError.ConnectionReset, end);
+        });
+    }
+
+    [Fact]
+    public async Task Connect_TargetNeverAccepts_RepliesTtlExpiredAfterTheConnectTimeoutThenFin_AndResourcesReturn()
+    {
+        using SilentDestination silent = await SilentDestination.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.ConnectTimeout = TimeSpan.FromMilliseconds(300));
+
+        // Concurrently: each waits out the connect timeout.
+        await RunBatchAsync(server, 1, () => Task.WhenAll(Enumerable.Range(0, 10).Select(async _ =>
+        {
+            (RawClient client, byte reply) = await RequestAsync(server, Socks5Bytes.Connect(silent.EndPoint));
+            using (client)
+            {
+                Assert.Equal(0x06, reply);
+                await AssertFinAsync(client.Socket);
+            }
+        })));
+    }
+
+    [Fact]
+    public async Task Connect_TargetClosesAtOnce_RepliesSucceededThenFin_AndResourcesReturn()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+
+        await RunBatchAsync(server, Batch, async () =>
+        {
+            using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+            (await target.AcceptAsync()).Dispose();
+
+            Assert.Empty(await ReadToFinAsync(client.Socket));
+        });
+    }
+
+    [Fact]
+    public async Task Connect_TargetHalfCloses_ClientStillSendsAndTargetReceives_ThenBothEnd_AndResourcesReturn()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        using var target = new TcpTarget();
+        byte[] down = TestPayload(8 * 1024);
+        byte[] up = TestPayload(12 * 1024);
+
+        await RunBatchAsync(server, Batch, async () =>
+        {
+            using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+            using Socket accepted = await target.AcceptAsync();
+
+            await accepted.SendAllThenShutdownAsync(down).DefaultTimeout();
+            Assert.Equal(down, await ReadToFinAsync(client.Socket));
+
+            // The target's FIN ended one direction only: the other still carries bytes, and ends with the client's FIN.
+            await client.Socket.SendAllThenShutdownAsync(up).DefaultTimeout();
+            Assert.Equal(up, await ReadToFinAsync(accepted));
+        });
+    }
+
+    [Fact]
+    public async Task Connect_NameDoesNotResolve_RepliesHostUnreachableThenFin_AndResourcesReturn()
+    {
+        await using TestServer server = await TestServer.StartAsync(resolver: new NameResolver());
+
+        await RunBatchAsync(server, Batch, async () =>
+        {
+            (RawClient client, byte reply) = await RequestAsync(server, Socks5Bytes.ConnectDomain("nowhere.test", 80));
+            using (client)
+            {
+                Assert.Equal(0x04, reply);
+                await AssertFinAsync(client.Socket);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="oneCase"/> <paramref name="count"/> times between a baseline and its check, then shows that an
+    /// ordinary tunnel is still served. A tunnel first, so that what the server makes once (event loops, pools) is in the
+    /// baseline rather than counted as the batch's.
+    /// </summary>
+    private static async Task RunBatchAsync(TestServer server, int count, Func<Task> oneCase)
+    {
+        await AssertOrdinaryTunnelAsync(server);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
+        ResourceBaseline baseline = ResourceBaseline.Capture();
+
+        for (int i = 0; i < count; i++)
+        {
+            await oneCase();
+        }
+
+        await baseline.AssertReturnedAsync(server.Server);
+        await AssertOrdinaryTunnelAsync(server);
+    }
+
+    private static async Task AssertOrdinaryTunnelAsync(TestServer server)
+    {
+        using var target = new TcpTarget();
+        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket accepted = await target.AcceptAsync();
+        await client.SendAsync("ping"u8.ToArray());
+        Assert.Equal("ping"u8.ToArray(), await accepted.ReceiveExactlyAsync(4));
+        await accepted.SendAsync("pong"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        Assert.Equal("pong"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+    }
+
+    /// <summary>Greeting and <paramref name="request"/>; the connection and the reply code.</summary>
+    private static async Task<(RawClient Client, byte Reply)> RequestAsync(TestServer server, byte[] request)
+    {
+        RawClient client = await RawClient.ConnectAsync(server.EndPoint);
+        try
+        {
+            await client.SendAsync([.. Socks5Bytes.NoAuthGreeting, .. request]);
+            Assert.Equal(new byte[] { 5, 0 }, await client.ReceiveExactlyAsync(2));
+            byte[] reply = await client.ReceiveReplyAsync();
+            return (client, reply[1]);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Asserts the peer's next word is a FIN: no byte, and no reset.</summary>
+    private static async Task AssertFinAsync(Socket socket) => Assert.Empty(await ReadToFinAsync(socket));
+
+    /// <summary>Everything until the peer's FIN; a reset instead fails, with what had arrived.</summary>
+    private static async Task<byte[]> ReadToFinAsync(Socket socket)
+    {
+        (byte[] received, SocketError end) = await ReadToEndAsync(socket);
+        Assert.True(end == SocketError.Success, $"{end} instead of a FIN, after {received.Length} byte(s)");
+        return received;
+    }
+
+    /// <summary>Everything until the peer ends the stream, and how: <see cref="SocketError.Success"/> for a FIN, else the error.</summary>
+    private static async Task<(byte[] Received, SocketError End)> ReadToEndAsync(Socket socket)
+    {
+        using var received = new MemoryStream();
+        byte[] buffer = new byte[16 * 1024];
+        while (received.Length <= 1 << 20)
+        {
+            int read;
+            try
+            {
+                read = await socket.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
+            }
+            catch (SocketException e)
+            {
+                return (received.ToArray(), e.SocketErrorCode);
+            }
+
+            if (read == 0)
+            {
+                return (received.ToArray(), SocketError.Success);
+            }
+
+            received.Write(buffer, 0, read);
+        }
+
+        Assert.Fail("more than 1 MiB and the stream goes on");
+        return ([], SocketError.Success);
+    }
+
+    private static byte[] TestPayload(int length)
+    {
+        byte[] payload = new byte[length];
+        Random.Shared.NextBytes(payload);
+        return payload;
+    }
+}
