@@ -40,6 +40,10 @@ internal static unsafe partial class Libc
     // ioctl(2) on a socket: the bytes waiting to be read (FIONREAD, the same number on every Linux architecture .NET runs on).
     public const nuint Fionread = 0x541B;
 
+    // ioctl(2) on a TCP socket: the bytes sent and not yet acknowledged by the peer (SIOCOUTQ, alias TIOCOUTQ; the same
+    // asm-generic number as FIONREAD's).
+    public const nuint Siocoutq = 0x5411;
+
     // epoll_ctl(2)
     public const int EpollCtlAdd = 1;
     public const int EpollCtlDel = 2;

@@ -41,6 +41,11 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     // FIN, so that the reply is not destroyed by the RST that closing with unread bytes would send.
     private static readonly TimeSpan LingerAfterFailure = TimeSpan.FromSeconds(1);
 
+    // After one end of a tunnel reset, how long the other may take in all to acknowledge what it was already sent, and how
+    // often to ask (DeliverBeforeResetAsync). A reader that keeps up with a socket buffer in 10 s gets every byte.
+    private static readonly TimeSpan DeliveryBeforeResetLimit = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan DeliveryPollInterval = TimeSpan.FromMilliseconds(10);
+
     private readonly long _id;
     // The client: the connection's peer, or the client a trusted balancer's PROXY header names (then set once, before
     // anything reads it for a decision).
@@ -284,6 +289,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
             }
 
             ReleaseBuffer();
+            await DeliverBeforeResetAsync().ConfigureAwait(false);
             Close();
 
             // After Close: the descriptors go back to the budget only once they are really closed.
@@ -479,6 +485,49 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         catch (SocketException)
         {
             // Ignored: the client reset after reading (or not reading) the reply; we were closing anyway.
+        }
+    }
+
+    /// <summary>
+    /// After one end of a tunnel reset, waits until the other end has acknowledged what the relay already handed to its
+    /// socket, so that the reset Close passes on does not destroy those bytes: a slow reader would otherwise lose up to a
+    /// socket buffer of data the server had taken responsibility for. Bounded: it gives up once the peer stops
+    /// acknowledging for <see cref="LingerAfterFailure"/>, or after <see cref="DeliveryBeforeResetLimit"/> in all.
+    /// </summary>
+    private async Task DeliverBeforeResetAsync()
+    {
+        TunnelSocket? survivor = CloseReason switch
+        {
+            SessionCloseReason.TargetReset => _client,
+            SessionCloseReason.ClientReset => _target,
+            _ => null,
+        };
+        if (survivor is null || _relay is null || _lifetime.IsCancellationRequested)
+        {
+            return;
+        }
+
+        TimeProvider time = _services.TimeProvider;
+        long start = time.GetTimestamp();
+        long lastProgress = start;
+        int unacknowledged = survivor.Unacknowledged;
+        try
+        {
+            while (unacknowledged > 0 && time.GetElapsedTime(start) < DeliveryBeforeResetLimit && time.GetElapsedTime(lastProgress) < LingerAfterFailure)
+            {
+                await Task.Delay(DeliveryPollInterval, time, _lifetime.Token).ConfigureAwait(false);
+                int now = survivor.Unacknowledged;
+                if (now < unacknowledged)
+                {
+                    lastProgress = time.GetTimestamp();
+                }
+
+                unacknowledged = now;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The server is stopping: reset now.
         }
     }
 

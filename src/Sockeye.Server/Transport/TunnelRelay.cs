@@ -68,6 +68,13 @@ internal abstract class TunnelRelay : IValueTaskSource<RelayOutcome>
     /// <summary>Ends whatever either direction is waiting for, so that both report <see cref="RelayDirectionEnd.Canceled"/>.</summary>
     protected abstract void AbortDirections();
 
+    /// <summary>
+    /// A direction failed (one end reset): ends the other direction. By default as <see cref="AbortDirections"/> does;
+    /// an engine whose abort closes the sockets must leave the end that did not fail open here, for the session to let
+    /// the bytes already sent to it be delivered before it passes the reset on.
+    /// </summary>
+    protected virtual void AbortDirectionsAfterFailure() => AbortDirections();
+
     /// <summary>Sends FIN to the sink of a direction that reached EOF.</summary>
     protected abstract void ShutdownSink(bool upstream);
 
@@ -76,12 +83,21 @@ internal abstract class TunnelRelay : IValueTaskSource<RelayOutcome>
     {
     }
 
-    /// <summary>Ends the tunnel from outside or after a failed direction. Idempotent.</summary>
+    /// <summary>Ends the tunnel from outside. Idempotent, and a no-op once a failed direction has ended it.</summary>
     private void Abort()
     {
         if (Interlocked.Exchange(ref _aborted, 1) == 0)
         {
             AbortDirections();
+        }
+    }
+
+    /// <summary>Ends the other direction after one failed. Idempotent, and a no-op once the tunnel was aborted from outside.</summary>
+    private void AbortAfterFailure()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) == 0)
+        {
+            AbortDirectionsAfterFailure();
         }
     }
 
@@ -105,7 +121,7 @@ internal abstract class TunnelRelay : IValueTaskSource<RelayOutcome>
         {
             if (!first.IsCompletedSuccessfully || first.Result.End != RelayDirectionEnd.Eof)
             {
-                Abort();
+                AbortAfterFailure();
             }
 
             return;

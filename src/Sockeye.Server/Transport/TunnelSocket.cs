@@ -28,6 +28,12 @@ internal abstract class TunnelSocket
     /// <summary>Bytes received and not read yet: what a read would return at once.</summary>
     public abstract int Available { get; }
 
+    /// <summary>
+    /// Bytes sent and not yet acknowledged by the peer (still on their way, or waiting for its window), 0 once it has
+    /// them all or the socket is closed; -1 where the platform cannot tell.
+    /// </summary>
+    public abstract int Unacknowledged { get; }
+
     /// <summary>Sends all of <paramref name="data"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
 

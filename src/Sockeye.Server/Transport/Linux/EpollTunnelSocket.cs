@@ -232,6 +232,8 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
 
     public override int Available => Volatile.Read(ref _closed) == 0 ? RawSocket.Available(_fd) : 0;
 
+    public override int Unacknowledged => Volatile.Read(ref _closed) == 0 ? RawSocket.Unacknowledged(_fd) : 0;
+
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)

@@ -173,6 +173,13 @@ internal static class RawSocket
         return ioctl(fd, Fionread, &available) == 0 ? available : 0;
     }
 
+    /// <summary>Bytes sent and not yet acknowledged by the peer (SIOCOUTQ); 0 if the call fails.</summary>
+    public static unsafe int Unacknowledged(int fd)
+    {
+        int unacknowledged;
+        return ioctl(fd, Siocoutq, &unacknowledged) == 0 ? unacknowledged : 0;
+    }
+
     /// <summary>listen(2): 0, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static int Listen(int fd, int backlog) => listen(fd, backlog);
 

@@ -17,6 +17,32 @@ internal sealed class RuntimeTunnelSocket(Socket socket) : TunnelSocket
 
     public override int Available => Socket.Available;
 
+    // Linux alone says how much of what was sent the peer has not acknowledged; elsewhere the runtime offers no way to ask.
+    public override int Unacknowledged
+    {
+        get
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                return -1;
+            }
+
+            if (SocketHandles.TryAddRef(Socket) is not { } handle)
+            {
+                return 0;
+            }
+
+            try
+            {
+                return Linux.RawSocket.Unacknowledged((int)handle.DangerousGetHandle());
+            }
+            finally
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         NonBlockingSend.SendAsync(Socket, data, cancellationToken);
 

@@ -70,6 +70,26 @@ internal sealed class TcpRelay : TunnelRelay
         }
     }
 
+    /// <summary>
+    /// Shuts down both sockets' receiving halves rather than resetting them: the failed end's is moot, and on the end
+    /// that did not fail it ends the other direction's pending read (as an EOF) while its sending half keeps the bytes
+    /// already sent, which a reset here would destroy before a slow reader has them. A pending send cannot outlast
+    /// this: each direction sends to the end the other reads from, so it is the failed end's, and fails with it.
+    /// </summary>
+    protected override void AbortDirectionsAfterFailure()
+    {
+        SocketErrors.TryShutdown(_client, SocketShutdown.Receive);
+        SocketErrors.TryShutdown(_target, SocketShutdown.Receive);
+        try
+        {
+            _pacingAbort?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Ignored: the relay has just completed.
+        }
+    }
+
     protected override void ShutdownSink(bool upstream) => SocketErrors.TryShutdown(upstream ? _target : _client, SocketShutdown.Send);
 
     protected override void OnRelayEnded() => _pacingAbort?.Dispose();
