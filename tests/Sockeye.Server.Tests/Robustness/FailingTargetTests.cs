@@ -26,7 +26,7 @@ public sealed class FailingTargetTests
             using (client)
             {
                 Assert.Equal(0x05, reply);
-                await AssertFinAsync(client.Socket);
+                Assert.Empty(await Hostile.ReadToFinAsync(client.Socket));
             }
         });
     }
@@ -50,7 +50,7 @@ public sealed class FailingTargetTests
             // docs/protocol.md: a reset on either side resets the other. A FIN would be wrong here: the client would take a
             // stream the target aborted for a whole one. But what the target sent before its reset is the client's, and
             // must all arrive before the reset does.
-            (byte[] received, SocketError end) = await ReadToEndAsync(client.Socket);
+            (byte[] received, SocketError end) = await Hostile.ReadToEndAsync(client.Socket);
             Assert.Equal(payload, received);
             Assert.Equal(SocketError.ConnectionReset, end);
         });
@@ -80,7 +80,7 @@ public sealed class FailingTargetTests
                 accepted.LingerState = new LingerOption(enable: true, seconds: 0);
             }
 
-            (byte[] received, SocketError end) = await ReadToEndAsync(client.Socket);
+            (byte[] received, SocketError end) = await Hostile.ReadToEndAsync(client.Socket);
             Assert.Equal(payload.Length, received.Length);
             Assert.Equal(payload, received);
             Assert.Equal(SocketError.ConnectionReset, end);
@@ -111,7 +111,7 @@ public sealed class FailingTargetTests
             client.Socket.LingerState = new LingerOption(enable: true, seconds: 0);
             client.Socket.Close();
 
-            (byte[] received, SocketError end) = await ReadToEndAsync(accepted);
+            (byte[] received, SocketError end) = await Hostile.ReadToEndAsync(accepted);
             Assert.Equal(payload.Length, received.Length);
             Assert.Equal(payload, received);
             Assert.Equal(SocketError.ConnectionReset, end);
@@ -131,7 +131,7 @@ public sealed class FailingTargetTests
             using (client)
             {
                 Assert.Equal(0x06, reply);
-                await AssertFinAsync(client.Socket);
+                Assert.Empty(await Hostile.ReadToFinAsync(client.Socket));
             }
         })));
     }
@@ -147,7 +147,7 @@ public sealed class FailingTargetTests
             using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
             (await target.AcceptAsync()).Dispose();
 
-            Assert.Empty(await ReadToFinAsync(client.Socket));
+            Assert.Empty(await Hostile.ReadToFinAsync(client.Socket));
         });
     }
 
@@ -165,11 +165,11 @@ public sealed class FailingTargetTests
             using Socket accepted = await target.AcceptAsync();
 
             await accepted.SendAllThenShutdownAsync(down).DefaultTimeout();
-            Assert.Equal(down, await ReadToFinAsync(client.Socket));
+            Assert.Equal(down, await Hostile.ReadToFinAsync(client.Socket));
 
             // The target's FIN ended one direction only: the other still carries bytes, and ends with the client's FIN.
             await client.Socket.SendAllThenShutdownAsync(up).DefaultTimeout();
-            Assert.Equal(up, await ReadToFinAsync(accepted));
+            Assert.Equal(up, await Hostile.ReadToFinAsync(accepted));
         });
     }
 
@@ -184,7 +184,7 @@ public sealed class FailingTargetTests
             using (client)
             {
                 Assert.Equal(0x04, reply);
-                await AssertFinAsync(client.Socket);
+                Assert.Empty(await Hostile.ReadToFinAsync(client.Socket));
             }
         });
     }
@@ -196,7 +196,7 @@ public sealed class FailingTargetTests
     /// </summary>
     private static async Task RunBatchAsync(TestServer server, int count, Func<Task> oneCase)
     {
-        await AssertOrdinaryTunnelAsync(server);
+        await Hostile.AssertNormalConnectWorksAsync(server);
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 0);
         ResourceBaseline baseline = ResourceBaseline.Capture();
 
@@ -206,18 +206,7 @@ public sealed class FailingTargetTests
         }
 
         await baseline.AssertReturnedAsync(server.Server);
-        await AssertOrdinaryTunnelAsync(server);
-    }
-
-    private static async Task AssertOrdinaryTunnelAsync(TestServer server)
-    {
-        using var target = new TcpTarget();
-        using RawClient client = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
-        using Socket accepted = await target.AcceptAsync();
-        await client.SendAsync("ping"u8.ToArray());
-        Assert.Equal("ping"u8.ToArray(), await accepted.ReceiveExactlyAsync(4));
-        await accepted.SendAsync("pong"u8.ToArray(), SocketFlags.None).DefaultTimeout();
-        Assert.Equal("pong"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+        await Hostile.AssertNormalConnectWorksAsync(server);
     }
 
     /// <summary>Greeting and <paramref name="request"/>; the connection and the reply code.</summary>
@@ -236,46 +225,6 @@ public sealed class FailingTargetTests
             client.Dispose();
             throw;
         }
-    }
-
-    /// <summary>Asserts the peer's next word is a FIN: no byte, and no reset.</summary>
-    private static async Task AssertFinAsync(Socket socket) => Assert.Empty(await ReadToFinAsync(socket));
-
-    /// <summary>Everything until the peer's FIN; a reset instead fails, with what had arrived.</summary>
-    private static async Task<byte[]> ReadToFinAsync(Socket socket)
-    {
-        (byte[] received, SocketError end) = await ReadToEndAsync(socket);
-        Assert.True(end == SocketError.Success, $"{end} instead of a FIN, after {received.Length} byte(s)");
-        return received;
-    }
-
-    /// <summary>Everything until the peer ends the stream, and how: <see cref="SocketError.Success"/> for a FIN, else the error.</summary>
-    private static async Task<(byte[] Received, SocketError End)> ReadToEndAsync(Socket socket)
-    {
-        using var received = new MemoryStream();
-        byte[] buffer = new byte[16 * 1024];
-        while (received.Length <= 1 << 20)
-        {
-            int read;
-            try
-            {
-                read = await socket.ReceiveAsync(buffer, SocketFlags.None).DefaultTimeout();
-            }
-            catch (SocketException e)
-            {
-                return (received.ToArray(), e.SocketErrorCode);
-            }
-
-            if (read == 0)
-            {
-                return (received.ToArray(), SocketError.Success);
-            }
-
-            received.Write(buffer, 0, read);
-        }
-
-        Assert.Fail("more than 1 MiB and the stream goes on");
-        return ([], SocketError.Success);
     }
 
     private static byte[] TestPayload(int length)

@@ -8,14 +8,15 @@ namespace Sockeye.Server.Tests.Robustness;
 internal static class Hostile
 {
     /// <summary>
-    /// Reads until the server closes and returns what it sent, failing if the close was a reset: unlike
-    /// <see cref="RawClient.ReadToEndAsync"/>, which takes a reset for a close, this tells FIN from RST.
+    /// Reads until the peer ends the stream and returns what it sent and how it ended: <see cref="SocketError.Success"/>
+    /// for a FIN, else the error (a reset). Unlike <see cref="RawClient.ReadToEndAsync"/>, which takes a reset for a
+    /// close, this tells FIN from RST. More than <paramref name="limit"/> bytes fails the test.
     /// </summary>
-    public static async Task<byte[]> ReadToFinAsync(Socket socket, int limit = 1 << 20)
+    public static async Task<(byte[] Received, SocketError End)> ReadToEndAsync(Socket socket, int limit = 1 << 20)
     {
         using var collected = new MemoryStream();
-        byte[] buffer = new byte[4096];
-        while (collected.Length < limit)
+        byte[] buffer = new byte[16 * 1024];
+        while (collected.Length <= limit)
         {
             int read;
             try
@@ -24,19 +25,28 @@ internal static class Hostile
             }
             catch (SocketException e)
             {
-                Assert.Fail($"The server closed with {e.SocketErrorCode} (a reset), not a FIN, after {collected.Length} byte(s): {Convert.ToHexString(collected.ToArray())}");
-                throw;
+                return (collected.ToArray(), e.SocketErrorCode);
             }
 
             if (read == 0)
             {
-                break;
+                return (collected.ToArray(), SocketError.Success);
             }
 
             collected.Write(buffer, 0, read);
         }
 
-        return collected.ToArray();
+        Assert.Fail($"more than {limit} byte(s) and the stream goes on");
+        return ([], SocketError.Success);
+    }
+
+    /// <summary>Reads until the peer's FIN and returns what it sent; a reset instead fails the test, with what had arrived.</summary>
+    public static async Task<byte[]> ReadToFinAsync(Socket socket, int limit = 1 << 20)
+    {
+        (byte[] received, SocketError end) = await ReadToEndAsync(socket, limit);
+        Assert.True(end == SocketError.Success,
+            $"The peer closed with {end} (a reset), not a FIN, after {received.Length} byte(s): {Convert.ToHexString(received.AsSpan(0, Math.Min(received.Length, 64)))}");
+        return received;
     }
 
     /// <summary>Closes with RST, as a client that crashes or is killed does.</summary>

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
+using Sockeye.Server.Tests.Robustness;
 
 namespace Sockeye.Server.Tests.Sessions;
 
@@ -26,7 +27,7 @@ public sealed class HostileClientTests
             closedPort = ((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
         }
 
-        int before = CountOpenSockets();
+        int before = ResourceBaseline.CountSockets();
         using var target = new TcpTarget();
         var random = new Random(1928);
         var clients = new List<Task>();
@@ -47,7 +48,7 @@ public sealed class HostileClientTests
         int after = int.MaxValue;
         for (int attempt = 0; attempt < 200; attempt++)
         {
-            after = CountOpenSockets();
+            after = ResourceBaseline.CountSockets();
             if (server.Server.ActiveSessionCount == 0 && after <= before)
             {
                 break;
@@ -108,27 +109,5 @@ public sealed class HostileClientTests
                 await client.ReadToEndAsync();
                 break;
         }
-    }
-
-    /// <summary>Open sockets of this process; other descriptors (assemblies loaded on first use) are not the server's.</summary>
-    private static int CountOpenSockets()
-    {
-        int sockets = 0;
-        foreach (string fd in Directory.GetFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                if (new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true)
-                {
-                    sockets++;
-                }
-            }
-            catch (IOException)
-            {
-                // The descriptor closed while we looked: it is not open.
-            }
-        }
-
-        return sockets;
     }
 }
