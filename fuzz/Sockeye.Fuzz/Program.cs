@@ -44,10 +44,13 @@ switch (target)
     case "udp-header":
         Fuzzer.OutOfProcess.Run(stream => _ = Socks5UdpHeaderTarget.Run(ReadAll(stream)));
         return 0;
+    case "gssapi-message":
+        Fuzzer.OutOfProcess.Run(stream => _ = GssapiMessageTarget.Run(ReadAll(stream)));
+        return 0;
     default:
         Console.Error.WriteLine(
             "usage: Sockeye.Fuzz proxy-header|http-request|http-response|http-chunked|socks4-request|socks5-greeting|" +
-            "socks5-credentials|socks5-credentials-reply|socks5-request|socks5-reply|udp-header");
+            "socks5-credentials|socks5-credentials-reply|socks5-request|socks5-reply|udp-header|gssapi-message");
         return 2;
 }
 

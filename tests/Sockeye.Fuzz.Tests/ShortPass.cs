@@ -123,3 +123,5 @@ public sealed class HttpRequestShortPass(ITestOutputHelper output) : ShortPass("
 public sealed class HttpResponseShortPass(ITestOutputHelper output) : ShortPass("http-response", static input => HttpResponseHeadTarget.Run(input), output);
 
 public sealed class HttpChunkedShortPass(ITestOutputHelper output) : ShortPass("http-chunked", static input => HttpChunkedBodyTarget.Run(input), output);
+
+public sealed class GssapiMessageShortPass(ITestOutputHelper output) : ShortPass("gssapi-message", static input => GssapiMessageTarget.Run(input), output);
