@@ -287,8 +287,9 @@ public sealed class KerberosRealm : IAsyncDisposable, IDisposable
             return true;
         }
 
+        int? exitCode = first == exited ? process.ExitCode : null;
         StopKdc();
-        if (first == exited)
+        if (exitCode is not null)
         {
             string output = KdcOutput;
             if (output.Contains("Address already in use", StringComparison.Ordinal))
@@ -296,7 +297,7 @@ public sealed class KerberosRealm : IAsyncDisposable, IDisposable
                 return false;
             }
 
-            throw new InvalidOperationException($"krb5kdc exited with {process.ExitCode} on port {Port}:\n{output}");
+            throw new InvalidOperationException($"krb5kdc exited with {exitCode} on port {Port}:\n{output}");
         }
 
         throw new TimeoutException($"krb5kdc did not start serving on port {Port} within {StartTimeout.TotalSeconds} s:\n{KdcOutput}");
