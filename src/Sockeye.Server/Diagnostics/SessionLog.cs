@@ -43,7 +43,7 @@ internal static partial class SessionLog
     [LoggerMessage(2011, LogLevel.Information, "Client {ClientAddress} sent a malformed {Phase} ({ParseError}){Hint}", EventName = "HandshakeRefused")]
     public static partial void HandshakeRefused(ILogger logger, IPAddress clientAddress, HandshakePhase phase, Socks5ParseError parseError, string hint);
 
-    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011 and 2018; each is at Debug)", EventName = "ClientNoticesHeldBack")]
+    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011, 2018 and 2024; each is at Debug)", EventName = "ClientNoticesHeldBack")]
     public static partial void ClientNoticesHeldBack(ILogger logger, long count, string clientAddress, TimeSpan window);
 
     [LoggerMessage(2013, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: PROXY protocol header refused: {Reason}", EventName = "ProxyHeaderRejected")]
