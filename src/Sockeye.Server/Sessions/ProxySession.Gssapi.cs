@@ -65,12 +65,9 @@ internal sealed partial class ProxySession
             input.End = pending;
             _inputStart = _inputEnd = 0;
 
-            using (var acceptor = new NegotiateAuthentication(new NegotiateAuthenticationServerOptions
-            {
-                Package = "Kerberos",
-                Credential = CredentialCache.DefaultNetworkCredentials,
-                RequiredProtectionLevel = ProtectionLevel.None,
-            }))
+            // Made for the first context token: a client that fails before it costs no GSSAPI state.
+            NegotiateAuthentication? acceptor = null;
+            try
             {
                 for (int round = 1; problem is null; round++)
                 {
@@ -85,6 +82,12 @@ internal sealed partial class ProxySession
                         break;
                     }
 
+                    acceptor ??= new NegotiateAuthentication(new NegotiateAuthenticationServerOptions
+                    {
+                        Package = "Kerberos",
+                        Credential = CredentialCache.DefaultNetworkCredentials,
+                        RequiredProtectionLevel = ProtectionLevel.None,
+                    });
                     byte[]? reply = acceptor.GetOutgoingBlob(input.Buffer.AsSpan(message.Offset, message.Length), out NegotiateAuthenticationStatusCode status);
                     if (status is not (NegotiateAuthenticationStatusCode.Completed or NegotiateAuthenticationStatusCode.ContinueNeeded))
                     {
@@ -119,8 +122,8 @@ internal sealed partial class ProxySession
 
                     if (!Unexpected(message, GssapiMessageType.ProtectionNegotiation, out problem, out clientAborted))
                     {
-                        (byte[]? answer, problem, askedLevel) = AnswerProtectionLevel(acceptor, input.Buffer.AsSpan(message.Offset, message.Length));
-                        principal = answer is null ? null : acceptor.RemoteIdentity.Name;
+                        (byte[]? answer, problem, askedLevel) = AnswerProtectionLevel(acceptor!, input.Buffer.AsSpan(message.Offset, message.Length));
+                        principal = answer is null ? null : acceptor!.RemoteIdentity.Name;
                         if (answer is not null && string.IsNullOrEmpty(principal))
                         {
                             problem = "the security context names no client principal";
@@ -131,6 +134,10 @@ internal sealed partial class ProxySession
                         }
                     }
                 }
+            }
+            finally
+            {
+                acceptor?.Dispose();
             }
 
             if (problem is null && input.End - input.Start > InputLength)
