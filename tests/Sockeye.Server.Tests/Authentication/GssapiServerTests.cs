@@ -51,6 +51,21 @@ public sealed class GssapiServerTests
     }
 
     [Fact]
+    public async Task Gssapi_NoKeytabConfigured_UsesKrb5KtnameFromTheEnvironment()
+    {
+        await using var realm = await KerberosRealm.StartAsync();
+        await realm.KinitUserAsync();
+        // KRB5_KTNAME is the realm's own keytab, not exported again: the server must take it from the environment.
+        using IDisposable environment = realm.UseInThisProcess();
+        await using TestServer server = await TestServer.StartAsync(o => o.Gssapi = new GssapiOptions());
+        using var target = new TcpTarget();
+
+        using RawClient client = await AuthenticateAsync(server, mutual: false, nec: false);
+        await client.SendAsync(Socks5Bytes.Connect(target.EndPoint));
+        Assert.Equal(0, (await client.ReceiveReplyAsync())[1]);
+    }
+
+    [Fact]
     public async Task Gssapi_OtherUserThanTheRuleNames_IsDenied()
     {
         await using var realm = await KerberosRealm.StartAsync();
