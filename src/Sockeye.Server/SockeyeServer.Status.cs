@@ -8,7 +8,7 @@ namespace Sockeye.Server;
 public sealed partial class SockeyeServer
 {
     // The phases' names in status reports, by HandshakePhase value.
-    private static readonly string[] PhaseNames = ["greeting", "authentication", "request", "connecting", "awaiting_peer", "relaying", "proxy_header"];
+    private static readonly string[] PhaseNames = ["greeting", "authentication", "request", "connecting", "awaiting_peer", "relaying", "proxy_header", "gssapi"];
     private static readonly string[] CommandNames = SessionAccounting.CommandNames;
 
     private DateTimeOffset? _startedAt;

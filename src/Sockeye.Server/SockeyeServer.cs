@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -146,6 +147,7 @@ public sealed partial class SockeyeServer : IAsyncDisposable
                 throw new InvalidOperationException("The server has already been started.");
             }
 
+            UseGssapiKeytab(_services.Settings.Gssapi);
             ListenerSet.Change listeners;
             try
             {
@@ -181,10 +183,38 @@ public sealed partial class SockeyeServer : IAsyncDisposable
         {
             ServerLog.AuthenticationRequired(_logger, settings.Users.Count);
         }
-        else
+        else if (settings.Gssapi is null)
         {
             ServerLog.NoAuthentication(_logger);
         }
+
+        if (settings.Gssapi is { } gssapi)
+        {
+            ServerLog.GssapiEnabled(_logger, gssapi.ServiceName, gssapi.Keytab ?? Environment.GetEnvironmentVariable(KeytabVariable) ?? "Kerberos's default");
+        }
+    }
+
+    private const string KeytabVariable = "KRB5_KTNAME";
+
+    /// <summary>
+    /// Points Kerberos in this process at the configured keytab: NegotiateAuthentication takes no keytab, MIT Kerberos
+    /// reads KRB5_KTNAME with the C library's getenv, so it is set there. Before the first accept, while no session
+    /// calls into Kerberos (setenv races with getenv on other threads).
+    /// </summary>
+    private static void UseGssapiKeytab(GssapiOptions? gssapi)
+    {
+        if (gssapi?.Keytab is not { } keytab)
+        {
+            return;
+        }
+
+        string value = "FILE:" + Path.GetFullPath(keytab);
+        if (!OperatingSystem.IsWindows() && Interop.Libc.setenv(KeytabVariable, value, 1) != 0)
+        {
+            throw new InvalidOperationException($"gssapi.keytab: setenv({KeytabVariable}) failed with errno {Marshal.GetLastSystemError()}.");
+        }
+
+        Environment.SetEnvironmentVariable(KeytabVariable, value);
     }
 
     /// <summary>

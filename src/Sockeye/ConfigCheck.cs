@@ -61,8 +61,13 @@ internal static class ConfigCheck
 
         text.Append('\n');
         text.Append(options.Users.Count == 0
-            ? "authentication: none (NO AUTH)\n"
+            ? options.Gssapi is null ? "authentication: none (NO AUTH)\n" : ""
             : string.Create(invariant, $"authentication: username/password, {options.Users.Count} user{(options.Users.Count == 1 ? "" : "s")}\n"));
+        if (options.Gssapi is { } gssapi)
+        {
+            text.Append(string.Create(invariant,
+                $"authentication: GSSAPI (Kerberos), service {gssapi.ServiceName}, keytab {gssapi.Keytab ?? "from KRB5_KTNAME or Kerberos's default"}{(gssapi.StripRealm ? ", realm stripped" : "")}; protection level none\n"));
+        }
         text.Append(metrics.OtlpEndpoint is { } endpoint
             ? string.Create(invariant, $"metrics: pushed over OTLP/HTTP to {endpoint} every {metrics.ExportInterval}\n")
             : admin is null ? "metrics: not exported (the Sockeye.Server meter is still there for dotnet-counters)\n" : "");

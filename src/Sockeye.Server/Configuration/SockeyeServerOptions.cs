@@ -106,6 +106,12 @@ public sealed class SockeyeServerOptions
     /// <summary>The source addresses of the server's own connections to destinations.</summary>
     public OutboundOptions Outbound { get; } = new();
 
+    /// <summary>
+    /// GSSAPI authentication (RFC 1961) with Kerberos; null (the default) turns it off. When set, SOCKS5 clients that
+    /// offer X'01' use it; NO AUTHENTICATION REQUIRED is then never accepted, whether users are configured or not.
+    /// </summary>
+    public GssapiOptions? Gssapi { get; set; }
+
     /// <summary>Login throttling and bans for failed RFC 1929 authentication.</summary>
     public AuthenticationOptions Authentication { get; } = new();
 

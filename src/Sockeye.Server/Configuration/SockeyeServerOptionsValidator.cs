@@ -101,7 +101,9 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             }
         }
 
-        CheckRules(errors, options.Rules, names);
+        // A Kerberos principal is nobody's configured account: with GSSAPI on, a rule may name one.
+        CheckRules(errors, options.Rules, options.Gssapi is null ? names : null);
+        CheckGssapi(errors, options.Gssapi);
         CheckTimeout(errors, "handshakeTimeout", options.HandshakeTimeout, allowDisabled: true);
         CheckTimeout(errors, "connectTimeout", options.ConnectTimeout, allowDisabled: false);
         CheckTimeout(errors, "idleTimeout", options.IdleTimeout, allowDisabled: true);
@@ -170,7 +172,33 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
-    private static void CheckRules(List<string> errors, IList<AccessRule> rules, HashSet<string> userNames)
+    private static void CheckGssapi(List<string> errors, GssapiOptions? gssapi)
+    {
+        if (gssapi is null)
+        {
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(gssapi.ServiceName) || gssapi.ServiceName.Any(static c => c is '/' or '@' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            errors.Add("gssapi.serviceName: name the service alone, without host or realm (e.g. rcmd, for rcmd/host@REALM).");
+        }
+
+        if (gssapi.Keytab is { } keytab)
+        {
+            try
+            {
+                // Opened, not only looked for: a keytab the server's user cannot read fails every login, long after start.
+                using FileStream stream = File.OpenRead(keytab);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                errors.Add($"gssapi.keytab: '{keytab}' cannot be read ({e.Message}); export the service principal's keys there (kadmin ktadd -k) and let the server's user read it.");
+            }
+        }
+    }
+
+    private static void CheckRules(List<string> errors, IList<AccessRule> rules, HashSet<string>? userNames)
     {
         for (int i = 0; i < rules.Count; i++)
         {
@@ -195,7 +223,7 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
             for (int u = 0; u < rule.Users.Count; u++)
             {
                 // A rule for a user nobody can log in as never matches: almost surely a typo.
-                if (!userNames.Contains(rule.Users[u]))
+                if (userNames is not null && !userNames.Contains(rule.Users[u]))
                 {
                     errors.Add($"{key}.users[{u}]: '{rule.Users[u]}' is not a configured user; the rule could never match it.");
                 }

@@ -82,4 +82,7 @@ internal static partial class ServerLog
     [LoggerMessage(1022, LogLevel.Warning, "Route {Route} failed: {Reason} ({Failures} failure(s) of upstream routes since the last report); its fallback is tried where it has one, else the client is told",
         EventName = "UpstreamFailed")]
     public static partial void UpstreamFailed(ILogger logger, string route, string reason, long failures);
+
+    [LoggerMessage(1023, LogLevel.Information, "GSSAPI authentication on: service {ServiceName}, keytab {Keytab}; protection level none (the tunnel is not wrapped)", EventName = "GssapiEnabled")]
+    public static partial void GssapiEnabled(ILogger logger, string serviceName, string keytab);
 }

@@ -43,7 +43,7 @@ internal static partial class SessionLog
     [LoggerMessage(2011, LogLevel.Information, "Client {ClientAddress} sent a malformed {Phase} ({ParseError}){Hint}", EventName = "HandshakeRefused")]
     public static partial void HandshakeRefused(ILogger logger, IPAddress clientAddress, HandshakePhase phase, Socks5ParseError parseError, string hint);
 
-    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011 and 2018; each is at Debug)", EventName = "ClientNoticesHeldBack")]
+    [LoggerMessage(2012, LogLevel.Information, "{Count} more handshake(s) from {ClientAddress} turned away in the last {Window} without a line each (events 2009-2011, 2018 and 2024; each is at Debug)", EventName = "ClientNoticesHeldBack")]
     public static partial void ClientNoticesHeldBack(ILogger logger, long count, string clientAddress, TimeSpan window);
 
     [LoggerMessage(2013, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: PROXY protocol header refused: {Reason}", EventName = "ProxyHeaderRejected")]
@@ -72,6 +72,15 @@ internal static partial class SessionLog
 
     [LoggerMessage(2021, LogLevel.Debug, "Session {ConnectionId}: {Destination} goes by route {Route} (rule {RuleNumber})", EventName = "RouteChosen")]
     public static partial void RouteChosen(ILogger logger, long connectionId, string destination, string route, int ruleNumber);
+
+    [LoggerMessage(2022, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: GSSAPI authenticated {Principal} (protection level {Level} asked, none given)", EventName = "GssapiAuthenticated")]
+    public static partial void GssapiAuthenticated(ILogger logger, long connectionId, EndPoint? clientEndPoint, string principal, byte level);
+
+    [LoggerMessage(2023, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: GSSAPI authentication failed: {Problem}", EventName = "GssapiFailed")]
+    public static partial void GssapiFailed(ILogger logger, long connectionId, EndPoint? clientEndPoint, string problem);
+
+    [LoggerMessage(2024, LogLevel.Information, "Client {ClientAddress}: GSSAPI login failed: {Problem}", EventName = "GssapiLoginFailed")]
+    public static partial void GssapiLoginFailed(ILogger logger, IPAddress clientAddress, string problem);
 
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);

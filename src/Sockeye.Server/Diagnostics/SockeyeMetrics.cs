@@ -50,7 +50,7 @@ internal sealed class SockeyeMetrics : IDisposable
             "CONNECT's resolve and connect to the destination, by the reply it led to.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.001, 0.01, 0.1, 1, 10] });
         _authentications = Meter.CreateCounter<long>("sockeye.authentications", "{login}",
-            "RFC 1929 logins, by outcome: succeeded, failed, or refused unchecked because the address is banned.");
+            "RFC 1929 and GSSAPI logins, by outcome: succeeded, failed, or refused unchecked because the address is banned.");
         _ruleDenials = Meter.CreateCounter<long>("sockeye.rule.denials", "{request}",
             "Access-rule denials, by the rule that denied: of a request, or of a destination checked after it (an address a name resolved to, a BIND peer, a UDP destination when first seen).");
     }

@@ -71,6 +71,10 @@ internal static unsafe partial class Libc
         public ulong Maximum;
     }
 
+    // Not Environment.SetEnvironmentVariable: on Unix that changes .NET's copy only, and MIT Kerberos reads the C library's.
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int setenv(string name, string value, int overwrite);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);
 

@@ -23,4 +23,7 @@ internal enum HandshakePhase
 
     /// <summary>Waiting for the PROXY protocol header a load balancer sends before the client's bytes.</summary>
     ProxyHeader,
+
+    /// <summary>GSSAPI (RFC 1961): establishing the security context, then negotiating the protection level.</summary>
+    GssapiContext,
 }

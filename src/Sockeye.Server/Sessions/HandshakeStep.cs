@@ -18,6 +18,9 @@ internal enum HandshakeStep
     /// <summary>RFC 1929 credentials were parsed into the scratch area: check them (possibly after a throttling wait).</summary>
     Authenticate,
 
+    /// <summary>GSSAPI was chosen: run its exchange (RFC 1961), which reads and answers on its own.</summary>
+    Gssapi,
+
     /// <summary>A complete request was parsed.</summary>
     RequestReady,
 }

@@ -51,6 +51,13 @@ internal sealed partial class ProxySession
                     return -1;
                 case HandshakeStep.Close:
                     return -1;
+                case HandshakeStep.Gssapi:
+                    if (!await GssapiAsync(buffer).ConfigureAwait(false))
+                    {
+                        return -1;
+                    }
+
+                    continue;
                 case HandshakeStep.Authenticate:
                     (HandshakeStep next, int length) = await AuthenticateAsync(buffer).ConfigureAwait(false);
                     if (next == HandshakeStep.RequestReady)
@@ -173,16 +180,19 @@ internal sealed partial class ProxySession
                     case Socks5AuthMethod.NoAuthentication:
                         _phase = HandshakePhase.Request;
                         return HandshakeStep.Reply;
+                    case Socks5AuthMethod.Gssapi:
+                        _phase = HandshakePhase.GssapiContext;
+                        return HandshakeStep.Reply;
                     default:
                         TrySetCloseReason(SessionCloseReason.NoAcceptableMethod);
                         SessionLog.NoAcceptableMethod(_services.SessionLogger, _id, _clientEndPoint);
-                        _services.Accounting.Refused(RefusalKind.Method, ClientAddress, null, _settings.Users.RequiresAuthentication
-                            ? "offered no acceptable method: USERNAME/PASSWORD (X'02') is required"
-                            : "offered no acceptable method: NO AUTHENTICATION REQUIRED (X'00') was not offered");
+                        string required = RequiredMethods;
+                        _services.Accounting.Refused(RefusalKind.Method, ClientAddress, null, _settings.RequiresAuthentication
+                            ? $"offered no acceptable method: {required} is required"
+                            : $"offered no acceptable method: {required} was not offered");
                         if (_services.Notices.ShouldNotice(ClientAddress))
                         {
-                            SessionLog.MethodRefused(_services.SessionLogger, ClientAddress,
-                                _settings.Users.RequiresAuthentication ? "USERNAME/PASSWORD (X'02')" : "NO AUTHENTICATION REQUIRED (X'00')");
+                            SessionLog.MethodRefused(_services.SessionLogger, ClientAddress, required);
                         }
 
                         return HandshakeStep.ReplyAndClose;
@@ -200,6 +210,10 @@ internal sealed partial class ProxySession
                 _inputStart += (int)reader.Consumed;
                 _credentialLengths = (credentials.Username.Length, credentials.Password.Length);
                 return HandshakeStep.Authenticate;
+
+            case HandshakePhase.GssapiContext:
+                // Its messages may be larger than the input area: GssapiAsync reads them into a buffer of its own.
+                return HandshakeStep.Gssapi;
 
             case HandshakePhase.Request when _protocol == ListenerProtocols.Socks4:
                 return AdvanceSocks4Request(ref reader, output, out replyLength);
@@ -312,14 +326,31 @@ internal sealed partial class ProxySession
     }
 
     /// <summary>
-    /// NO AUTH when no users are configured, USERNAME/PASSWORD when any are, X'FF' when the client offers neither.
-    /// The server decides what it requires; a client offering more than that gains nothing.
+    /// GSSAPI when it is on and offered; else USERNAME/PASSWORD when users are configured; NO AUTH only when neither is;
+    /// X'FF' when the client offers none of what is required. The server decides what it requires; a client offering
+    /// more than that gains nothing.
     /// </summary>
     private Socks5AuthMethod ChooseMethod(in Socks5Greeting greeting)
     {
-        Socks5AuthMethod required = _settings.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
-        return greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
+        if (_settings.Gssapi is not null && greeting.Offers(Socks5AuthMethod.Gssapi))
+        {
+            return Socks5AuthMethod.Gssapi;
+        }
+
+        Socks5AuthMethod required = _settings.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword
+            : _settings.Gssapi is not null ? Socks5AuthMethod.NoAcceptableMethods
+            : Socks5AuthMethod.NoAuthentication;
+        return required != Socks5AuthMethod.NoAcceptableMethods && greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
     }
+
+    /// <summary>The methods this server accepts, for the operator's lines about a client that offered none of them.</summary>
+    private string RequiredMethods => (_settings.Gssapi is not null, _settings.Users.RequiresAuthentication) switch
+    {
+        (true, true) => "GSSAPI (X'01') or USERNAME/PASSWORD (X'02')",
+        (true, false) => "GSSAPI (X'01')",
+        (false, true) => "USERNAME/PASSWORD (X'02')",
+        _ => "NO AUTHENTICATION REQUIRED (X'00')",
+    };
 
     /// <summary>
     /// What a greeting that is not SOCKS5 looks like, for the operator's line: the clients that most often reach a SOCKS5

@@ -79,7 +79,7 @@ internal sealed partial class ProxySession
         }
 
         _inputStart += (int)reader.Consumed;
-        if (!_settings.Users.RequiresAuthentication)
+        if (!_settings.RequiresAuthentication)
         {
             return HandshakeStep.RequestReady;
         }

@@ -21,7 +21,7 @@ internal sealed partial class ProxySession : IDestinationCheck
     private RouteOptions? _route;
 
     /// <summary>The user as rules see it: <see langword="null"/> for a client that did not authenticate.</summary>
-    private string? RuleUser => _settings.Users.RequiresAuthentication ? _user : null;
+    private string? RuleUser => _settings.RequiresAuthentication ? _user : null;
 
     /// <summary>What the commands consult for each concrete destination; <see langword="null"/> when the request was decided.</summary>
     private IDestinationCheck? DestinationCheck => _requestVerdict == AccessVerdict.Undecided ? this : null;

@@ -120,7 +120,7 @@ internal sealed partial class ProxySession
         }
 
         _inputStart += (int)reader.Consumed;
-        if (_settings.Users.RequiresAuthentication)
+        if (_settings.RequiresAuthentication)
         {
             // SOCKS4 sends a name and no password: only accounts the operator opened to it may be used this way.
             // An address banned for failed logins is refused here too: SOCKS4 is no way around a ban.

@@ -322,7 +322,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     private async Task<bool> TryTakeSessionSlotAsync(Socks5Request request)
     {
         IPAddress client = ClientAddress;
-        string? user = _settings.Users.RequiresAuthentication ? _user : null;
+        string? user = _settings.RequiresAuthentication ? _user : null;
         int descriptors = request.Command == Socks5Command.UdpAssociate ? DescriptorBudget.UdpAssociationDescriptors : DescriptorBudget.TunnelDescriptors;
         string detail;
         if (_services.Limiter.TryAcquire(client, user, descriptors, out bool outOfDescriptors))

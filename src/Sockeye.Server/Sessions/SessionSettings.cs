@@ -58,6 +58,9 @@ internal sealed class SessionSettings
             Realm = options.Http.Realm,
         };
         HttpLimits = new HttpHeadLimits(options.Http.MaxRequestLineBytes, options.Http.MaxHeaderBytes, MaxHttpFields);
+        Gssapi = options.Gssapi is { } gssapi
+            ? new GssapiOptions { ServiceName = gssapi.ServiceName, Keytab = gssapi.Keytab, StripRealm = gssapi.StripRealm }
+            : null;
     }
 
     // Generous beside what browsers send (20 to 40), and a bound on the work one head costs.
@@ -72,8 +75,17 @@ internal sealed class SessionSettings
     /// <summary>Settings of SOCKS4 clients: which accounts they may name in USERID.</summary>
     public Socks4Options Socks4 { get; }
 
-    /// <summary>The accounts; none means clients connect without authentication.</summary>
+    /// <summary>The accounts; none means clients connect without authentication, unless <see cref="Gssapi"/> is on.</summary>
     public UserDirectory Users { get; }
+
+    /// <summary>GSSAPI authentication (RFC 1961); null when it is off.</summary>
+    public GssapiOptions? Gssapi { get; }
+
+    /// <summary>
+    /// Whether every client must authenticate: accounts are configured, or GSSAPI is on (then a client without either
+    /// is refused, SOCKS4 and HTTP clients included, which cannot do GSSAPI).
+    /// </summary>
+    public bool RequiresAuthentication => Users.RequiresAuthentication || Gssapi is not null;
 
     /// <summary>The access rules in force: the configured ones, or the built-in default.</summary>
     public AccessPolicy Policy { get; }

@@ -45,7 +45,7 @@ public sealed record ListenerStatus(string EndPoint, bool Accepting);
 
 /// <summary>Open sessions with one command in one phase.</summary>
 /// <param name="Command"><c>connect</c>, <c>bind</c>, <c>udp_associate</c>, or <c>none</c> before the request.</param>
-/// <param name="Phase"><c>greeting</c>, <c>authentication</c>, <c>request</c>, <c>connecting</c>, <c>awaiting_peer</c>, <c>relaying</c>, or <c>proxy_header</c> (a PROXY protocol listener waiting for the balancer's header).</param>
+/// <param name="Phase"><c>greeting</c>, <c>authentication</c>, <c>request</c>, <c>connecting</c>, <c>awaiting_peer</c>, <c>relaying</c>, <c>proxy_header</c> (a PROXY protocol listener waiting for the balancer's header), or <c>gssapi</c> (RFC 1961 context and protection level).</param>
 /// <param name="Count">How many.</param>
 public sealed record SessionGroup(string Command, string Phase, int Count);
 

@@ -25,10 +25,12 @@ internal static class SettingsReader
     {
         "listeners", "users", "usersFile", "handshakeTimeout", "connectTimeout", "idleTimeout", "shutdownTimeout",
         "listenBacklog", "relay", "relayBufferBytes", "relayMode", "eventLoopPoll", "dnsCacheTtl", "allowAnonymous", "logLevel", "logFormat", "bind", "udp", "limits", "authentication", "outbound",
-        "rules", "metrics", "accessLog", "admin", "socks4", "http",
+        "rules", "metrics", "accessLog", "admin", "socks4", "http", "gssapi",
     };
 
     private static readonly HashSet<string> KnownHttpKeys = new(StringComparer.OrdinalIgnoreCase) { "maxRequestLineBytes", "maxHeaderBytes", "via", "realm" };
+
+    private static readonly HashSet<string> KnownGssapiKeys = new(StringComparer.OrdinalIgnoreCase) { "serviceName", "keytab", "stripRealm" };
 
     private static readonly HashSet<string> KnownSocks4Keys = new(StringComparer.OrdinalIgnoreCase) { "allowWithUsers" };
 
@@ -86,6 +88,7 @@ internal static class SettingsReader
         ReadBindAndUdp(configuration, options, errors);
         ReadSocks4(configuration, options, errors);
         ReadHttp(configuration, options, errors);
+        ReadGssapi(configuration, options, errors);
         RulesReader.Read(configuration.GetSection("rules"), options.Rules, errors);
         options.ListenBacklog = ReadInt(configuration, "listenBacklog", options.ListenBacklog, errors);
         options.RelayBufferBytes = ReadInt(configuration, "relayBufferBytes", options.RelayBufferBytes, errors);
@@ -558,6 +561,21 @@ internal static class SettingsReader
         options.Http.Realm = configuration["http:realm"] ?? options.Http.Realm;
     }
 
+    /// <summary><c>gssapi</c>: GSSAPI authentication (RFC 1961), on when the section is there.</summary>
+    private static void ReadGssapi(IConfiguration configuration, SockeyeServerOptions options, List<string> errors)
+    {
+        IConfigurationSection section = configuration.GetSection("gssapi");
+        if (!section.Exists())
+        {
+            return;
+        }
+
+        CheckSectionKeys(section, "gssapi", KnownGssapiKeys, errors);
+        var gssapi = new GssapiOptions { Keytab = section["keytab"], StripRealm = ParseBool(section["stripRealm"], "gssapi.stripRealm", errors) };
+        gssapi.ServiceName = section["serviceName"] ?? gssapi.ServiceName;
+        options.Gssapi = gssapi;
+    }
+
     private static void ReadUsers(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)
     {
         IConfigurationSection section = configuration.GetSection("users");
@@ -856,7 +874,7 @@ internal static class SettingsReader
 
     private static void CheckOpenProxy(SockeyeServerOptions options, bool allowAnonymous, List<string> errors)
     {
-        if (options.Users.Count > 0 || allowAnonymous)
+        if (options.Users.Count > 0 || options.Gssapi is not null || allowAnonymous)
         {
             return;
         }

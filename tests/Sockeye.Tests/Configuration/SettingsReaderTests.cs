@@ -76,6 +76,43 @@ public class SettingsReaderTests
     }
 
     [Fact]
+    public void Read_Gssapi_EveryKey_AndAuthenticatesANonLoopbackListener()
+    {
+        string keytab = Path.GetTempFileName();
+        try
+        {
+            string json = $$"""{ "listeners": ["0.0.0.0:1080"], "gssapi": { "serviceName": "socks", "keytab": "{{keytab}}", "stripRealm": true } }""";
+            var errors = new List<string>();
+            SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
+
+            // No users and no allowAnonymous: GSSAPI is what keeps the proxy from being open.
+            Assert.Empty(errors);
+            Assert.NotNull(settings);
+            GssapiOptions? gssapi = settings.Server.Gssapi;
+            Assert.NotNull(gssapi);
+            Assert.Equal("socks", gssapi.ServiceName);
+            Assert.Equal(keytab, gssapi.Keytab);
+            Assert.True(gssapi.StripRealm);
+        }
+        finally
+        {
+            File.Delete(keytab);
+        }
+    }
+
+    [Fact]
+    public void Read_Gssapi_AbsentIsOff_UnknownKeyAndMissingKeytabAreErrors()
+    {
+        Assert.Null(SettingsReader.Read(Json("{}"), NoCommandLine, [])!.Server.Gssapi);
+
+        var errors = new List<string>();
+        SettingsReader.Read(Json("""{ "gssapi": { "keytab": "/nonexistent/sockeye.keytab", "realm": "X" } }"""), NoCommandLine, errors);
+
+        Assert.Contains(errors, e => e.StartsWith("gssapi.realm: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("gssapi.keytab:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Read_EveryKeyInJson_EveryValueIsRead()
     {
         const string json = """
