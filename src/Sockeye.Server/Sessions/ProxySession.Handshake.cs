@@ -337,10 +337,14 @@ internal sealed partial class ProxySession
             return Socks5AuthMethod.Gssapi;
         }
 
-        Socks5AuthMethod required = _settings.Users.RequiresAuthentication ? Socks5AuthMethod.UsernamePassword
-            : _settings.Gssapi is not null ? Socks5AuthMethod.NoAcceptableMethods
-            : Socks5AuthMethod.NoAuthentication;
-        return required != Socks5AuthMethod.NoAcceptableMethods && greeting.Offers(required) ? required : Socks5AuthMethod.NoAcceptableMethods;
+        if (!_settings.RequiresAuthentication)
+        {
+            return greeting.Offers(Socks5AuthMethod.NoAuthentication) ? Socks5AuthMethod.NoAuthentication : Socks5AuthMethod.NoAcceptableMethods;
+        }
+
+        return _settings.Users.RequiresAuthentication && greeting.Offers(Socks5AuthMethod.UsernamePassword)
+            ? Socks5AuthMethod.UsernamePassword
+            : Socks5AuthMethod.NoAcceptableMethods;
     }
 
     /// <summary>The methods this server accepts, for the operator's lines about a client that offered none of them.</summary>

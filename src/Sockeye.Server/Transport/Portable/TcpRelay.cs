@@ -60,14 +60,7 @@ internal sealed class TcpRelay : TunnelRelay
     {
         SocketErrors.Abort(_client);
         SocketErrors.Abort(_target);
-        try
-        {
-            _pacingAbort?.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Ignored: the relay has just completed.
-        }
+        CancelPacing();
     }
 
     /// <summary>
@@ -80,6 +73,12 @@ internal sealed class TcpRelay : TunnelRelay
     {
         SocketErrors.TryShutdown(_client, SocketShutdown.Receive);
         SocketErrors.TryShutdown(_target, SocketShutdown.Receive);
+        CancelPacing();
+    }
+
+    /// <summary>Ends a paced direction's wait for tokens.</summary>
+    private void CancelPacing()
+    {
         try
         {
             _pacingAbort?.Cancel();
