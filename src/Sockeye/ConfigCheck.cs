@@ -66,7 +66,7 @@ internal static class ConfigCheck
         if (options.Gssapi is { } gssapi)
         {
             text.Append(string.Create(invariant,
-                $"authentication: GSSAPI (Kerberos), service {gssapi.ServiceName}, keytab {gssapi.Keytab ?? "from KRB5_KTNAME or Kerberos's default"}{(gssapi.StripRealm ? ", realm stripped" : "")}; protection level none\n"));
+                $"authentication: GSSAPI (Kerberos), service {gssapi.ServiceName}, keytab {gssapi.Keytab ?? "from KRB5_KTNAME or Kerberos's default"}{(gssapi.StripRealm ? ", realm stripped" : "")}; protection at least {gssapi.MinimumProtection.ToString().ToLowerInvariant()}\n"));
         }
         text.Append(metrics.OtlpEndpoint is { } endpoint
             ? string.Create(invariant, $"metrics: pushed over OTLP/HTTP to {endpoint} every {metrics.ExportInterval}\n")

@@ -1,3 +1,4 @@
+using Sockeye.Protocol.Gssapi;
 using System.Text;
 using Microsoft.Extensions.Options;
 
@@ -182,6 +183,11 @@ public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServ
         if (string.IsNullOrWhiteSpace(gssapi.ServiceName) || gssapi.ServiceName.Any(static c => c is '/' or '@' || char.IsWhiteSpace(c) || char.IsControl(c)))
         {
             errors.Add("gssapi.serviceName: name the service alone, without host or realm (e.g. rcmd, for rcmd/host@REALM).");
+        }
+
+        if (gssapi.MinimumProtection is not (GssapiProtectionLevel.None or GssapiProtectionLevel.Integrity or GssapiProtectionLevel.Confidentiality))
+        {
+            errors.Add($"gssapi.minimumProtection: {gssapi.MinimumProtection} is not a level the server can require; use none, integrity or confidentiality.");
         }
 
         if (gssapi.Keytab is { } keytab)

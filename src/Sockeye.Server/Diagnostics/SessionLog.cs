@@ -73,14 +73,17 @@ internal static partial class SessionLog
     [LoggerMessage(2021, LogLevel.Debug, "Session {ConnectionId}: {Destination} goes by route {Route} (rule {RuleNumber})", EventName = "RouteChosen")]
     public static partial void RouteChosen(ILogger logger, long connectionId, string destination, string route, int ruleNumber);
 
-    [LoggerMessage(2022, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: GSSAPI authenticated {Principal} (protection level {Level} asked, none given)", EventName = "GssapiAuthenticated")]
-    public static partial void GssapiAuthenticated(ILogger logger, long connectionId, EndPoint? clientEndPoint, string principal, byte level);
+    [LoggerMessage(2022, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: GSSAPI authenticated {Principal} (protection level {AskedLevel} asked, {Level} given)", EventName = "GssapiAuthenticated")]
+    public static partial void GssapiAuthenticated(ILogger logger, long connectionId, EndPoint? clientEndPoint, string principal, string askedLevel, string level);
 
     [LoggerMessage(2023, LogLevel.Debug, "Session {ConnectionId} from {ClientEndPoint}: GSSAPI authentication failed: {Problem}", EventName = "GssapiFailed")]
     public static partial void GssapiFailed(ILogger logger, long connectionId, EndPoint? clientEndPoint, string problem);
 
     [LoggerMessage(2024, LogLevel.Information, "Client {ClientAddress}: GSSAPI login failed: {Problem}", EventName = "GssapiLoginFailed")]
     public static partial void GssapiLoginFailed(ILogger logger, IPAddress clientAddress, string problem);
+
+    [LoggerMessage(2025, LogLevel.Information, "Session {ConnectionId} from {ClientEndPoint}: GSSAPI protection ended the connection: {Problem}", EventName = "GssapiProtectionFailed")]
+    public static partial void GssapiProtectionFailed(ILogger logger, long connectionId, EndPoint? clientEndPoint, string problem);
 
     [LoggerMessage(3001, LogLevel.Debug, "Session {ConnectionId}: {Command} {Destination} failed with {ReplyCode} ({SocketError})", EventName = "ConnectFailed")]
     public static partial void ConnectFailed(ILogger logger, long connectionId, Socks5Command command, string destination, Socks5ReplyCode replyCode, SocketError socketError);

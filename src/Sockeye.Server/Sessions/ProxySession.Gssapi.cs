@@ -3,14 +3,17 @@ using System.Net;
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using Sockeye.Protocol.Gssapi;
+using Sockeye.Server.Authentication;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Status;
+using Sockeye.Server.Transport;
 
 namespace Sockeye.Server.Sessions;
 
 /// <summary>
-/// GSSAPI authentication (RFC 1961) with Kerberos: the security context (§3), then the protection level (§4), which is
-/// always none in this version, so nothing after it is encapsulated.
+/// GSSAPI authentication (RFC 1961) with Kerberos: the security context (§3), then the protection level (§4). At level
+/// none nothing after it is encapsulated; at integrity or confidentiality the client's connection becomes a
+/// <see cref="GssapiTunnelSocket"/>, which wraps and unwraps everything after it (§5).
 /// </summary>
 internal sealed partial class ProxySession
 {
@@ -22,9 +25,6 @@ internal sealed partial class ProxySession
     // Kerberos needs one round (AP-REQ, and AP-REP with mutual authentication); a client that has not finished after
     // four is not going to.
     private const int MaxGssapiContextRounds = 4;
-
-    // The answer this version always gives: no per-message protection (RFC 1961 lets the server choose).
-    private const byte GrantedProtectionLevel = (byte)GssapiProtectionLevel.None;
 
     /// <summary>The RFC 1961 messages read so far, in a buffer of their own: a context token may exceed the input area.</summary>
     private sealed class GssapiInput(byte[] buffer)
@@ -45,8 +45,9 @@ internal sealed partial class ProxySession
     /// On failure the client is sent the abort (unless it aborted itself) and the connection is closed; returns false.
     /// </summary>
     /// <remarks>
-    /// The acceptor is disposed before this returns: an idle tunnel holds no GSSAPI context, which at level none nothing
-    /// after the handshake needs. The handshake timeout bounds the whole exchange.
+    /// At level none the acceptor is disposed before this returns: nothing after the handshake needs it, and an idle
+    /// tunnel holds no GSSAPI context. At integrity or confidentiality it lives on in the session's
+    /// <see cref="GssapiTunnelSocket"/>. The handshake timeout bounds the whole exchange.
     /// </remarks>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> GssapiAsync(byte[] handshakeBuffer)
@@ -57,6 +58,7 @@ internal sealed partial class ProxySession
         bool clientAborted = false;
         string? principal = null;
         byte askedLevel = 0;
+        GssapiProtectionLevel granted = GssapiProtectionLevel.None;
         try
         {
             // What the client sent after its greeting is already in the handshake buffer.
@@ -122,7 +124,8 @@ internal sealed partial class ProxySession
 
                     if (!Unexpected(message, GssapiMessageType.ProtectionNegotiation, out problem, out clientAborted))
                     {
-                        (byte[]? answer, problem, askedLevel) = AnswerProtectionLevel(acceptor!, input.Buffer.AsSpan(message.Offset, message.Length));
+                        (byte[]? answer, problem, askedLevel, granted) =
+                            AnswerProtectionLevel(acceptor!, input.Buffer.AsSpan(message.Offset, message.Length), _settings.Gssapi!.MinimumProtection);
                         principal = answer is null ? null : acceptor!.RemoteIdentity.Name;
                         if (answer is not null && string.IsNullOrEmpty(principal))
                         {
@@ -134,23 +137,28 @@ internal sealed partial class ProxySession
                         }
                     }
                 }
+
+                int rest = input.End - input.Start;
+                if (problem is null && granted != GssapiProtectionLevel.None)
+                {
+                    // From here on everything is wrapped: the bytes already read are the start of the first message.
+                    _client = new GssapiTunnelSocket(_client, new GssapiProtection(acceptor!, granted), input.Buffer.AsSpan(input.Start, rest));
+                    acceptor = null;
+                }
+                else if (problem is null && rest > InputLength)
+                {
+                    // A client waits for the answer before it sends its request, so this much is no SOCKS client.
+                    problem = "more bytes sent after the protection level than a request takes";
+                }
+                else if (problem is null)
+                {
+                    input.Buffer.AsSpan(input.Start, rest).CopyTo(handshakeBuffer);
+                    _inputEnd = rest;
+                }
             }
             finally
             {
                 acceptor?.Dispose();
-            }
-
-            if (problem is null && input.End - input.Start > InputLength)
-            {
-                // A client waits for the answer before it sends its request, so this much is no SOCKS client.
-                problem = "more bytes sent after the protection level than a request takes";
-            }
-
-            if (problem is null)
-            {
-                int rest = input.End - input.Start;
-                input.Buffer.AsSpan(input.Start, rest).CopyTo(handshakeBuffer);
-                _inputEnd = rest;
             }
         }
         finally
@@ -173,7 +181,7 @@ internal sealed partial class ProxySession
         }
 
         _services.Metrics.LoginConcluded("succeeded");
-        SessionLog.GssapiAuthenticated(_services.SessionLogger, _id, _clientEndPoint, LogText.Escape(principal!), askedLevel);
+        SessionLog.GssapiAuthenticated(_services.SessionLogger, _id, _clientEndPoint, LogText.Escape(principal!), LevelName(askedLevel), LevelName((byte)granted));
         _user = user;
         _userName = user;
         _phase = HandshakePhase.Request;
@@ -182,30 +190,70 @@ internal sealed partial class ProxySession
 
     /// <summary>
     /// The client's protection level (RFC 1961 §4.3): a one-byte level wrapped with gss_wrap, or, from a client of NEC's
-    /// variant (curl's <c>--socks5-gssapi-nec</c>), the byte alone, which is answered alike. Whatever was asked, level none
-    /// is the answer: the RFC lets the server choose, and the client abort if it cannot accept that.
+    /// variant (curl's <c>--socks5-gssapi-nec</c>), the byte alone, which is answered alike. The level granted is the one
+    /// asked for, raised to <paramref name="minimum"/>; selective protection (X'03') is granted as confidentiality, which
+    /// it allows and which leaves no message's protection to a local choice. The RFC lets the server choose, and the
+    /// client close if it cannot accept the choice.
     /// </summary>
-    private static (byte[]? Answer, string? Problem, byte AskedLevel) AnswerProtectionLevel(NegotiateAuthentication acceptor, ReadOnlySpan<byte> token)
+    private static (byte[]? Answer, string? Problem, byte AskedLevel, GssapiProtectionLevel Granted) AnswerProtectionLevel(
+        NegotiateAuthentication acceptor, ReadOnlySpan<byte> token, GssapiProtectionLevel minimum)
     {
         var unwrapped = new ArrayBufferWriter<byte>(16);
         NegotiateAuthenticationStatusCode status = acceptor.Unwrap(token, unwrapped, out _);
-        if (status == NegotiateAuthenticationStatusCode.Completed && unwrapped.WrittenCount == 1)
+        bool wrapped = status == NegotiateAuthenticationStatusCode.Completed && unwrapped.WrittenCount == 1;
+        if (!wrapped && token.Length != 1)
         {
-            var wrapped = new ArrayBufferWriter<byte>(64);
-            NegotiateAuthenticationStatusCode wrapStatus = acceptor.Wrap([GrantedProtectionLevel], wrapped, requestEncryption: false, out _);
-            return wrapStatus == NegotiateAuthenticationStatusCode.Completed
-                ? (wrapped.WrittenSpan.ToArray(), null, unwrapped.WrittenSpan[0])
-                : (null, $"the protection level could not be wrapped ({wrapStatus})", unwrapped.WrittenSpan[0]);
+            return (null, status == NegotiateAuthenticationStatusCode.Completed
+                ? $"the protection level token unwrapped to {unwrapped.WrittenCount} bytes, not 1"
+                : $"the protection level token could not be unwrapped ({status})", 0, default);
         }
 
-        if (token.Length == 1)
+        byte asked = wrapped ? unwrapped.WrittenSpan[0] : token[0];
+        if (asked > (byte)GssapiProtectionLevel.Selective)
         {
-            return ([GrantedProtectionLevel], null, token[0]);
+            return (null, $"the client asked for protection level X'{asked:X2}', which RFC 1961 does not define", asked, default);
         }
 
-        return (null, status == NegotiateAuthenticationStatusCode.Completed
-            ? $"the protection level token unwrapped to {unwrapped.WrittenCount} bytes, not 1"
-            : $"the protection level token could not be unwrapped ({status})", 0);
+        var granted = (GssapiProtectionLevel)Math.Max(asked == (byte)GssapiProtectionLevel.Selective ? (byte)GssapiProtectionLevel.Confidentiality : asked, (byte)minimum);
+        if (!wrapped)
+        {
+            return ([(byte)granted], null, asked, granted);
+        }
+
+        var answer = new ArrayBufferWriter<byte>(64);
+        NegotiateAuthenticationStatusCode wrapStatus = acceptor.Wrap([(byte)granted], answer, requestEncryption: false, out _);
+        return wrapStatus == NegotiateAuthenticationStatusCode.Completed
+            ? (answer.WrittenSpan.ToArray(), null, asked, granted)
+            : (null, $"the protection level could not be wrapped ({wrapStatus})", asked, granted);
+    }
+
+    /// <summary>A protection level as the log and the docs name it.</summary>
+    private static string LevelName(byte level) => (GssapiProtectionLevel)level switch
+    {
+        GssapiProtectionLevel.None => "none",
+        GssapiProtectionLevel.Integrity => "integrity",
+        GssapiProtectionLevel.Confidentiality => "confidentiality",
+        GssapiProtectionLevel.Selective => "selective",
+        _ => $"X'{level:X2}'",
+    };
+
+    /// <summary>
+    /// At the session's end, with integrity or confidentiality: logs why protection ended the connection, if it did, and
+    /// disposes the security context.
+    /// </summary>
+    private void EndGssapiProtection()
+    {
+        if (_client is not GssapiTunnelSocket protectedClient)
+        {
+            return;
+        }
+
+        if (protectedClient.Problem is { } problem)
+        {
+            SessionLog.GssapiProtectionFailed(_services.SessionLogger, _id, _clientEndPoint, problem);
+        }
+
+        protectedClient.Protection.Dispose();
     }
 
     /// <summary>Whether <paramref name="message"/> is not what the exchange expects now, and why.</summary>

@@ -31,6 +31,9 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     private const int SocksInputLength = 2048;
     private const int ScratchLength = 512;
     private const int OutputLength = 512;
+
+    // What a protected tunnel's relay reads at once: four messages' worth of plaintext, wrapped and sent with one call.
+    private const int ProtectedRelayBufferBytes = 4 * Authentication.GssapiProtection.MaxPlaintextPerMessage;
     private int InputLength => _http is null ? SocksInputLength : _settings.HttpLimits.MaxHeadLength;
 
     private int ScratchOffset => InputLength;
@@ -66,7 +69,8 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     private volatile HandshakePhase _phase;
     private volatile TunnelRelay? _relay;
 
-    private readonly TunnelSocket _client;
+    // Replaced by a GssapiTunnelSocket over it when GSSAPI agrees on per-message protection.
+    private TunnelSocket _client;
     private TunnelSocket? _target;
     private byte[]? _buffer;
     private volatile UdpAssociation? _association;
@@ -291,6 +295,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
             ReleaseBuffer();
             await DeliverBeforeResetAsync().ConfigureAwait(false);
             Close();
+            EndGssapiProtection();
 
             // After Close: the descriptors go back to the budget only once they are really closed.
             if (_slot is { } slot)
@@ -416,7 +421,10 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     {
         Debug.Assert(_target is not null);
         _phase = HandshakePhase.Relaying;
-        TunnelRelay relay = _services.Engine.CreateRelay(_client, _target, _bandwidth);
+        // A protected client's bytes are wrapped and unwrapped on their way, which no zero-copy relay can do.
+        TunnelRelay relay = _client is GssapiTunnelSocket
+            ? new TunnelSocketRelay(_client, _target, ProtectedRelayBufferBytes, _services.TimeProvider, _bandwidth)
+            : _services.Engine.CreateRelay(_client, _target, _bandwidth);
         _relay = relay;
         return relay.RunAsync(_lifetime.Token);
     }

@@ -59,7 +59,7 @@ internal sealed class SessionSettings
         };
         HttpLimits = new HttpHeadLimits(options.Http.MaxRequestLineBytes, options.Http.MaxHeaderBytes, MaxHttpFields);
         Gssapi = options.Gssapi is { } gssapi
-            ? new GssapiOptions { ServiceName = gssapi.ServiceName, Keytab = gssapi.Keytab, StripRealm = gssapi.StripRealm }
+            ? new GssapiOptions { ServiceName = gssapi.ServiceName, Keytab = gssapi.Keytab, StripRealm = gssapi.StripRealm, MinimumProtection = gssapi.MinimumProtection }
             : null;
     }
 

@@ -20,6 +20,12 @@ internal abstract class TunnelSocket
     public abstract EndPoint? LocalEndPoint { get; }
 
     /// <summary>
+    /// The engine's own socket under this one: itself, or what a decorator (<see cref="GssapiTunnelSocket"/>) wraps.
+    /// Engines look at it to place work near the client (its event loop), never to move its bytes.
+    /// </summary>
+    public virtual TunnelSocket Underlying => this;
+
+    /// <summary>
     /// Receives into <paramref name="buffer"/>: the bytes read, 0 at EOF. An empty buffer waits until data (or EOF) is
     /// there without reading it, and returns 0; canceling that wait leaves the connection usable.
     /// </summary>

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Server.Configuration;
 using Sockeye.Users;
 
@@ -30,7 +31,7 @@ internal static class SettingsReader
 
     private static readonly HashSet<string> KnownHttpKeys = new(StringComparer.OrdinalIgnoreCase) { "maxRequestLineBytes", "maxHeaderBytes", "via", "realm" };
 
-    private static readonly HashSet<string> KnownGssapiKeys = new(StringComparer.OrdinalIgnoreCase) { "serviceName", "keytab", "stripRealm" };
+    private static readonly HashSet<string> KnownGssapiKeys = new(StringComparer.OrdinalIgnoreCase) { "serviceName", "keytab", "stripRealm", "minimumProtection" };
 
     private static readonly HashSet<string> KnownSocks4Keys = new(StringComparer.OrdinalIgnoreCase) { "allowWithUsers" };
 
@@ -573,7 +574,20 @@ internal static class SettingsReader
         CheckSectionKeys(section, "gssapi", KnownGssapiKeys, errors);
         var gssapi = new GssapiOptions { Keytab = section["keytab"], StripRealm = ParseBool(section["stripRealm"], "gssapi.stripRealm", errors) };
         gssapi.ServiceName = section["serviceName"] ?? gssapi.ServiceName;
+        gssapi.MinimumProtection = section["minimumProtection"]?.ToLowerInvariant() switch
+        {
+            null or "none" => GssapiProtectionLevel.None,
+            "integrity" => GssapiProtectionLevel.Integrity,
+            "confidentiality" => GssapiProtectionLevel.Confidentiality,
+            string other => Invalid(other),
+        };
         options.Gssapi = gssapi;
+
+        GssapiProtectionLevel Invalid(string text)
+        {
+            errors.Add($"gssapi.minimumProtection: '{text}' is not none, integrity or confidentiality.");
+            return GssapiProtectionLevel.None;
+        }
     }
 
     private static void ReadUsers(IConfiguration configuration, CommandLineValues commandLine, SockeyeServerOptions options, List<string> errors)

@@ -81,7 +81,7 @@ public class SettingsReaderTests
         string keytab = Path.GetTempFileName();
         try
         {
-            string json = $$"""{ "listeners": ["0.0.0.0:1080"], "gssapi": { "serviceName": "socks", "keytab": "{{keytab}}", "stripRealm": true } }""";
+            string json = $$"""{ "listeners": ["0.0.0.0:1080"], "gssapi": { "serviceName": "socks", "keytab": "{{keytab}}", "stripRealm": true, "minimumProtection": "Confidentiality" } }""";
             var errors = new List<string>();
             SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
 
@@ -93,6 +93,7 @@ public class SettingsReaderTests
             Assert.Equal("socks", gssapi.ServiceName);
             Assert.Equal(keytab, gssapi.Keytab);
             Assert.True(gssapi.StripRealm);
+            Assert.Equal(Sockeye.Protocol.Gssapi.GssapiProtectionLevel.Confidentiality, gssapi.MinimumProtection);
         }
         finally
         {
@@ -106,9 +107,11 @@ public class SettingsReaderTests
         Assert.Null(SettingsReader.Read(Json("{}"), NoCommandLine, [])!.Server.Gssapi);
 
         var errors = new List<string>();
-        SettingsReader.Read(Json("""{ "gssapi": { "keytab": "/nonexistent/sockeye.keytab", "realm": "X" } }"""), NoCommandLine, errors);
+        SettingsReader.Read(Json("""{ "gssapi": { "keytab": "/nonexistent/sockeye.keytab", "realm": "X", "minimumProtection": "selective" } }"""), NoCommandLine, errors);
 
         Assert.Contains(errors, e => e.StartsWith("gssapi.realm: unknown setting", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e == "gssapi.minimumProtection: 'selective' is not none, integrity or confidentiality.");
+        Assert.Equal(Sockeye.Protocol.Gssapi.GssapiProtectionLevel.None, SettingsReader.Read(Json("""{ "gssapi": { "stripRealm": false } }"""), NoCommandLine, [])!.Server.Gssapi!.MinimumProtection);
         Assert.Contains(errors, e => e.StartsWith("gssapi.keytab:", StringComparison.Ordinal));
     }
 

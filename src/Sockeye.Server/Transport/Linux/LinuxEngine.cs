@@ -86,7 +86,7 @@ internal sealed class LinuxEngine : TransportEngine
     public override DatagramPump CreateDatagramPump(IDatagramRelay relay) => new LoopDatagramPump(NextUdpLoop(), relay);
 
     /// <summary>The client's loop, where its target belongs; the next loop for a socket of no loop's.</summary>
-    private EpollLoop LoopNear(TunnelSocket? near) => near is EpollTunnelSocket socket ? socket.Loop : NextTcpLoop();
+    private EpollLoop LoopNear(TunnelSocket? near) => near?.Underlying is EpollTunnelSocket socket ? socket.Loop : NextTcpLoop();
 
     /// <summary>The event loop for the next UDP association, started on first use, one per core in turn.</summary>
     public EpollLoop NextUdpLoop() => NextLoop(_udpLoops, ref _nextUdpLoop, "udp", _udpLoopScratchBytes);
