@@ -61,8 +61,8 @@ internal sealed class GssapiProtection : IDisposable
         NegotiateAuthenticationStatusCode status;
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            status = _context.Wrap(plaintext, output, Encrypt, out _);
+            // After the session's end, whatever is still on its way (a datagram in a pump) is dropped, not wrapped.
+            status = _disposed == 0 ? _context.Wrap(plaintext, output, Encrypt, out _) : NegotiateAuthenticationStatusCode.ContextExpired;
         }
 
         int tokenLength = output.WrittenCount - headerAt - GssapiMessage.HeaderLength;
@@ -87,11 +87,18 @@ internal sealed class GssapiProtection : IDisposable
     public bool TryUnwrap(Span<byte> token, out int offset, out int length, out string? problem)
     {
         NegotiateAuthenticationStatusCode status;
-        bool encrypted;
+        bool encrypted = false;
+        (offset, length) = (0, 0);
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            status = _context.UnwrapInPlace(token, out offset, out length, out encrypted);
+            if (_disposed == 0)
+            {
+                status = _context.UnwrapInPlace(token, out offset, out length, out encrypted);
+            }
+            else
+            {
+                status = NegotiateAuthenticationStatusCode.ContextExpired;
+            }
         }
 
         problem = status != NegotiateAuthenticationStatusCode.Completed ? $"a message did not unwrap ({status})"
@@ -104,8 +111,9 @@ internal sealed class GssapiProtection : IDisposable
     {
         lock (_lock)
         {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            if (_disposed == 0)
             {
+                _disposed = 1;
                 _context.Dispose();
             }
         }

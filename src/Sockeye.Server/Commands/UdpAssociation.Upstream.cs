@@ -46,7 +46,7 @@ internal sealed partial class UdpAssociation
         // The client's loop handles one datagram at a time: OnSentToDestination, which follows, reads this.
         _upstreamHeaderUp = headerLength;
         return OutboundFor(relay, datagram.Length - headerLength) is { } outbound
-            ? ClientDatagramRoute.SendTo(outbound, relay, 0)
+            ? ClientDatagramRoute.SendTo(outbound, relay, 0, datagram.Length)
             : ClientDatagramRoute.Dropped;
     }
 

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
+using Sockeye.Server.Authentication;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
@@ -58,6 +60,12 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     private int _claimedPort;
 
     private SocketAddress? _clientSocketAddress;
+
+    // With GSSAPI integrity or confidentiality (RFC 1961 §5), every datagram is wrapped both ways; the context is the
+    // session's, and so is its disposal.
+    private GssapiProtection? _protection;
+    private PooledWriter? _wrapWriterV4;
+    private PooledWriter? _wrapWriterV6;
 
     // Through an upstream (UdpAssociation.Upstream.cs): the upstream's relay, and the header lengths of the datagram each
     // direction's loop is handling (one loop per direction: the client's socket, and the one socket toward the relay).
@@ -122,7 +130,9 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// With <paramref name="check"/>, each destination is put to the access rules the first time it is seen, and
     /// datagrams to a denied one are dropped and counted. <paramref name="engine"/> pumps the datagrams. With
     /// <paramref name="upstreamRelay"/> (an upstream SOCKS5 proxy's association) each permitted datagram goes to it whole
-    /// (header and payload, names unresolved), and only what comes from it goes back to the client, whole.
+    /// (header and payload, names unresolved), and only what comes from it goes back to the client, whole. With
+    /// <paramref name="protection"/> (GSSAPI integrity or confidentiality), every datagram from the client is unwrapped
+    /// and every one to it wrapped (RFC 1961 §5); the session owns the context.
     /// </summary>
     /// <returns>
     /// The association, or <see langword="null"/> with the error: <see cref="SocketError.AddressAlreadyInUse"/> when
@@ -130,7 +140,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// </returns>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, UdpRelayPorts ports,
         TimeProvider timeProvider, SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check,
-        TransportEngine engine, out SocketError error, IPEndPoint? upstreamRelay = null)
+        TransportEngine engine, out SocketError error, IPEndPoint? upstreamRelay = null, GssapiProtection? protection = null)
     {
         Socket? socket = null;
         int claimedPort = 0;
@@ -165,6 +175,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
                 _ports = ports,
                 _claimedPort = claimedPort,
                 _upstreamRelay = upstreamRelay is null ? null : new IPEndPoint(Normalize(upstreamRelay.Address), upstreamRelay.Port).Serialize(),
+                _protection = protection,
             };
         }
         catch
@@ -195,8 +206,15 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         return _pump.RunAsync(cancellationToken);
     }
 
-    ClientDatagramRoute IDatagramRelay.RouteFromClient(ReadOnlySpan<byte> datagram, SocketAddress source)
+    int IDatagramRelay.ClientFramingBytes => _protection is null ? 0 : GssapiMessage.HeaderLength + GssapiProtection.MaxWrapOverhead;
+
+    ClientDatagramRoute IDatagramRelay.RouteFromClient(Span<byte> datagram, SocketAddress source)
     {
+        if (_protection is not null && !TryUnwrapFromClient(ref datagram, source))
+        {
+            return ClientDatagramRoute.Dropped;
+        }
+
         if (_upstreamRelay is not null)
         {
             return RouteToUpstream(datagram, source, _upstreamRelay);
@@ -206,7 +224,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         return action switch
         {
             FromClient.Forward => RouteTo(destination!, payloadOffset, datagram.Length - payloadOffset),
-            FromClient.Resolve => ClientDatagramRoute.ResolveFirst(domain!.Value.DomainName!, port, payloadOffset),
+            FromClient.Resolve => ClientDatagramRoute.ResolveFirst(domain!.Value.DomainName!, port, payloadOffset, datagram.Length - payloadOffset),
             _ => ClientDatagramRoute.Dropped,
         };
     }
@@ -220,7 +238,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
         int payloadOffset = route.PayloadOffset;
         SocketAddress? destination = await ResolveRouteAsync(datagram[3..payloadOffset], route.HostName, route.Port, cancellationToken).ConfigureAwait(false);
-        return destination is null ? ClientDatagramRoute.Dropped : RouteTo(destination, payloadOffset, datagram.Length - payloadOffset);
+        return destination is null ? ClientDatagramRoute.Dropped : RouteTo(destination, payloadOffset, route.PayloadLength);
     }
 
     void IDatagramRelay.OnSentToDestination(bool taken, int payloadBytes)
@@ -252,7 +270,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// <summary>The route of a payload to <paramref name="destination"/>: sent, unless <see cref="OutboundFor"/> drops it.</summary>
     private ClientDatagramRoute RouteTo(SocketAddress destination, int payloadOffset, int payloadLength) =>
         OutboundFor(destination, payloadLength) is { } outbound
-            ? ClientDatagramRoute.SendTo(outbound, destination, payloadOffset)
+            ? ClientDatagramRoute.SendTo(outbound, destination, payloadOffset, payloadLength)
             : ClientDatagramRoute.Dropped;
 
     /// <summary>What to do with a datagram from the client, as <see cref="DecideFromClient"/> decides.</summary>
@@ -319,18 +337,30 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// <paramref name="source"/> in front of it and returns where the datagram for the client starts, and the client's
     /// address; -1 when it is dropped (no client port known yet, or over the download rate, counted).
     /// </summary>
-    int IDatagramRelay.PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client)
+    int IDatagramRelay.PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length)
     {
         client = _clientSocketAddress;
+        length = 0;
         if (client is null)
         {
             return -1;
         }
 
-        if (_upstreamRelay is not null)
+        int start = _upstreamRelay is not null
+            ? PrepareFromUpstream(buffer, payloadLength, source, _upstreamRelay)
+            : PrepareFromDestination(buffer, payloadLength, source);
+        if (start < 0)
         {
-            return PrepareFromUpstream(buffer, payloadLength, source, _upstreamRelay);
+            return -1;
         }
+
+        length = DatagramPump.ReplyHeaderRoom - start + payloadLength;
+        return _protection is null ? start : WrapForClient(buffer, start, ref length, source.Family);
+    }
+
+    /// <summary>Writes the header naming <paramref name="source"/> in front of a destination's payload; -1 when dropped.</summary>
+    private int PrepareFromDestination(Span<byte> buffer, int payloadLength, SocketAddress source)
+    {
 
         // Activity even when dropped below: the destination is still talking, so the association is not idle.
         Volatile.Write(ref _lastActivityTimestamp, _timeProvider.GetTimestamp());
@@ -345,6 +375,60 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         int start = DatagramPump.ReplyHeaderRoom - header.Length;
         header.CopyTo(buffer[start..]);
         return start;
+    }
+
+    /// <summary>
+    /// A protected client's datagram (RFC 1961 §5: one MTYP X'03' message whose token wraps the whole SOCKS datagram)
+    /// unwrapped in place and moved to the front, so that the rest of the path sees a plain one. False (counted) when it
+    /// is foreign, not one message, or does not unwrap: a tampered, replayed or reordered datagram among them.
+    /// </summary>
+    private bool TryUnwrapFromClient(ref Span<byte> datagram, SocketAddress source)
+    {
+        if (!IsFromClient(source))
+        {
+            // Before the unwrap: a stranger's datagram must not cost the context a try.
+            _statistics.CountForeignSource();
+            return false;
+        }
+
+        if (datagram.Length < GssapiMessage.HeaderLength || datagram[0] != GssapiMessage.Version || datagram[1] != (byte)GssapiMessageType.Encapsulation
+            || ((datagram[2] << 8) | datagram[3]) != datagram.Length - GssapiMessage.HeaderLength
+            || !_protection!.TryUnwrap(datagram[GssapiMessage.HeaderLength..], out int offset, out int length, out _))
+        {
+            _statistics.CountMalformed();
+            return false;
+        }
+
+        datagram.Slice(GssapiMessage.HeaderLength + offset, length).CopyTo(datagram);
+        datagram = datagram[..length];
+        return true;
+    }
+
+    /// <summary>
+    /// Wraps the datagram for the client at [<paramref name="start"/>, +<paramref name="length"/>) of
+    /// <paramref name="buffer"/> into one MTYP X'03' message, written at its start; -1 (counted) when it cannot be.
+    /// </summary>
+    private int WrapForClient(Span<byte> buffer, int start, ref int length, AddressFamily family)
+    {
+        // One loop per destination socket, and one socket per family: each family's writer is only ever used by one.
+        PooledWriter writer = family == AddressFamily.InterNetwork ? _wrapWriterV4 ??= new PooledWriter() : _wrapWriterV6 ??= new PooledWriter();
+        try
+        {
+            if (!_protection!.TryWrap(buffer.Slice(start, length), writer, out _) || writer.WrittenCount > buffer.Length)
+            {
+                _statistics.CountUnroutable();
+                return -1;
+            }
+
+            writer.WrittenSpan.CopyTo(buffer);
+            length = writer.WrittenCount;
+            return 0;
+        }
+        finally
+        {
+            // An idle association holds no buffer.
+            writer.Release();
+        }
     }
 
     private bool IsFromClient(SocketAddress source)

@@ -169,7 +169,7 @@ internal sealed partial class ProxySession
         var control = (IPEndPoint)_client.LocalEndPoint!;
         UdpAssociation? association = UdpAssociation.Open(_settings.Udp, outbound, _services.Dns, _services.UdpStatistics, _services.UdpRelayPorts,
             _services.TimeProvider, _bandwidth, control.Address, (IPEndPoint)_clientEndPoint!, request.Port, DestinationCheck, _services.Engine, out SocketError error,
-            upstreamRelay);
+            upstreamRelay, (_client as GssapiTunnelSocket)?.Protection);
         if (association is null)
         {
             // No port left (every port of udp.portRange taken) is a limit reached (X'01', as at a session cap), not a failed connect.

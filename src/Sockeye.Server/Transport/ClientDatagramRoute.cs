@@ -10,9 +10,10 @@ namespace Sockeye.Server.Transport;
 /// </summary>
 internal readonly struct ClientDatagramRoute
 {
-    private ClientDatagramRoute(int payloadOffset, Socket? outbound, SocketAddress? destination, string? hostName, ushort port)
+    private ClientDatagramRoute(int payloadOffset, int payloadLength, Socket? outbound, SocketAddress? destination, string? hostName, ushort port)
     {
         PayloadOffset = payloadOffset;
+        PayloadLength = payloadLength;
         Outbound = outbound;
         Destination = destination;
         HostName = hostName;
@@ -24,6 +25,12 @@ internal readonly struct ClientDatagramRoute
 
     /// <summary>Where the payload starts, behind the datagram's header.</summary>
     public int PayloadOffset { get; }
+
+    /// <summary>
+    /// How long the payload is. Not always to the datagram's end: a datagram protected by GSSAPI was unwrapped in place,
+    /// and its plaintext is shorter than what was received.
+    /// </summary>
+    public int PayloadLength { get; }
 
     /// <summary>The socket to send the payload on, when it is to be sent now.</summary>
     public Socket? Outbound { get; }
@@ -46,10 +53,10 @@ internal readonly struct ClientDatagramRoute
     public bool NeedsResolving => HostName is not null;
 
     /// <summary>Send the payload at <paramref name="payloadOffset"/> out of <paramref name="outbound"/> to <paramref name="destination"/>.</summary>
-    public static ClientDatagramRoute SendTo(Socket outbound, SocketAddress destination, int payloadOffset) =>
-        new(payloadOffset, outbound, destination, null, 0);
+    public static ClientDatagramRoute SendTo(Socket outbound, SocketAddress destination, int payloadOffset, int payloadLength) =>
+        new(payloadOffset, payloadLength, outbound, destination, null, 0);
 
     /// <summary>Resolve <paramref name="hostName"/> first; the payload is at <paramref name="payloadOffset"/>.</summary>
-    public static ClientDatagramRoute ResolveFirst(string hostName, ushort port, int payloadOffset) =>
-        new(payloadOffset, null, null, hostName, port);
+    public static ClientDatagramRoute ResolveFirst(string hostName, ushort port, int payloadOffset, int payloadLength) =>
+        new(payloadOffset, payloadLength, null, null, hostName, port);
 }

@@ -19,8 +19,17 @@ internal interface IDatagramRelay
     /// <summary>The largest payload relayed in either direction; a destination's datagram is read truncated to it.</summary>
     int MaxPayloadBytes { get; }
 
-    /// <summary>Where <paramref name="datagram"/>, received on <see cref="ClientSocket"/> from <paramref name="source"/>, goes.</summary>
-    ClientDatagramRoute RouteFromClient(ReadOnlySpan<byte> datagram, SocketAddress source);
+    /// <summary>
+    /// Room beyond <see cref="DatagramPump.ReplyHeaderRoom"/> and the payload that <see cref="PrepareForClient"/> may
+    /// write into: 0, or what GSSAPI's framing and wrap token add to a protected datagram.
+    /// </summary>
+    int ClientFramingBytes { get; }
+
+    /// <summary>
+    /// Where <paramref name="datagram"/>, received on <see cref="ClientSocket"/> from <paramref name="source"/>, goes.
+    /// May rewrite the datagram in place (a protected one is unwrapped there); the route says where its payload is.
+    /// </summary>
+    ClientDatagramRoute RouteFromClient(Span<byte> datagram, SocketAddress source);
 
     /// <summary>
     /// Resolves the name of a <paramref name="route"/> that <see cref="ClientDatagramRoute.NeedsResolving"/>, and returns
@@ -33,10 +42,11 @@ internal interface IDatagramRelay
 
     /// <summary>
     /// For a datagram of <paramref name="payloadLength"/> bytes from <paramref name="source"/>, read into
-    /// <paramref name="buffer"/> at <see cref="DatagramPump.ReplyHeaderRoom"/>: writes the header naming its source in
-    /// front of it and returns where the datagram for the client starts, and the client's address; -1 when it is dropped.
+    /// <paramref name="buffer"/> at <see cref="DatagramPump.ReplyHeaderRoom"/> (with <see cref="ClientFramingBytes"/>
+    /// to spare behind it): writes the header naming its source in front of it and returns where the datagram for the
+    /// client starts, its <paramref name="length"/>, and the client's address; -1 when it is dropped.
     /// </summary>
-    int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client);
+    int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length);
 
     /// <summary>
     /// A datagram with a payload of <paramref name="payloadBytes"/> (its header not counted) was handed to the kernel

@@ -161,6 +161,57 @@ public sealed class GssapiProtectionTests
         Assert.Equal("to the peer"u8.ToArray(), await peer.ReceiveExactlyAsync(11));
     }
 
+    [Theory]
+    [MemberData(nameof(EnginesAndLevels))]
+    public async Task UdpAssociate_AtLevel_EveryDatagramWrappedBothWays_BadOnesDropped(RelayEngine engine, byte level)
+    {
+        await using var realm = await KerberosRealm.StartAsync();
+        await realm.KinitUserAsync();
+        using IDisposable environment = realm.UseInThisProcess();
+        await using TestServer server = await StartServerAsync(realm, o => o.RelayEngine = engine);
+        using var echo = new UdpEcho(IPAddress.Loopback);
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        using GssapiRawClient control = await GssapiRawClient.ConnectAsync(server.EndPoint, level);
+        await control.SendAsync(Socks5Bytes.Connect(new IPEndPoint(IPAddress.Any, ((IPEndPoint)udp.LocalEndPoint!).Port), command: 3));
+        byte[] reply = await control.ReceiveReplyAsync();
+        Assert.Equal(0, reply[1]);
+        IPEndPoint relay = Socks5Bytes.BoundEndPoint(reply);
+        byte[] header = UdpAssociateClient.Header(echo.EndPoint);
+        long malformedBefore = server.Server.UdpStatistics.DroppedMalformed;
+
+        // Not wrapped, then tampered with: both dropped and counted, and the association goes on.
+        await udp.SendToAsync((byte[])[.. header, .. "plain"u8.ToArray()], SocketFlags.None, relay);
+        byte[] tampered = control.Wrap([.. header, .. "tampered"u8.ToArray()]);
+        tampered[^1] ^= 0x55;
+        await udp.SendToAsync(tampered, SocketFlags.None, relay);
+
+        for (int i = 0; i < 3; i++)
+        {
+            byte[] payload = Pattern(1200 + i, seed: i);
+            await udp.SendToAsync(control.Wrap([.. header, .. payload]), SocketFlags.None, relay);
+            byte[] datagram = await ReceiveDatagramAsync(udp);
+            Assert.Equal([1, 3], datagram[..2]);
+            Assert.Equal(datagram.Length - 4, (datagram[2] << 8) | datagram[3]);
+            byte[] plaintext = control.Unwrap(datagram.AsSpan(4), out bool encrypted);
+            Assert.Equal(level == Confidentiality, encrypted);
+            Assert.Equal(header, plaintext[..header.Length]);
+            Assert.Equal(payload, plaintext[header.Length..]);
+        }
+
+        Assert.Equal(3, echo.Received);
+        Assert.Equal(2, server.Server.UdpStatistics.DroppedMalformed - malformedBefore);
+    }
+
+    private static async Task<byte[]> ReceiveDatagramAsync(Socket udp)
+    {
+        byte[] buffer = new byte[65536];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        SocketReceiveFromResult result = await udp.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), timeout.Token);
+        return buffer[..result.ReceivedBytes];
+    }
+
     public static TheoryData<string> BadMessages => new()
     {
         "tampered",

@@ -140,7 +140,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         {
             // Not taken: a destination that answered with ICMP unreachable, a full buffer, no route. UDP drops, and the
             // association goes on.
-            ReadOnlySpan<byte> payload = datagram[route.PayloadOffset..];
+            ReadOnlySpan<byte> payload = datagram.Slice(route.PayloadOffset, route.PayloadLength);
             Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), payload.Length);
         }
     }
@@ -186,7 +186,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         public void OnReadable(Span<byte> scratch)
         {
             IDatagramRelay relay = pump.Relay;
-            int room = Math.Min(scratch.Length - ReplyHeaderRoom, relay.MaxPayloadBytes);
+            int room = Math.Min(scratch.Length - ReplyHeaderRoom - relay.ClientFramingBytes, relay.MaxPayloadBytes);
             for (int turn = 0; turn < DatagramsPerTurn; turn++)
             {
                 int received = RawDatagram.ReceiveFrom(socket, scratch.Slice(ReplyHeaderRoom, room), _source, out SocketError error);
@@ -200,14 +200,14 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
                     return;
                 }
 
-                int start = relay.PrepareForClient(scratch, received, _source, out SocketAddress? client);
+                int start = relay.PrepareForClient(scratch, received, _source, out SocketAddress? client, out int length);
                 if (start < 0)
                 {
                     continue;
                 }
 
                 // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
-                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, ReplyHeaderRoom - start + received), client!), received);
+                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, length), client!), received);
             }
         }
 

@@ -77,7 +77,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                 bool taken;
                 try
                 {
-                    await route.Outbound.SendToAsync(buffer.AsMemory(route.PayloadOffset, received - route.PayloadOffset), SocketFlags.None, route.Destination, cancellationToken).ConfigureAwait(false);
+                    await route.Outbound.SendToAsync(buffer.AsMemory(route.PayloadOffset, route.PayloadLength), SocketFlags.None, route.Destination, cancellationToken).ConfigureAwait(false);
                     taken = true;
                 }
                 catch (SocketException)
@@ -87,7 +87,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToDestination(taken, received - route.PayloadOffset);
+                Relay.OnSentToDestination(taken, route.PayloadLength);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -109,7 +109,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
     {
         Socket relaySocket = Relay.ClientSocket;
         int maxPayloadBytes = Relay.MaxPayloadBytes;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReplyHeaderRoom + maxPayloadBytes);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReplyHeaderRoom + maxPayloadBytes + Relay.ClientFramingBytes);
         var source = new SocketAddress(socket.AddressFamily);
         try
         {
@@ -126,7 +126,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     continue;
                 }
 
-                int start = Relay.PrepareForClient(buffer, received, source, out SocketAddress? client);
+                int start = Relay.PrepareForClient(buffer, received, source, out SocketAddress? client, out int length);
                 if (start < 0)
                 {
                     continue;
@@ -135,7 +135,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                 bool taken;
                 try
                 {
-                    await relaySocket.SendToAsync(buffer.AsMemory(start, ReplyHeaderRoom - start + received), SocketFlags.None, client!, cancellationToken).ConfigureAwait(false);
+                    await relaySocket.SendToAsync(buffer.AsMemory(start, length), SocketFlags.None, client!, cancellationToken).ConfigureAwait(false);
                     taken = true;
                 }
                 catch (SocketException)
