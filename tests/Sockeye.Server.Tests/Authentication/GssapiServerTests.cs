@@ -201,6 +201,34 @@ public sealed class GssapiServerTests
     }
 
     [Fact]
+    public async Task Gssapi_TicketExpiredWhenItArrives_Aborted_ServerServesOn()
+    {
+        await using var realm = await KerberosRealm.StartAsync();
+        await realm.AddPrincipalAsync("brief", "brief-password", maxTicketLifetime: TimeSpan.FromSeconds(2));
+        await realm.KinitAsync("brief", "brief-password", realm.DefaultCredentialCachePath);
+        using IDisposable environment = realm.UseInThisProcess();
+        await using TestServer server = await StartServerAsync(realm);
+
+        // The AP-REQ is made while the ticket is valid, and reaches the server after the ticket and the clock skew ended:
+        // a client that held its token too long, or a replay of an old one.
+        using (RawClient client = await RawClient.ConnectAsync(server.EndPoint))
+        using (NegotiateAuthentication initiator = NewInitiator(KerberosRealm.ServicePrincipal, mutual: true))
+        {
+            byte[]? token = initiator.GetOutgoingBlob(ReadOnlySpan<byte>.Empty, out NegotiateAuthenticationStatusCode status);
+            Assert.True(token is { Length: > 0 }, $"{status}\nKDC:\n{realm.KdcOutput}");
+            await client.SendAsync(GssapiGreeting);
+            Assert.Equal([5, 1], await client.ReceiveExactlyAsync(2));
+            await Task.Delay(TimeSpan.FromSeconds(2) + KerberosRealm.ClockSkew + TimeSpan.FromSeconds(1));
+            await client.SendAsync(Message(1, token));
+            Assert.Equal([1, 0xFF], await client.ReadToEndAsync());
+        }
+
+        Assert.Contains(server.Logs.Lines, line => line.Contains("[2024]", StringComparison.Ordinal) && line.Contains("context token was refused", StringComparison.Ordinal));
+        await realm.KinitUserAsync();
+        await AssertServesOnAsync(server);
+    }
+
+    [Fact]
     public void Validator_UnreadableKeytab_IsAStartupError()
     {
         var options = new SockeyeServerOptions { Gssapi = new GssapiOptions { Keytab = "/nonexistent/sockeye.keytab" } };
