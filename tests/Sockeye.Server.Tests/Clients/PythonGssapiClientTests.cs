@@ -53,6 +53,24 @@ public sealed class PythonGssapiClientTests
     }
 
     [PythonGssapiFact]
+    public async Task LevelNone_SentBytes_ReachTheTarget_AndItsAnswerComesBack()
+    {
+        await using var realm = await KerberosRealm.StartAsync();
+        await realm.KinitUserAsync();
+        using IDisposable environment = realm.UseInThisProcess();
+        await using TestServer server = await PythonGssapiClient.StartServerAsync(realm);
+        using var target = new TcpTarget();
+        Task<byte[]> received = AnswerOnceAsync(target, "pong");
+
+        (int exitCode, string output, string error) = await PythonGssapiClient.RunAsync(
+            realm, server.EndPoint, "--connect", PythonGssapiClient.Endpoint(target.EndPoint), "--send", "ping");
+
+        Assert.True(exitCode == PythonGssapiClient.Succeeded, PythonGssapiClient.Explain(realm, exitCode, error));
+        Assert.Equal("ping"u8.ToArray(), await received.DefaultTimeout());
+        Assert.Equal("pong", output);
+    }
+
+    [PythonGssapiFact]
     public async Task LevelNone_UdpAssociate_EchoesDatagrams()
     {
         await using var realm = await KerberosRealm.StartAsync();
@@ -257,6 +275,16 @@ public sealed class PythonGssapiClientTests
         }
 
         return await client.ReadToEndAsync();
+    }
+
+    /// <summary>Accepts one connection, reads four bytes, answers <paramref name="answer"/> and closes; returns what it read.</summary>
+    private static async Task<byte[]> AnswerOnceAsync(TcpTarget target, string answer)
+    {
+        using Socket accepted = await target.AcceptAsync();
+        byte[] received = await accepted.ReceiveExactlyAsync(4);
+        await accepted.SendAsync(System.Text.Encoding.ASCII.GetBytes(answer), SocketFlags.None);
+        accepted.Shutdown(SocketShutdown.Both);
+        return received;
     }
 
     private static async Task<(byte Type, byte[] Token)> ReceiveMessageAsync(Socket socket)

@@ -401,7 +401,7 @@ def read_http_response(channel):
     return channel.read_to_end("the HTTP body")
 
 
-def run_connect(connection, channel, args):
+def run_connect(channel, args):
     host, port = args.connect
     channel.send(bytes([5, 1, 0]) + encode_address(host, port))
     check_reply(read_reply(channel, "the CONNECT reply"), "CONNECT")
@@ -445,7 +445,6 @@ def run_connect(connection, channel, args):
 
 
 def run_udp(connection, channel, args):
-    proxy_host, _ = args.proxy
     family = socket.AF_INET6 if ":" in connection.sock.getsockname()[0] else socket.AF_INET
     udp = socket.socket(family, socket.SOCK_DGRAM)
     try:
@@ -539,7 +538,7 @@ def main(argv):
             channel = Channel(connection, context, level, args.fragment)
             try:
                 if args.connect is not None:
-                    run_connect(connection, channel, args)
+                    run_connect(channel, args)
                 else:
                     run_udp(connection, channel, args)
             except gssapi.exceptions.GSSError as error:
