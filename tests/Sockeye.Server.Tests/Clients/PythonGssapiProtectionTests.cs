@@ -10,8 +10,8 @@ namespace Sockeye.Server.Tests.Clients;
 /// RFC 1961 per-message protection with python3-gssapi (Clients/rfc1961_client.py): the client asks for integrity (1),
 /// confidentiality (2) or selective (3, which the server treats as 2); after the protection answer the request, the
 /// reply, every relayed byte and every UDP datagram travel wrapped in X'01 03' messages. The server is not configured
-/// for a minimum: the client's request alone must get the level. Until the server grants levels above none these fail
-/// with the client's "granted level unacceptable" (exit code 8).
+/// for a minimum: the client's request alone must get the level (a level below the one asked ends the script with its
+/// "granted level unacceptable", exit code 8).
 /// </summary>
 [Collection(KerberosEnvironment.Name)]
 public sealed class PythonGssapiProtectionTests
