@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using Sockeye.Protocol;
 using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
-using Sockeye.Server.Authentication;
 using Sockeye.Server.Configuration;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Rules;
@@ -63,9 +63,9 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
     // With GSSAPI integrity or confidentiality (RFC 1961 §5), every datagram is wrapped both ways; the context is the
     // session's, and so is its disposal.
-    private GssapiProtection? _protection;
-    private PooledWriter? _wrapWriterV4;
-    private PooledWriter? _wrapWriterV6;
+    private GssapiMessageProtection? _protection;
+    private PooledBufferWriter? _wrapWriterV4;
+    private PooledBufferWriter? _wrapWriterV6;
 
     // Through an upstream (UdpAssociation.Upstream.cs): the upstream's relay, and the header lengths of the datagram each
     // direction's loop is handling (one loop per direction: the client's socket, and the one socket toward the relay).
@@ -140,7 +140,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// </returns>
     public static UdpAssociation? Open(UdpOptions options, OutboundOptions outbound, DnsCache dns, UdpStatistics statistics, UdpRelayPorts ports,
         TimeProvider timeProvider, SessionBandwidth? bandwidth, IPAddress localAddress, IPEndPoint client, ushort expectedClientPort, IDestinationCheck? check,
-        TransportEngine engine, out SocketError error, IPEndPoint? upstreamRelay = null, GssapiProtection? protection = null)
+        TransportEngine engine, out SocketError error, IPEndPoint? upstreamRelay = null, GssapiMessageProtection? protection = null)
     {
         Socket? socket = null;
         int claimedPort = 0;
@@ -206,7 +206,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         return _pump.RunAsync(cancellationToken);
     }
 
-    int IDatagramRelay.ClientFramingBytes => _protection is null ? 0 : GssapiMessage.HeaderLength + GssapiProtection.MaxWrapOverhead;
+    int IDatagramRelay.ClientFramingBytes => _protection is null ? 0 : GssapiMessage.HeaderLength + GssapiMessageProtection.MaxWrapOverhead;
 
     ClientDatagramRoute IDatagramRelay.RouteFromClient(Span<byte> datagram, SocketAddress source)
     {
@@ -393,7 +393,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
 
         if (datagram.Length < GssapiMessage.HeaderLength || datagram[0] != GssapiMessage.Version || datagram[1] != (byte)GssapiMessageType.Encapsulation
             || ((datagram[2] << 8) | datagram[3]) != datagram.Length - GssapiMessage.HeaderLength
-            || !_protection!.TryUnwrap(datagram[GssapiMessage.HeaderLength..], out int offset, out int length, out _))
+            || !_protection!.TryUnwrapInPlace(datagram[GssapiMessage.HeaderLength..], out int offset, out int length, out _))
         {
             _statistics.CountMalformed();
             return false;
@@ -411,10 +411,10 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     private int WrapForClient(Span<byte> buffer, int start, ref int length, AddressFamily family)
     {
         // One loop per destination socket, and one socket per family: each family's writer is only ever used by one.
-        PooledWriter writer = family == AddressFamily.InterNetwork ? _wrapWriterV4 ??= new PooledWriter() : _wrapWriterV6 ??= new PooledWriter();
+        PooledBufferWriter writer = family == AddressFamily.InterNetwork ? _wrapWriterV4 ??= new PooledBufferWriter() : _wrapWriterV6 ??= new PooledBufferWriter();
         try
         {
-            if (!_protection!.TryWrap(buffer.Slice(start, length), writer, out _) || writer.WrittenCount > buffer.Length)
+            if (!_protection!.TryWrapMessage(buffer.Slice(start, length), writer, out _) || writer.WrittenCount > buffer.Length)
             {
                 _statistics.CountUnroutable();
                 return -1;

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using Sockeye.Protocol.Gssapi;
-using Sockeye.Server.Authentication;
 using Sockeye.Server.Diagnostics;
 using Sockeye.Server.Status;
 using Sockeye.Server.Transport;
@@ -142,7 +141,7 @@ internal sealed partial class ProxySession
                 if (problem is null && granted != GssapiProtectionLevel.None)
                 {
                     // From here on everything is wrapped: the bytes already read are the start of the first message.
-                    _client = new GssapiTunnelSocket(_client, new GssapiProtection(acceptor!, granted), input.Buffer.AsSpan(input.Start, rest));
+                    _client = new GssapiTunnelSocket(_client, new GssapiMessageProtection(acceptor!, granted), input.Buffer.AsSpan(input.Start, rest));
                     acceptor = null;
                 }
                 else if (problem is null && rest > InputLength)

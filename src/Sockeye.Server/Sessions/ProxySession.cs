@@ -33,7 +33,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
     private const int OutputLength = 512;
 
     // What a protected tunnel's relay reads at once: four messages' worth of plaintext, wrapped and sent with one call.
-    private const int ProtectedRelayBufferBytes = 4 * Authentication.GssapiProtection.MaxPlaintextPerMessage;
+    private const int ProtectedRelayBufferBytes = 4 * Protocol.Gssapi.GssapiMessageProtection.MaxPlaintextPerMessage;
     private int InputLength => _http is null ? SocksInputLength : _settings.HttpLimits.MaxHeadLength;
 
     private int ScratchOffset => InputLength;

@@ -1,9 +1,10 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using Sockeye.Protocol;
 using Sockeye.Protocol.Gssapi;
-using Sockeye.Server.Authentication;
 
 namespace Sockeye.Server.Transport;
 
@@ -25,16 +26,17 @@ namespace Sockeye.Server.Transport;
 /// an idle tunnel holds neither.
 /// </para>
 /// </remarks>
+[SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable", Justification = "The writer holds an array only during a send, which gives it back in its finally.")]
 internal sealed class GssapiTunnelSocket : TunnelSocket
 {
     // Room for a message of MaxPlaintextPerMessage (what Sockeye and most clients send); a longer one grows it.
-    private const int InitialInputBytes = GssapiMessage.HeaderLength + GssapiProtection.MaxPlaintextPerMessage + GssapiProtection.MaxWrapOverhead;
+    private const int InitialInputBytes = GssapiMessage.HeaderLength + GssapiMessageProtection.MaxPlaintextPerMessage + GssapiMessageProtection.MaxWrapOverhead;
 
     private const int LargestMessage = GssapiMessage.HeaderLength + ushort.MaxValue;
 
     private readonly TunnelSocket _inner;
-    private readonly GssapiProtection _protection;
-    private readonly PooledWriter _output = new();
+    private readonly GssapiMessageProtection _protection;
+    private readonly PooledBufferWriter _output = new(4 * GssapiMessageProtection.MaxPlaintextPerMessage + 4 * (GssapiMessage.HeaderLength + GssapiMessageProtection.MaxWrapOverhead));
 
     // Received and not yet handed out: raw bytes of messages at [_rawStart, _rawEnd), and the unwrapped plaintext of the
     // last message at [_plainStart, _plainEnd), before them in the same buffer.
@@ -49,7 +51,7 @@ internal sealed class GssapiTunnelSocket : TunnelSocket
     /// Protects <paramref name="inner"/> with <paramref name="protection"/>; <paramref name="alreadyReceived"/> is what
     /// the handshake read past the protection-level message, the start of the first wrapped one.
     /// </summary>
-    public GssapiTunnelSocket(TunnelSocket inner, GssapiProtection protection, ReadOnlySpan<byte> alreadyReceived)
+    public GssapiTunnelSocket(TunnelSocket inner, GssapiMessageProtection protection, ReadOnlySpan<byte> alreadyReceived)
     {
         _inner = inner;
         _protection = protection;
@@ -65,7 +67,7 @@ internal sealed class GssapiTunnelSocket : TunnelSocket
     public string? Problem => Volatile.Read(ref _problem);
 
     /// <summary>The protection agreed on.</summary>
-    public GssapiProtection Protection => _protection;
+    public GssapiMessageProtection Protection => _protection;
 
     public override TunnelSocket Underlying => _inner.Underlying;
 
@@ -133,10 +135,10 @@ internal sealed class GssapiTunnelSocket : TunnelSocket
         try
         {
             // Every chunk's message into one buffer, sent with one call.
-            for (int offset = 0; offset < data.Length; offset += GssapiProtection.MaxPlaintextPerMessage)
+            for (int offset = 0; offset < data.Length; offset += GssapiMessageProtection.MaxPlaintextPerMessage)
             {
-                ReadOnlyMemory<byte> chunk = data.Slice(offset, Math.Min(GssapiProtection.MaxPlaintextPerMessage, data.Length - offset));
-                if (!_protection.TryWrap(chunk.Span, _output, out string? problem))
+                ReadOnlyMemory<byte> chunk = data.Slice(offset, Math.Min(GssapiMessageProtection.MaxPlaintextPerMessage, data.Length - offset));
+                if (!_protection.TryWrapMessage(chunk.Span, _output, out string? problem))
                 {
                     throw Refuse(problem!);
                 }
@@ -188,7 +190,7 @@ internal sealed class GssapiTunnelSocket : TunnelSocket
         int tokenStart = _rawStart + (int)(reader.Consumed - message.Token.Length);
         int tokenLength = (int)message.Token.Length;
         _rawStart += (int)reader.Consumed;
-        if (!_protection.TryUnwrap(_input.AsSpan(tokenStart, tokenLength), out int offset, out int length, out string? problem))
+        if (!_protection.TryUnwrapInPlace(_input.AsSpan(tokenStart, tokenLength), out int offset, out int length, out string? problem))
         {
             throw Refuse(problem!);
         }
