@@ -33,9 +33,15 @@ internal sealed partial class ProxyHandshake
     /// </summary>
     public GssapiStream? TakeProtectedStream() => Interlocked.Exchange(ref _protected, null);
 
+    /// <summary>A new hop: nothing it granted yet (the streams of earlier hops stay, under whatever this one sets up).</summary>
+    private void ResetHopProtection()
+    {
+        HopProtectedStream = null;
+        HopProtectionLevel = GssapiProtectionLevel.None;
+    }
+
     private async Task AuthenticateGssapiAsync(GssapiClientOptions options, CancellationToken cancellationToken)
     {
-        HopProtectionLevel = GssapiProtectionLevel.None;
         Step = HandshakeStep.GssapiContext;
         string targetName = options.TargetNameFor(Hop.Proxy);
         NegotiateAuthentication context;

@@ -26,7 +26,7 @@ internal sealed partial class ProxyHandshake
         GssapiClientOptions? gssapi = Hop.Proxy.Gssapi;
         bool offerPassword = credential is not null
             && (gssapi is null || gssapi.EffectiveMinimumProtectionLevel == GssapiProtectionLevel.None);
-        HopProtectedStream = null;
+        ResetHopProtection();
         Step = HandshakeStep.MethodSelection;
         Socks5Greeting greeting = gssapi is null
             ? (offerPassword ? NoAuthenticationOrPassword : NoAuthenticationOnly)

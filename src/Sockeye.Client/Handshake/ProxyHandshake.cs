@@ -69,13 +69,16 @@ internal sealed partial class ProxyHandshake : IDisposable
     /// CONNECT through the current hop, in its protocol. The reply is SOCKS5's shape whatever the kind: a SOCKS4 reply's
     /// DSTIP and DSTPORT as BND.ADDR and BND.PORT; for HTTP, which reports nothing, 0.0.0.0 and port 0.
     /// </summary>
-    public Task<Socks5Reply> ConnectAsync(Socks5Address destination, ushort port, CancellationToken cancellationToken) =>
-        Hop.Proxy.Kind switch
+    public Task<Socks5Reply> ConnectAsync(Socks5Address destination, ushort port, CancellationToken cancellationToken)
+    {
+        ResetHopProtection();
+        return Hop.Proxy.Kind switch
         {
             ProxyKind.Socks4a => Socks4ConnectAsync(destination, port, cancellationToken),
             ProxyKind.Http => HttpConnectAsync(destination, port, cancellationToken),
             _ => Socks5ConnectAsync(destination, port, cancellationToken),
         };
+    }
 
     /// <summary>
     /// The one classifier (StackExchange.Redis's IdentifyFailureType): turns what escaped a handshake into the
