@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Sockeye.Client.Gssapi;
 using Sockeye.Client.Handshake;
 using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
@@ -19,13 +18,13 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
     private readonly ushort _expectedPort;
     private readonly GssapiProtectionLevel _protection;
     private Socket? _socket; // owns: until AcceptAsync hands it to the connection, or Dispose closes it
-    private GssapiStream? _protectedStream; // owns, likewise: the second reply and the connection go through it
+    private Stream? _stream; // owns (and it owns _socket): the second reply comes through it, and it becomes the connection's
     private int _accepting;
 
     internal Socks5BindOperation(Socks5Client.Established established, Socks5Address expectedPeer, ushort expectedPort)
     {
         _socket = established.Socket;
-        _protectedStream = established.Stream;
+        _stream = established.Stream;
         _protection = established.Protection;
         _hop = established.Last;
         _expectedPeer = expectedPeer;
@@ -67,30 +66,22 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
         }
 
         Socket socket = Volatile.Read(ref _socket) ?? throw new ObjectDisposedException(nameof(Socks5BindOperation));
-        GssapiStream? protectedStream = Volatile.Read(ref _protectedStream);
+        Stream stream = Volatile.Read(ref _stream) ?? throw new ObjectDisposedException(nameof(Socks5BindOperation));
         using var handshake = new ProxyHandshake(_hop, HandshakeStep.AwaitingPeer);
 
-        // Owns nothing: the socket goes to the connection, or is closed below. With GSSAPI protection the second reply
-        // comes wrapped, through the stream that then becomes the connection's.
-        Stream stream = (Stream?)protectedStream ?? new NetworkStream(socket, ownsSocket: false);
+        // With GSSAPI protection the second reply comes wrapped, through the stream that then becomes the connection's.
         handshake.Attach(stream);
         try
         {
             Socks5Reply reply = await handshake.ReceiveSecondReplyAsync(_expectedPeer, _expectedPort, cancellationToken).ConfigureAwait(false);
             ObjectDisposedException.ThrowIf(Interlocked.Exchange(ref _socket, null) is null, this);
-
-            Volatile.Write(ref _protectedStream, null);
-            if (protectedStream is null)
-            {
-                stream.Dispose();
-            }
-
-            return new Socks5Connection(socket, protectedStream, reply.Bound, reply.Port, _protection);
+            Volatile.Write(ref _stream, null);
+            return new Socks5Connection(socket, stream, reply.Bound, reply.Port, _protection);
         }
         catch (Exception e)
         {
             bool disposedMeanwhile = Interlocked.Exchange(ref _socket, null) is null;
-            Interlocked.Exchange(ref _protectedStream, null)?.Dispose();
+            Interlocked.Exchange(ref _stream, null)?.Dispose();
             socket.Dispose();
             // Our own Dispose closed the socket under the wait: say so, rather than blame the proxy.
             ObjectDisposedException.ThrowIf(disposedMeanwhile && e is SocketException or IOException or ObjectDisposedException, this);
@@ -117,7 +108,7 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
     {
         if (Interlocked.Exchange(ref _socket, null) is { } socket)
         {
-            Interlocked.Exchange(ref _protectedStream, null)?.Dispose();
+            Interlocked.Exchange(ref _stream, null)?.Dispose();
             socket.Dispose();
         }
     }

@@ -200,8 +200,7 @@ public sealed class Socks5Client
         catch
         {
             udp?.Dispose();
-            established?.Stream?.Dispose();
-            established?.Socket.Dispose();
+            established?.Stream.Dispose();
             throw;
         }
     }
@@ -228,9 +227,9 @@ public sealed class Socks5Client
             socket = await ConnectToFirstProxyAsync(_proxies[0], linked.Token).ConfigureAwait(false);
 
             // The handshakes are written over a Stream, so that ProxyChain can run them on a server's own connections.
-            // This one owns nothing, and the socket outlives it; a hop that grants GSSAPI protection wraps it in a
-            // stream that the handshake owns until it is taken below.
-            var stream = new NetworkStream(socket, ownsSocket: false);
+            // This one owns the socket and becomes the connection's; a hop that grants GSSAPI protection wraps it in a
+            // stream (owning it in turn) that the handshake owns until it is taken below.
+            var stream = new NetworkStream(socket, ownsSocket: true);
             handshake.Attach(stream);
             await handshake.ReachLastHopAsync(_proxies, linked.Token).ConfigureAwait(false);
             Socks5Reply reply;
@@ -251,13 +250,8 @@ public sealed class Socks5Client
 
             GssapiProtection? lastHopProtection = handshake.HopProtectedStream?.Protection;
             GssapiProtectionLevel level = handshake.HopProtectionLevel;
-            GssapiStream? protectedStream = handshake.TakeProtectedStream();
-            if (protectedStream is null)
-            {
-                stream.Dispose();
-            }
-
-            return new Established(socket, protectedStream, reply, handshake.Hop, level, lastHopProtection);
+            Stream top = (Stream?)handshake.TakeProtectedStream() ?? stream;
+            return new Established(socket, top, reply, handshake.Hop, level, lastHopProtection);
         }
         catch (Exception e)
         {
@@ -305,11 +299,14 @@ public sealed class Socks5Client
 
     /// <summary>What a handshake leaves: the socket to the first proxy, and the stream over it when a hop granted GSSAPI protection.</summary>
     /// <param name="Socket">The socket to the first proxy.</param>
-    /// <param name="Stream">The outermost protected stream (owning the next ones and the contexts), or <see langword="null"/>.</param>
+    /// <param name="Stream">
+    /// The stream the connection speaks over, owning the socket: a <see cref="NetworkStream"/>, or the outermost protected
+    /// stream (owning the ones under it and their GSSAPI contexts).
+    /// </param>
     /// <param name="Reply">The last proxy's (first) reply.</param>
     /// <param name="Last">The last hop.</param>
     /// <param name="Protection">The level the last hop granted.</param>
     /// <param name="LastHopProtection">The last hop's context when it granted protection, for UDP datagrams.</param>
     internal readonly record struct Established(
-        Socket Socket, GssapiStream? Stream, Socks5Reply Reply, HopContext Last, GssapiProtectionLevel Protection, GssapiProtection? LastHopProtection);
+        Socket Socket, Stream Stream, Socks5Reply Reply, HopContext Last, GssapiProtectionLevel Protection, GssapiProtection? LastHopProtection);
 }

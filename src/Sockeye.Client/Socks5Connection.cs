@@ -13,11 +13,16 @@ public sealed class Socks5Connection : IAsyncDisposable, IDisposable
 {
     private readonly EndPoint? _proxyEndPoint;
 
-    internal Socks5Connection(Socket socket, Stream? protectedStream, Socks5Address boundAddress, ushort boundPort, GssapiProtectionLevel protection)
+    /// <param name="socket">The socket to the first proxy.</param>
+    /// <param name="stream">The stream over it, owning it: a <see cref="NetworkStream"/>, or a GSSAPI protected stream.</param>
+    /// <param name="boundAddress">BND.ADDR of the last reply.</param>
+    /// <param name="boundPort">BND.PORT of the last reply.</param>
+    /// <param name="protection">The GSSAPI protection level the last hop granted.</param>
+    internal Socks5Connection(Socket socket, Stream stream, Socks5Address boundAddress, ushort boundPort, GssapiProtectionLevel protection)
     {
         Socket = socket;
         _proxyEndPoint = socket.RemoteEndPoint;
-        Stream = protectedStream ?? new NetworkStream(socket, ownsSocket: true);
+        Stream = stream;
         BoundAddress = boundAddress;
         BoundPort = boundPort;
         GssapiProtectionLevel = protection;

@@ -29,14 +29,14 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     private const int Disposed = 2;
 
     private readonly Socket _control; // owns: closed in Dispose
-    private readonly Stream? _controlStream; // owns: the protected stream over _control, with the GSSAPI contexts; disposed in Dispose
+    private readonly Stream _controlStream; // owns: the stream over _control (a protected one holds the GSSAPI contexts); disposed in Dispose
     private readonly GssapiProtection? _protection; // the last hop's context, owned by _controlStream: datagrams are wrapped with it
     private readonly Socket _udp;     // owns: closed in Dispose, or when the proxy ends the association
     private readonly HopContext _hop;
     private readonly Task _controlWatch; // owns: ends once _control is closed; awaited in DisposeAsync
     private int _state;
 
-    internal Socks5UdpClient(Socket control, Stream? controlStream, GssapiProtection? protection, Socket udp, IPEndPoint relay, HopContext hop)
+    internal Socks5UdpClient(Socket control, Stream controlStream, GssapiProtection? protection, Socket udp, IPEndPoint relay, HopContext hop)
     {
         _control = control;
         _controlStream = controlStream;
@@ -197,7 +197,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
         }
 
         _control.Dispose();
-        _controlStream?.Dispose();
+        _controlStream.Dispose();
         _udp.Dispose();
     }
 

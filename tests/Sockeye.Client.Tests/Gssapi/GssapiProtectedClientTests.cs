@@ -53,6 +53,10 @@ public sealed class GssapiProtectedClientTests(KerberosFixture kerberos) : IClas
         byte[] received = new byte[down.Length];
         await connection.Stream.ReadExactlyAsync(received).DefaultTimeout();
         Assert.Equal(down, received);
+
+        // The stream alone owns the socket, as HttpClient (given only the stream) needs.
+        await connection.Stream.DisposeAsync();
+        Assert.Empty(await session.Socket.ReadToEndAsync());
     }
 
     [Theory]
