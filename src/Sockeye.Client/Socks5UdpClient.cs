@@ -73,6 +73,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the send.</param>
     /// <returns>The payload bytes sent.</returns>
     /// <exception cref="SocksException">The proxy has ended the association, or the relay cannot be reached.</exception>
+    /// <exception cref="IOException">With GSSAPI protection: the datagram could not be wrapped, or wraps to more than an RFC 1961 message carries.</exception>
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty or too long.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
@@ -86,6 +87,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the send.</param>
     /// <returns>The payload bytes sent.</returns>
     /// <exception cref="SocksException">The proxy has ended the association, or the relay cannot be reached.</exception>
+    /// <exception cref="IOException">With GSSAPI protection: the datagram could not be wrapped, or wraps to more than an RFC 1961 message carries.</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, IPEndPoint destination, CancellationToken cancellationToken = default)
@@ -102,6 +104,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the send.</param>
     /// <returns>The payload bytes sent.</returns>
     /// <exception cref="SocksException">The proxy has ended the association, or the relay cannot be reached.</exception>
+    /// <exception cref="IOException">With GSSAPI protection: the datagram could not be wrapped, or wraps to more than an RFC 1961 message carries.</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, Socks5Address destination, int port, CancellationToken cancellationToken = default)

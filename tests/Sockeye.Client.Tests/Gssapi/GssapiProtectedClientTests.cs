@@ -131,21 +131,28 @@ public sealed class GssapiProtectedClientTests(KerberosFixture kerberos) : IClas
         Assert.Equal(53, result.SourcePort);
     }
 
-    [Fact]
-    public async Task ServerGrantsMoreThanAsked_Accepted_AndUsed()
+    [Theory]
+    [InlineData(GssapiProtectionLevel.None, GssapiProtectionLevel.Integrity, false)]
+    [InlineData(GssapiProtectionLevel.None, GssapiProtectionLevel.Confidentiality, true)]
+    [InlineData(GssapiProtectionLevel.Integrity, GssapiProtectionLevel.Confidentiality, true)]
+    [InlineData(GssapiProtectionLevel.Integrity, GssapiProtectionLevel.Selective, true)]
+    public async Task ServerGrantsMoreThanAsked_Accepted_AndUsed(GssapiProtectionLevel asked, GssapiProtectionLevel granted, bool encrypted)
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
         using var proxy = new FakeGssapiProxy();
-        var client = new Socks5Client(proxy.Proxy(GssapiProtectionLevel.Integrity));
+        var client = new Socks5Client(proxy.Proxy(asked));
 
         Task<Socks5Connection> connecting = client.ConnectAsync(IPAddress.Loopback, 7);
-        FakeGssapiProxy.Session session = await proxy.AcceptAndGrantAsync(GssapiProtectionLevel.Confidentiality);
-        await session.ReceivePlainAsync(10);
-        await session.SendPlainAsync(SuccessReply);
+        FakeGssapiProxy.Session session = await proxy.AcceptAndGrantAsync(granted);
+        Assert.Equal([5, 1, 0, 1, 127, 0, 0, 1, 0, 7], await session.ReceivePlainAsync(10));
+        await session.SendPlainAsync([.. SuccessReply, .. "ok"u8]);
         await using Socks5Connection connection = await connecting.DefaultTimeout();
 
-        Assert.Equal(GssapiProtectionLevel.Confidentiality, connection.GssapiProtectionLevel);
-        Assert.True(session.AllReceivedEncrypted);
+        Assert.Equal(granted, connection.GssapiProtectionLevel);
+        Assert.Equal(encrypted, session.AllReceivedEncrypted);
+        byte[] ok = new byte[2];
+        await connection.Stream.ReadExactlyAsync(ok).DefaultTimeout();
+        Assert.Equal("ok"u8.ToArray(), ok);
     }
 
     [Fact]

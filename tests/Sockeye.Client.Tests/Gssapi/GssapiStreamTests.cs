@@ -125,6 +125,27 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
     }
 
     [Fact]
+    public void Write_Synchronously_OneMessageTheAcceptorUnwraps()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        (NegotiateAuthentication initiator, NegotiateAuthentication acceptor) = KerberosContexts.Establish(kerberos.Realm);
+        using var wire = new MemoryStream();
+        using (acceptor)
+        using (var stream = new GssapiStream(wire, new GssapiProtection(initiator, GssapiProtectionLevel.Integrity)))
+        {
+            stream.Write("sync"u8);
+
+            byte[] bytes = wire.ToArray();
+            Assert.Equal([1, 3], bytes[..2]);
+            Assert.Equal(bytes.Length - 4, BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(2)));
+            var unwrapped = new ArrayBufferWriter<byte>();
+            Assert.Equal(NegotiateAuthenticationStatusCode.Completed, acceptor.Unwrap(bytes.AsSpan(4), unwrapped, out bool encrypted));
+            Assert.False(encrypted);
+            Assert.Equal("sync"u8.ToArray(), unwrapped.WrittenSpan.ToArray());
+        }
+    }
+
+    [Fact]
     public async Task Read_TamperedToken_IOException()
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
