@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Sockeye.Protocol.Gssapi;
 
 namespace Sockeye.Client.Gssapi;
@@ -160,6 +161,8 @@ internal sealed class GssapiStream : Stream
         base.Dispose(disposing);
     }
 
+    // Pooled builders: a read or write that waits for the network allocates no state machine box per call.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadCoreAsync<TIO>(Memory<byte> destination, CancellationToken cancellationToken)
         where TIO : IStreamIO
     {
@@ -187,6 +190,7 @@ internal sealed class GssapiStream : Stream
     /// Receives and unwraps the next message: <see langword="false"/> at the end of the connection between messages.
     /// Every pass of the loop either takes a whole message or reads at least one byte of it.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> NextMessageAsync<TIO>(byte[] raw, CancellationToken cancellationToken)
         where TIO : IStreamIO
     {
@@ -261,6 +265,7 @@ internal sealed class GssapiStream : Stream
         _plainEnd = _plainStart + length;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteCoreAsync<TIO>(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
         where TIO : IStreamIO
     {

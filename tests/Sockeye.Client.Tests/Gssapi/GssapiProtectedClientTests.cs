@@ -156,6 +156,25 @@ public sealed class GssapiProtectedClientTests(KerberosFixture kerberos) : IClas
     }
 
     [Fact]
+    public async Task ProxyChain_ServerGrantsProtectionUnasked_RefusedAndAborted_ItCannotCarryIt()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        using var proxy = new FakeGssapiProxy();
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(proxy.EndPoint).DefaultTimeout();
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+
+        Task connecting = ProxyChain.ConnectAsync(stream, [proxy.Proxy(GssapiProtectionLevel.None)], Destinations.FromIPAddress(IPAddress.Loopback), 7);
+        FakeGssapiProxy.Session session = await proxy.AcceptAndGrantAsync(GssapiProtectionLevel.Integrity);
+
+        SocksException e = await Assert.ThrowsAsync<SocksException>(() => connecting.DefaultTimeout());
+        Assert.Equal(SocksError.ProtectionLevelRefused, e.Error);
+        Assert.Contains("which ProxyChain cannot carry", e.Message, StringComparison.Ordinal);
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal([1, 0xFF], await session.Socket.ReadToEndAsync());
+    }
+
+    [Fact]
     public async Task ServerGrantsAnUndefinedLevel_ProtocolViolation_Aborted()
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
