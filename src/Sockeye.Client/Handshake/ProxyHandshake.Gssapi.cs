@@ -203,6 +203,14 @@ internal sealed partial class ProxyHandshake
 
         await SendAsync(messages, length, cancellationToken).ConfigureAwait(false);
         GssapiMessage answer = await ReceiveAsync<MessageParsers.Gssapi, GssapiMessage, GssapiParseError>(messages, cancellationToken).ConfigureAwait(false);
+        if (answer.Type == GssapiMessageType.Context && context.IsAuthenticated)
+        {
+            // A context token after the initiator was done: an acceptor that answers with its AP-REP although mutual
+            // authentication was not asked (RFC 1961 §3.3 has it send whatever its accept call produced). The context
+            // has nothing left to take it; the protection answer follows, and its wrapping proves the acceptor anyway.
+            answer = await ReceiveAsync<MessageParsers.Gssapi, GssapiMessage, GssapiParseError>(messages, cancellationToken).ConfigureAwait(false);
+        }
+
         if (answer.Type == GssapiMessageType.Abort)
         {
             throw SocksErrors.GssapiAborted(Hop, Step, options.TargetNameFor(Hop.Proxy));

@@ -175,6 +175,26 @@ public sealed class GssapiProtectedClientTests(KerberosFixture kerberos) : IClas
     }
 
     [Fact]
+    public async Task ServerSendsAContextTokenUnasked_WithoutMutualAuthentication_SkippedBeforeTheProtectionAnswer()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        using var proxy = new FakeGssapiProxy();
+        var options = new GssapiClientOptions { TargetHost = "localhost", ProtectionLevel = GssapiProtectionLevel.Integrity, RequireMutualAuthentication = false };
+        var client = new Socks5Client(new Socks5Proxy(proxy.EndPoint) { Gssapi = options });
+
+        Task<Socks5Connection> connecting = client.ConnectAsync(IPAddress.Loopback, 7);
+        FakeGssapiProxy.Session session = await proxy.AcceptAsync();
+        await session.ReadProtectionRequestAsync();
+        await session.WriteAsync(FakeGssapiProxy.Message(1, [0x6F, 0x00]));
+        await session.GrantAsync((byte)GssapiProtectionLevel.Integrity);
+        await session.ReceivePlainAsync(10);
+        await session.SendPlainAsync(SuccessReply);
+
+        await using Socks5Connection connection = await connecting.DefaultTimeout();
+        Assert.Equal(GssapiProtectionLevel.Integrity, connection.GssapiProtectionLevel);
+    }
+
+    [Fact]
     public async Task ServerGrantsAnUndefinedLevel_ProtocolViolation_Aborted()
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
