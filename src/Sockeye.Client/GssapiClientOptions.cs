@@ -14,6 +14,10 @@ namespace Sockeye.Client;
 /// <c>Kerberos</c>), not SPNEGO, as RFC 1961 and the servers that speak it (Sockeye, Dante) expect.
 /// </para>
 /// <para>
+/// Getting the ticket may ask the KDC, synchronously (the platform's GSSAPI call blocks): <see cref="Socks5Client.ConnectTimeout"/>
+/// and cancellation take effect around it, not within it; the KDC timeouts of krb5.conf bound it.
+/// </para>
+/// <para>
 /// At <see cref="GssapiProtectionLevel.None"/> GSSAPI only authenticates: after the exchange the connection is plain
 /// SOCKS5. At <see cref="GssapiProtectionLevel.Integrity"/> or <see cref="GssapiProtectionLevel.Confidentiality"/> every
 /// later byte of the connection (the request, the replies, the tunnel's data) and every UDP datagram of an association

@@ -71,6 +71,19 @@ public sealed class GssapiEndToEndTests(KerberosServerFixture kerberos) : IClass
     }
 
     [Fact]
+    public async Task HttpClient_ThroughTheGssapiProxy_FetchesTheBody()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        await using TestServer server = await kerberos.StartServerAsync(OnlyAlice);
+        using var http = new HttpTestServer("authenticated by Kerberos");
+        using var client = new HttpClient(Socks5HttpHandler.Create(new Socks5Client(KerberosServerFixture.Proxy(server))));
+
+        string body = await client.GetStringAsync(new Uri($"http://127.0.0.1:{http.Port}/")).DefaultTimeout();
+
+        Assert.Equal("authenticated by Kerberos", body);
+    }
+
+    [Fact]
     public async Task Connect_IntegrityWantedButNoneAccepted_ServerGrantsNone_Connects()
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();

@@ -301,6 +301,32 @@ public sealed class GssapiProtectedClientTests(KerberosFixture kerberos) : IClas
     }
 
     /// <summary>Unwraps the client's messages to the last hop, each checked encrypted; returns how many.</summary>
+    [Fact]
+    public async Task HttpClient_ThroughAConfidentialFirstHop_FetchesTheBody()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        using var proxy = new FakeGssapiProxy();
+        await using TestServer last = await TestServer.StartAsync();
+        using var http = new HttpTestServer("through a wrapped hop");
+        using var client = new HttpClient(Socks5HttpHandler.Create(new Socks5Client(proxy.Proxy(GssapiProtectionLevel.Confidentiality), last.Proxy())));
+
+        Task<string> fetching = client.GetStringAsync(new Uri($"http://127.0.0.1:{http.Port}/"));
+        FakeGssapiProxy.Session session = await proxy.AcceptAndGrantAsync(GssapiProtectionLevel.Confidentiality);
+        await session.ReceivePlainAsync(10);
+        using var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await upstream.ConnectAsync(last.EndPoint).DefaultTimeout();
+        await session.SendPlainAsync(SuccessReply);
+        Task<int> relayUp = RelayUpAsync(session, upstream);
+        Task relayDown = RelayDownAsync(upstream, session);
+
+        Assert.Equal("through a wrapped hop", await fetching.DefaultTimeout());
+
+        client.Dispose();
+        upstream.Shutdown(SocketShutdown.Both);
+        session.Socket.Shutdown(SocketShutdown.Both);
+        await Task.WhenAll(relayUp, relayDown).DefaultTimeout();
+    }
+
     private static async Task<int> RelayUpAsync(FakeGssapiProxy.Session session, Socket upstream)
     {
         int i = 0;

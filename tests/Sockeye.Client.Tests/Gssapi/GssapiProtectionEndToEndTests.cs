@@ -45,6 +45,19 @@ public sealed class GssapiProtectionEndToEndTests(KerberosServerFixture kerberos
         Assert.Equal(large, back);
     }
 
+    [Fact]
+    public async Task HttpClient_Confidentiality_FetchesTheBody()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        await using TestServer server = await kerberos.StartServerAsync();
+        using var http = new HttpTestServer("wrapped all the way");
+        using var client = new HttpClient(Socks5HttpHandler.Create(new Socks5Client(KerberosServerFixture.Proxy(server, GssapiProtectionLevel.Confidentiality))));
+
+        string body = await client.GetStringAsync(new Uri($"http://127.0.0.1:{http.Port}/")).DefaultTimeout();
+
+        Assert.Equal("wrapped all the way", body);
+    }
+
     [Theory]
     [InlineData(GssapiProtectionLevel.Integrity)]
     [InlineData(GssapiProtectionLevel.Confidentiality)]
