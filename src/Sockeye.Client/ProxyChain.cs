@@ -51,13 +51,14 @@ public static class ProxyChain
     /// pass on, and <see cref="SocksException.UpstreamStatus"/> a SOCKS4 or HTTP proxy's own answer.
     /// </exception>
     /// <exception cref="ArgumentNullException"><paramref name="connection"/> or <paramref name="proxies"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/>, or <paramref name="destination"/> is <see langword="default"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/> or a proxy asking for GSSAPI protection above none, or <paramref name="destination"/> is <see langword="default"/>.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public static async Task ConnectAsync(
         Stream connection, IReadOnlyList<Socks5Proxy> proxies, Socks5Address destination, ushort port, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
         CheckChain(proxies, nameof(proxies));
+        CheckNoProtection(proxies, nameof(proxies));
         if (destination.Type is not (Socks5AddressType.IPv4 or Socks5AddressType.IPv6 or Socks5AddressType.DomainName))
         {
             throw new ArgumentException("The destination is not an address or a name.", nameof(destination));
@@ -116,7 +117,7 @@ public static class ProxyChain
     /// </exception>
     /// <exception cref="NotSupportedException">The last proxy is not a SOCKS5 proxy: only SOCKS5 has UDP ASSOCIATE. Thrown before any I/O.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="connection"/>, <paramref name="proxies"/> or <paramref name="firstHopAddress"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="proxies"/> is empty or holds <see langword="null"/> or a proxy asking for GSSAPI protection above none.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public static async Task<IPEndPoint> UdpAssociateAsync(
         Stream connection, IReadOnlyList<Socks5Proxy> proxies, IPAddress firstHopAddress, CancellationToken cancellationToken = default)
@@ -124,6 +125,7 @@ public static class ProxyChain
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(firstHopAddress);
         CheckChain(proxies, nameof(proxies));
+        CheckNoProtection(proxies, nameof(proxies));
         if (proxies[^1].Kind != ProxyKind.Socks5)
         {
             throw SocksErrors.CommandNeedsSocks5(new HopContext(proxies[^1], proxies.Count - 1, proxies.Count), Socks5Command.UdpAssociate);
@@ -185,6 +187,25 @@ public static class ProxyChain
 
         IPAddress address = candidates[0].IsIPv4MappedToIPv6 ? candidates[0].MapToIPv4() : candidates[0];
         return new IPEndPoint(address, reply.Port);
+    }
+
+    /// <summary>
+    /// GSSAPI protection above none wraps every later byte (RFC 1961 §5), and the caller here keeps reading and writing
+    /// its own stream, which knows nothing of it: only level none can be asked. (A proxy that grants more anyway is
+    /// aborted with <see cref="SocksError.ProtectionLevelRefused"/>.)
+    /// </summary>
+    /// <exception cref="ArgumentException">A proxy asks for GSSAPI protection above none.</exception>
+    private static void CheckNoProtection(IReadOnlyList<Socks5Proxy> proxies, string parameterName)
+    {
+        for (int i = 0; i < proxies.Count; i++)
+        {
+            if (proxies[i].Gssapi is { ProtectionLevel: not Protocol.Gssapi.GssapiProtectionLevel.None })
+            {
+                throw new ArgumentException(
+                    $"Proxy {i + 1} of the chain ({proxies[i]}) asks for GSSAPI protection {proxies[i].Gssapi!.ProtectionLevel}, which ProxyChain cannot carry: "
+                    + "it returns no stream to wrap the tunnel's bytes in. Ask for GssapiProtectionLevel.None, or use Socks5Client.", parameterName);
+            }
+        }
     }
 
     /// <exception cref="ArgumentNullException"><paramref name="proxies"/> is <see langword="null"/>.</exception>

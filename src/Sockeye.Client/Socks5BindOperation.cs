@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Sockeye.Client.Handshake;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 
 namespace Sockeye.Client;
@@ -15,17 +16,21 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
     private readonly HopContext _hop;
     private readonly Socks5Address _expectedPeer;
     private readonly ushort _expectedPort;
+    private readonly GssapiProtectionLevel _protection;
     private Socket? _socket; // owns: until AcceptAsync hands it to the connection, or Dispose closes it
+    private Stream? _stream; // owns (and it owns _socket): the second reply comes through it, and it becomes the connection's
     private int _accepting;
 
-    internal Socks5BindOperation(Socket socket, Socks5Reply firstReply, HopContext hop, Socks5Address expectedPeer, ushort expectedPort)
+    internal Socks5BindOperation(Socks5Client.Established established, Socks5Address expectedPeer, ushort expectedPort)
     {
-        _socket = socket;
-        _hop = hop;
+        _socket = established.Socket;
+        _stream = established.Stream;
+        _protection = established.Protection;
+        _hop = established.Last;
         _expectedPeer = expectedPeer;
         _expectedPort = expectedPort;
-        AnnouncedAddress = firstReply.Bound;
-        AnnouncedPort = firstReply.Port;
+        AnnouncedAddress = established.Reply.Bound;
+        AnnouncedPort = established.Reply.Port;
     }
 
     /// <summary>BND.ADDR of the first reply: where the proxy listens for the peer.</summary>
@@ -61,20 +66,22 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
         }
 
         Socket socket = Volatile.Read(ref _socket) ?? throw new ObjectDisposedException(nameof(Socks5BindOperation));
+        Stream stream = Volatile.Read(ref _stream) ?? throw new ObjectDisposedException(nameof(Socks5BindOperation));
         using var handshake = new ProxyHandshake(_hop, HandshakeStep.AwaitingPeer);
 
-        // Owns nothing: the socket goes to the connection, or is closed below.
-        using var stream = new NetworkStream(socket, ownsSocket: false);
+        // With GSSAPI protection the second reply comes wrapped, through the stream that then becomes the connection's.
         handshake.Attach(stream);
         try
         {
             Socks5Reply reply = await handshake.ReceiveSecondReplyAsync(_expectedPeer, _expectedPort, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _socket, null);
-            return new Socks5Connection(socket, reply.Bound, reply.Port);
+            ObjectDisposedException.ThrowIf(Interlocked.Exchange(ref _socket, null) is null, this);
+            Volatile.Write(ref _stream, null);
+            return new Socks5Connection(socket, stream, reply.Bound, reply.Port, _protection);
         }
         catch (Exception e)
         {
             bool disposedMeanwhile = Interlocked.Exchange(ref _socket, null) is null;
+            Interlocked.Exchange(ref _stream, null)?.Dispose();
             socket.Dispose();
             // Our own Dispose closed the socket under the wait: say so, rather than blame the proxy.
             ObjectDisposedException.ThrowIf(disposedMeanwhile && e is SocketException or IOException or ObjectDisposedException, this);
@@ -97,5 +104,12 @@ public sealed class Socks5BindOperation : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Closes the control connection unless <see cref="AcceptAsync"/> has handed it to a connection.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _socket, null)?.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _socket, null) is { } socket)
+        {
+            Interlocked.Exchange(ref _stream, null)?.Dispose();
+            socket.Dispose();
+        }
+    }
 }

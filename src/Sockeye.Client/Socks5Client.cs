@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Sockeye.Client.Gssapi;
 using Sockeye.Client.Handshake;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 
 namespace Sockeye.Client;
@@ -114,9 +116,8 @@ public sealed class Socks5Client
     public async Task<Socks5Connection> ConnectAsync(Socks5Address destination, int port, CancellationToken cancellationToken = default)
     {
         ushort wirePort = Destinations.ToPort(port, nameof(port));
-        (Socket socket, Socks5Reply reply, _) =
-            await EstablishAsync(Socks5Command.Connect, destination, wirePort, null, cancellationToken).ConfigureAwait(false);
-        return new Socks5Connection(socket, reply.Bound, reply.Port);
+        Established established = await EstablishAsync(Socks5Command.Connect, destination, wirePort, null, cancellationToken).ConfigureAwait(false);
+        return new Socks5Connection(established.Socket, established.Stream, established.Reply.Bound, established.Reply.Port, established.Protection);
     }
 
     /// <summary>
@@ -160,9 +161,8 @@ public sealed class Socks5Client
     public async Task<Socks5BindOperation> BindAsync(Socks5Address expectedPeer, int port, CancellationToken cancellationToken = default)
     {
         ushort wirePort = Destinations.ToPort(port, nameof(port));
-        (Socket socket, Socks5Reply reply, HopContext last) =
-            await EstablishAsync(Socks5Command.Bind, expectedPeer, wirePort, null, cancellationToken).ConfigureAwait(false);
-        return new Socks5BindOperation(socket, reply, last, expectedPeer, wirePort);
+        Established established = await EstablishAsync(Socks5Command.Bind, expectedPeer, wirePort, null, cancellationToken).ConfigureAwait(false);
+        return new Socks5BindOperation(established, expectedPeer, wirePort);
     }
 
     /// <summary>
@@ -184,37 +184,38 @@ public sealed class Socks5Client
     public async Task<Socks5UdpClient> UdpAssociateAsync(CancellationToken cancellationToken = default)
     {
         Socket? udp = null;
-        Socket? control = null;
+        Established? established = null;
         try
         {
-            (control, Socks5Reply reply, HopContext last) = await EstablishAsync(Socks5Command.UdpAssociate, default, 0, controlSocket =>
+            established = await EstablishAsync(Socks5Command.UdpAssociate, default, 0, controlSocket =>
             {
                 udp = UdpRelayEndPoints.BindNextTo(controlSocket);
                 var local = (IPEndPoint)udp.LocalEndPoint!;
                 return (Destinations.FromIPAddress(local.Address), (ushort)local.Port);
             }, cancellationToken).ConfigureAwait(false);
-            IPEndPoint relay = await UdpRelayEndPoints.ResolveAsync(reply, control, udp!, last, cancellationToken).ConfigureAwait(false);
-            return new Socks5UdpClient(control, udp!, relay, last);
+            Established association = established.Value;
+            IPEndPoint relay = await UdpRelayEndPoints.ResolveAsync(association.Reply, association.Socket, udp!, association.Last, cancellationToken).ConfigureAwait(false);
+            return new Socks5UdpClient(association.Socket, association.Stream, association.LastHopProtection, udp!, relay, association.Last);
         }
         catch
         {
             udp?.Dispose();
-            control?.Dispose();
+            established?.Stream.Dispose();
             throw;
         }
     }
 
     /// <summary>
-    /// Reaches the last proxy (through the others), negotiates with each, and sends the command. The socket is closed
-    /// before any exception leaves.
+    /// Reaches the last proxy (through the others), negotiates with each, and sends the command. The socket (and any
+    /// protected stream) is closed before any exception leaves.
     /// </summary>
     /// <remarks>For UDP ASSOCIATE, <c>requestFor</c> names DST once the control connection is open.</remarks>
-    private async Task<(Socket Socket, Socks5Reply Reply, HopContext Last)> EstablishAsync(
+    private async Task<Established> EstablishAsync(
         Socks5Command command, Socks5Address destination, ushort port, Func<Socket, (Socks5Address, ushort)>? requestFor, CancellationToken cancellationToken)
     {
         using var timer = new CancellationTokenSource(_connectTimeout, TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
-        using var handshake = new ProxyHandshake(new HopContext(_proxies[0], 0, _proxies.Length), HandshakeStep.ConnectingToProxy);
+        using var handshake = new ProxyHandshake(new HopContext(_proxies[0], 0, _proxies.Length), HandshakeStep.ConnectingToProxy) { ProtectionAllowed = true };
         if (command != Socks5Command.Connect && _proxies[^1].Kind != ProxyKind.Socks5)
         {
             throw SocksErrors.CommandNeedsSocks5(new HopContext(_proxies[^1], _proxies.Length - 1, _proxies.Length), command);
@@ -225,9 +226,10 @@ public sealed class Socks5Client
         {
             socket = await ConnectToFirstProxyAsync(_proxies[0], linked.Token).ConfigureAwait(false);
 
-            // The handshakes are written over a Stream, so that ProxyChain can run them on a server's own connections;
-            // this one owns nothing, and the socket outlives it.
-            using var stream = new NetworkStream(socket, ownsSocket: false);
+            // The handshakes are written over a Stream, so that ProxyChain can run them on a server's own connections.
+            // This one owns the socket and becomes the connection's; a hop that grants GSSAPI protection wraps it in a
+            // stream (owning it in turn) that the handshake owns until it is taken below.
+            var stream = new NetworkStream(socket, ownsSocket: true);
             handshake.Attach(stream);
             await handshake.ReachLastHopAsync(_proxies, linked.Token).ConfigureAwait(false);
             Socks5Reply reply;
@@ -246,11 +248,15 @@ public sealed class Socks5Client
                 reply = await handshake.RequestAsync(command, destination, port, linked.Token).ConfigureAwait(false);
             }
 
-            return (socket, reply, handshake.Hop);
+            GssapiProtection? lastHopProtection = handshake.HopProtectedStream?.Protection;
+            GssapiProtectionLevel level = handshake.HopProtectionLevel;
+            Stream top = (Stream?)handshake.TakeProtectedStream() ?? stream;
+            return new Established(socket, top, reply, handshake.Hop, level, lastHopProtection);
         }
         catch (Exception e)
         {
-            // Leave nothing half-open (the runtime's SocksHelper): the socket goes before the exception does.
+            // Leave nothing half-open (the runtime's SocksHelper): the socket goes before the exception does (and a
+            // protected stream with its GSSAPI context when the handshake is disposed).
             socket?.Dispose();
             SocksException? failure = handshake.Classify(e, timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested, _connectTimeout);
             if (failure is null)
@@ -290,4 +296,17 @@ public sealed class Socks5Client
 
         throw lastError ?? new SocketException((int)SocketError.HostNotFound);
     }
+
+    /// <summary>What a handshake leaves: the socket to the first proxy, and the stream over it when a hop granted GSSAPI protection.</summary>
+    /// <param name="Socket">The socket to the first proxy.</param>
+    /// <param name="Stream">
+    /// The stream the connection speaks over, owning the socket: a <see cref="NetworkStream"/>, or the outermost protected
+    /// stream (owning the ones under it and their GSSAPI contexts).
+    /// </param>
+    /// <param name="Reply">The last proxy's (first) reply.</param>
+    /// <param name="Last">The last hop.</param>
+    /// <param name="Protection">The level the last hop granted.</param>
+    /// <param name="LastHopProtection">The last hop's context when it granted protection, for UDP datagrams.</param>
+    internal readonly record struct Established(
+        Socket Socket, Stream Stream, Socks5Reply Reply, HopContext Last, GssapiProtectionLevel Protection, GssapiProtection? LastHopProtection);
 }

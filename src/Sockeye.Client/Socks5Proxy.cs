@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 
 namespace Sockeye.Client;
@@ -17,6 +18,8 @@ namespace Sockeye.Client;
 /// </remarks>
 public sealed class Socks5Proxy
 {
+    private readonly GssapiClientOptions? _gssapi;
+
     /// <summary>A SOCKS5 proxy at <paramref name="host"/>:<paramref name="port"/>.</summary>
     /// <param name="host">A name, an IPv4 address, or an IPv6 address (with or without brackets).</param>
     /// <param name="port">The proxy's TCP port, 1–65535.</param>
@@ -100,6 +103,46 @@ public sealed class Socks5Proxy
 
     /// <summary>The username and password to offer, or <see langword="null"/> to offer only "no authentication".</summary>
     public NetworkCredential? Credential { get; }
+
+    /// <summary>
+    /// GSSAPI authentication (RFC 1961, Kerberos) with this proxy, or <see langword="null"/> (the default) for none.
+    /// SOCKS5 proxies only.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// With it, the greeting offers GSSAPI (X'01') and not "no authentication": a proxy that will not authenticate the
+    /// client is refused rather than used silently without. <see cref="Credential"/>, if also given, is offered too
+    /// (X'02', RFC 1929) when <see cref="GssapiClientOptions.EffectiveMinimumProtectionLevel"/> is
+    /// <see cref="GssapiProtectionLevel.None"/>; with a minimum above none it is not, since a password login protects
+    /// nothing that follows it.
+    /// </para>
+    /// <para>
+    /// In a chain, a hop with protection above none carries the following hops' handshakes, and everything after, inside
+    /// its wrapped messages. UDP datagrams are encapsulated with the last hop's context only, since they go straight to
+    /// its relay. <see cref="ProxyChain"/>, which returns no stream, takes GSSAPI at level none only.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="ArgumentException">
+    /// The proxy is not a SOCKS5 proxy, or the options' minimum protection level is above the level they ask for.
+    /// </exception>
+    public GssapiClientOptions? Gssapi
+    {
+        get => _gssapi;
+        init
+        {
+            if (value is not null)
+            {
+                if (Kind != ProxyKind.Socks5)
+                {
+                    throw new ArgumentException($"GSSAPI (RFC 1961) is a SOCKS5 method; {this} is a {Kind} proxy.", nameof(Gssapi));
+                }
+
+                value.Validate(nameof(Gssapi));
+            }
+
+            _gssapi = value;
+        }
+    }
 
     /// <summary>The host as the previous hop of a chain is asked to CONNECT to it: an IP address, or a name it resolves.</summary>
     internal Socks5Address Address { get; }

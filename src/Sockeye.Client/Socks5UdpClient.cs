@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using Sockeye.Client.Gssapi;
 using Sockeye.Client.Handshake;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
 
@@ -27,17 +29,22 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     private const int Disposed = 2;
 
     private readonly Socket _control; // owns: closed in Dispose
+    private readonly Stream _controlStream; // owns: the stream over _control (a protected one holds the GSSAPI contexts); disposed in Dispose
+    private readonly GssapiProtection? _protection; // the last hop's context, owned by _controlStream: datagrams are wrapped with it
     private readonly Socket _udp;     // owns: closed in Dispose, or when the proxy ends the association
     private readonly HopContext _hop;
     private readonly Task _controlWatch; // owns: ends once _control is closed; awaited in DisposeAsync
     private int _state;
 
-    internal Socks5UdpClient(Socket control, Socket udp, IPEndPoint relay, HopContext hop)
+    internal Socks5UdpClient(Socket control, Stream controlStream, GssapiProtection? protection, Socket udp, IPEndPoint relay, HopContext hop)
     {
         _control = control;
+        _controlStream = controlStream;
+        _protection = protection;
         _udp = udp;
         _hop = hop;
         RelayEndPoint = relay;
+        GssapiProtectionLevel = protection?.Level ?? GssapiProtectionLevel.None;
 
         // Connected, the socket sends to the relay without an endpoint per datagram, and the kernel drops datagrams
         // from anyone else: only the relay may speak for the association.
@@ -52,6 +59,13 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <summary>The local UDP socket's address, which the request announced to the proxy.</summary>
     public IPEndPoint LocalEndPoint { get; }
 
+    /// <summary>
+    /// The GSSAPI protection level the last proxy granted (RFC 1961 §4); <see cref="GssapiProtectionLevel.None"/> without
+    /// GSSAPI. Above none every datagram, both ways, is one RFC 1961 message [01 03 LEN gss_wrap(SOCKS UDP header and
+    /// data)], and a received one that does not unwrap is dropped, as a malformed one is.
+    /// </summary>
+    public GssapiProtectionLevel GssapiProtectionLevel { get; }
+
     /// <summary>Sends <paramref name="datagram"/> to <paramref name="host"/>:<paramref name="port"/> through the relay.</summary>
     /// <param name="datagram">The payload; the SOCKS5 header is put in front of it.</param>
     /// <param name="host">An IP literal, or a name the proxy resolves.</param>
@@ -59,6 +73,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the send.</param>
     /// <returns>The payload bytes sent.</returns>
     /// <exception cref="SocksException">The proxy has ended the association, or the relay cannot be reached.</exception>
+    /// <exception cref="IOException">With GSSAPI protection: the datagram could not be wrapped, or wraps to more than an RFC 1961 message carries.</exception>
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty or too long.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 0–65535.</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
@@ -72,6 +87,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the send.</param>
     /// <returns>The payload bytes sent.</returns>
     /// <exception cref="SocksException">The proxy has ended the association, or the relay cannot be reached.</exception>
+    /// <exception cref="IOException">With GSSAPI protection: the datagram could not be wrapped, or wraps to more than an RFC 1961 message carries.</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, IPEndPoint destination, CancellationToken cancellationToken = default)
@@ -88,6 +104,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the send.</param>
     /// <returns>The payload bytes sent.</returns>
     /// <exception cref="SocksException">The proxy has ended the association, or the relay cannot be reached.</exception>
+    /// <exception cref="IOException">With GSSAPI protection: the datagram could not be wrapped, or wraps to more than an RFC 1961 message carries.</exception>
     /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, Socks5Address destination, int port, CancellationToken cancellationToken = default)
@@ -95,11 +112,19 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
         ushort wirePort = Destinations.ToPort(port, nameof(port));
         int length = Socks5UdpHeader.GetLength(destination) + datagram.Length;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        PooledBufferWriter? wrapped = null;
         try
         {
             int headerLength = Socks5UdpHeader.Write(buffer, 0, destination, wirePort);
             datagram.Span.CopyTo(buffer.AsSpan(headerLength));
-            await _udp.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            ReadOnlyMemory<byte> toSend = buffer.AsMemory(0, length);
+            if (_protection is not null)
+            {
+                wrapped = new PooledBufferWriter(GssapiMessage.HeaderLength + length + 256);
+                toSend = Encapsulate(_protection, buffer.AsSpan(0, length), wrapped);
+            }
+
+            await _udp.SendAsync(toSend, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             return datagram.Length;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException && TranslateFailure(e) is { } failure)
@@ -108,7 +133,8 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            wrapped?.Dispose();
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: _protection is not null);
         }
     }
 
@@ -125,20 +151,27 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async ValueTask<Socks5UdpReceiveResult> ReceiveFromAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        // Room for the longest header in front of the caller's payload, within the largest datagram there can be.
-        int length = Math.Min(buffer.Length + Socks5Limits.MaxUdpHeaderLength, MaxDatagramLength);
+        // Room for the longest header in front of the caller's payload, within the largest datagram there can be. A
+        // wrapped datagram's plaintext is shorter than the datagram by the wrapping, which is not known beforehand: take
+        // the largest.
+        int length = _protection is null ? Math.Min(buffer.Length + Socks5Limits.MaxUdpHeaderLength, MaxDatagramLength) : MaxDatagramLength;
         byte[] datagram = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             while (true)
             {
                 int received = await _udp.ReceiveAsync(datagram.AsMemory(0, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                if (TryUnwrap(datagram.AsSpan(0, received), buffer.Span, out Socks5UdpReceiveResult result))
+                int start = 0;
+                if (_protection is null || TryDecapsulate(_protection, datagram, received, out start, out received))
                 {
-                    return result;
+                    if (TryUnwrap(datagram.AsSpan(start, received), buffer.Span, out Socks5UdpReceiveResult result))
+                    {
+                        return result;
+                    }
                 }
 
-                // Ignored: a malformed header or a fragment. The next datagram may be fine; the caller's token bounds the wait.
+                // Ignored: a malformed header, a fragment, or a GSSAPI message that does not unwrap. The next datagram
+                // may be fine; the caller's token bounds the wait.
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException && TranslateFailure(e) is { } failure)
@@ -147,7 +180,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(datagram);
+            ArrayPool<byte>.Shared.Return(datagram, clearArray: _protection is not null);
         }
     }
 
@@ -167,7 +200,52 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
         }
 
         _control.Dispose();
+        _controlStream.Dispose();
         _udp.Dispose();
+    }
+
+    /// <summary>RFC 1961 §5: the whole SOCKS UDP datagram, wrapped, as one message [01 03 LEN token].</summary>
+    /// <exception cref="IOException">The wrapped datagram is longer than a message's LEN can say.</exception>
+    private static ReadOnlyMemory<byte> Encapsulate(GssapiProtection protection, ReadOnlySpan<byte> plaintext, PooledBufferWriter wrapped)
+    {
+        wrapped.Advance(GssapiMessage.HeaderLength);
+        protection.Wrap(plaintext, wrapped);
+        int tokenLength = wrapped.WrittenCount - GssapiMessage.HeaderLength;
+        if (tokenLength > GssapiMessage.MaxTokenLength)
+        {
+            throw new IOException(
+                $"The datagram wraps to a GSSAPI token of {tokenLength} bytes, more than an RFC 1961 message carries ({GssapiMessage.MaxTokenLength}).");
+        }
+
+        GssapiMessage.WriteHeader(GssapiMessageType.Encapsulation, tokenLength, wrapped.WrittenSpan);
+        return wrapped.WrittenMemory;
+    }
+
+    /// <summary>
+    /// Unwraps a datagram that is exactly one RFC 1961 message [01 03 LEN token], in place: the SOCKS UDP datagram is
+    /// then <c>datagram[start..(start + length)]</c>. <see langword="false"/> for anything else, or a token that does
+    /// not unwrap (a forgery, a replay, another context's), or one not encrypted at confidentiality.
+    /// </summary>
+    private static bool TryDecapsulate(GssapiProtection protection, byte[] datagram, int received, out int start, out int length)
+    {
+        start = 0;
+        length = 0;
+        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(datagram, 0, received));
+        if (!GssapiMessage.TryParse(ref reader, GssapiMessage.MaxTokenLength, out GssapiMessage message, out _)
+            || message.Type != GssapiMessageType.Encapsulation
+            || reader.Remaining != 0)
+        {
+            return false;
+        }
+
+        Span<byte> token = datagram.AsSpan(GssapiMessage.HeaderLength, (int)message.Token.Length);
+        if (!protection.TryUnwrapInPlace(token, out int offset, out length, out _))
+        {
+            return false;
+        }
+
+        start = GssapiMessage.HeaderLength + offset;
+        return true;
     }
 
     private static bool TryUnwrap(ReadOnlySpan<byte> datagram, Span<byte> destination, out Socks5UdpReceiveResult result)

@@ -14,7 +14,10 @@ public enum SocksError
 
     /// <summary>
     /// The proxy rejected the username and password (RFC 1929 STATUS other than X'00'), or an HTTP proxy answered 407
-    /// (<see cref="SocksException.UpstreamStatus"/>): the credentials were wrong or missing.
+    /// (<see cref="SocksException.UpstreamStatus"/>): the credentials were wrong or missing. With GSSAPI (RFC 1961): the
+    /// proxy aborted (X'01 FF', e.g. its keytab has no key for the principal asked for), Kerberos could not produce a
+    /// token here (no ticket in the cache, an unknown principal: the message names the status), or the proxy did not
+    /// prove its identity when <see cref="GssapiClientOptions.RequireMutualAuthentication"/> asked it to.
     /// </summary>
     AuthenticationFailed = 3,
 
@@ -38,4 +41,11 @@ public enum SocksError
 
     /// <summary>The handshake did not finish within <see cref="Socks5Client.ConnectTimeout"/>.</summary>
     TimedOut = 7,
+
+    /// <summary>
+    /// GSSAPI (RFC 1961): the proxy granted a protection level below
+    /// <see cref="GssapiClientOptions.EffectiveMinimumProtectionLevel"/>, or one <see cref="ProxyChain"/> cannot carry
+    /// (it returns no stream to wrap). The client sent the abort X'01 FF' and closed the connection.
+    /// </summary>
+    ProtectionLevelRefused = 8,
 }

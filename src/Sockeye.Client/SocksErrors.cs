@@ -16,11 +16,60 @@ internal static class SocksErrors
             $"Could not connect to {Name(hop)}: {cause.Message} ({cause.SocketErrorCode}).",
             null, hop.Proxy, cause);
 
-    public static SocksException NoAcceptableMethod(HopContext hop) =>
+    public static SocksException NoAcceptableMethod(HopContext hop, bool offeredPassword) =>
         new(SocksError.NoAcceptableMethod,
-            hop.Proxy.Credential is null
+            hop.Proxy.Gssapi is not null
+                ? $"{Name(hop)} accepts no method that was offered ({(offeredPassword ? "GSSAPI, username/password" : "GSSAPI")}); it probably does not speak GSSAPI (RFC 1961)."
+                : hop.Proxy.Credential is null
                 ? $"{Name(hop)} accepts no method that was offered (no authentication); it probably requires a username and password."
                 : $"{Name(hop)} accepts no method that was offered (no authentication, username/password).",
+            null, hop.Proxy, null);
+
+    /// <summary>Kerberos could not go on here: no ticket, an unknown principal, a token the proxy's answer broke.</summary>
+    public static SocksException GssapiFailedHere(HopContext hop, string targetName, string status) =>
+        new(SocksError.AuthenticationFailed,
+            $"GSSAPI authentication with {Name(hop)} failed on this side: Kerberos could not go on with principal {targetName} ({status}). "
+            + "Is there a ticket in the cache (klist), and does the principal exist? The client aborted (X'01 FF').",
+            null, hop.Proxy, null);
+
+    /// <summary>The proxy sent the abort X'01 FF'.</summary>
+    public static SocksException GssapiAborted(HopContext hop, HandshakeStep step, string targetName) =>
+        new(SocksError.AuthenticationFailed,
+            step == HandshakeStep.GssapiContext
+                ? $"GSSAPI authentication failed: {Name(hop)} aborted (X'01 FF') on the client's ticket for {targetName}; its keytab may hold no key for that principal, or another key version."
+                : $"GSSAPI authentication failed: {Name(hop)} aborted (X'01 FF') when the client sent its protection level.",
+            null, hop.Proxy, null);
+
+    public static SocksException GssapiNotMutual(HopContext hop, string targetName) =>
+        new(SocksError.AuthenticationFailed,
+            $"GSSAPI authentication failed: {Name(hop)} did not prove it is {targetName} (mutual authentication was required); the client aborted (X'01 FF').",
+            null, hop.Proxy, null);
+
+    public static SocksException GssapiTooManyRounds(HopContext hop, int rounds) =>
+        new(SocksError.ProtocolViolation,
+            $"The GSSAPI context with {Name(hop)} was not established in {rounds.ToString(CultureInfo.InvariantCulture)} rounds; the client aborted (X'01 FF').",
+            null, hop.Proxy, null);
+
+    public static SocksException GssapiUnexpectedMessage(HopContext hop, HandshakeStep step, byte type) =>
+        new(SocksError.ProtocolViolation,
+            $"{Name(hop)} sent a GSSAPI message of type X'{type:X2}' where its {Describe(hop, step)} was expected.",
+            null, hop.Proxy, null);
+
+    public static SocksException GssapiBadProtectionAnswer(HopContext hop, string why) =>
+        new(SocksError.ProtocolViolation,
+            $"{Name(hop)} sent a GSSAPI protection level answer that {why}; the client aborted (X'01 FF').",
+            null, hop.Proxy, null);
+
+    public static SocksException ProtectionBelowMinimum(HopContext hop, byte granted, string minimum) =>
+        new(SocksError.ProtectionLevelRefused,
+            $"{Name(hop)} granted GSSAPI protection level {DescribeLevel(granted)} (X'{granted:X2}'), below the minimum this client accepts, {minimum}; "
+            + "the client aborted (X'01 FF').",
+            null, hop.Proxy, null);
+
+    public static SocksException ProtectionNotCarried(HopContext hop, byte granted) =>
+        new(SocksError.ProtectionLevelRefused,
+            $"{Name(hop)} granted GSSAPI protection level {DescribeLevel(granted)} (X'{granted:X2}'), which ProxyChain cannot carry: it returns no stream "
+            + "to wrap the tunnel's bytes in. Use Socks5Client. The client aborted (X'01 FF').",
             null, hop.Proxy, null);
 
     public static SocksException UnexpectedMethod(HopContext hop, Socks5AuthMethod method) =>
@@ -154,10 +203,21 @@ internal static class SocksErrors
     {
         HandshakeStep.MethodSelection => "method selection",
         HandshakeStep.Authentication => "username/password status",
+        HandshakeStep.GssapiContext => "GSSAPI context token",
+        HandshakeStep.GssapiProtection => "GSSAPI protection level",
         HandshakeStep.Request when hop.Proxy.Kind == ProxyKind.Http => "response to CONNECT",
         HandshakeStep.Request => "reply",
         HandshakeStep.AwaitingPeer => "second BIND reply",
         _ => "answer",
+    };
+
+    private static string DescribeLevel(byte level) => level switch
+    {
+        0 => "none",
+        1 => "integrity",
+        2 => "confidentiality",
+        3 => "selective",
+        _ => "unknown",
     };
 
     private static string DescribeSocks4(byte code) => code switch

@@ -12,6 +12,12 @@ internal enum HandshakeStep
     /// <summary>Credentials sent; waiting for the RFC 1929 status.</summary>
     Authentication,
 
+    /// <summary>GSSAPI (RFC 1961 §3): a context token sent; waiting for the proxy's (the AP-REP of mutual authentication).</summary>
+    GssapiContext,
+
+    /// <summary>GSSAPI (RFC 1961 §4): the protection level sent; waiting for the level the proxy grants.</summary>
+    GssapiProtection,
+
     /// <summary>Request sent; waiting for the reply (RFC 1928 §6). For BIND, the first reply.</summary>
     Request,
 

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks4;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
@@ -86,6 +88,37 @@ internal static class MessageParsers
         {
             var reader = new SequenceReader<byte>(bytes);
             bool parsed = Socks4Reply.TryParse(ref reader, out message, out error);
+            consumed = (int)reader.Consumed;
+            return parsed;
+        }
+    }
+
+    /// <summary>RFC 1961: VER, MTYP, LEN and TOKEN, or the abort's VER and MTYP alone; a token of up to LEN's 65 535 bytes.</summary>
+    internal readonly struct Gssapi : IMessageParser<GssapiMessage, GssapiParseError>
+    {
+        public static int MaxLength => GssapiMessage.HeaderLength + GssapiMessage.MaxTokenLength;
+
+        public static int LengthSoFar(ReadOnlySpan<byte> received)
+        {
+            if (received.Length < GssapiMessage.AbortLength)
+            {
+                return GssapiMessage.AbortLength;
+            }
+
+            if (received[1] == (byte)GssapiMessageType.Abort)
+            {
+                return GssapiMessage.AbortLength;
+            }
+
+            return received.Length < GssapiMessage.HeaderLength
+                ? GssapiMessage.HeaderLength
+                : GssapiMessage.HeaderLength + BinaryPrimitives.ReadUInt16BigEndian(received[2..]);
+        }
+
+        public static bool TryParse(ReadOnlySequence<byte> bytes, out GssapiMessage message, out int consumed, out GssapiParseError error)
+        {
+            var reader = new SequenceReader<byte>(bytes);
+            bool parsed = GssapiMessage.TryParse(ref reader, GssapiMessage.MaxTokenLength, out message, out error);
             consumed = (int)reader.Consumed;
             return parsed;
         }

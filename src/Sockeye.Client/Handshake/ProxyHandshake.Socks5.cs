@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.UsernamePassword;
 
@@ -11,25 +12,40 @@ internal sealed partial class ProxyHandshake
     private static readonly Socks5Greeting NoAuthenticationOnly = Socks5Greeting.Create([Socks5AuthMethod.NoAuthentication]);
     private static readonly Socks5Greeting NoAuthenticationOrPassword =
         Socks5Greeting.Create([Socks5AuthMethod.NoAuthentication, Socks5AuthMethod.UsernamePassword]);
+    private static readonly Socks5Greeting GssapiOnly = Socks5Greeting.Create([Socks5AuthMethod.Gssapi]);
+    private static readonly Socks5Greeting GssapiOrPassword = Socks5Greeting.Create([Socks5AuthMethod.Gssapi, Socks5AuthMethod.UsernamePassword]);
 
-    /// <summary>Greeting, method selection and, when the proxy chooses it, username/password (RFC 1928 §3, RFC 1929).</summary>
+    /// <summary>
+    /// Greeting, method selection and, when the proxy chooses it, username/password or GSSAPI (RFC 1928 §3, RFC 1929,
+    /// RFC 1961). With GSSAPI configured, "no authentication" is not offered, and username/password only when the
+    /// minimum protection level is none (see <see cref="Socks5Proxy.Gssapi"/>).
+    /// </summary>
     public async Task NegotiateAsync(CancellationToken cancellationToken)
     {
         NetworkCredential? credential = Hop.Proxy.Credential;
+        GssapiClientOptions? gssapi = Hop.Proxy.Gssapi;
+        bool offerPassword = credential is not null
+            && (gssapi is null || gssapi.EffectiveMinimumProtectionLevel == GssapiProtectionLevel.None);
+        ResetHopProtection();
         Step = HandshakeStep.MethodSelection;
-        Socks5Greeting greeting = credential is null ? NoAuthenticationOnly : NoAuthenticationOrPassword;
+        Socks5Greeting greeting = gssapi is null
+            ? (offerPassword ? NoAuthenticationOrPassword : NoAuthenticationOnly)
+            : (offerPassword ? GssapiOrPassword : GssapiOnly);
         await SendAsync(greeting.Write(Buffer), cancellationToken).ConfigureAwait(false);
         Socks5MethodSelection selection =
             await ReceiveAsync<MessageParsers.MethodSelection, Socks5MethodSelection, Socks5ParseError>(cancellationToken).ConfigureAwait(false);
         switch (selection.Method)
         {
-            case Socks5AuthMethod.NoAuthentication:
+            case Socks5AuthMethod.NoAuthentication when gssapi is null:
                 return;
-            case Socks5AuthMethod.UsernamePassword when credential is not null:
-                await AuthenticateAsync(credential, cancellationToken).ConfigureAwait(false);
+            case Socks5AuthMethod.Gssapi when gssapi is not null:
+                await AuthenticateGssapiAsync(gssapi, cancellationToken).ConfigureAwait(false);
+                return;
+            case Socks5AuthMethod.UsernamePassword when offerPassword:
+                await AuthenticateAsync(credential!, cancellationToken).ConfigureAwait(false);
                 return;
             case Socks5AuthMethod.NoAcceptableMethods:
-                throw SocksErrors.NoAcceptableMethod(Hop);
+                throw SocksErrors.NoAcceptableMethod(Hop, offerPassword);
             default:
                 throw SocksErrors.UnexpectedMethod(Hop, selection.Method);
         }

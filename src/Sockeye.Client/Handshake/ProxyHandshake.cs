@@ -69,13 +69,16 @@ internal sealed partial class ProxyHandshake : IDisposable
     /// CONNECT through the current hop, in its protocol. The reply is SOCKS5's shape whatever the kind: a SOCKS4 reply's
     /// DSTIP and DSTPORT as BND.ADDR and BND.PORT; for HTTP, which reports nothing, 0.0.0.0 and port 0.
     /// </summary>
-    public Task<Socks5Reply> ConnectAsync(Socks5Address destination, ushort port, CancellationToken cancellationToken) =>
-        Hop.Proxy.Kind switch
+    public Task<Socks5Reply> ConnectAsync(Socks5Address destination, ushort port, CancellationToken cancellationToken)
+    {
+        ResetHopProtection();
+        return Hop.Proxy.Kind switch
         {
             ProxyKind.Socks4a => Socks4ConnectAsync(destination, port, cancellationToken),
             ProxyKind.Http => HttpConnectAsync(destination, port, cancellationToken),
             _ => Socks5ConnectAsync(destination, port, cancellationToken),
         };
+    }
 
     /// <summary>
     /// The one classifier (StackExchange.Redis's IdentifyFailureType): turns what escaped a handshake into the
@@ -100,6 +103,8 @@ internal sealed partial class ProxyHandshake : IDisposable
 
     public void Dispose()
     {
+        // A protected stream nobody took (the handshake failed after a hop granted protection) goes with the handshake.
+        Interlocked.Exchange(ref _protected, null)?.Dispose();
         byte[]? buffer = _buffer;
         _buffer = null;
         if (buffer is not null)
@@ -109,9 +114,12 @@ internal sealed partial class ProxyHandshake : IDisposable
     }
 
     /// <summary>Sends the first <paramref name="length"/> bytes of the buffer, flushed: the stream may be a buffering one.</summary>
-    private async Task SendAsync(int length, CancellationToken cancellationToken)
+    private Task SendAsync(int length, CancellationToken cancellationToken) => SendAsync(Buffer, length, cancellationToken);
+
+    /// <summary>Sends the first <paramref name="length"/> bytes of <paramref name="from"/>, flushed.</summary>
+    private async Task SendAsync(byte[] from, int length, CancellationToken cancellationToken)
     {
-        await Stream.WriteAsync(Buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        await Stream.WriteAsync(from.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
         await Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -119,11 +127,17 @@ internal sealed partial class ProxyHandshake : IDisposable
     /// Reads exactly one SOCKS message and not a byte more: each read asks for what <see cref="IMessageParser{TMessage, TError}.LengthSoFar"/>
     /// says the message surely still has, and the codec judges the bytes after every read, so garbage is refused at once.
     /// </summary>
-    private async Task<TMessage> ReceiveAsync<TParser, TMessage, TError>(CancellationToken cancellationToken)
+    private Task<TMessage> ReceiveAsync<TParser, TMessage, TError>(CancellationToken cancellationToken)
+        where TParser : IMessageParser<TMessage, TError>
+        where TError : struct, Enum =>
+        ReceiveAsync<TParser, TMessage, TError>(Buffer, cancellationToken);
+
+    /// <summary>As above, into <paramref name="into"/>, which must hold <see cref="IMessageParser{TMessage, TError}.MaxLength"/> bytes.</summary>
+    private async Task<TMessage> ReceiveAsync<TParser, TMessage, TError>(byte[] into, CancellationToken cancellationToken)
         where TParser : IMessageParser<TMessage, TError>
         where TError : struct, Enum
     {
-        Memory<byte> buffer = Buffer.AsMemory(0, TParser.MaxLength);
+        Memory<byte> buffer = into.AsMemory(0, TParser.MaxLength);
         int count = 0;
         while (true)
         {
