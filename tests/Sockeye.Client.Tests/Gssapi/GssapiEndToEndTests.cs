@@ -84,29 +84,6 @@ public sealed class GssapiEndToEndTests(KerberosServerFixture kerberos) : IClass
     }
 
     [Fact]
-    public async Task Connect_IntegrityWantedButNoneAccepted_ServerGrantsNone_Connects()
-    {
-        using IDisposable environment = kerberos.Realm.UseInThisProcess();
-        await using TestServer server = await kerberos.StartServerAsync();
-        using var target = new TcpTarget();
-        var proxy = new Socks5Proxy(server.EndPoint)
-        {
-            Gssapi = new GssapiClientOptions
-            {
-                TargetHost = "localhost",
-                ProtectionLevel = GssapiProtectionLevel.Integrity,
-                MinimumProtectionLevel = GssapiProtectionLevel.None,
-            },
-        };
-
-        await using Socks5Connection connection = await new Socks5Client(proxy).ConnectAsync(IPAddress.Loopback, target.Port).DefaultTimeout();
-        using Socket accepted = await target.AcceptAsync();
-
-        Assert.Equal(GssapiProtectionLevel.None, connection.GssapiProtectionLevel);
-        await Socks5ClientTests.AssertRelaysAsync(connection, accepted);
-    }
-
-    [Fact]
     public async Task Connect_PrincipalNotInTheServersKeytab_ServerAborts_AuthenticationFailed()
     {
         await kerberos.Realm.AddServicePrincipalAsync("rcmd/other.localhost");

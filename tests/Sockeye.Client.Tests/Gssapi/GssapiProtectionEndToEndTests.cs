@@ -9,12 +9,7 @@ namespace Sockeye.Client.Tests.Gssapi;
 /// Protection levels integrity and confidentiality end to end against the real Sockeye server: every byte after the
 /// protection answer wrapped (RFC 1961 §5), UDP datagrams encapsulated.
 /// </summary>
-/// <remarks>
-/// EXPECTED TO FAIL against today's server, which grants level none whatever is asked: the client (whose minimum is the
-/// level it asks) then throws <see cref="SocksError.ProtectionLevelRefused"/>, which GssapiProtectionRefusedTests checks
-/// as valid behaviour. They pass once the server grants the level asked (the work on per-message protection in main);
-/// the server's <c>gssapi.minimumProtection</c> is not used here, the level comes from the client.
-/// </remarks>
+/// <remarks>The server's <c>gssapi.minimumProtection</c> is left at none: the level comes from the client.</remarks>
 [Collection(KerberosEnvironment.Name)]
 public sealed class GssapiProtectionEndToEndTests(KerberosServerFixture kerberos) : IClassFixture<KerberosServerFixture>
 {

@@ -5,13 +5,12 @@ using Sockeye.Protocol.Gssapi;
 namespace Sockeye.Client.Tests.Gssapi;
 
 /// <summary>
-/// A client that insists on protection against a server that grants none (today's Sockeye server always answers level
-/// none): the client sends the abort and fails with <see cref="SocksError.ProtectionLevelRefused"/>, as RFC 1961 §4
-/// lets it. Valid behaviour whatever the server becomes: a server that grants the level asked makes the tests in
-/// GssapiProtectionEndToEndTests pass instead, and these must then be pointed at a server configured to grant less.
+/// A client that insists on protection against a proxy that grants less (a scripted RFC 1961 proxy with a real
+/// acceptor, which grants none whatever is asked: Sockeye's server never grants less than asked): the client sends the
+/// abort and fails with <see cref="SocksError.ProtectionLevelRefused"/>, as RFC 1961 §4 lets it.
 /// </summary>
 [Collection(KerberosEnvironment.Name)]
-public sealed class GssapiProtectionRefusedTests(KerberosServerFixture kerberos) : IClassFixture<KerberosServerFixture>
+public sealed class GssapiProtectionRefusedTests(KerberosFixture kerberos) : IClassFixture<KerberosFixture>
 {
     [Theory]
     [InlineData(GssapiProtectionLevel.Integrity, "Integrity")]
@@ -19,10 +18,14 @@ public sealed class GssapiProtectionRefusedTests(KerberosServerFixture kerberos)
     public async Task Connect_ServerGrantsNone_BelowTheMinimum_ClientAbortsAndThrows(GssapiProtectionLevel wanted, string minimum)
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
-        await using TestServer server = await kerberos.StartServerAsync();
-        Socks5Proxy proxy = KerberosServerFixture.Proxy(server, wanted);
+        using var fake = new FakeGssapiProxy();
+        Socks5Proxy proxy = fake.Proxy(wanted);
 
-        SocksException e = await Assert.ThrowsAsync<SocksException>(() => new Socks5Client(proxy).ConnectAsync(IPAddress.Loopback, 9).DefaultTimeout());
+        Task<Socks5Connection> connecting = new Socks5Client(proxy).ConnectAsync(IPAddress.Loopback, 9);
+        using FakeGssapiProxy.Session session = await fake.AcceptAndGrantAsync(GssapiProtectionLevel.None);
+        SocksException e = await Assert.ThrowsAsync<SocksException>(() => connecting.DefaultTimeout());
+        Assert.Equal((byte)wanted, session.Asked);
+        Assert.Equal([1, 0xFF], await session.Socket.ReadToEndAsync());
 
         Assert.Equal(SocksError.ProtectionLevelRefused, e.Error);
         Assert.Equal(
@@ -35,10 +38,12 @@ public sealed class GssapiProtectionRefusedTests(KerberosServerFixture kerberos)
     public async Task UdpAssociate_ServerGrantsNone_BelowTheMinimum_Throws()
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
-        await using TestServer server = await kerberos.StartServerAsync();
-        var client = new Socks5Client(KerberosServerFixture.Proxy(server, GssapiProtectionLevel.Integrity));
+        using var fake = new FakeGssapiProxy();
+        var client = new Socks5Client(fake.Proxy(GssapiProtectionLevel.Integrity));
 
-        SocksException e = await Assert.ThrowsAsync<SocksException>(() => client.UdpAssociateAsync().DefaultTimeout());
+        Task<Socks5UdpClient> associating = client.UdpAssociateAsync();
+        using FakeGssapiProxy.Session session = await fake.AcceptAndGrantAsync(GssapiProtectionLevel.None);
+        SocksException e = await Assert.ThrowsAsync<SocksException>(() => associating.DefaultTimeout());
 
         Assert.Equal(SocksError.ProtectionLevelRefused, e.Error);
     }
@@ -47,13 +52,33 @@ public sealed class GssapiProtectionRefusedTests(KerberosServerFixture kerberos)
     public async Task ProxyChain_ProtectionAsked_RefusedBeforeAnyIO()
     {
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
-        await using TestServer server = await kerberos.StartServerAsync();
+        using var fake = new FakeGssapiProxy();
         using var stream = new MemoryStream();
 
         ArgumentException e = await Assert.ThrowsAsync<ArgumentException>(() =>
-            ProxyChain.ConnectAsync(stream, [KerberosServerFixture.Proxy(server, GssapiProtectionLevel.Integrity)], Destinations.FromIPAddress(IPAddress.Loopback), 9));
+            ProxyChain.ConnectAsync(stream, [fake.Proxy(GssapiProtectionLevel.Integrity)], Destinations.FromIPAddress(IPAddress.Loopback), 9));
 
         Assert.Contains("which ProxyChain cannot carry", e.Message, StringComparison.Ordinal);
         Assert.Equal(0, stream.Length);
+    }
+
+    [Fact]
+    public async Task Connect_IntegrityWantedButNoneAccepted_ProxyGrantsNone_Connects()
+    {
+        using IDisposable environment = kerberos.Realm.UseInThisProcess();
+        using var fake = new FakeGssapiProxy();
+        Socks5Proxy proxy = fake.Proxy(GssapiProtectionLevel.Integrity, minimum: GssapiProtectionLevel.None);
+
+        Task<Socks5Connection> connecting = new Socks5Client(proxy).ConnectAsync(IPAddress.Loopback, 9);
+        using FakeGssapiProxy.Session session = await fake.AcceptAndGrantAsync(GssapiProtectionLevel.None);
+        Assert.Equal((byte)GssapiProtectionLevel.Integrity, session.Asked);
+
+        // Level none: the request comes plain, and the reply goes back plain.
+        Assert.Equal([5, 1, 0, 1, 127, 0, 0, 1, 0, 9], await session.ReadExactlyAsync(10));
+        await session.WriteAsync([5, 0, 0, 1, 127, 0, 0, 1, 0, 9]);
+        await using Socks5Connection connection = await connecting.DefaultTimeout();
+        Assert.Equal(GssapiProtectionLevel.None, connection.GssapiProtectionLevel);
+        await connection.Stream.WriteAsync("plain"u8.ToArray());
+        Assert.Equal("plain"u8.ToArray(), await session.ReadExactlyAsync(5));
     }
 }

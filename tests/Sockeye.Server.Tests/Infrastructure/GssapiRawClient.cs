@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Reflection;
 
 namespace Sockeye.Server.Tests.Infrastructure;
 
@@ -102,11 +101,8 @@ internal sealed class GssapiRawClient : IDisposable
             TargetName = targetName,
             Credential = CredentialCache.DefaultNetworkCredentials,
             RequiredProtectionLevel = ProtectionLevel.EncryptAndSign,
+            RequireMutualAuthentication = true,
         };
-        PropertyInfo? requireMutual = typeof(NegotiateAuthenticationClientOptions)
-            .GetProperty("RequireMutualAuthentication", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
-        Assert.True(requireMutual is not null, "NegotiateAuthenticationClientOptions.RequireMutualAuthentication is gone.");
-        requireMutual.SetValue(options, true);
         return new NegotiateAuthentication(options);
     }
 
