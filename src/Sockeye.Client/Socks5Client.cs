@@ -248,7 +248,7 @@ public sealed class Socks5Client
                 reply = await handshake.RequestAsync(command, destination, port, linked.Token).ConfigureAwait(false);
             }
 
-            GssapiProtection? lastHopProtection = handshake.HopProtectedStream?.Protection;
+            GssapiMessageProtection? lastHopProtection = handshake.HopProtectedStream?.Protection;
             GssapiProtectionLevel level = handshake.HopProtectionLevel;
             Stream top = (Stream?)handshake.TakeProtectedStream() ?? stream;
             return new Established(socket, top, reply, handshake.Hop, level, lastHopProtection);
@@ -308,5 +308,5 @@ public sealed class Socks5Client
     /// <param name="Protection">The level the last hop granted.</param>
     /// <param name="LastHopProtection">The last hop's context when it granted protection, for UDP datagrams.</param>
     internal readonly record struct Established(
-        Socket Socket, Stream Stream, Socks5Reply Reply, HopContext Last, GssapiProtectionLevel Protection, GssapiProtection? LastHopProtection);
+        Socket Socket, Stream Stream, Socks5Reply Reply, HopContext Last, GssapiProtectionLevel Protection, GssapiMessageProtection? LastHopProtection);
 }

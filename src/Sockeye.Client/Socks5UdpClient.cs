@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sockeye.Client.Gssapi;
 using Sockeye.Client.Handshake;
+using Sockeye.Protocol;
 using Sockeye.Protocol.Gssapi;
 using Sockeye.Protocol.Socks5;
 using Sockeye.Protocol.Udp;
@@ -30,13 +31,13 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
 
     private readonly Socket _control; // owns: closed in Dispose
     private readonly Stream _controlStream; // owns: the stream over _control (a protected one holds the GSSAPI contexts); disposed in Dispose
-    private readonly GssapiProtection? _protection; // the last hop's context, owned by _controlStream: datagrams are wrapped with it
+    private readonly GssapiMessageProtection? _protection; // the last hop's context, owned by _controlStream: datagrams are wrapped with it
     private readonly Socket _udp;     // owns: closed in Dispose, or when the proxy ends the association
     private readonly HopContext _hop;
     private readonly Task _controlWatch; // owns: ends once _control is closed; awaited in DisposeAsync
     private int _state;
 
-    internal Socks5UdpClient(Socket control, Stream controlStream, GssapiProtection? protection, Socket udp, IPEndPoint relay, HopContext hop)
+    internal Socks5UdpClient(Socket control, Stream controlStream, GssapiMessageProtection? protection, Socket udp, IPEndPoint relay, HopContext hop)
     {
         _control = control;
         _controlStream = controlStream;
@@ -205,19 +206,14 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>RFC 1961 §5: the whole SOCKS UDP datagram, wrapped, as one message [01 03 LEN token].</summary>
-    /// <exception cref="IOException">The wrapped datagram is longer than a message's LEN can say.</exception>
-    private static ReadOnlyMemory<byte> Encapsulate(GssapiProtection protection, ReadOnlySpan<byte> plaintext, PooledBufferWriter wrapped)
+    /// <exception cref="IOException">The datagram could not be wrapped, or wraps to more than a message's LEN can say.</exception>
+    private static ReadOnlyMemory<byte> Encapsulate(GssapiMessageProtection protection, ReadOnlySpan<byte> plaintext, PooledBufferWriter wrapped)
     {
-        wrapped.Advance(GssapiMessage.HeaderLength);
-        protection.Wrap(plaintext, wrapped);
-        int tokenLength = wrapped.WrittenCount - GssapiMessage.HeaderLength;
-        if (tokenLength > GssapiMessage.MaxTokenLength)
+        if (!protection.TryWrapMessage(plaintext, wrapped, out string? problem))
         {
-            throw new IOException(
-                $"The datagram wraps to a GSSAPI token of {tokenLength} bytes, more than an RFC 1961 message carries ({GssapiMessage.MaxTokenLength}).");
+            throw new IOException($"The datagram could not be sent as a GSSAPI message: {problem}.");
         }
 
-        GssapiMessage.WriteHeader(GssapiMessageType.Encapsulation, tokenLength, wrapped.WrittenSpan);
         return wrapped.WrittenMemory;
     }
 
@@ -226,7 +222,7 @@ public sealed class Socks5UdpClient : IAsyncDisposable, IDisposable
     /// then <c>datagram[start..(start + length)]</c>. <see langword="false"/> for anything else, or a token that does
     /// not unwrap (a forgery, a replay, another context's), or one not encrypted at confidentiality.
     /// </summary>
-    private static bool TryDecapsulate(GssapiProtection protection, byte[] datagram, int received, out int start, out int length)
+    private static bool TryDecapsulate(GssapiMessageProtection protection, byte[] datagram, int received, out int start, out int length)
     {
         start = 0;
         length = 0;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using Sockeye.Protocol;
 using Sockeye.Protocol.Gssapi;
 
 namespace Sockeye.Client.Gssapi;
@@ -45,7 +46,7 @@ internal sealed class GssapiStream : Stream
     private int _disposed;
 
     /// <summary>Protects <paramref name="inner"/> with <paramref name="protection"/>; takes ownership of both.</summary>
-    public GssapiStream(Stream inner, GssapiProtection protection)
+    public GssapiStream(Stream inner, GssapiMessageProtection protection)
     {
         _inner = inner;
         Protection = protection;
@@ -54,7 +55,7 @@ internal sealed class GssapiStream : Stream
     }
 
     /// <summary>The context and level, which a UDP association shares for its datagrams.</summary>
-    public GssapiProtection Protection { get; }
+    public GssapiMessageProtection Protection { get; }
 
     public override bool CanRead => Volatile.Read(ref _disposed) == 0;
 
@@ -276,15 +277,11 @@ internal sealed class GssapiStream : Stream
             {
                 ReadOnlyMemory<byte> chunk = source[..Math.Min(source.Length, MaxPlaintextPerMessage)];
                 written.Clear();
-                written.Advance(GssapiMessage.HeaderLength); // the header goes in front of the token, once its length is known
-                Protection.Wrap(chunk.Span, written);
-                int tokenLength = written.WrittenCount - GssapiMessage.HeaderLength;
-                if (tokenLength > GssapiMessage.MaxTokenLength)
+                if (!Protection.TryWrapMessage(chunk.Span, written, out string? problem))
                 {
-                    throw new IOException($"A wrapped GSSAPI token of {tokenLength} bytes does not fit in a message (at most {GssapiMessage.MaxTokenLength}).");
+                    throw new IOException($"A GSSAPI message could not be made: {problem}.");
                 }
 
-                GssapiMessage.WriteHeader(GssapiMessageType.Encapsulation, tokenLength, written.WrittenSpan);
                 await TIO.WriteAsync(_inner, written.WrittenMemory, cancellationToken).ConfigureAwait(false);
                 source = source[chunk.Length..];
             }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Sockeye.Client.Gssapi;
+using Sockeye.Protocol;
 using Sockeye.Protocol.Gssapi;
 
 namespace Sockeye.Client.Handshake;
@@ -97,7 +98,7 @@ internal sealed partial class ProxyHandshake
                 }
 
                 // From here on every byte, this hop's request and reply and whatever the next hops say, is wrapped.
-                var stream = new GssapiStream(Stream, new GssapiProtection(context, level));
+                var stream = new GssapiStream(Stream, new GssapiMessageProtection(context, level));
                 handedOver = true;
                 _stream = stream;
                 _protected = stream;

@@ -31,8 +31,8 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
         (NegotiateAuthentication initiator, NegotiateAuthentication acceptor) = KerberosContexts.Establish(kerberos.Realm);
         (Socket a, Socket b) = await LoopbackPair.ConnectAsync();
-        await using var client = new GssapiStream(new NetworkStream(a, ownsSocket: true), new GssapiProtection(initiator, level));
-        await using var server = new GssapiStream(new NetworkStream(b, ownsSocket: true), new GssapiProtection(acceptor, level));
+        await using var client = new GssapiStream(new NetworkStream(a, ownsSocket: true), new GssapiMessageProtection(initiator, level));
+        await using var server = new GssapiStream(new NetworkStream(b, ownsSocket: true), new GssapiMessageProtection(acceptor, level));
         byte[] up = TestData.RandomBytes(size, seed: 1);
         byte[] down = TestData.RandomBytes(size, seed: 2);
 
@@ -54,7 +54,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         using var wire = new MemoryStream();
         byte[] plaintext = TestData.RandomBytes(40_000, seed: 3);
         using (acceptor)
-        await using (var stream = new GssapiStream(wire, new GssapiProtection(initiator, GssapiProtectionLevel.Confidentiality)))
+        await using (var stream = new GssapiStream(wire, new GssapiMessageProtection(initiator, GssapiProtectionLevel.Confidentiality)))
         {
             await stream.WriteAsync(plaintext);
 
@@ -98,7 +98,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         }
 
         wire.Position = 0;
-        await using var stream = new GssapiStream(new OneByteReads(wire), new GssapiProtection(initiator, level));
+        await using var stream = new GssapiStream(new OneByteReads(wire), new GssapiMessageProtection(initiator, level));
 
         Assert.Equal(plaintext, await ReadToEndAsync(stream));
     }
@@ -116,7 +116,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         }
 
         wire.Position = 0;
-        using var stream = new GssapiStream(wire, new GssapiProtection(initiator, GssapiProtectionLevel.Confidentiality));
+        using var stream = new GssapiStream(wire, new GssapiMessageProtection(initiator, GssapiProtectionLevel.Confidentiality));
         byte[] read = new byte[plaintext.Length];
         stream.ReadExactly(read);
 
@@ -131,7 +131,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         (NegotiateAuthentication initiator, NegotiateAuthentication acceptor) = KerberosContexts.Establish(kerberos.Realm);
         using var wire = new MemoryStream();
         using (acceptor)
-        using (var stream = new GssapiStream(wire, new GssapiProtection(initiator, GssapiProtectionLevel.Integrity)))
+        using (var stream = new GssapiStream(wire, new GssapiMessageProtection(initiator, GssapiProtectionLevel.Integrity)))
         {
             stream.Write("sync"u8);
 
@@ -157,7 +157,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         }
 
         token[^3] ^= 0x01;
-        await using var stream = new GssapiStream(new MemoryStream(Message(3, token)), new GssapiProtection(initiator, GssapiProtectionLevel.Confidentiality));
+        await using var stream = new GssapiStream(new MemoryStream(Message(3, token)), new GssapiMessageProtection(initiator, GssapiProtectionLevel.Confidentiality));
 
         IOException e = await Assert.ThrowsAsync<IOException>(() => stream.ReadAsync(new byte[100]).AsTask());
         Assert.Contains("did not unwrap", e.Message, StringComparison.Ordinal);
@@ -176,7 +176,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
             token = Wrap(acceptor, "data"u8, encrypt: true);
         }
 
-        await using var stream = new GssapiStream(new MemoryStream(Message(type, token)), new GssapiProtection(initiator, GssapiProtectionLevel.Confidentiality));
+        await using var stream = new GssapiStream(new MemoryStream(Message(type, token)), new GssapiMessageProtection(initiator, GssapiProtectionLevel.Confidentiality));
 
         IOException e = await Assert.ThrowsAsync<IOException>(() => stream.ReadAsync(new byte[100]).AsTask());
         Assert.Contains($"type X'{type:X2}'", e.Message, StringComparison.Ordinal);
@@ -188,7 +188,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         using IDisposable environment = kerberos.Realm.UseInThisProcess();
         (NegotiateAuthentication initiator, NegotiateAuthentication acceptor) = KerberosContexts.Establish(kerberos.Realm);
         acceptor.Dispose();
-        await using var stream = new GssapiStream(new MemoryStream([1, 0xFF]), new GssapiProtection(initiator, GssapiProtectionLevel.Integrity));
+        await using var stream = new GssapiStream(new MemoryStream([1, 0xFF]), new GssapiMessageProtection(initiator, GssapiProtectionLevel.Integrity));
 
         IOException e = await Assert.ThrowsAsync<IOException>(() => stream.ReadAsync(new byte[100]).AsTask());
         Assert.Contains("aborted", e.Message, StringComparison.Ordinal);
@@ -211,7 +211,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         }
 
         byte[] wire = [.. first, .. second[..cutAfter]];
-        await using var stream = new GssapiStream(new MemoryStream(wire), new GssapiProtection(initiator, GssapiProtectionLevel.Confidentiality));
+        await using var stream = new GssapiStream(new MemoryStream(wire), new GssapiMessageProtection(initiator, GssapiProtectionLevel.Confidentiality));
 
         byte[] buffer = new byte[100];
         Assert.Equal("whole"u8.ToArray(), buffer[..await stream.ReadAsync(buffer)]);
@@ -230,7 +230,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
             wire = Message(3, Wrap(acceptor, "all"u8, encrypt: false));
         }
 
-        await using var stream = new GssapiStream(new MemoryStream(wire), new GssapiProtection(initiator, GssapiProtectionLevel.Integrity));
+        await using var stream = new GssapiStream(new MemoryStream(wire), new GssapiMessageProtection(initiator, GssapiProtectionLevel.Integrity));
 
         Assert.Equal("all"u8.ToArray(), await ReadToEndAsync(stream));
     }
@@ -248,7 +248,7 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
             wire = Message(3, Wrap(acceptor, "in clear"u8, encrypt: false));
         }
 
-        await using var stream = new GssapiStream(new MemoryStream(wire), new GssapiProtection(initiator, level));
+        await using var stream = new GssapiStream(new MemoryStream(wire), new GssapiMessageProtection(initiator, level));
         if (accepted)
         {
             Assert.Equal("in clear"u8.ToArray(), await ReadToEndAsync(stream));
@@ -267,13 +267,15 @@ public sealed class GssapiStreamTests(KerberosFixture kerberos) : IClassFixture<
         (NegotiateAuthentication initiator, NegotiateAuthentication acceptor) = KerberosContexts.Establish(kerberos.Realm);
         acceptor.Dispose();
         var inner = new MemoryStream();
-        var protection = new GssapiProtection(initiator, GssapiProtectionLevel.Integrity);
+        var protection = new GssapiMessageProtection(initiator, GssapiProtectionLevel.Integrity);
         var stream = new GssapiStream(inner, protection);
 
         await stream.DisposeAsync();
 
         Assert.False(inner.CanRead);
-        Assert.Throws<ObjectDisposedException>(() => protection.Wrap("x"u8, new ArrayBufferWriter<byte>()));
+        using var output = new Sockeye.Protocol.PooledBufferWriter();
+        Assert.False(protection.TryWrapMessage("x"u8, output, out string? problem));
+        Assert.Contains("ContextExpired", problem, StringComparison.Ordinal);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.ReadAsync(new byte[1]).AsTask());
     }
 
