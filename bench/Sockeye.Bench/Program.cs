@@ -79,6 +79,32 @@ soak.SetAction(async (parse, _) =>
     return await new Soak(settings).RunAsync();
 });
 root.Subcommands.Add(soak);
+
+var gssapiSockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
+var gssapiPinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 0 and the generator (client, targets, KDC) to CPU 1." };
+var gssapiRunsOption = new Option<int>("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
+var gssapiMibOption = new Option<int>("--mib") { Description = "MiB moved per throughput run.", DefaultValueFactory = _ => 512 };
+var gssapiLoginsOption = new Option<double>("--logins-duration") { Description = "Seconds of logins per run.", DefaultValueFactory = _ => 3.0 };
+var gssapiWarmUpOption = new Option<double>("--warm-up") { Description = "Seconds of logins and bulk at every level before anything is measured (the client runs on the JIT; so may the server).", DefaultValueFactory = _ => 15.0 };
+var gssapiOutputOption = new Option<string?>("--output") { Description = "File to write the table (markdown) to." };
+var gssapi = new Command("gssapi", "What each GSSAPI protection level (RFC 1961) costs: throughput and proxy CPU per GiB both ways, and logins a second, at none, integrity and confidentiality, against a KDC of its own.")
+{
+    gssapiSockeyeOption, gssapiPinOption, gssapiRunsOption, gssapiMibOption, gssapiLoginsOption, gssapiWarmUpOption, gssapiOutputOption,
+};
+gssapi.SetAction(async (parse, _) =>
+{
+    var settings = new GssapiBenchSettings(
+        parse.GetValue(gssapiSockeyeOption) ?? BenchSettings.DefaultSockeye(),
+        parse.GetValue(gssapiPinOption),
+        parse.GetValue(gssapiRunsOption),
+        parse.GetValue(gssapiMibOption) * (1L << 20),
+        TimeSpan.FromSeconds(parse.GetValue(gssapiLoginsOption)),
+        TimeSpan.FromSeconds(parse.GetValue(gssapiWarmUpOption)),
+        parse.GetValue(gssapiOutputOption),
+        Environment.GetCommandLineArgs());
+    return await new GssapiBench(settings).RunAsync();
+});
+root.Subcommands.Add(gssapi);
 return await root.Parse(args).InvokeAsync();
 
 static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
