@@ -347,18 +347,5 @@ public sealed class GssapiProtectionTests
         return bytes;
     }
 
-    private static async Task<TestServer> StartServerAsync(KerberosRealm realm, Action<SockeyeServerOptions>? configure = null)
-    {
-        string keytab = Path.Combine(realm.Directory, "sockeye.keytab");
-        if (!File.Exists(keytab))
-        {
-            await realm.ExportKeytabAsync(KerberosRealm.ServicePrincipal, keytab);
-        }
-
-        return await TestServer.StartAsync(o =>
-        {
-            o.Gssapi = new GssapiOptions { Keytab = keytab };
-            configure?.Invoke(o);
-        });
-    }
+    private static Task<TestServer> StartServerAsync(KerberosRealm realm, Action<SockeyeServerOptions>? configure = null) => GssapiServers.StartAsync(realm, configure);
 }

@@ -239,24 +239,7 @@ public sealed class GssapiServerTests
         Assert.Contains(result.Failures!, failure => failure.StartsWith("gssapi.keytab:", StringComparison.Ordinal));
     }
 
-    /// <summary>
-    /// A server whose keytab is its own export of the service key: the export changes the key, so the realm's own keytab
-    /// (KRB5_KTNAME of the test process until the server starts) no longer works and only <c>gssapi.keytab</c> can.
-    /// </summary>
-    private static async Task<TestServer> StartServerAsync(KerberosRealm realm, Action<SockeyeServerOptions>? configure = null)
-    {
-        string keytab = Path.Combine(realm.Directory, "sockeye.keytab");
-        if (!File.Exists(keytab))
-        {
-            await realm.ExportKeytabAsync(KerberosRealm.ServicePrincipal, keytab);
-        }
-
-        return await TestServer.StartAsync(o =>
-        {
-            o.Gssapi = new GssapiOptions { Keytab = keytab };
-            configure?.Invoke(o);
-        });
-    }
+    private static Task<TestServer> StartServerAsync(KerberosRealm realm, Action<SockeyeServerOptions>? configure = null) => GssapiServers.StartAsync(realm, configure);
 
     /// <summary>Greeting, context establishment and protection level (RFC 1961 §3 and §4); returns the client ready for its request.</summary>
     private static async Task<RawClient> AuthenticateAsync(TestServer server, bool mutual, bool nec)

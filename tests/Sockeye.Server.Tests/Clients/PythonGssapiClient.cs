@@ -36,24 +36,7 @@ internal static class PythonGssapiClient
     public static string Endpoint(IPEndPoint endPoint) =>
         endPoint.Address.ToString() + ":" + endPoint.Port.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>
-    /// A server with GSSAPI whose keytab is its own export of the service key (as in GssapiServerTests): the export
-    /// changes the key, so nothing but <c>gssapi.keytab</c> can make the acceptor work.
-    /// </summary>
-    public static async Task<TestServer> StartServerAsync(KerberosRealm realm, Action<SockeyeServerOptions>? configure = null)
-    {
-        string keytab = Path.Combine(realm.Directory, "sockeye.keytab");
-        if (!File.Exists(keytab))
-        {
-            await realm.ExportKeytabAsync(KerberosRealm.ServicePrincipal, keytab);
-        }
-
-        return await TestServer.StartAsync(o =>
-        {
-            o.Gssapi = new GssapiOptions { Keytab = keytab };
-            configure?.Invoke(o);
-        });
-    }
+    public static Task<TestServer> StartServerAsync(KerberosRealm realm, Action<SockeyeServerOptions>? configure = null) => GssapiServers.StartAsync(realm, configure);
 
     /// <summary>
     /// Runs the script with <paramref name="arguments"/> (<c>--proxy</c> first, pointing at <paramref name="proxy"/>),
