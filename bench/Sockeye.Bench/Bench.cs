@@ -389,7 +389,8 @@ internal sealed class Bench
         document.AppendLine($"kernel:    {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}");
         document.AppendLine($"dotnet:    {Environment.Version}");
         document.AppendLine($"pinning:   {_settings.Pinning.Describe()}");
-        document.AppendLine(CultureInfo.InvariantCulture, $"sockeye:   up to {(_settings.Pinning.Pinned ? _settings.Pinning.ProxyCpus : _settings.Pinning.MachineCpus)} TCP and as many UDP event loops, one per CPU it may run on");
+        int loops = _settings.Pinning.Pinned ? _settings.Pinning.ProxyCpus : _settings.Pinning.MachineCpus;
+        document.AppendLine(CultureInfo.InvariantCulture, $"sockeye:   at most {loops} TCP and {loops} UDP event loop{(loops > 1 ? "s" : "")}, one of each per CPU it may run on");
         if (_settings.Hev is not null)
         {
             document.AppendLine(CultureInfo.InvariantCulture, $"hev:       workers: {_settings.Pinning.HevWorkers}");
