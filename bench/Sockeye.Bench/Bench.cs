@@ -32,14 +32,13 @@ internal sealed class Bench
 
     public Bench(BenchSettings settings) => _settings = settings;
 
-    private int? ProxyCpu => _settings.Pin ? 0 : null;
-
     public async Task<int> RunAsync()
     {
         Native.RaiseFileLimit();
-        if (_settings.Pin && OperatingSystem.IsLinux())
+        if (_settings.Pinning.GeneratorAffinity is long generatorCpus && OperatingSystem.IsLinux())
         {
-            Process.GetCurrentProcess().ProcessorAffinity = 2; // CPU 1; the proxy gets CPU 0.
+            // The CPUs the proxy does not get; with --proxy-cpus equal to every CPU the generator stays unpinned.
+            Process.GetCurrentProcess().ProcessorAffinity = (nint)generatorCpus;
         }
 
         if (!File.Exists(_settings.Sockeye) && _settings.Sockeye.EndsWith(".dll", StringComparison.Ordinal))
@@ -50,53 +49,10 @@ internal sealed class Bench
 
         using var targets = new Targets();
         _machineAtStart = ProcessStats.MachineTicks();
-        var subjects = new List<(string Name, Func<bool, Task<ProxyUnderTest>> Start)>
+        if (PlanSubjects(_settings, out List<Subject> subjects) is string error)
         {
-            ("direct", _ => Task.FromResult(ProxyUnderTest.Direct())),
-        };
-        foreach (string variant in _settings.Variants)
-        {
-            string name = $"sockeye ({variant})";
-            string[] parts = variant.Split('+');
-
-            // "aot" is the published NativeAOT binary (--aot) in the default relay mode: what a release deploys, with no
-            // JIT warming up during the first seconds of a fresh instance.
-            string sockeye = _settings.Sockeye;
-            if (parts[0] == "aot")
-            {
-                if (_settings.AotBinary is null || !File.Exists(_settings.AotBinary))
-                {
-                    Console.Error.WriteLine($"the aot variant needs --aot with a published binary: `{ReleaseBuild.PublishCommand}`");
-                    return 2;
-                }
-
-                sockeye = _settings.AotBinary;
-                parts[0] = "splice";
-            }
-
-            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
-            foreach (string experiment in parts.AsSpan(1))
-            {
-                if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
-                {
-                    Console.Error.WriteLine($"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}");
-                    return 2;
-                }
-
-                environment[setting.Name] = setting.Value;
-            }
-
-            subjects.Add((name, withUser => ProxyUnderTest.StartSockeyeAsync(name, sockeye, ProxyCpu, withUser, environment)));
-        }
-
-        foreach (string peer in _settings.Compare)
-        {
-            subjects.Add(peer switch
-            {
-                "microsocks" => ("microsocks", withUser => ProxyUnderTest.StartMicrosocksAsync(ProxyCpu, withUser)),
-                "dante" => ("dante", _ => ProxyUnderTest.StartDanteAsync(ProxyCpu)),
-                _ => throw new ArgumentException($"unknown peer '{peer}': use microsocks or dante"),
-            });
+            Console.Error.WriteLine(error);
+            return 2;
         }
 
         for (int run = 1; run <= _settings.Runs; run++)
@@ -181,6 +137,78 @@ internal sealed class Bench
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// The columns, in order, each with how to start its server (with a user or not), or why the settings cannot be
+    /// measured. Nothing is started here: the columns follow from the settings alone (hev only with <c>--hev</c>).
+    /// </summary>
+    internal static string? PlanSubjects(BenchSettings settings, out List<Subject> subjects)
+    {
+        string? cpus = settings.Pinning.ProxyCpuList;
+        subjects = [new Subject("direct", _ => Task.FromResult(ProxyUnderTest.Direct()))];
+        foreach (string variant in settings.Variants)
+        {
+            string name = $"sockeye ({variant})";
+            string[] parts = variant.Split('+');
+
+            // "aot" is the published NativeAOT binary (--aot) in the default relay mode: what a release deploys, with no
+            // JIT warming up during the first seconds of a fresh instance.
+            string sockeye = settings.Sockeye;
+            if (parts[0] == "aot")
+            {
+                if (settings.AotBinary is null || !File.Exists(settings.AotBinary))
+                {
+                    return $"the aot variant needs --aot with a published binary: `{ReleaseBuild.PublishCommand}`";
+                }
+
+                sockeye = settings.AotBinary;
+                parts[0] = "splice";
+            }
+
+            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
+            foreach (string experiment in parts.AsSpan(1))
+            {
+                if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
+                {
+                    return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}";
+                }
+
+                environment[setting.Name] = setting.Value;
+            }
+
+            subjects.Add(new Subject(name, withUser => ProxyUnderTest.StartSockeyeAsync(name, sockeye, cpus, withUser, environment)));
+        }
+
+        foreach (string peer in settings.Compare)
+        {
+            switch (peer)
+            {
+                case "microsocks":
+                    subjects.Add(new Subject("microsocks", withUser => ProxyUnderTest.StartMicrosocksAsync(cpus, withUser)));
+                    break;
+                case "dante":
+                    subjects.Add(new Subject("dante", _ => ProxyUnderTest.StartDanteAsync(cpus)));
+                    break;
+                case "hev":
+                    return "hev-socks5-server is not a Debian package: give its built binary with --hev PATH (bench/README.md)";
+                default:
+                    return $"unknown peer '{peer}': use microsocks or dante";
+            }
+        }
+
+        if (settings.Hev is string hev)
+        {
+            if (!File.Exists(hev))
+            {
+                return $"--hev {hev}: no such file; build hev-socks5-server as bench/README.md says and give bin/hev-socks5-server";
+            }
+
+            int workers = settings.Pinning.HevWorkers;
+            subjects.Add(new Subject("hev", withUser => ProxyUnderTest.StartHevAsync(hev, cpus, workers, withUser)));
+        }
+
+        return null;
     }
 
     private async Task WarmUpIfJitAsync(ProxyUnderTest subject, Targets targets, bool tunnelsOnly)
@@ -360,7 +388,14 @@ internal sealed class Bench
         document.AppendLine($"cpus:      {Environment.ProcessorCount} ({CpuModel()})");
         document.AppendLine($"kernel:    {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}");
         document.AppendLine($"dotnet:    {Environment.Version}");
-        document.AppendLine($"pinning:   {(_settings.Pin ? "proxy on CPU 0, generator and targets on CPU 1" : "none")}");
+        document.AppendLine($"pinning:   {_settings.Pinning.Describe()}");
+        int loops = _settings.Pinning.Pinned ? _settings.Pinning.ProxyCpus : _settings.Pinning.MachineCpus;
+        document.AppendLine(CultureInfo.InvariantCulture, $"sockeye:   at most {loops} TCP and {loops} UDP event loop{(loops > 1 ? "s" : "")}, one of each per CPU it may run on");
+        if (_settings.Hev is not null)
+        {
+            document.AppendLine(CultureInfo.InvariantCulture, $"hev:       workers: {_settings.Pinning.HevWorkers}");
+        }
+
         document.AppendLine($"runs:      {_settings.Runs} per figure, median reported");
         document.AppendLine($"steal:     {StealPercent(_machineAtStart, ProcessStats.MachineTicks()):0.0} % of the CPUs' time went to other guests of the host during the bench");
         foreach ((string subject, List<double> steals) in _stealPercent)
@@ -441,4 +476,7 @@ internal sealed class Bench
     };
 
     private sealed record Figure(string Name, string Unit, bool HigherIsBetter);
+
+    /// <summary>A column of the table, and how to start its server: with a user (RFC 1929 required) or without.</summary>
+    internal sealed record Subject(string Name, Func<bool, Task<ProxyUnderTest>> Start);
 }

@@ -5,7 +5,7 @@ internal sealed record BenchSettings(
     string[] Variants,
     string[] Compare,
     string[] Scenarios,
-    bool Pin,
+    Pinning Pinning,
     int Runs,
     long ThroughputBytes,
     TimeSpan TunnelDuration,
@@ -13,6 +13,7 @@ internal sealed record BenchSettings(
     int MemoryTunnels,
     int Datagrams,
     string? AotBinary,
+    string? Hev,
     string? Output,
     string[] CommandLine)
 {

@@ -36,7 +36,7 @@ internal sealed class GssapiBench(GssapiBenchSettings settings)
         var proxyEnvironment = new Dictionary<string, string>(realm.Environment) { ["SOCKEYE_GSSAPI__KEYTAB"] = keytab };
 
         using var targets = new Targets();
-        await using ProxyUnderTest proxy = await ProxyUnderTest.StartSockeyeAsync("sockeye", settings.Sockeye, settings.Pin ? 0 : null, withUser: false, proxyEnvironment);
+        await using ProxyUnderTest proxy = await ProxyUnderTest.StartSockeyeAsync("sockeye", settings.Sockeye, settings.Pin ? "0" : null, withUser: false, proxyEnvironment);
         // The client (this process) runs on the JIT whatever the server is, and the first login fetches the service
         // ticket from the KDC: neither belongs in a figure.
         if (settings.JitWarmUp > TimeSpan.Zero)

@@ -10,43 +10,9 @@ if (args is [EchoProcess.Command])
     return await EchoProcess.ServeAsync();
 }
 
-var sockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
-var variantsOption = new Option<string>("--variants") { Description = "Sockeye builds and relay modes to measure, comma-separated: splice, copy, aot (the --aot binary, splice).", DefaultValueFactory = _ => "splice,copy" };
-var compareOption = new Option<string>("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages).", DefaultValueFactory = _ => "" };
-var scenariosOption = new Option<string>("--scenarios") { Description = "throughput,tunnels,latency,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,memory,udp" };
-var pinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 0 and the generator to CPU 1." };
-var runsOption = new Option<int>("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
-var gibOption = new Option<double>("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
-var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
-var warmUpOption = new Option<double>("--warm-up") { Description = "Seconds of load a JIT-compiled Sockeye gets before anything is measured on it; 0 measures it cold.", DefaultValueFactory = _ => 15.0 };
-var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 8800 };
-var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
-var aotOption = new Option<string?>("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report, and is the binary of the aot variant." };
-var outputOption = new Option<string?>("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };
-
-var root = new RootCommand("Sockeye load generator")
-{
-    sockeyeOption, variantsOption, compareOption, scenariosOption, pinOption, runsOption, gibOption, durationOption, warmUpOption, tunnelsOption, datagramsOption, aotOption, outputOption,
-};
-root.SetAction(async (parse, _) =>
-{
-    var settings = new BenchSettings(
-        parse.GetValue(sockeyeOption) ?? BenchSettings.DefaultSockeye(),
-        Split(parse.GetValue(variantsOption)!),
-        Split(parse.GetValue(compareOption)!),
-        Split(parse.GetValue(scenariosOption)!),
-        parse.GetValue(pinOption),
-        parse.GetValue(runsOption),
-        (long)(parse.GetValue(gibOption) * (1L << 30)),
-        TimeSpan.FromSeconds(parse.GetValue(durationOption)),
-        TimeSpan.FromSeconds(parse.GetValue(warmUpOption)),
-        parse.GetValue(tunnelsOption),
-        parse.GetValue(datagramsOption),
-        parse.GetValue(aotOption),
-        parse.GetValue(outputOption),
-        Environment.GetCommandLineArgs());
-    return await new Bench(settings).RunAsync();
-});
+var benchOptions = new BenchOptions(Environment.ProcessorCount);
+RootCommand root = benchOptions.CreateRootCommand();
+root.SetAction(async (parse, _) => await new Bench(benchOptions.Read(parse, Environment.GetCommandLineArgs())).RunAsync());
 
 var soakSockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
 var soakEngineOption = new Option<string?>("--engine") { Description = "The server's relay engine: linux or portable (SOCKEYE_RELAY__ENGINE). Default: the server's own (auto)." };
@@ -106,5 +72,3 @@ gssapi.SetAction(async (parse, _) =>
 });
 root.Subcommands.Add(gssapi);
 return await root.Parse(args).InvokeAsync();
-
-static string[] Split(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
@@ -73,7 +74,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     }
 
     /// <summary>Starts sockeye (a published binary or a sockeye.dll) with a user when <paramref name="withUser"/>.</summary>
-    public static async Task<ProxyUnderTest> StartSockeyeAsync(string name, string sockeye, int? cpu, bool withUser, IReadOnlyDictionary<string, string> environment)
+    public static async Task<ProxyUnderTest> StartSockeyeAsync(string name, string sockeye, string? cpus, bool withUser, IReadOnlyDictionary<string, string> environment)
     {
         int port = FreePort();
         var arguments = new List<string> { "--listen", $"127.0.0.1:{port}", "--log-level", "warning", "--idle-timeout", "0" };
@@ -88,24 +89,24 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             arguments.Insert(0, sockeye);
         }
 
-        ProxyUnderTest started = await StartAsync(name, port, cpu, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
+        ProxyUnderTest started = await StartAsync(name, port, cpus, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
         started.JitCompiled = managed;
         return started;
     }
 
-    public static Task<ProxyUnderTest> StartMicrosocksAsync(int? cpu, bool withUser)
+    public static Task<ProxyUnderTest> StartMicrosocksAsync(string? cpus, bool withUser)
     {
         int port = FreePort();
-        var arguments = new List<string> { "-i", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        var arguments = new List<string> { "-i", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture) };
         if (withUser)
         {
             arguments.AddRange(["-u", User, "-P", Password]);
         }
 
-        return StartAsync(withUser ? "microsocks+user" : "microsocks", port, cpu, "microsocks", arguments, supportsUdp: false, supportsUser: withUser);
+        return StartAsync(withUser ? "microsocks+user" : "microsocks", port, cpus, "microsocks", arguments, supportsUdp: false, supportsUser: withUser);
     }
 
-    public static Task<ProxyUnderTest> StartDanteAsync(int? cpu)
+    public static Task<ProxyUnderTest> StartDanteAsync(string? cpus)
     {
         int port = FreePort();
         string directory = Directory.CreateTempSubdirectory("sockeye-bench-dante-").FullName;
@@ -121,19 +122,61 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             client pass { from: 127.0.0.0/8 to: 127.0.0.0/8 }
             socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect bind bindreply udpassociate udpreply }
             """);
-        return StartAsync("dante", port, cpu, "/usr/sbin/danted", ["-f", config, "-N", "1"], supportsUdp: true, supportsUser: false, directory);
+        return StartAsync("dante", port, cpus, "/usr/sbin/danted", ["-f", config, "-N", "1"], supportsUdp: true, supportsUser: false, directory);
+    }
+
+    /// <summary>
+    /// Starts hev-socks5-server (<paramref name="binary"/>, built from its source: bench/README.md) with
+    /// <paramref name="workers"/> threads, UDP on, and RFC 1929 required when <paramref name="withUser"/>.
+    /// </summary>
+    public static Task<ProxyUnderTest> StartHevAsync(string binary, string? cpus, int workers, bool withUser)
+    {
+        int port = FreePort();
+        string directory = Directory.CreateTempSubdirectory("sockeye-bench-hev-").FullName;
+        string config = Path.Combine(directory, "hev.yml");
+        File.WriteAllText(config, HevConfig(port, workers, withUser));
+        return StartAsync(withUser ? "hev+user" : "hev", port, cpus, binary, [config], supportsUdp: true, supportsUser: withUser, directory);
+    }
+
+    /// <summary>
+    /// hev-socks5-server's YAML for the bench: <paramref name="workers"/> threads, TCP and UDP on loopback (its UDP
+    /// relay on a port the OS picks), errors to stderr (kept for <see cref="ExitReport"/>), the descriptor limit the
+    /// other servers get, and with <paramref name="withUser"/> an <c>auth</c> section, which makes it require RFC 1929.
+    /// </summary>
+    public static string HevConfig(int port, int workers, bool withUser)
+    {
+        string yaml = string.Create(CultureInfo.InvariantCulture, $"""
+            main:
+              workers: {workers}
+              port: {port}
+              listen-address: '127.0.0.1'
+              udp-listen-address: '127.0.0.1'
+            misc:
+              log-file: stderr
+              log-level: error
+              limit-nofile: 20000
+
+            """);
+        return withUser
+            ? yaml + $"""
+                auth:
+                  username: {User}
+                  password: {Password}
+
+                """
+            : yaml;
     }
 
     private static async Task<ProxyUnderTest> StartAsync(
-        string name, int port, int? cpu, string file, IList<string> arguments, bool supportsUdp, bool supportsUser,
+        string name, int port, string? cpus, string file, IList<string> arguments, bool supportsUdp, bool supportsUser,
         string? directory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         // Through a shell: the descriptor limit raised to the hard limit for servers that do not raise it themselves,
-        // and taskset so that every thread and child process the server makes stays on its core.
+        // and taskset so that every thread and child process the server makes stays on its cores.
         string command = string.Join(' ', arguments.Select(Quote).Prepend(Quote(file)));
-        if (cpu is int core)
+        if (cpus is not null)
         {
-            command = $"taskset -c {core} {command}";
+            command = $"taskset -c {cpus} {command}";
         }
 
         var start = new ProcessStartInfo("/bin/sh")

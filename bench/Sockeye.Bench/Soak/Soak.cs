@@ -49,7 +49,7 @@ internal sealed class Soak(SoakSettings settings)
 
         // Longer than any operation may take: a target connection still open then is one the proxy failed to close.
         using var targets = new SoakTargets(_stats, settings.OperationLimit + TimeSpan.FromSeconds(30));
-        await using ProxyUnderTest proxy = await ProxyUnderTest.StartSockeyeAsync("sockeye", settings.Sockeye, cpu: null, withUser: false, environment);
+        await using ProxyUnderTest proxy = await ProxyUnderTest.StartSockeyeAsync("sockeye", settings.Sockeye, cpus: null, withUser: false, environment);
         int pid = proxy.Process!.Id;
         var client = new Socks5Client(new Socks5Proxy(proxy.EndPoint!)) { ConnectTimeout = settings.OperationLimit };
         Console.WriteLine($"soak: sockeye pid {pid} on {proxy.EndPoint}, {settings.Workers} workers, {settings.WarmUp.TotalSeconds:0} s warm-up, {settings.Duration.TotalSeconds:0} s measured");
