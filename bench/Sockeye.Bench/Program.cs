@@ -13,11 +13,11 @@ if (args is [EchoProcess.Command])
 var sockeyeOption = new Option<string?>("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
 var variantsOption = new Option<string>("--variants") { Description = "Sockeye builds and relay modes to measure, comma-separated: splice, copy, aot (the --aot binary, splice).", DefaultValueFactory = _ => "splice,copy" };
 var compareOption = new Option<string>("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages).", DefaultValueFactory = _ => "" };
-var scenariosOption = new Option<string>("--scenarios") { Description = "throughput,tunnels,latency,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,memory,udp" };
+var scenariosOption = new Option<string>("--scenarios") { Description = "throughput,tunnels,latency,fixedload,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,fixedload,memory,udp" };
 var pinOption = new Option<bool>("--pin") { Description = "Pin the proxy to CPU 0 and the generator to CPU 1." };
 var runsOption = new Option<int>("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
 var gibOption = new Option<double>("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
-var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
+var durationOption = new Option<double>("--duration") { Description = "Seconds per tunnel-rate and fixed-load run.", DefaultValueFactory = _ => 5.0 };
 var warmUpOption = new Option<double>("--warm-up") { Description = "Seconds of load a JIT-compiled Sockeye gets before anything is measured on it; 0 measures it cold.", DefaultValueFactory = _ => 15.0 };
 var tunnelsOption = new Option<int>("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 8800 };
 var datagramsOption = new Option<int>("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
