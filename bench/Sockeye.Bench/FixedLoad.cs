@@ -132,7 +132,7 @@ internal static class FixedLoad
         double cpuBefore = proxy.CpuSeconds();
         Phase timed = Schedule(perSecond, duration, operation);
         double cpu = proxy.CpuSeconds() - cpuBefore;
-        return new Result(perSecond, timed.Slots, timed.Done, timed.Missed, timed.Errors, untimed.Errors, timed.Seconds, cpu);
+        return new Result(perSecond, timed.Slots, timed.Done, timed.Missed, timed.Errors, untimed.Errors, timed.Seconds, cpu, timed.LongestOperation);
     }
 
     /// <summary>
@@ -147,12 +147,14 @@ internal static class FixedLoad
         long done = 0;
         long errors = 0;
         long missed = 0;
+        long longest = 0;
         long start = Stopwatch.GetTimestamp();
 
         // Bounded: every pass moves the slot on by at least one, and every operation by OperationLimit.
         for (long slot = 0; slot < slots;)
         {
             WaitUntil(start + slot * interval);
+            long began = Stopwatch.GetTimestamp();
             if (operation())
             {
                 done++;
@@ -162,8 +164,11 @@ internal static class FixedLoad
                 errors++;
             }
 
+            long now = Stopwatch.GetTimestamp();
+            longest = Math.Max(longest, now - began);
+
             // The latest slot whose time has come; the ones between are missed, not sent in a burst.
-            long due = (Stopwatch.GetTimestamp() - start) / interval;
+            long due = (now - start) / interval;
             if (due > slot + 1)
             {
                 missed += Math.Min(due, slots) - (slot + 1);
@@ -176,7 +181,7 @@ internal static class FixedLoad
         }
 
         WaitUntil(start + length);
-        return new Phase(slots, done, missed, errors, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        return new Phase(slots, done, missed, errors, Stopwatch.GetElapsedTime(start).TotalSeconds, Stopwatch.GetElapsedTime(0, longest));
     }
 
     /// <summary>
@@ -216,7 +221,7 @@ internal static class FixedLoad
         {
             Console.Error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"  {proxy.Name} did not keep up with {rate}: {result.Done} of {result.Slots} done, {result.Missed} slots missed, {result.Errors} errors; its CPU figure is for {result.AchievedPerSecond:0}/s"));
+                $"  {proxy.Name} did not keep up with {rate}: {result.Done} of {result.Slots} done, {result.Missed} slots missed, {result.Errors} errors, the longest took {result.LongestOperation.TotalMilliseconds:0.0} ms; its CPU figure is for {result.AchievedPerSecond:0}/s"));
         }
     }
 
@@ -257,14 +262,16 @@ internal static class FixedLoad
         return finished.Task;
     }
 
-    private readonly record struct Phase(long Slots, long Done, long Missed, long Errors, double Seconds);
+    private readonly record struct Phase(long Slots, long Done, long Missed, long Errors, double Seconds, TimeSpan LongestOperation);
 
     /// <summary>
     /// One timed run: the offered rate, the slots due in the timed part and what became of each (done, missed, failed:
-    /// they add up to <see cref="Slots"/>), the failures in the untimed part, its length and the proxy's CPU seconds over it.
+    /// they add up to <see cref="Slots"/>), the failures in the untimed part, its length, the proxy's CPU seconds over it,
+    /// and the longest operation (a stall shows there, and as missed slots).
     /// </summary>
     public readonly record struct Result(
-        double TargetPerSecond, long Slots, long Done, long Missed, long Errors, long WarmUpErrors, double Seconds, double CpuSeconds)
+        double TargetPerSecond, long Slots, long Done, long Missed, long Errors, long WarmUpErrors, double Seconds, double CpuSeconds,
+        TimeSpan LongestOperation)
     {
         public double AchievedPerSecond => Done / Seconds;
 
