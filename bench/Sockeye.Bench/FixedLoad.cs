@@ -15,7 +15,7 @@ namespace Sockeye.Bench;
 /// a fixed rate a server that sleeps between events pays only for the events, and one that polls pays for the gaps.
 /// <para>
 /// The load is an open-loop schedule on a thread of its own: slot <c>k</c> is due at <c>start + k × interval</c>, and
-/// the thread waits for that instant by yielding and then spinning on <see cref="Stopwatch"/> timestamps (a timer's
+/// the thread waits for that instant by sleeping, yielding and then spinning on <see cref="Stopwatch"/> timestamps (a timer's
 /// or <c>Task.Delay</c>'s granularity, a millisecond or more, is coarser than the 100 µs between slots at 10 000/s).
 /// One operation is in flight at a time. When one ends after the next slot's time, the next goes at once; slots whose
 /// time passed entirely while it ran are missed, counted, and not made up with a burst, so the achieved rate says
@@ -185,18 +185,19 @@ internal static class FixedLoad
     }
 
     /// <summary>
-    /// Returns at <paramref name="timestamp"/>: sleeps while more than 2 ms are left, yields the core (to the targets,
-    /// which share it) while more than 50 µs are, and spins for the rest.
+    /// Returns at <paramref name="timestamp"/>: sleeps in nanosleep(2) until 200 µs before it (the kernel's timer slack
+    /// for a normal thread is 50 µs, and a sleeping generator leaves its core to the targets), then yields the core
+    /// while more than 20 µs are left, and spins for the rest.
     /// </summary>
     private static void WaitUntil(long timestamp)
     {
-        long sleepAbove = Stopwatch.Frequency / 500;
-        long yieldAbove = Stopwatch.Frequency / 20_000;
+        long sleepUntilBefore = Stopwatch.Frequency / 5_000;
+        long yieldAbove = Stopwatch.Frequency / 50_000;
         for (long left = timestamp - Stopwatch.GetTimestamp(); left > 0; left = timestamp - Stopwatch.GetTimestamp())
         {
-            if (left > sleepAbove)
+            if (left > sleepUntilBefore)
             {
-                Thread.Sleep(1);
+                Native.Sleep(Stopwatch.GetElapsedTime(0, left - sleepUntilBefore));
             }
             else if (left > yieldAbove)
             {
