@@ -15,8 +15,9 @@ namespace Sockeye.Bench;
 /// a fixed rate a server that sleeps between events pays only for the events, and one that polls pays for the gaps.
 /// <para>
 /// The load is an open-loop schedule on a thread of its own: slot <c>k</c> is due at <c>start + k × interval</c>, and
-/// the thread waits for that instant by sleeping, yielding and then spinning on <see cref="Stopwatch"/> timestamps (a timer's
-/// or <c>Task.Delay</c>'s granularity, a millisecond or more, is coarser than the 100 µs between slots at 10 000/s).
+/// the thread waits for that instant by sleeping, yielding and then spinning on <see cref="Stopwatch"/> timestamps (a
+/// timer's or <c>Task.Delay</c>'s granularity, a millisecond or more, is coarser than the 100 µs between slots at
+/// 10 000/s).
 /// One operation is in flight at a time. When one ends after the next slot's time, the next goes at once; slots whose
 /// time passed entirely while it ran are missed, counted, and not made up with a burst, so the achieved rate says
 /// whether a server kept up.
