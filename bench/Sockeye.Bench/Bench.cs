@@ -228,7 +228,7 @@ internal sealed class Bench
 
     private async Task MeasureAsync(ProxyUnderTest subject, Targets targets)
     {
-        foreach (string scenario in (string[])["throughput", "tunnels", "latency", "udp"])
+        foreach (string scenario in (string[])["throughput", "tunnels", "latency", "fixedload", "udp"])
         {
             if (!_settings.Wants(scenario))
             {
@@ -300,6 +300,11 @@ internal sealed class Bench
             {
                 Record("Proxy CPU during the ping-pong", "% of a core", name, cpuPercent, higherIsBetter: false);
             }
+        }
+
+        if (scenario == "fixedload")
+        {
+            await FixedLoad.MeasureAsync(subject, targets, _settings.TunnelDuration, Record);
         }
 
         if (scenario == "memory" && !subject.IsDirect)

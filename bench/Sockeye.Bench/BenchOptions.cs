@@ -8,12 +8,12 @@ internal sealed class BenchOptions
     private readonly Option<string?> _sockeye = new("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
     private readonly Option<string> _variants = new("--variants") { Description = "Sockeye builds and relay modes to measure, comma-separated: splice, copy, aot (the --aot binary, splice).", DefaultValueFactory = _ => "splice,copy" };
     private readonly Option<string> _compare = new("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages). hev-socks5-server is --hev.", DefaultValueFactory = _ => "" };
-    private readonly Option<string> _scenarios = new("--scenarios") { Description = "throughput,tunnels,latency,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,memory,udp" };
+    private readonly Option<string> _scenarios = new("--scenarios") { Description = "throughput,tunnels,latency,fixedload,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,fixedload,memory,udp" };
     private readonly Option<bool> _pin = new("--pin") { Description = "Pin the proxy to CPU 0 and the generator to the other CPUs: --proxy-cpus 1." };
     private readonly Option<int?> _proxyCpus = new("--proxy-cpus") { Description = "Pin the proxy to CPUs 0 to N-1 and the generator to the rest (unpinned when N is every CPU); hev gets N workers." };
     private readonly Option<int> _runs = new("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
     private readonly Option<double> _gib = new("--gib") { Description = "GiB moved per throughput run.", DefaultValueFactory = _ => 2.0 };
-    private readonly Option<double> _duration = new("--duration") { Description = "Seconds per tunnel-rate run.", DefaultValueFactory = _ => 5.0 };
+    private readonly Option<double> _duration = new("--duration") { Description = "Seconds per tunnel-rate and fixed-load run.", DefaultValueFactory = _ => 5.0 };
     private readonly Option<double> _warmUp = new("--warm-up") { Description = "Seconds of load a JIT-compiled Sockeye gets before anything is measured on it; 0 measures it cold.", DefaultValueFactory = _ => 15.0 };
     private readonly Option<int> _tunnels = new("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 8800 };
     private readonly Option<int> _datagrams = new("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };

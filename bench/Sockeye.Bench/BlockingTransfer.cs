@@ -102,11 +102,54 @@ internal static partial class BlockingTransfer
         }
     }
 
+    /// <summary>Sends all of <paramref name="bytes"/> with blocking send(2) on a descriptor from <see cref="MakeBlocking"/>.</summary>
+    public static unsafe void SendExactly(nint descriptor, ReadOnlySpan<byte> bytes)
+    {
+        fixed (byte* start = bytes)
+        {
+            for (int offset = 0; offset < bytes.Length;)
+            {
+                nint sent = send(descriptor, start + offset, bytes.Length - offset, MsgNoSignal);
+                if (sent < 0)
+                {
+                    ThrowUnlessInterrupted("send");
+                    continue;
+                }
+
+                offset += (int)sent;
+            }
+        }
+    }
+
+    /// <summary>Fills <paramref name="bytes"/> with blocking recv(2) on a descriptor from <see cref="MakeBlocking"/>.</summary>
+    public static unsafe void ReceiveExactly(nint descriptor, Span<byte> bytes)
+    {
+        fixed (byte* start = bytes)
+        {
+            for (int offset = 0; offset < bytes.Length;)
+            {
+                nint read = recv(descriptor, start + offset, bytes.Length - offset, 0);
+                if (read == 0)
+                {
+                    throw new IOException("closed early");
+                }
+
+                if (read < 0)
+                {
+                    ThrowUnlessInterrupted("recv");
+                    continue;
+                }
+
+                offset += (int)read;
+            }
+        }
+    }
+
     /// <summary>
     /// Clears O_NONBLOCK, which the runtime set when the socket was first used asynchronously (the handshake). The
     /// runtime's own edge-triggered registration stays and is never used again.
     /// </summary>
-    private static nint MakeBlocking(Socket socket)
+    public static nint MakeBlocking(Socket socket)
     {
         nint descriptor = socket.SafeHandle.DangerousGetHandle();
         int flags = fcntl(descriptor, GetFlags, 0);
