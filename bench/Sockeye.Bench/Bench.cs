@@ -82,7 +82,7 @@ internal sealed class Bench
                     // idle tunnels then fill unseen (with a large gen0 budget, all of it), which hid their cost.
                     await using (ProxyUnderTest fresh = await start(false))
                     {
-                        await MeasureAsync(fresh, targets, "memory");
+                        await TryMeasureAsync(fresh, targets, "memory");
                     }
 
                     await Task.Delay(TimeSpan.FromSeconds(5));
@@ -230,27 +230,36 @@ internal sealed class Bench
     {
         foreach (string scenario in (string[])["throughput", "tunnels", "latency", "fixedload", "udp"])
         {
-            if (!_settings.Wants(scenario))
+            if (_settings.Wants(scenario) && !await TryMeasureAsync(subject, targets, scenario))
             {
-                continue;
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Measures one scenario; a server that fails it costs that figure, not the run, and the failure is reported.
+    /// False when the server is gone, so that nothing more is asked of it.
+    /// </summary>
+    private async Task<bool> TryMeasureAsync(ProxyUnderTest subject, Targets targets, string scenario)
+    {
+        try
+        {
+            await MeasureAsync(subject, targets, scenario);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or TimeoutException or InvalidDataException)
+        {
+            _failures.Add($"{subject.Name}, {scenario}: {e.Message}");
+            Console.Error.WriteLine($"  {scenario} failed for {subject.Name}: {e.Message}");
+            if (subject.ExitReport() is { } exit)
+            {
+                _failures.Add(exit);
+                Console.Error.WriteLine($"  {exit}");
+                return false;
             }
 
-            try
-            {
-                await MeasureAsync(subject, targets, scenario);
-            }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or TimeoutException or InvalidDataException)
-            {
-                // One server failing a scenario must not cost the whole run; the table shows it as a missing figure.
-                _failures.Add($"{subject.Name}, {scenario}: {e.Message}");
-                Console.Error.WriteLine($"  {scenario} failed for {subject.Name}: {e.Message}");
-                if (subject.ExitReport() is { } exit)
-                {
-                    _failures.Add(exit);
-                    Console.Error.WriteLine($"  {exit}");
-                    return;
-                }
-            }
+            return true;
         }
     }
 
