@@ -13,6 +13,10 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     private readonly int _initialCapacity;
     private byte[]? _buffer;
 
+    // How far the array may have been written (what was advanced, and every span asked for by its size): all that needs
+    // clearing before it goes back, since the array is often far larger than what a message used.
+    private int _highWater;
+
     /// <summary>A writer that rents <paramref name="initialCapacity"/> bytes at least when first written to.</summary>
     public PooledBufferWriter(int initialCapacity = 4096)
     {
@@ -38,6 +42,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, (_buffer?.Length ?? 0) - WrittenCount);
         WrittenCount += count;
+        _highWater = Math.Max(_highWater, WrittenCount);
     }
 
     /// <inheritdoc/>
@@ -72,10 +77,12 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         _buffer = null;
         if (buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+            buffer.AsSpan(0, _highWater).Clear();
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
         WrittenCount = 0;
+        _highWater = 0;
     }
 
     /// <summary>Returns the array, as <see cref="Release"/>.</summary>
@@ -84,6 +91,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     private void Reserve(int sizeHint)
     {
         int needed = WrittenCount + Math.Max(sizeHint, 1);
+        _highWater = Math.Max(_highWater, needed);
         if (_buffer is not null && needed <= _buffer.Length)
         {
             return;
@@ -93,7 +101,8 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         if (_buffer is { } old)
         {
             old.AsSpan(0, WrittenCount).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(old, clearArray: true);
+            old.AsSpan(0, Math.Min(_highWater, old.Length)).Clear();
+            ArrayPool<byte>.Shared.Return(old);
         }
 
         _buffer = larger;

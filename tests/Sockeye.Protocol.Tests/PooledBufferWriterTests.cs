@@ -51,6 +51,21 @@ public sealed class PooledBufferWriterTests
         writer.Dispose();
     }
 
+    [Fact]
+    public void Release_ClearsWhatWasWritten_BeforeTheArrayGoesBack()
+    {
+        var writer = new PooledBufferWriter(64);
+        Span<byte> span = writer.GetSpan(100);
+        span[..100].Fill(0xAB);
+        writer.Advance(60);
+        writer.Truncate(10);
+
+        // The whole span asked for was cleared, not only what is counted as written now.
+        byte[] array = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(writer.GetMemory(), out ArraySegment<byte> segment) ? segment.Array! : throw new InvalidOperationException();
+        writer.Release();
+        Assert.DoesNotContain((byte)0xAB, array.AsSpan(0, 100).ToArray());
+    }
+
     [Theory]
     [InlineData(GssapiProtectionLevel.None)]
     [InlineData((GssapiProtectionLevel)7)]
