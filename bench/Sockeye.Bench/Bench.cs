@@ -169,9 +169,17 @@ internal sealed class Bench
             var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
             foreach (string experiment in parts.AsSpan(1))
             {
+                if (experiment.StartsWith("poll", StringComparison.Ordinal)
+                    && int.TryParse(experiment.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out int windowMicroseconds))
+                {
+                    // +poll50: the event loops' polling window in µs (eventLoopPoll), to compare windows without a rebuild.
+                    environment["SOCKEYE_EVENTLOOPPOLL"] = $"{windowMicroseconds}us";
+                    continue;
+                }
+
                 if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
                 {
-                    return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}";
+                    return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}, or pollN (a polling window of N µs)";
                 }
 
                 environment[setting.Name] = setting.Value;
