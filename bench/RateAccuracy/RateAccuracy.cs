@@ -3,7 +3,7 @@
 
 // Measures how exactly Sockeye's bandwidth limit holds with the real clock: an in-process server with
 // limits.sessionBandwidth set, one tunnel over loopback, data pushed both ways as fast as the sockets take it for 10 s,
-// and the bytes that arrived at each end compared with rate × 10 s. See docs/performance-notes.md.
+// and the bytes that arrived at each end compared with rate × 10 s. See docs/performance-journal.md.
 //
 //   dotnet run bench/RateAccuracy/RateAccuracy.cs -- [seconds] [rate,...] [mode,...]
 //   dotnet run bench/RateAccuracy/RateAccuracy.cs -- 10 1M,10M,100M copy,splice

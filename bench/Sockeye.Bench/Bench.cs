@@ -9,7 +9,7 @@ internal sealed class Bench
 {
     /// <summary>
     /// Runtime and server settings a variant can add with a suffix (<c>splice+nospin</c>), to measure them without a
-    /// rebuild: the experiments recorded in docs/performance-notes.md.
+    /// rebuild: the experiments recorded in docs/performance-journal.md.
     /// </summary>
     private static readonly Dictionary<string, (string Name, string Value)> VariantSettings = new(StringComparer.Ordinal)
     {
@@ -401,7 +401,8 @@ internal sealed class Bench
         document.AppendLine("# Performance");
         document.AppendLine();
         document.AppendLine("This file is written by the load generator in `bench/Sockeye.Bench`; do not edit the table by hand. See");
-        document.AppendLine("`bench/README.md` for the method and `docs/performance-notes.md` for the reading of the numbers.");
+        document.AppendLine("`bench/README.md` for the method and `docs/performance-notes.md` for the reading of the numbers");
+        document.AppendLine("(the measurements behind it are in `docs/performance-journal.md`).");
         document.AppendLine();
         document.AppendLine("## Machine");
         document.AppendLine();

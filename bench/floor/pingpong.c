@@ -1,5 +1,5 @@
 // Latency floors on loopback: an echo server, a 64-byte ping-pong client (p50/p99), and a one-tunnel TCP relay that
-// waits in poll(2) or busy-polls. See bench/floor/run.sh and docs/performance-notes.md.
+// waits in poll(2) or busy-polls. See bench/floor/run.sh and docs/performance-journal.md ("floors").
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -2,7 +2,8 @@
 # The floors: what any proxy can reach on this machine, measured with the smallest C programs that do the job.
 #   bench/floor/run.sh latency   ping-pong p50/p99: same core, across cores, and through a minimal relay (poll, busy-poll)
 #   bench/floor/run.sh socks     the load generator against socksfloor, a minimal epoll SOCKS5 relay (throughput, tunnels, latency, UDP)
-# Results and how to read them: docs/performance-notes.md, "Floors".
+# Results: docs/performance-journal.md (the floors of 2026-11-25 and 2026-12-04); how to read them:
+# docs/performance-notes.md, "Reading the figures on this 2-core VM".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=artifacts/floor

@@ -2,7 +2,7 @@
 // method (a username/password exchange is answered with success, unchecked), CONNECTs to IPv4 addresses (names go to
 // 127.0.0.1) and relays with recv/send, keeping unsent bytes until the peer is writable, and relays UDP ASSOCIATE
 // datagrams with an IPv4 header. Not a server to run: no rules, no limits, no logs, no timeouts, no IPv6.
-// See bench/floor/run.sh and docs/performance-notes.md ("Floors").
+// See bench/floor/run.sh and docs/performance-journal.md (the floors of 2026-11-25 and 2026-12-04).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>

@@ -58,7 +58,7 @@ public sealed class SockeyeServerOptions
     /// Defaults to <see cref="DefaultEventLoopPoll"/> (100 µs). <see cref="TimeSpan.Zero"/> sleeps at once. Polling saves
     /// the wake-up a sleeping thread pays for its next event, which on a virtual machine costs tens of microseconds of
     /// latency, at the price of CPU time: a loop whose events come less than the window apart never sleeps, so its core
-    /// shows busy even under a light load (docs/performance-notes.md, "Polling before sleep: what it costs"). At most
+    /// shows busy even under a light load (docs/performance-notes.md, "Polling before sleep"). At most
     /// 10 ms.
     /// </remarks>
     public TimeSpan EventLoopPoll { get; set; } = DefaultEventLoopPoll;

@@ -10,7 +10,7 @@ namespace Sockeye.Server.Configuration;
 /// </summary>
 public sealed class SockeyeServerOptionsValidator : IValidateOptions<SockeyeServerOptions>
 {
-    // Measured, nothing was gained past 100-200 µs (docs/performance-notes.md); 10 ms leaves room to experiment and
+    // Measured, nothing was gained past 100-200 µs (docs/performance-journal.md); 10 ms leaves room to experiment and
     // still bounds a typo, since a loop under steady traffic polls for the whole window after every event.
     private static readonly TimeSpan MaxEventLoopPoll = TimeSpan.FromMilliseconds(10);
 

@@ -13,7 +13,7 @@ internal interface IEpollDeadlineTarget
 /// <remarks>
 /// A connect on a loop socket needs a timeout, and a <see cref="CancellationTokenSource"/> with a timer, linked to the
 /// session's own, is five objects and some 400 bytes per tunnel that stay in the heap until the next collection
-/// (docs/performance-notes.md). Deadlines of one length come due in the order they were added, so each length gets a
+/// (docs/performance-journal.md). Deadlines of one length come due in the order they were added, so each length gets a
 /// ring in that order: adding, removing and finding the next due are O(1), and a removed deadline leaves an empty slot
 /// that the loop skips, holding no reference. In practice a loop has one length: its server's connect timeout.
 /// </remarks>

@@ -63,7 +63,7 @@ internal sealed class LinuxEngine : TransportEngine
     /// <summary>
     /// A connect on the client's loop with its timeout a deadline of that loop's (on the server's clock, so a test's fake
     /// clock drives it too): no task and no timer with a linked cancellation source, which were most of the garbage a
-    /// tunnel left behind (docs/performance-notes.md).
+    /// tunnel left behind (docs/performance-journal.md).
     /// </summary>
     public override bool TryStartConnect(IPEndPoint target, IPAddress? source, TimeSpan timeout, TunnelSocket near, out PendingConnect connect)
     {
