@@ -45,6 +45,12 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public bool IsDirect => EndPoint is null;
 
     /// <summary>
+    /// The most idle tunnels the server can hold within its descriptor limit, when that is fewer than the memory figure
+    /// may ask for (<see langword="null"/>: no such limit the bench knows of). Only hev has one: <see cref="HevMaxIdleTunnels"/>.
+    /// </summary>
+    public int? MaxIdleTunnels { get; private set; }
+
+    /// <summary>
     /// Whether the server runs on the JIT (a sockeye.dll): it then needs <see cref="BenchSettings.JitWarmUp"/> of load before
     /// its code is fully optimised, which pinned to one busy core takes the runtime 10–20 s.
     /// </summary>
@@ -129,14 +135,40 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     /// Starts hev-socks5-server (<paramref name="binary"/>, built from its source: bench/README.md) with
     /// <paramref name="workers"/> threads, UDP on, and RFC 1929 required when <paramref name="withUser"/>.
     /// </summary>
-    public static Task<ProxyUnderTest> StartHevAsync(string binary, string? cpus, int workers, bool withUser)
+    public static async Task<ProxyUnderTest> StartHevAsync(string binary, string? cpus, int workers, bool withUser)
     {
         int port = FreePort();
         string directory = Directory.CreateTempSubdirectory("sockeye-bench-hev-").FullName;
         string config = Path.Combine(directory, "hev.yml");
         File.WriteAllText(config, HevConfig(port, workers, withUser));
-        return StartAsync(withUser ? "hev+user" : "hev", port, cpus, binary, [config], supportsUdp: true, supportsUser: withUser, directory);
+        ProxyUnderTest started = await StartAsync(withUser ? "hev+user" : "hev", port, cpus, binary, [config], supportsUdp: true, supportsUser: withUser, directory);
+        started.MaxIdleTunnels = HevMaxIdleTunnels;
+        return started;
     }
+
+    /// <summary>
+    /// hev's descriptor limit (<c>misc: limit-nofile</c>): this machine's hard limit, which every server gets. hev sets its
+    /// soft and hard limit to this value, so a larger one (its README's example is 65535) fails without CAP_SYS_RESOURCE,
+    /// which even root lacks here, and leaves it at the 20 000 the shell gave it.
+    /// </summary>
+    public const int HevLimitNofile = 20000;
+
+    /// <summary>
+    /// Descriptors hev holds per open CONNECT tunnel: the client's socket, the destination's, and two pipes (four
+    /// descriptors) for its splice relay, one each way, made when the session starts relaying and kept until it ends
+    /// (hev-task-system's <c>hev_task_io_splice</c>, <c>pipe2</c> in <c>task_io_splicer_init</c>). No setting in its
+    /// YAML changes that; only a build with <c>ENABLE_IO_SPLICE_SYSCALL=0</c> (a copy relay through two 8 KiB buffers,
+    /// "for old Linux kernel") would, and that is not the hev the other figures measure.
+    /// </summary>
+    public const int HevDescriptorsPerTunnel = 6;
+
+    /// <summary>
+    /// The idle tunnels hev is given for the memory figure: 6 × 3 300 = 19 800 descriptors, 200 left for its listeners,
+    /// epoll, logs and stdio (14 at start). At 3 331 tunnels it reaches 20 000, its accept(2) then fails with EMFILE and
+    /// its worker retries at once, forever, at full CPU (hev-socks5-worker.c: <c>LOG_E ("socks5 proxy accept"); continue;</c>),
+    /// so the next tunnel stalls and the ones it half opened are reset: 8 800 cannot fit.
+    /// </summary>
+    public const int HevMaxIdleTunnels = (HevLimitNofile - 200) / HevDescriptorsPerTunnel;
 
     /// <summary>
     /// hev-socks5-server's YAML for the bench: <paramref name="workers"/> threads, TCP and UDP on loopback (its UDP
@@ -154,7 +186,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             misc:
               log-file: stderr
               log-level: error
-              limit-nofile: 20000
+              limit-nofile: {HevLimitNofile}
 
             """);
         return withUser

@@ -53,6 +53,17 @@ public sealed class BenchOptionsTests
     }
 
     [Fact]
+    public void HevMemoryFigure_AsksOnlyForTheTunnelsItsDescriptorLimitHolds()
+    {
+        // Six descriptors per tunnel (two sockets, two splice pipes): 8 800 tunnels would need 52 800 of its 20 000.
+        Assert.Equal(20000, ProxyUnderTest.HevLimitNofile);
+        Assert.Equal(6, ProxyUnderTest.HevDescriptorsPerTunnel);
+        Assert.Equal(3300, ProxyUnderTest.HevMaxIdleTunnels);
+        Assert.True(ProxyUnderTest.HevMaxIdleTunnels * ProxyUnderTest.HevDescriptorsPerTunnel <= ProxyUnderTest.HevLimitNofile - 200);
+        Assert.Contains($"limit-nofile: {ProxyUnderTest.HevLimitNofile}\n", ProxyUnderTest.HevConfig(1080, workers: 1, withUser: false).ReplaceLineEndings("\n"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void NoHev_MeansNoHevColumn()
     {
         BenchSettings settings = Parse(machineCpus: 2, "--variants", "splice", "--compare", "microsocks,dante");
