@@ -32,6 +32,11 @@ internal sealed class SplicePipePool : IDisposable
     private readonly int _pipeSize;
     private readonly int _maxPipes;
     private int _pipesOpen;
+
+    // Pipes in _pipes, kept here: ConcurrentBag.Count takes the bag's global lock and every thread's list lock, which on
+    // each return (several per short tunnel) would serialise every loop of the server on one lock. Between the bag
+    // operation and this count the two may differ by the returns in flight, so the pool may hold a few over MaxPooled.
+    private int _pooled;
     private bool _disposed;
 
     /// <param name="pipeSize">The capacity each pipe is given.</param>
@@ -57,6 +62,7 @@ internal sealed class SplicePipePool : IDisposable
         errno = 0;
         if (_pipes.TryTake(out pipe))
         {
+            Interlocked.Decrement(ref _pooled);
             return true;
         }
 
@@ -83,8 +89,15 @@ internal sealed class SplicePipePool : IDisposable
     /// <summary>Returns an empty pipe. A pipe that may still hold bytes must be given up with <see cref="Release"/> instead.</summary>
     public void Return((int ReadEnd, int WriteEnd) pipe)
     {
-        if (Volatile.Read(ref _disposed) || _pipes.Count >= MaxPooled)
+        if (Volatile.Read(ref _disposed))
         {
+            Discard(pipe);
+            return;
+        }
+
+        if (Interlocked.Increment(ref _pooled) > MaxPooled)
+        {
+            Interlocked.Decrement(ref _pooled);
             Discard(pipe);
             return;
         }
@@ -126,6 +139,7 @@ internal sealed class SplicePipePool : IDisposable
         Volatile.Write(ref _disposed, true);
         while (_pipes.TryTake(out (int ReadEnd, int WriteEnd) pipe))
         {
+            Interlocked.Decrement(ref _pooled);
             Discard(pipe);
         }
     }
