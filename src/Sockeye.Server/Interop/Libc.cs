@@ -23,6 +23,8 @@ internal static unsafe partial class Libc
     public const int SoBindToDevice = 25;
     public const int IpprotoTcp = 6;
     public const int TcpNodelay = 1;
+    public const int SolIp = 0;
+    public const int IpBindAddressNoPort = 24;
 
     // recv(2), send(2), recvfrom(2), sendto(2), shutdown(2)
     public const int MsgPeek = 0x2;

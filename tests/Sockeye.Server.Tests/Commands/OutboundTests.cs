@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Sockeye.Server.Configuration;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Commands;
@@ -17,6 +18,54 @@ public sealed class OutboundTests
         using Socket accepted = await target.AcceptAsync();
 
         Assert.Equal(SecondLoopback, ((IPEndPoint)accepted.RemoteEndPoint!).Address);
+    }
+
+    [LinuxFact]
+    public void BindSourceForConnect_LinuxEngine_LeavesThePortForTheConnectToPick()
+    {
+        // A port taken at bind time is one per connection whatever the destination: some 28 000 tunnels per source address.
+        int fd = Sockeye.Server.Transport.Linux.RawSocket.CreateTcp(AddressFamily.InterNetwork);
+        try
+        {
+            Assert.Equal(0, Sockeye.Server.Transport.Linux.RawSocket.BindSourceForConnect(fd, SecondLoopback));
+            IPEndPoint bound = Sockeye.Server.Transport.Linux.RawSocket.LocalEndPoint(fd)!;
+            Assert.Equal(SecondLoopback, bound.Address);
+            Assert.Equal(0, bound.Port);
+        }
+        finally
+        {
+            Sockeye.Server.Transport.Linux.RawSocket.Close(fd);
+        }
+    }
+
+    [LinuxFact]
+    public void BindSourceForConnect_PortableEngine_LeavesThePortForTheConnectToPick()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Sockeye.Server.Transport.Portable.PortableEngine.BindSourceForConnect(socket, SecondLoopback);
+
+        Assert.Equal(new IPEndPoint(SecondLoopback, 0), socket.LocalEndPoint);
+    }
+
+    [LinuxTheory]
+    [InlineData(RelayEngine.Linux)]
+    [InlineData(RelayEngine.Portable)]
+    public async Task Connect_OutboundBindAddress_TwoTunnelsToTwoDestinations_BothConnectFromThatSource(RelayEngine engine)
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Outbound.BindAddressV4 = SecondLoopback;
+            o.RelayEngine = engine;
+        });
+        using var first = new TcpTarget();
+        using var second = new TcpTarget();
+        using RawClient toFirst = await RawClient.OpenTunnelAsync(server.EndPoint, first.EndPoint);
+        using RawClient toSecond = await RawClient.OpenTunnelAsync(server.EndPoint, second.EndPoint);
+        using Socket acceptedFirst = await first.AcceptAsync();
+        using Socket acceptedSecond = await second.AcceptAsync();
+
+        Assert.Equal(SecondLoopback, ((IPEndPoint)acceptedFirst.RemoteEndPoint!).Address);
+        Assert.Equal(SecondLoopback, ((IPEndPoint)acceptedSecond.RemoteEndPoint!).Address);
     }
 
     [Fact]

@@ -136,7 +136,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         // The peer's endpoint is not kept: nothing reads a target's, and it is 72 bytes an idle tunnel need not hold.
         var socket = new EpollTunnelSocket(loop, fd, remoteEndPoint: null);
         RawSocket.SetNoDelay(fd);
-        if (source is not null && RawSocket.Bind(fd, source, 0) != 0)
+        if (source is not null && RawSocket.BindSourceForConnect(fd, source) != 0)
         {
             return FailConnect(socket, Libc.LastError);
         }

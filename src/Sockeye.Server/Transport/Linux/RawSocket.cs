@@ -68,6 +68,21 @@ internal static class RawSocket
         return setsockopt(fd, SolSocket, SoBindToDevice, name, length + 1);
     }
 
+    /// <summary>
+    /// Binds a socket about to connect to the source <paramref name="address"/>, leaving the port for connect(2) to pick
+    /// (IP_BIND_ADDRESS_NO_PORT): a port taken at bind(2) time cannot be shared between destinations, so every outbound
+    /// connection from one source address would need a port of its own, some 28 000 in all with the default
+    /// ip_local_port_range, where picked at connect time a port is unique only per destination. 0, or -1 with
+    /// <see cref="Libc.LastError"/>.
+    /// </summary>
+    public static unsafe int BindSourceForConnect(int fd, IPAddress address)
+    {
+        // Kernels before 4.2 do not know the option and refuse it; the bind then takes a port as before.
+        int one = 1;
+        _ = setsockopt(fd, SolIp, IpBindAddressNoPort, &one, sizeof(int));
+        return Bind(fd, address, 0);
+    }
+
     /// <summary>bind(2) to <paramref name="address"/>:<paramref name="port"/>: 0, or -1 with <see cref="Libc.LastError"/>.</summary>
     public static unsafe int Bind(int fd, IPAddress address, int port)
     {

@@ -38,7 +38,7 @@ internal sealed class PortableEngine(SockeyeServerOptions options, TimeProvider 
         {
             if (source is not null)
             {
-                socket.Bind(new IPEndPoint(source, 0));
+                BindSourceForConnect(socket, source);
             }
 
             if (device is not null)
@@ -63,6 +63,30 @@ internal sealed class PortableEngine(SockeyeServerOptions options, TimeProvider 
     }
 
     /// <summary>SO_BINDTODEVICE through the runtime's socket: Linux only; elsewhere the connect fails as unsupported.</summary>
+    /// <summary>
+    /// Binds to the source address with the port left for the connect to pick on Linux (IP_BIND_ADDRESS_NO_PORT; see the
+    /// Linux engine's RawSocket.BindSourceForConnect), so that one source address is not limited to one port per
+    /// connection whatever the destination.
+    /// </summary>
+    internal static void BindSourceForConnect(Socket socket, IPAddress source)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            const int SolIp = 0;
+            const int IpBindAddressNoPort = 24;
+            try
+            {
+                socket.SetRawSocketOption(SolIp, IpBindAddressNoPort, BitConverter.GetBytes(1));
+            }
+            catch (SocketException)
+            {
+                // A kernel before 4.2: the bind takes a port, as everywhere else.
+            }
+        }
+
+        socket.Bind(new IPEndPoint(source, 0));
+    }
+
     private static void BindToDevice(Socket socket, string device)
     {
         if (!OperatingSystem.IsLinux())
