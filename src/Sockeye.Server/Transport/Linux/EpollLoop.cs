@@ -111,6 +111,8 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly byte[] _scratch;
     private long _nextId;
     private long _emptyPolls;
+    private AdaptivePolling _polling;
+    private bool _pollingNow = true;
     private long _handlerFaults;
     private volatile bool _stopping;
     private volatile bool _failed;
@@ -136,6 +138,7 @@ internal sealed partial class EpollLoop : IDisposable
         }
 
         _pollBeforeSleepTicks = (long)((pollBeforeSleep ?? SockeyeServerOptions.DefaultEventLoopPoll).TotalSeconds * Stopwatch.Frequency);
+        _polling = new AdaptivePolling((uint)Environment.TickCount ^ (uint)RuntimeHelpers.GetHashCode(this));
         _scratch = GC.AllocateUninitializedArray<byte>(scratchBytes, pinned: true);
         _epoll = epoll_create1(OCloexec);
         if (_epoll < 0)
@@ -166,6 +169,12 @@ internal sealed partial class EpollLoop : IDisposable
     /// always 0 when it sleeps as soon as it runs out of events.
     /// </summary>
     public long EmptyPolls => Volatile.Read(ref _emptyPolls);
+
+    /// <summary>
+    /// Whether the loop polls through the gaps between its events now (for tests and diagnostics): it does while nearly
+    /// every recent gap ended within the window (<see cref="AdaptivePolling"/>), and never without a window.
+    /// </summary>
+    public bool IsPollingBetweenEvents => _pollBeforeSleepTicks > 0 && Volatile.Read(ref _pollingNow);
 
     /// <summary>
     /// Whether the loop has failed (epoll_wait failed other than by a signal): its thread is gone, every socket that was on
@@ -360,6 +369,7 @@ internal sealed partial class EpollLoop : IDisposable
     {
         t_current = this;
         byte* events = stackalloc byte[MaxEvents * 16];
+        // Non-zero while the loop polls through a gap: when the window closes.
         long pollUntil = 0;
         while (!_stopping)
         {
@@ -385,15 +395,26 @@ internal sealed partial class EpollLoop : IDisposable
                 if (pollUntil != 0)
                 {
                     _emptyPolls++;
+                    if (Stopwatch.GetTimestamp() >= pollUntil)
+                    {
+                        pollUntil = 0;
+                        _polling.OnPolled(foundWork: false);
+                        _pollingNow = _polling.IsPolling;
+                    }
                 }
 
                 RunDueDeadlines();
-                pollUntil = Stopwatch.GetTimestamp() < pollUntil ? pollUntil : 0;
                 Thread.Yield();
                 continue;
             }
 
-            pollUntil = _pollBeforeSleepTicks > 0 ? Stopwatch.GetTimestamp() + _pollBeforeSleepTicks : 0;
+            if (pollUntil != 0)
+            {
+                pollUntil = 0;
+                _polling.OnPolled(foundWork: true);
+                _pollingNow = _polling.IsPolling;
+            }
+
             for (int i = 0; i < count && !_stopping; i++)
             {
                 uint flags = *(uint*)(events + (i * EventSize));
@@ -414,6 +435,10 @@ internal sealed partial class EpollLoop : IDisposable
 
             RunPosted();
             RunDueDeadlines();
+            if (_pollBeforeSleepTicks > 0 && _polling.ShouldPoll())
+            {
+                pollUntil = Stopwatch.GetTimestamp() + _pollBeforeSleepTicks;
+            }
         }
     }
 

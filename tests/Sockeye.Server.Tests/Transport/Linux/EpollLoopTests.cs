@@ -213,6 +213,55 @@ public sealed class EpollLoopTests
         }
     }
 
+    [LinuxFact]
+    public async Task PollBeforeSleep_GapsLongerThanTheWindow_StopThePolling_ShortGapsStartItAgain()
+    {
+        using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromMilliseconds(5));
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using (loop.Register(receiver, handler))
+        {
+            Assert.True(loop.IsPollingBetweenEvents);
+
+            // Datagrams 20 ms apart: every poll of 5 ms runs out, and after a few the loop sleeps between events.
+            int sent = 0;
+            for (int i = 0; i < 10; i++)
+            {
+                sender.SendTo([(byte)sent++], receiver.LocalEndPoint!);
+                await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == sent);
+                await Task.Delay(20);
+            }
+
+            Assert.False(loop.IsPollingBetweenEvents);
+
+            // Datagrams about a millisecond apart: the gaps the loop samples by polling end within the window.
+            for (int i = 0; i < 5_000 && !loop.IsPollingBetweenEvents; i++)
+            {
+                sender.SendTo([(byte)sent++], receiver.LocalEndPoint!);
+                Thread.Sleep(1);
+            }
+
+            Assert.True(loop.IsPollingBetweenEvents);
+            await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == sent);
+        }
+    }
+
+    [LinuxFact]
+    public async Task PollBeforeSleep_WithoutAWindow_NeverPolls()
+    {
+        using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.Zero);
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using (loop.Register(receiver, handler))
+        {
+            sender.SendTo([1], receiver.LocalEndPoint!);
+            await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == 1);
+            Assert.False(loop.IsPollingBetweenEvents);
+        }
+    }
+
     /// <summary>
     /// Returns once the loop has waited for events (and handled them) after this call: work posted now may run in the
     /// turn under way, after that turn's wait, so the second posted work is the one that proves a later wait.
