@@ -141,7 +141,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
             // Not taken: a destination that answered with ICMP unreachable, a full buffer, no route. UDP drops, and the
             // association goes on.
             ReadOnlySpan<byte> payload = datagram.Slice(route.PayloadOffset, route.PayloadLength);
-            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), payload.Length);
+            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), route.CountedBytes);
         }
     }
 
@@ -200,14 +200,14 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
                     return;
                 }
 
-                int start = relay.PrepareForClient(scratch, received, _source, out SocketAddress? client, out int length);
+                int start = relay.PrepareForClient(scratch, received, _source, out SocketAddress? client, out int length, out int counted);
                 if (start < 0)
                 {
                     continue;
                 }
 
                 // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
-                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, length), client!), received);
+                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, length), client!), counted);
             }
         }
 
