@@ -43,10 +43,8 @@ internal sealed partial class UdpAssociation
             return ClientDatagramRoute.Dropped;
         }
 
-        // The client's loop handles one datagram at a time: OnSentToDestination, which follows, reads this.
-        _upstreamHeaderUp = headerLength;
         return OutboundFor(relay, datagram.Length - headerLength) is { } outbound
-            ? ClientDatagramRoute.SendTo(outbound, relay, 0, datagram.Length)
+            ? ClientDatagramRoute.SendWithHeaderTo(outbound, relay, datagram.Length, headerLength)
             : ClientDatagramRoute.Dropped;
     }
 
@@ -73,12 +71,14 @@ internal sealed partial class UdpAssociation
     /// <summary>
     /// A datagram from the upstream side, read at <see cref="DatagramPump.ReplyHeaderRoom"/>: sent to the client whole
     /// when it comes from the upstream's relay and is a well-formed SOCKS5 UDP datagram, else dropped (counted).
+    /// <paramref name="payloadBytes"/> is what it counts as: its payload, the upstream's header not counted.
     /// </summary>
-    private int PrepareFromUpstream(Span<byte> buffer, int length, SocketAddress source, SocketAddress relay)
+    private int PrepareFromUpstream(Span<byte> buffer, int length, SocketAddress source, SocketAddress relay, out int payloadBytes)
     {
         if (!source.Equals(relay))
         {
             _statistics.CountForeignSource();
+            payloadBytes = 0;
             return -1;
         }
 
@@ -87,17 +87,18 @@ internal sealed partial class UdpAssociation
         if (!Socks5UdpHeader.TryParse(datagram, out Socks5UdpHeader header, out int headerLength, out _) || header.Fragment != 0)
         {
             _statistics.CountMalformed();
+            payloadBytes = 0;
             return -1;
         }
 
         if (_downloadPacer is not null && !_downloadPacer.TryTakeAll(length - headerLength))
         {
             _statistics.CountOverRate();
+            payloadBytes = 0;
             return -1;
         }
 
-        // The one loop on the socket toward the relay handles one datagram at a time: OnSentToClient, which follows, reads this.
-        _upstreamHeaderDown = headerLength;
+        payloadBytes = length - headerLength;
         return DatagramPump.ReplyHeaderRoom;
     }
 }

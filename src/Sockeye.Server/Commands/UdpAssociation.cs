@@ -67,11 +67,8 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     private PooledBufferWriter? _wrapWriterV4;
     private PooledBufferWriter? _wrapWriterV6;
 
-    // Through an upstream (UdpAssociation.Upstream.cs): the upstream's relay, and the header lengths of the datagram each
-    // direction's loop is handling (one loop per direction: the client's socket, and the one socket toward the relay).
+    // Through an upstream (UdpAssociation.Upstream.cs): the upstream's relay.
     private SocketAddress? _upstreamRelay;
-    private int _upstreamHeaderUp;
-    private int _upstreamHeaderDown;
     private long _lastActivityTimestamp;
     private long _bytesUp;
     private long _bytesDown;
@@ -246,7 +243,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         if (taken)
         {
             _statistics.CountFromClient();
-            Interlocked.Add(ref _bytesUp, payloadBytes - _upstreamHeaderUp);
+            Interlocked.Add(ref _bytesUp, payloadBytes);
         }
         else
         {
@@ -259,7 +256,7 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         if (taken)
         {
             _statistics.CountToClient();
-            Interlocked.Add(ref _bytesDown, payloadBytes - _upstreamHeaderDown);
+            Interlocked.Add(ref _bytesDown, payloadBytes);
         }
         else
         {
@@ -334,20 +331,23 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
     /// <summary>
     /// For a datagram of <paramref name="payloadLength"/> bytes from a destination, read at
     /// <see cref="DatagramPump.ReplyHeaderRoom"/> in <paramref name="buffer"/>: writes the header naming
-    /// <paramref name="source"/> in front of it and returns where the datagram for the client starts, and the client's
-    /// address; -1 when it is dropped (no client port known yet, or over the download rate, counted).
+    /// <paramref name="source"/> in front of it and returns where the datagram for the client starts, the client's
+    /// address, and the bytes it counts as once sent (an upstream's header not counted); -1 when it is dropped (no
+    /// client port known yet, or over the download rate, counted).
     /// </summary>
-    int IDatagramRelay.PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length)
+    int IDatagramRelay.PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length,
+        out int countedBytes)
     {
         client = _clientSocketAddress;
         length = 0;
+        countedBytes = payloadLength;
         if (client is null)
         {
             return -1;
         }
 
         int start = _upstreamRelay is not null
-            ? PrepareFromUpstream(buffer, payloadLength, source, _upstreamRelay)
+            ? PrepareFromUpstream(buffer, payloadLength, source, _upstreamRelay, out countedBytes)
             : PrepareFromDestination(buffer, payloadLength, source);
         if (start < 0)
         {

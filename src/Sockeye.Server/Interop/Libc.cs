@@ -26,7 +26,7 @@ internal static unsafe partial class Libc
     public const int SolIp = 0;
     public const int IpBindAddressNoPort = 24;
 
-    // recv(2), send(2), recvfrom(2), sendto(2), shutdown(2)
+    // recv(2), send(2), recvfrom(2), sendto(2), recvmmsg(2), sendmmsg(2), shutdown(2)
     public const int MsgPeek = 0x2;
     public const int MsgDontwait = 0x40;
     public const int MsgNosignal = 0x4000;
@@ -63,6 +63,61 @@ internal static unsafe partial class Libc
     {
         public int OnOff;
         public int Seconds;
+    }
+
+    /// <summary><c>struct iovec</c>: one piece of a message's data.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 16)]
+    public struct IoVec
+    {
+        [FieldOffset(0)]
+        public byte* Base;
+
+        [FieldOffset(8)]
+        public nuint Length;
+    }
+
+    /// <summary>
+    /// <c>struct msghdr</c> on 64-bit Linux (x86-64 and arm64 alike): 56 bytes, with 4 bytes of padding after
+    /// <see cref="NameLength"/> and after <see cref="Flags"/>. musl declares the two lengths as an <c>int</c> and padding;
+    /// little-endian, its bytes are the same for values that fit.
+    /// </summary>
+    [StructLayout(LayoutKind.Explicit, Size = 56)]
+    public struct MsgHdr
+    {
+        [FieldOffset(0)]
+        public byte* Name;
+
+        [FieldOffset(8)]
+        public int NameLength;
+
+        [FieldOffset(16)]
+        public IoVec* Iov;
+
+        [FieldOffset(24)]
+        public nuint IovLength;
+
+        [FieldOffset(32)]
+        public void* Control;
+
+        [FieldOffset(40)]
+        public nuint ControlLength;
+
+        [FieldOffset(48)]
+        public int Flags;
+    }
+
+    /// <summary>
+    /// <c>struct mmsghdr</c> of recvmmsg(2) and sendmmsg(2): a <see cref="MsgHdr"/> and the bytes that message moved,
+    /// 64 bytes with the padding that aligns the next one.
+    /// </summary>
+    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    public struct MMsgHdr
+    {
+        [FieldOffset(0)]
+        public MsgHdr Header;
+
+        [FieldOffset(56)]
+        public uint Length;
     }
 
     /// <summary><c>struct rlimit</c> (64-bit <c>rlim_t</c>).</summary>
@@ -115,6 +170,14 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint sendto(int fd, byte* buffer, nuint length, int flags, byte* address, int addressLength);
+
+    /// <summary>Up to <paramref name="count"/> datagrams in one call; <paramref name="timeout"/> is null with <see cref="MsgDontwait"/>.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+    /// <summary>Sends the first messages of <paramref name="messages"/>; fewer than <paramref name="count"/> when one is refused (its error is lost unless it is the first).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sendmmsg(int fd, MMsgHdr* messages, uint count, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int shutdown(int fd, int how);

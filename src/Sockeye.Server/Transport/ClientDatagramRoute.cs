@@ -10,10 +10,12 @@ namespace Sockeye.Server.Transport;
 /// </summary>
 internal readonly struct ClientDatagramRoute
 {
-    private ClientDatagramRoute(int payloadOffset, int payloadLength, Socket? outbound, SocketAddress? destination, string? hostName, ushort port)
+    private ClientDatagramRoute(int payloadOffset, int payloadLength, Socket? outbound, SocketAddress? destination, string? hostName, ushort port,
+        int countedBytes)
     {
         PayloadOffset = payloadOffset;
         PayloadLength = payloadLength;
+        CountedBytes = countedBytes;
         Outbound = outbound;
         Destination = destination;
         HostName = hostName;
@@ -31,6 +33,13 @@ internal readonly struct ClientDatagramRoute
     /// and its plaintext is shorter than what was received.
     /// </summary>
     public int PayloadLength { get; }
+
+    /// <summary>
+    /// The bytes the datagram counts as once sent (<see cref="IDatagramRelay.OnSentToDestination"/>):
+    /// <see cref="PayloadLength"/>, less the SOCKS header sent in front of the payload through an upstream. Carried
+    /// with each datagram, not kept by the relay, so that a pump may route a whole batch before it sends any.
+    /// </summary>
+    public int CountedBytes { get; }
 
     /// <summary>The socket to send the payload on, when it is to be sent now.</summary>
     public Socket? Outbound { get; }
@@ -54,9 +63,16 @@ internal readonly struct ClientDatagramRoute
 
     /// <summary>Send the payload at <paramref name="payloadOffset"/> out of <paramref name="outbound"/> to <paramref name="destination"/>.</summary>
     public static ClientDatagramRoute SendTo(Socket outbound, SocketAddress destination, int payloadOffset, int payloadLength) =>
-        new(payloadOffset, payloadLength, outbound, destination, null, 0);
+        new(payloadOffset, payloadLength, outbound, destination, null, 0, payloadLength);
+
+    /// <summary>
+    /// Send the whole datagram of <paramref name="datagramLength"/> bytes (a SOCKS header of <paramref name="headerLength"/> and its
+    /// payload) out of <paramref name="outbound"/> to <paramref name="destination"/>, counting the payload alone.
+    /// </summary>
+    public static ClientDatagramRoute SendWithHeaderTo(Socket outbound, SocketAddress destination, int datagramLength, int headerLength) =>
+        new(0, datagramLength, outbound, destination, null, 0, datagramLength - headerLength);
 
     /// <summary>Resolve <paramref name="hostName"/> first; the payload is at <paramref name="payloadOffset"/>.</summary>
     public static ClientDatagramRoute ResolveFirst(string hostName, ushort port, int payloadOffset, int payloadLength) =>
-        new(payloadOffset, payloadLength, null, null, hostName, port);
+        new(payloadOffset, payloadLength, null, null, hostName, port, payloadLength);
 }

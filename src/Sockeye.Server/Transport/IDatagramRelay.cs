@@ -8,8 +8,9 @@ namespace Sockeye.Server.Transport;
 /// its route, the rules, the rate, the counts) and none of its I/O. The pump receives, asks, and sends.
 /// </summary>
 /// <remarks>
-/// The datagrams of one socket come one at a time; the client's and a destination's may come at once, on different
-/// threads. Nothing here blocks, and only <see cref="ResolveAsync"/> waits.
+/// The datagrams of one socket come in order, one call at a time (a pump may route or prepare several before it sends
+/// them, so nothing about one datagram is kept between calls); the client's and a destination's may come at once, on
+/// different threads. Nothing here blocks, and only <see cref="ResolveAsync"/> waits.
 /// </remarks>
 internal interface IDatagramRelay
 {
@@ -37,20 +38,27 @@ internal interface IDatagramRelay
     /// </summary>
     ValueTask<ClientDatagramRoute> ResolveAsync(ReadOnlyMemory<byte> datagram, ClientDatagramRoute route, CancellationToken cancellationToken);
 
-    /// <summary>A payload of <paramref name="payloadBytes"/> was handed to the kernel toward its destination (<paramref name="taken"/>), or refused.</summary>
+    /// <summary>
+    /// A datagram that counts as <paramref name="payloadBytes"/> (its route's <see cref="ClientDatagramRoute.CountedBytes"/>)
+    /// was handed to the kernel toward its destination (<paramref name="taken"/>), or refused. Calls come in the order
+    /// the datagrams were routed, though a pump may route several before it sends any.
+    /// </summary>
     void OnSentToDestination(bool taken, int payloadBytes);
 
     /// <summary>
     /// For a datagram of <paramref name="payloadLength"/> bytes from <paramref name="source"/>, read into
     /// <paramref name="buffer"/> at <see cref="DatagramPump.ReplyHeaderRoom"/> (with <see cref="ClientFramingBytes"/>
     /// to spare behind it): writes the header naming its source in front of it and returns where the datagram for the
-    /// client starts, its <paramref name="length"/>, and the client's address; -1 when it is dropped.
+    /// client starts, its <paramref name="length"/>, the client's address, and the bytes it counts as once sent
+    /// (<paramref name="countedBytes"/>, for <see cref="OnSentToClient"/>); -1 when it is dropped.
     /// </summary>
-    int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length);
+    int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length, out int countedBytes);
 
     /// <summary>
-    /// A datagram with a payload of <paramref name="payloadBytes"/> (its header not counted) was handed to the kernel
-    /// toward the client (<paramref name="taken"/>), or refused.
+    /// A datagram with a payload of <paramref name="payloadBytes"/> (the <c>countedBytes</c> of
+    /// <see cref="PrepareForClient"/>: headers not counted) was handed to the kernel toward the client
+    /// (<paramref name="taken"/>), or refused. Calls come in the order the datagrams were prepared, though a pump may
+    /// prepare several before it sends any.
     /// </summary>
     void OnSentToClient(bool taken, int payloadBytes);
 }

@@ -470,6 +470,55 @@ public abstract class UdpAssociationTests
         await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedToClients == Total);
     }
 
+    [Fact]
+    public async Task Associate_BurstWithANameToResolveInItsMiddle_EveryDatagramArrivesInOrderBothWaysAndIsCounted()
+    {
+        const int Burst = 64;
+        var resolver = new GatedResolver(IPAddress.Loopback);
+        await using TestServer server = await StartServerAsync(resolver: resolver);
+        using var destination = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 1 << 20 };
+        destination.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var destinationEndPoint = (IPEndPoint)destination.LocalEndPoint!;
+        using UdpAssociateClient client = await UdpAssociateClient.OpenAsync(server.EndPoint);
+        client.Udp.ReceiveBufferSize = 1 << 20;
+
+        byte[] byAddress = UdpAssociateClient.Header(destinationEndPoint);
+        byte[] byName = UdpAssociateClient.Header("burst.test", destinationEndPoint.Port);
+        List<byte[]> payloads = [];
+        for (int i = 0; i < Burst; i++)
+        {
+            // From the tenth on, every third goes by name: the first of them waits for the lookup, with all behind it.
+            payloads.Add([(byte)i, .. Enumerable.Repeat((byte)i, i * 5)]);
+            await client.SendAsync([.. i >= 10 && i % 3 == 1 ? byName : byAddress, .. payloads[i]]);
+        }
+
+        await resolver.Started.DefaultTimeout();
+        resolver.Answer();
+        byte[] buffer = new byte[2048];
+        EndPoint relayOutbound = new IPEndPoint(IPAddress.Any, 0);
+        for (int i = 0; i < Burst; i++)
+        {
+            SocketReceiveFromResult result = await destination.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout();
+            Assert.Equal(payloads[i], buffer[..result.ReceivedBytes]);
+            relayOutbound = result.RemoteEndPoint;
+        }
+
+        // The answers in a burst of their own, queued faster than one at a time.
+        foreach (byte[] payload in payloads)
+        {
+            destination.SendTo(payload, relayOutbound);
+        }
+
+        for (int i = 0; i < Burst; i++)
+        {
+            AssertDatagram([.. byAddress, .. payloads[i]], await client.ReceiveAsync(TestTimeouts.Default));
+        }
+
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedFromClients == Burst);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.UdpStatistics.ForwardedToClients == Burst);
+        Assert.Equal(1, resolver.Count);
+    }
+
 
     private static void AssertDatagram(byte[] expected, byte[]? actual)
     {
@@ -484,6 +533,28 @@ public abstract class UdpAssociationTests
     {
         public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
             Task.FromException<IPAddress[]>(new InvalidOperationException("a resolver bug"));
+    }
+
+    /// <summary>Answers every lookup with <paramref name="answer"/>, once <see cref="Answer"/> lets it.</summary>
+    private sealed class GatedResolver(IPAddress answer) : IHostResolver
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public Task Started => _started.Task;
+
+        public void Answer() => _answered.TrySetResult();
+
+        public async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _count);
+            _started.TrySetResult();
+            await _answered.Task.WaitAsync(cancellationToken);
+            return [answer];
+        }
     }
 
     private sealed class CountingResolver(IPAddress answer) : IHostResolver

@@ -20,7 +20,7 @@ internal interface IReadinessHandler
 {
     /// <summary>
     /// Reads what the socket has, without blocking, and returns. <paramref name="scratch"/> is the loop's own buffer,
-    /// valid only during this call. The socket stays registered level-triggered, so a handler that leaves data behind
+    /// valid only during this call, and pinned for the loop's life (so its address may be handed to the kernel). The socket stays registered level-triggered, so a handler that leaves data behind
     /// (to be fair to the loop's other sockets) is called again.
     /// </summary>
     void OnReadable(Span<byte> scratch);

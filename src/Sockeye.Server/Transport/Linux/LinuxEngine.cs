@@ -40,7 +40,7 @@ internal sealed class LinuxEngine : TransportEngine
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         Pipes = new SplicePipePool(SplicePipeBytes, descriptors.SplicePipes);
-        _udpLoopScratchBytes = DatagramPump.BufferBytesForEitherDirection(options.Udp.MaxDatagramBytes);
+        _udpLoopScratchBytes = DatagramBatch.ScratchBytes(DatagramPump.BufferBytesForEitherDirection(options.Udp.MaxDatagramBytes));
         _nextTcpLoop = NextTcpLoop;
     }
 

@@ -11,10 +11,13 @@ namespace Sockeye.Server.Transport.Linux;
 /// wake-up.
 /// </summary>
 /// <remarks>
-/// Datagrams are read into the loop's own buffer, so an association holds no buffer at all. A datagram to a name not in
-/// the route cache is the one exception to running on the loop: it is copied, the client socket is paused, and the name
-/// is resolved on the thread pool; the datagram is then forwarded and the client socket resumed, so datagrams still
-/// leave in the order they came and a burst waits in the kernel's buffer, as with the portable pump.
+/// Datagrams are read into the loop's own buffer, so an association holds no buffer at all, up to
+/// <see cref="DatagramBatch.Capacity"/> per recvmmsg(2), and those that go on leave a run per sendmmsg(2): one system
+/// call each way for a burst rather than two per datagram. A datagram to a name not in the route cache is the one
+/// exception to running on the loop: it and the datagrams read with it behind it are copied, the client socket is
+/// paused, and the name is resolved on the thread pool; the datagram is then forwarded, the rest are routed in order on
+/// the loop, and the client socket resumed, so datagrams still leave in the order they came and a burst waits in the
+/// kernel's buffer, as with the portable pump.
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : DatagramPump(relay)
@@ -27,6 +30,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
     private readonly List<EpollRegistration> _registrations = [];
     private EpollRegistration? _clientRegistration;
     private Task _pendingResolution = Task.CompletedTask;
+    private volatile bool _waitingForLookup;
     private TaskCompletionSource? _ended;
     private CancellationToken _cancellationToken;
     private bool _leftLoop;
@@ -48,6 +52,13 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
                 {
                     _clientRegistration = loop.Register(Relay.ClientSocket, new ClientReadiness(this));
                     _registrations.Add(_clientRegistration);
+
+                    // Datagrams already queued are handled as soon as the socket is on the loop, before the line above
+                    // has stored its registration: a lookup that started meanwhile could not pause it.
+                    if (_waitingForLookup)
+                    {
+                        _clientRegistration.Pause();
+                    }
                 }
             }
 
@@ -101,35 +112,159 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
     }
 
     /// <summary>
-    /// Handles one datagram from the relay socket. Returns false when the client socket was paused for a name lookup,
-    /// in which case nothing more may be read from it on this turn.
+    /// Routes the <paramref name="count"/> datagrams <paramref name="batch"/> received on the relay socket, in order, and
+    /// sends those that go somewhere, a run of them per sendmmsg(2). Returns false when the client socket was paused for
+    /// a name lookup: the datagram that needs it and those behind it, already read, are copied and handled after the
+    /// lookup, in order, and nothing more may be read from the socket on this turn.
     /// </summary>
-    private bool OnClientDatagram(Span<byte> datagram, SocketAddress source)
+    private bool OnClientDatagrams(DatagramBatch batch, int count, SocketAddress source)
     {
-        ClientDatagramRoute route = Relay.RouteFromClient(datagram, source);
-        if (route.NeedsResolving)
+        Socket? outbound = null;
+        int outgoing = 0;
+        for (int i = 0; i < count; i++)
         {
-            _clientRegistration?.Pause();
-            byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
-            datagram.CopyTo(copy);
-            _pendingResolution = ResolveThenForwardAsync(copy, datagram.Length, route);
-            return false;
+            batch.CopySource(i, source);
+            ClientDatagramRoute route = Relay.RouteFromClient(batch.Slot(i)[..batch.ReceivedLength(i)], source);
+            if (route.NeedsResolving)
+            {
+                // Those routed before it leave first: datagrams leave in the order they came.
+                SendToDestinations(batch, outbound, outgoing);
+                PauseClient();
+                _pendingResolution = ResolveThenForwardAsync(WaitingDatagrams.CopyFrom(batch, i, count, source.Family), route);
+                return false;
+            }
+
+            if (!route.CanSend)
+            {
+                continue;
+            }
+
+            // One call sends on one socket: the run so far leaves before one for the other family's socket.
+            if (outgoing > 0 && route.Outbound != outbound)
+            {
+                SendToDestinations(batch, outbound, outgoing);
+                outgoing = 0;
+            }
+
+            outbound = route.Outbound;
+            batch.SetOutgoing(outgoing++, i, route.PayloadOffset, route.PayloadLength, route.Destination, route.CountedBytes);
         }
 
-        Forward(datagram, route);
+        SendToDestinations(batch, outbound, outgoing);
         return true;
     }
 
-    private async Task ResolveThenForwardAsync(byte[] datagram, int length, ClientDatagramRoute route)
+    /// <summary>Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> on <paramref name="outbound"/>, and counts each.</summary>
+    private void SendToDestinations(DatagramBatch batch, Socket? outbound, int count)
+    {
+        int next = 0;
+        while (next < count)
+        {
+            int sent = batch.Send(outbound!, next, count - next);
+
+            // A message refused (a full buffer, no route) is counted as not taken, and those behind it get their own try,
+            // as each would have with a sendto(2) of its own. UDP drops, and the association goes on.
+            if (sent == 0)
+            {
+                Relay.OnSentToDestination(false, batch.Tag(next++));
+                continue;
+            }
+
+            for (int end = next + sent; next < end; next++)
+            {
+                Relay.OnSentToDestination(true, batch.Tag(next));
+            }
+        }
+    }
+
+    /// <summary>Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> to the client, and counts each.</summary>
+    private void SendToClient(DatagramBatch batch, int count)
+    {
+        Socket relaySocket = Relay.ClientSocket;
+        int next = 0;
+        while (next < count)
+        {
+            int sent = batch.Send(relaySocket, next, count - next);
+
+            // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
+            if (sent == 0)
+            {
+                Relay.OnSentToClient(false, batch.Tag(next++));
+                continue;
+            }
+
+            for (int end = next + sent; next < end; next++)
+            {
+                Relay.OnSentToClient(true, batch.Tag(next));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Resolves the first of <paramref name="waiting"/> (<paramref name="route"/> names it), forwards it, then routes the
+    /// rest in order, each one that needs a lookup waiting for it; the client socket is resumed once all are handled.
+    /// </summary>
+    private async Task ResolveThenForwardAsync(WaitingDatagrams waiting, ClientDatagramRoute route)
     {
         try
         {
-            route = await Relay.ResolveAsync(datagram.AsMemory(0, length), route, _cancellationToken).ConfigureAwait(false);
-            Forward(datagram.AsSpan(0, length), route);
+            int next = 0;
+            while (true)
+            {
+                route = await Relay.ResolveAsync(waiting.Datagram(next), route, _cancellationToken).ConfigureAwait(false);
+                Forward(waiting.Datagram(next).Span, route);
+                if (++next == waiting.Count)
+                {
+                    return;
+                }
+
+                // Every datagram from the client is routed on the loop's thread, as RouteFromClient expects (it unwraps
+                // GSSAPI's datagrams with the context the loop wraps with): the rest of the batch is routed there too.
+                await loop.Yield();
+                if (_cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                for (; next < waiting.Count; next++)
+                {
+                    route = Relay.RouteFromClient(waiting.Datagram(next).Span, waiting.Source(next));
+                    if (route.NeedsResolving)
+                    {
+                        break;
+                    }
+
+                    Forward(waiting.Datagram(next).Span, route);
+                }
+
+                if (next == waiting.Count)
+                {
+                    return;
+                }
+            }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(datagram);
+            waiting.Dispose();
+            ResumeClient();
+        }
+    }
+
+    /// <summary>Stops reading the client socket while a lookup waits (rare: under the registration lock).</summary>
+    private void PauseClient()
+    {
+        lock (_registrationLock)
+        {
+            _waitingForLookup = true;
+            _clientRegistration?.Pause();
+        }
+    }
+
+    private void ResumeClient()
+    {
+        lock (_registrationLock)
+        {
+            _waitingForLookup = false;
             _clientRegistration?.Resume();
         }
     }
@@ -141,35 +276,46 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
             // Not taken: a destination that answered with ICMP unreachable, a full buffer, no route. UDP drops, and the
             // association goes on.
             ReadOnlySpan<byte> payload = datagram.Slice(route.PayloadOffset, route.PayloadLength);
-            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), payload.Length);
+            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), route.CountedBytes);
         }
     }
 
-    /// <summary>Client → destination, on the loop's thread.</summary>
+    /// <summary>Client → destination, on the loop's thread, a batch of datagrams per system call.</summary>
     private sealed class ClientReadiness(LoopDatagramPump pump) : IReadinessHandler
     {
         private readonly SocketAddress _source = new(pump.Relay.ClientSocket.AddressFamily);
 
         public void OnReadable(Span<byte> scratch)
         {
-            Socket relaySocket = pump.Relay.ClientSocket;
-            Span<byte> buffer = scratch[..Math.Min(scratch.Length, LargestFromClient(pump.Relay.MaxPayloadBytes))];
-            for (int turn = 0; turn < DatagramsPerTurn; turn++)
+            if (pump._waitingForLookup)
             {
-                int received = RawDatagram.ReceiveFrom(relaySocket, buffer, _source, out SocketError error);
+                // Called again before RunAsync could pause the socket: nothing is read until the lookup is done.
+                return;
+            }
+
+            Socket relaySocket = pump.Relay.ClientSocket;
+            var batch = new DatagramBatch(scratch);
+            int room = Math.Min(batch.SlotBytes, LargestFromClient(pump.Relay.MaxPayloadBytes));
+            for (int budget = DatagramsPerTurn; budget > 0;)
+            {
+                int asked = Math.Min(budget, DatagramBatch.Capacity);
+                int received = batch.Receive(relaySocket, asked, 0, room, out SocketError error);
                 if (received < 0)
                 {
                     if (error == SocketError.SocketError)
                     {
                         // An error queued for an earlier datagram (ICMP): consumed by that read; go on.
+                        budget--;
                         continue;
                     }
 
                     return;
                 }
 
-                if (!pump.OnClientDatagram(buffer[..received], _source))
+                budget -= received;
+                if (!pump.OnClientDatagrams(batch, received, _source) || received < asked)
                 {
+                    // Paused for a lookup, or the queue ran dry: level-triggered, the loop calls again when more comes.
                     return;
                 }
             }
@@ -178,7 +324,10 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         public void OnRemovedAfterFault() => pump.OnLoopFault();
     }
 
-    /// <summary>Destination → client: the datagram is read behind room for its header, which is then written in place.</summary>
+    /// <summary>
+    /// Destination → client, a batch of datagrams per system call: each datagram is read behind room for its header,
+    /// which is then written in place.
+    /// </summary>
     private sealed class DestinationReadiness(LoopDatagramPump pump, Socket socket) : IReadinessHandler
     {
         private readonly SocketAddress _source = new(socket.AddressFamily);
@@ -186,31 +335,109 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         public void OnReadable(Span<byte> scratch)
         {
             IDatagramRelay relay = pump.Relay;
-            int room = Math.Min(scratch.Length - ReplyHeaderRoom - relay.ClientFramingBytes, relay.MaxPayloadBytes);
-            for (int turn = 0; turn < DatagramsPerTurn; turn++)
+            var batch = new DatagramBatch(scratch);
+            int room = Math.Min(batch.SlotBytes - ReplyHeaderRoom - relay.ClientFramingBytes, relay.MaxPayloadBytes);
+            for (int budget = DatagramsPerTurn; budget > 0;)
             {
-                int received = RawDatagram.ReceiveFrom(socket, scratch.Slice(ReplyHeaderRoom, room), _source, out SocketError error);
+                int asked = Math.Min(budget, DatagramBatch.Capacity);
+                int received = batch.Receive(socket, asked, ReplyHeaderRoom, room, out SocketError error);
                 if (received < 0)
                 {
                     if (error == SocketError.SocketError)
                     {
+                        budget--;
                         continue;
                     }
 
                     return;
                 }
 
-                int start = relay.PrepareForClient(scratch, received, _source, out SocketAddress? client, out int length);
-                if (start < 0)
+                budget -= received;
+                int outgoing = 0;
+                for (int i = 0; i < received; i++)
                 {
-                    continue;
+                    batch.CopySource(i, _source);
+                    int start = relay.PrepareForClient(batch.Slot(i), batch.ReceivedLength(i), _source, out SocketAddress? client, out int length, out int counted);
+                    if (start >= 0)
+                    {
+                        batch.SetOutgoing(outgoing++, i, start, length, client!, counted);
+                    }
                 }
 
-                // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
-                relay.OnSentToClient(RawDatagram.SendTo(relay.ClientSocket, scratch.Slice(start, length), client!), received);
+                pump.SendToClient(batch, outgoing);
+                if (received < asked)
+                {
+                    return;
+                }
             }
         }
 
         public void OnRemovedAfterFault() => pump.OnLoopFault();
+    }
+
+    /// <summary>
+    /// Datagrams from the client that a batch had read when one of them needed a name looked up: copied, with their
+    /// sources, into one pooled array for the length of the lookup (the loop's buffer is the next socket's as soon as the
+    /// handler returns). The one allocation of the datagram path, and only for a name not in the route cache.
+    /// </summary>
+    private sealed class WaitingDatagrams : IDisposable
+    {
+        private readonly SocketAddress[] _sources;
+        private readonly int[] _offsets;
+        private readonly int[] _lengths;
+        private byte[]? _data;
+
+        private WaitingDatagrams(int count, int bytes, AddressFamily family)
+        {
+            Count = count;
+            _sources = new SocketAddress[count];
+            for (int i = 0; i < count; i++)
+            {
+                _sources[i] = new SocketAddress(family);
+            }
+
+            _offsets = new int[count];
+            _lengths = new int[count];
+            _data = ArrayPool<byte>.Shared.Rent(bytes);
+        }
+
+        public int Count { get; }
+
+        /// <summary>Datagrams <paramref name="first"/> to <paramref name="end"/> (excluded) of <paramref name="batch"/>, copied.</summary>
+        public static WaitingDatagrams CopyFrom(DatagramBatch batch, int first, int end, AddressFamily family)
+        {
+            int bytes = 0;
+            for (int i = first; i < end; i++)
+            {
+                bytes += batch.ReceivedLength(i);
+            }
+
+            var waiting = new WaitingDatagrams(end - first, bytes, family);
+            for (int i = first, offset = 0; i < end; i++)
+            {
+                int length = batch.ReceivedLength(i);
+                batch.Slot(i)[..length].CopyTo(waiting._data.AsSpan(offset));
+                batch.CopySource(i, waiting._sources[i - first]);
+                waiting._offsets[i - first] = offset;
+                waiting._lengths[i - first] = length;
+                offset += length;
+            }
+
+            return waiting;
+        }
+
+        public Memory<byte> Datagram(int index) => _data.AsMemory(_offsets[index], _lengths[index]);
+
+        public SocketAddress Source(int index) => _sources[index];
+
+        public void Dispose()
+        {
+            byte[]? data = _data;
+            _data = null;
+            if (data is not null)
+            {
+                ArrayPool<byte>.Shared.Return(data);
+            }
+        }
     }
 }

@@ -87,7 +87,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToDestination(taken, route.PayloadLength);
+                Relay.OnSentToDestination(taken, route.CountedBytes);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -126,7 +126,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     continue;
                 }
 
-                int start = Relay.PrepareForClient(buffer, received, source, out SocketAddress? client, out int length);
+                int start = Relay.PrepareForClient(buffer, received, source, out SocketAddress? client, out int length, out int countedBytes);
                 if (start < 0)
                 {
                     continue;
@@ -144,7 +144,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToClient(taken, received);
+                Relay.OnSentToClient(taken, countedBytes);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

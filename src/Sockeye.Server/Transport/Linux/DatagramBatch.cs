@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Sockeye.Server.Interop;
+using static Sockeye.Server.Interop.Libc;
+
+namespace Sockeye.Server.Transport.Linux;
+
+/// <summary>
+/// Up to <see cref="Capacity"/> datagrams moved by one recvmmsg(2) or sendmmsg(2), laid out in an event loop's scratch
+/// buffer: the message headers, their iovecs, their addresses and a number for each (<see cref="Tag"/>), then one slot
+/// of <see cref="SlotBytes"/> per datagram. Nothing is allocated: the loop's buffer is allocated once, pinned, so the
+/// pointers written into it stay valid from one call to the next.
+/// </summary>
+/// <remarks>
+/// The datagrams received are sent from where they were read. Message <c>j</c> of a send is built from the datagram of
+/// slot <c>i ≥ j</c>, after everything the receive left for <c>j</c> (its length, its source) has been read, so one
+/// set of headers serves both calls.
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal readonly unsafe ref struct DatagramBatch
+{
+    /// <summary>The most datagrams one call moves.</summary>
+    public const int Capacity = 32;
+
+    // sockaddr_in6 is 28 bytes, the largest address a UDP socket of either family reads or sends; 32 keeps alignment.
+    private const int AddressBytes = 32;
+    private const int TagBytes = 8;
+    private const int HeaderBytesPerMessage = 64 + 16 + AddressBytes + TagBytes;
+
+    private readonly MMsgHdr* _messages;
+    private readonly IoVec* _vectors;
+    private readonly byte* _addresses;
+    private readonly int* _tags;
+    private readonly byte* _slots;
+
+    /// <summary>
+    /// The batch over <paramref name="scratch"/>, which must be pinned for as long as the loop lives (an
+    /// <see cref="EpollLoop"/>'s is) and at least <see cref="ScratchBytes"/> of a one-byte slot long.
+    /// </summary>
+    public DatagramBatch(Span<byte> scratch)
+    {
+        Debug.Assert(scratch.Length >= ScratchBytes(1), "The loop's scratch holds no batch.");
+        SlotBytes = (scratch.Length / Capacity) - HeaderBytesPerMessage;
+        byte* start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(scratch));
+        Debug.Assert((nuint)start % 8 == 0, "Message headers must be aligned.");
+        _messages = (MMsgHdr*)start;
+        _vectors = (IoVec*)(start + (Capacity * sizeof(MMsgHdr)));
+        _addresses = (byte*)(_vectors + Capacity);
+        _tags = (int*)(_addresses + (Capacity * AddressBytes));
+        _slots = start + (Capacity * HeaderBytesPerMessage);
+    }
+
+    /// <summary>The room each datagram has.</summary>
+    public int SlotBytes { get; }
+
+    /// <summary>The scratch an event loop needs for batches of datagrams up to <paramref name="slotBytes"/> each.</summary>
+    public static int ScratchBytes(int slotBytes) => Capacity * (HeaderBytesPerMessage + slotBytes);
+
+    /// <summary>The slot of datagram <paramref name="index"/>: where it was received, and where it is sent from.</summary>
+    public Span<byte> Slot(int index) => new(_slots + ((long)index * SlotBytes), SlotBytes);
+
+    /// <summary>
+    /// Receives up to <paramref name="count"/> datagrams, each at <paramref name="dataOffset"/> in its slot and
+    /// truncated to <paramref name="dataBytes"/>, as recvfrom(2) truncates. Returns how many came, or -1 with
+    /// <paramref name="error"/> set: <see cref="SocketError.WouldBlock"/> when nothing is queued,
+    /// <see cref="SocketError.OperationAborted"/> once the socket is closed, <see cref="SocketError.SocketError"/> for an
+    /// error queued by ICMP or any other failure (as <see cref="RawDatagram.ReceiveFrom"/>).
+    /// </summary>
+    public int Receive(Socket socket, int count, int dataOffset, int dataBytes, out SocketError error)
+    {
+        Debug.Assert(count is > 0 and <= Capacity && dataOffset + dataBytes <= SlotBytes);
+        for (int i = 0; i < count; i++)
+        {
+            _vectors[i] = new IoVec { Base = _slots + ((long)i * SlotBytes) + dataOffset, Length = (nuint)dataBytes };
+            _messages[i] = new MMsgHdr { Header = new MsgHdr { Name = Address(i), NameLength = AddressBytes, Iov = _vectors + i, IovLength = 1 } };
+        }
+
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
+        if (handle is null)
+        {
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+
+        try
+        {
+            while (true)
+            {
+                // Nothing waits: a queue emptied partway ends the call with what came. An error met after the first
+                // datagram is kept by the kernel for the next call.
+                int received = recvmmsg((int)handle.DangerousGetHandle(), _messages, (uint)count, MsgDontwait, null);
+                if (received >= 0)
+                {
+                    error = SocketError.Success;
+                    return received;
+                }
+
+                int errno = Libc.LastError;
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                error = errno == Errno.EAGAIN ? SocketError.WouldBlock : SocketError.SocketError;
+                return -1;
+            }
+        }
+        finally
+        {
+            handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>The length of received datagram <paramref name="index"/>: no more than the room it was given.</summary>
+    public int ReceivedLength(int index) => (int)_messages[index].Length;
+
+    /// <summary>Copies the sender of received datagram <paramref name="index"/> into <paramref name="source"/>.</summary>
+    public void CopySource(int index, SocketAddress source)
+    {
+        Span<byte> into = source.Buffer.Span;
+        int size = Math.Min(_messages[index].Header.NameLength, into.Length);
+        new ReadOnlySpan<byte>(Address(index), size).CopyTo(into);
+        source.Size = size;
+    }
+
+    /// <summary>
+    /// Makes message <paramref name="message"/> of the next <see cref="Send"/> the <paramref name="length"/> bytes at
+    /// <paramref name="offset"/> in slot <paramref name="slot"/> (not before it), to <paramref name="destination"/>,
+    /// with <paramref name="tag"/> kept for the caller's accounting.
+    /// </summary>
+    public void SetOutgoing(int message, int slot, int offset, int length, SocketAddress destination, int tag)
+    {
+        Debug.Assert(message <= slot && offset + length <= SlotBytes);
+        ReadOnlySpan<byte> address = destination.Buffer.Span[..destination.Size];
+        Debug.Assert(address.Length <= AddressBytes);
+        address.CopyTo(new Span<byte>(Address(message), AddressBytes));
+        _vectors[message] = new IoVec { Base = _slots + ((long)slot * SlotBytes) + offset, Length = (nuint)length };
+        _messages[message] = new MMsgHdr { Header = new MsgHdr { Name = Address(message), NameLength = address.Length, Iov = _vectors + message, IovLength = 1 } };
+        _tags[message] = tag;
+    }
+
+    /// <summary>The number given with outgoing message <paramref name="message"/>.</summary>
+    public int Tag(int message) => _tags[message];
+
+    /// <summary>
+    /// Sends outgoing messages from <paramref name="first"/> on, up to <paramref name="count"/> of them, without waiting.
+    /// Returns how many the kernel took, in order; 0 when it refused the first (a full buffer, no route, a closed socket).
+    /// After fewer than <paramref name="count"/>, the next message was refused or not tried: sending on from it tells.
+    /// </summary>
+    public int Send(Socket socket, int first, int count)
+    {
+        Debug.Assert(first >= 0 && count > 0 && first + count <= Capacity);
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
+        if (handle is null)
+        {
+            return 0;
+        }
+
+        try
+        {
+            while (true)
+            {
+                int sent = sendmmsg((int)handle.DangerousGetHandle(), _messages + first, (uint)count, MsgDontwait | MsgNosignal);
+                if (sent >= 0)
+                {
+                    return sent;
+                }
+
+                if (Libc.LastError != Errno.EINTR)
+                {
+                    return 0;
+                }
+            }
+        }
+        finally
+        {
+            handle.DangerousRelease();
+        }
+    }
+
+    private byte* Address(int index) => _addresses + (index * AddressBytes);
+}
