@@ -153,7 +153,7 @@ internal sealed class Bench
             string[] parts = variant.Split('+');
 
             // "aot" is the published NativeAOT binary (--aot) in the default relay mode: what a release deploys, with no
-            // JIT warming up during the first seconds of a fresh instance.
+            // JIT warming up during the first seconds of a fresh instance. A --builds name is that build, the same way.
             string sockeye = settings.Sockeye;
             if (parts[0] == "aot")
             {
@@ -165,27 +165,34 @@ internal sealed class Bench
                 sockeye = settings.AotBinary;
                 parts[0] = "splice";
             }
-
-            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
-            foreach (string experiment in parts.AsSpan(1))
+            else if (settings.Builds.FirstOrDefault(b => b.Name == parts[0]) is PublishedBuild build)
             {
-                if (experiment.StartsWith("poll", StringComparison.Ordinal)
-                    && int.TryParse(experiment.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out int windowMicroseconds))
-                {
-                    // +poll50: the event loops' polling window in µs (eventLoopPoll), to compare windows without a rebuild.
-                    environment["SOCKEYE_EVENTLOOPPOLL"] = $"{windowMicroseconds}us";
-                    continue;
-                }
+                sockeye = build.Path;
+                parts[0] = "splice";
+            }
 
-                if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
-                {
-                    return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}, or pollN (a polling window of N µs)";
-                }
+            if (VariantEnvironment(parts[0], parts.AsSpan(1), out Dictionary<string, string> environment) is string error)
+            {
+                return error;
+            }
 
-                environment[setting.Name] = setting.Value;
+            if (subjects.Exists(s => s.Name == name))
+            {
+                return $"'{variant}' is measured twice";
             }
 
             subjects.Add(new Subject(name, withUser => ProxyUnderTest.StartSockeyeAsync(name, sockeye, cpus, withUser, environment)));
+        }
+
+        // Every build is a column, with no suffix unless --variants gave it one; named there alone, it is not added twice.
+        foreach (PublishedBuild build in settings.Builds)
+        {
+            string name = $"sockeye ({build.Name})";
+            if (!settings.Variants.Contains(build.Name, StringComparer.Ordinal))
+            {
+                var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = "splice" };
+                subjects.Add(new Subject(name, withUser => ProxyUnderTest.StartSockeyeAsync(name, build.Path, cpus, withUser, environment)));
+            }
         }
 
         foreach (string peer in settings.Compare)
@@ -214,6 +221,34 @@ internal sealed class Bench
 
             int workers = settings.Pinning.HevWorkers;
             subjects.Add(new Subject("hev", withUser => ProxyUnderTest.StartHevAsync(hev, cpus, workers, withUser)));
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The environment of a Sockeye variant: its relay mode and the settings its suffixes name, or why a suffix is
+    /// unknown.
+    /// </summary>
+    private static string? VariantEnvironment(string relayMode, ReadOnlySpan<string> suffixes, out Dictionary<string, string> environment)
+    {
+        environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = relayMode };
+        foreach (string experiment in suffixes)
+        {
+            if (experiment.StartsWith("poll", StringComparison.Ordinal)
+                && int.TryParse(experiment.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out int windowMicroseconds))
+            {
+                // +poll50: the event loops' polling window in µs (eventLoopPoll), to compare windows without a rebuild.
+                environment["SOCKEYE_EVENTLOOPPOLL"] = $"{windowMicroseconds}us";
+                continue;
+            }
+
+            if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
+            {
+                return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}, or pollN (a polling window of N µs)";
+            }
+
+            environment[setting.Name] = setting.Value;
         }
 
         return null;
@@ -438,6 +473,11 @@ internal sealed class Bench
         if (_settings.AotBinary is not null)
         {
             document.AppendLine(ReleaseBuild.PublishCommand);
+        }
+
+        if (_settings.Builds.Count > 0)
+        {
+            document.AppendLine("# and the --builds, published as bench/README.md says");
         }
 
         document.Append("dotnet run -c Release --project bench/Sockeye.Bench --");

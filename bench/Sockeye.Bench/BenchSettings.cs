@@ -13,6 +13,7 @@ internal sealed record BenchSettings(
     int MemoryTunnels,
     int Datagrams,
     string? AotBinary,
+    IReadOnlyList<PublishedBuild> Builds,
     string? Hev,
     string? Output,
     string[] CommandLine)

@@ -45,7 +45,8 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public bool IsDirect => EndPoint is null;
 
     /// <summary>
-    /// Whether the server runs on the JIT (a sockeye.dll): it then needs <see cref="BenchSettings.JitWarmUp"/> of load before
+    /// Whether the server runs on the JIT (a sockeye.dll, or an apphost with one beside it:
+    /// <see cref="PublishedBuild.IsJitCompiled"/>): it then needs <see cref="BenchSettings.JitWarmUp"/> of load before
     /// its code is fully optimised, which pinned to one busy core takes the runtime 10–20 s.
     /// </summary>
     public bool JitCompiled { get; private set; }
@@ -90,7 +91,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         }
 
         ProxyUnderTest started = await StartAsync(name, port, cpus, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
-        started.JitCompiled = managed;
+        started.JitCompiled = PublishedBuild.IsJitCompiled(sockeye);
         return started;
     }
 
