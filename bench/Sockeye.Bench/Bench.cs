@@ -19,6 +19,17 @@ internal sealed class Bench
         ["noconcgc"] = ("DOTNET_gcConcurrent", "0"),
         ["notiered"] = ("DOTNET_TieredCompilation", "0"),
         ["nopgo"] = ("DOTNET_TieredPGO", "0"),
+
+        // Tiering experiments for the warm-up of a fresh instance (issue 24). Call counting starts only after 100 ms
+        // without new tier-0 methods, which a start under load may keep postponing.
+        ["tc0"] = ("DOTNET_TC_CallCountingDelayMs", "0"),
+
+        // Methods with loops (the event loops) compiled optimised at once, without dynamic PGO, rather than in tier 0
+        // until on-stack replacement moves their running frame to optimised code.
+        ["noosr"] = ("DOTNET_TC_QuickJitForLoops", "0"),
+
+        // The runtime ignores precompiled code and JIT-compiles everything: a ReadyToRun build without its R2R code.
+        ["nor2r"] = ("DOTNET_ReadyToRun", "0"),
         ["nopoll"] = ("SOCKEYE_EVENTLOOPPOLL", "0"),
     };
 

@@ -116,6 +116,17 @@ public sealed class PublishedBuildTests : IDisposable
         Assert.Contains("unknown variant suffix '+fast'", Bench.PlanSubjects(settings, out _), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("tc0")]
+    [InlineData("noosr")]
+    [InlineData("nor2r")]
+    [InlineData("nopgo")]
+    [InlineData("notiered")]
+    public void TieringSuffixes_AreKnown(string suffix)
+    {
+        Assert.Null(Bench.PlanSubjects(Parse("--variants", $"splice+{suffix}"), out _));
+    }
+
     [Fact]
     public void ADll_IsJitCompiled()
     {
