@@ -33,12 +33,16 @@ internal sealed class Bench
         ["nopoll"] = ("SOCKEYE_EVENTLOOPPOLL", "0"),
     };
 
+    /// <summary>The scenarios measured on one instance per run, after the JIT warm-up; the others start their own.</summary>
+    private static readonly string[] SharedInstanceScenarios = ["throughput", "tunnels", "latency", "fixedload", "udp"];
+
     private readonly BenchSettings _settings;
     private readonly List<string> _subjects = [];
     private readonly List<Figure> _figures = [];
     private readonly Dictionary<(string Figure, string Subject), List<double>> _samples = [];
     private readonly List<string> _failures = [];
     private readonly Dictionary<string, List<double>> _stealPercent = [];
+    private readonly Dictionary<string, List<ColdStartRun>> _coldStarts = [];
     private (long Total, long Steal) _machineAtStart;
 
     public Bench(BenchSettings settings) => _settings = settings;
@@ -66,6 +70,11 @@ internal sealed class Bench
             return 2;
         }
 
+        if (_settings.Wants("warmup"))
+        {
+            await WarmUpGeneratorAsync(subjects, targets);
+        }
+
         for (int run = 1; run <= _settings.Runs; run++)
         {
             foreach ((string name, Func<bool, Task<ProxyUnderTest>> start) in subjects)
@@ -78,14 +87,17 @@ internal sealed class Bench
 
                 (long Total, long Steal) machineBefore = ProcessStats.MachineTicks();
 
-                await using (ProxyUnderTest subject = await start(false))
+                if (SharedInstanceScenarios.Any(_settings.Wants))
                 {
-                    await WarmUpIfJitAsync(subject, targets, tunnelsOnly: false);
-                    await MeasureAsync(subject, targets);
-                }
+                    await using (ProxyUnderTest subject = await start(false))
+                    {
+                        await WarmUpIfJitAsync(subject, targets, tunnelsOnly: false);
+                        await MeasureAsync(subject, targets);
+                    }
 
-                // Let the TIME_WAIT sockets of this subject's tunnels expire from the kernel's tables before the next one.
-                await Task.Delay(TimeSpan.FromSeconds(5));
+                    // Let the TIME_WAIT sockets of this subject's tunnels expire from the kernel's tables before the next one.
+                    await Task.Delay(TimeSpan.FromSeconds(5));
+                }
 
                 if (_settings.Wants("memory") && name != "direct")
                 {
@@ -117,6 +129,13 @@ internal sealed class Bench
                     await Task.Delay(TimeSpan.FromSeconds(5));
                 }
 
+                if (_settings.Wants("warmup") && name != "direct")
+                {
+                    // On an instance of its own that nothing has warmed up: the warm-up is what this figure measures.
+                    await MeasureColdStartAsync(start, name, targets);
+                    await Task.Delay(TimeSpan.FromSeconds(5));
+                }
+
                 double steal = StealPercent(machineBefore, ProcessStats.MachineTicks());
                 if (!_stealPercent.TryGetValue(name, out List<double>? steals))
                 {
@@ -139,11 +158,14 @@ internal sealed class Bench
             }
         }
 
-        string report = Report();
-        Console.WriteLine(report);
+        string? report = _figures.Count > 0 ? Report() : null;
+        string? coldStart = _coldStarts.Count == 0 ? null : ColdStart.Section(
+            [.. _subjects.Where(_coldStarts.ContainsKey).Select(s => (s, (IReadOnlyList<ColdStartRun>)_coldStarts[s]))],
+            (int)_settings.ColdStartLoad.TotalSeconds, _settings.JitWarmUp.TotalSeconds);
+        Console.WriteLine(string.Join(Environment.NewLine, new[] { report, coldStart }.OfType<string>()));
         if (_settings.Output is not null)
         {
-            await File.WriteAllTextAsync(_settings.Output, Document(report, releaseBuild));
+            await File.WriteAllTextAsync(_settings.Output, Document(report, coldStart, releaseBuild));
             Console.Error.WriteLine($"wrote {_settings.Output}");
         }
 
@@ -280,9 +302,60 @@ internal sealed class Bench
         }
     }
 
+    /// <summary>
+    /// Gives the generator's own tunnel loop <see cref="BenchSettings.JitWarmUp"/> of load through a throw-away instance
+    /// of the first server, so that the first cold server measured is not also waiting for the generator's JIT (the
+    /// warmup scenario alone runs nothing before it).
+    /// </summary>
+    private async Task WarmUpGeneratorAsync(List<Subject> subjects, Targets targets)
+    {
+        if (_settings.JitWarmUp <= TimeSpan.Zero || subjects.FirstOrDefault(s => s.Name != "direct") is not Subject first)
+        {
+            return;
+        }
+
+        Console.Error.WriteLine($"warming up the generator: {_settings.JitWarmUp.TotalSeconds:0} s of tunnel loops through a throw-away {first.Name}");
+        await using (ProxyUnderTest throwAway = await first.Start(false))
+        {
+            (_, long errors) = await Scenarios.TunnelsPerSecondAsync(throwAway, targets, (int)Math.Ceiling(_settings.JitWarmUp.TotalSeconds));
+            if (errors > 0)
+            {
+                _failures.Add($"{first.Name}: {errors} tunnels failed while the generator warmed up");
+            }
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(5));
+    }
+
+    private async Task MeasureColdStartAsync(Func<bool, Task<ProxyUnderTest>> start, string name, Targets targets)
+    {
+        try
+        {
+            await using ProxyUnderTest fresh = await start(false);
+            ColdStartRun run = await ColdStart.MeasureAsync(fresh, targets, _settings.ColdStartLoad);
+            if (!_coldStarts.TryGetValue(name, out List<ColdStartRun>? runs))
+            {
+                _coldStarts[name] = runs = [];
+            }
+
+            runs.Add(run);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  cold start: {run.TimeToListenMs:0} ms to listen; tunnels/s per second: {string.Join(' ', run.TunnelsPerSecond)}; settled from second {ColdStart.SecondsUntilSettled(run.TunnelsPerSecond)?.ToString(CultureInfo.InvariantCulture) ?? "never"}; {run.CpuSeconds:0.00} CPU s; {run.Errors} errors"));
+            if (fresh.ExitReport() is { } exit)
+            {
+                _failures.Add(exit);
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException)
+        {
+            _failures.Add($"{name}, warmup: {e.Message}");
+            Console.Error.WriteLine($"  warmup failed for {name}: {e.Message}");
+        }
+    }
+
     private async Task MeasureAsync(ProxyUnderTest subject, Targets targets)
     {
-        foreach (string scenario in (string[])["throughput", "tunnels", "latency", "fixedload", "udp"])
+        foreach (string scenario in SharedInstanceScenarios)
         {
             if (_settings.Wants(scenario) && !await TryMeasureAsync(subject, targets, scenario))
             {
@@ -441,7 +514,7 @@ internal sealed class Bench
         return table.ToString();
     }
 
-    private string Document(string table, string? releaseBuild)
+    private string Document(string? table, string? coldStart, string? releaseBuild)
     {
         var document = new StringBuilder();
         document.AppendLine("# Performance");
@@ -500,9 +573,13 @@ internal sealed class Bench
         document.AppendLine();
         document.AppendLine("```");
         document.AppendLine();
-        document.AppendLine("## Results");
-        document.AppendLine();
-        document.Append(table);
+        if (table is not null)
+        {
+            document.AppendLine("## Results");
+            document.AppendLine();
+            document.Append(table);
+        }
+
         if (_failures.Count > 0)
         {
             document.AppendLine();
@@ -512,6 +589,12 @@ internal sealed class Bench
             {
                 document.Append("- ").AppendLine(failure);
             }
+        }
+
+        if (coldStart is not null)
+        {
+            document.AppendLine();
+            document.Append(coldStart);
         }
 
         if (releaseBuild is not null)

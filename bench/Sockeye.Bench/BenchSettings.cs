@@ -14,6 +14,7 @@ internal sealed record BenchSettings(
     int Datagrams,
     string? AotBinary,
     IReadOnlyList<PublishedBuild> Builds,
+    TimeSpan ColdStartLoad,
     string? Hev,
     string? Output,
     string[] CommandLine)

@@ -51,6 +51,12 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     /// </summary>
     public bool JitCompiled { get; private set; }
 
+    /// <summary>
+    /// From starting the process (through its shell and <c>taskset</c>) to the first TCP connect its listener accepted,
+    /// polled every millisecond or so; zero for direct.
+    /// </summary>
+    public TimeSpan TimeToListen { get; private init; }
+
     public static ProxyUnderTest Direct() => new("direct", null, null, supportsUdp: true, supportsUser: false);
 
     public double CpuSeconds() => Process is null ? 0 : ProcessStats.CpuSeconds(Process.Id);
@@ -193,6 +199,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             start.Environment[variable.Key] = variable.Value;
         }
 
+        var clock = Stopwatch.StartNew();
         Process process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {file}");
         var lastOutput = new Queue<string>();
         DataReceivedEventHandler keep = (_, line) =>
@@ -216,7 +223,8 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        for (int attempt = 0; attempt < 200; attempt++)
+        // A refused connect on loopback answers at once, so polling every millisecond bounds the error of TimeToListen.
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
         {
             if (process.HasExited)
             {
@@ -227,11 +235,11 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             try
             {
                 await probe.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(1));
-                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory, lastOutput);
+                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory, lastOutput) { TimeToListen = clock.Elapsed };
             }
             catch (Exception e) when (e is SocketException or TimeoutException)
             {
-                await Task.Delay(50);
+                await Task.Delay(1);
             }
         }
 

@@ -100,11 +100,13 @@ public sealed class PublishedBuildTests : IDisposable
     {
         string jit = Publish("jit", withDll: true);
         string r2r = Publish("r2r", withDll: true);
-        BenchSettings settings = Parse("--variants", "splice,r2r+nopgo,r2r", "--builds", $"jit={jit},r2r={r2r}");
+        BenchSettings settings = Parse("--variants", "splice,r2r+nopgo,r2r", "--builds", $"jit={jit},r2r={r2r}", "--scenarios", "warmup", "--warmup-seconds", "12");
 
         Assert.Null(Bench.PlanSubjects(settings, out List<Bench.Subject> subjects));
 
         Assert.Equal(["direct", "sockeye (splice)", "sockeye (r2r+nopgo)", "sockeye (r2r)", "sockeye (jit)"], subjects.Select(s => s.Name));
+        Assert.True(settings.Wants("warmup"));
+        Assert.Equal(TimeSpan.FromSeconds(12), settings.ColdStartLoad);
     }
 
     [Fact]
@@ -125,6 +127,14 @@ public sealed class PublishedBuildTests : IDisposable
     public void TieringSuffixes_AreKnown(string suffix)
     {
         Assert.Null(Bench.PlanSubjects(Parse("--variants", $"splice+{suffix}"), out _));
+    }
+
+    [Fact]
+    public void WarmUpSeconds_DefaultsTo30_AndMustBePositive()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(30), Parse().ColdStartLoad);
+        ParseResult parse = new BenchOptions(machineCpus: 2).CreateRootCommand().Parse(["--warmup-seconds", "0"]);
+        Assert.Contains("--warmup-seconds", Assert.Single(parse.Errors).Message, StringComparison.Ordinal);
     }
 
     [Fact]
