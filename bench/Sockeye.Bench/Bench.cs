@@ -572,9 +572,9 @@ internal sealed class Bench
 
         document.AppendLine();
         document.AppendLine("```");
-        document.AppendLine();
         if (table is not null)
         {
+            document.AppendLine();
             document.AppendLine("## Results");
             document.AppendLine();
             document.Append(table);
