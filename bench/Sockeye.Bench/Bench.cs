@@ -19,8 +19,22 @@ internal sealed class Bench
         ["noconcgc"] = ("DOTNET_gcConcurrent", "0"),
         ["notiered"] = ("DOTNET_TieredCompilation", "0"),
         ["nopgo"] = ("DOTNET_TieredPGO", "0"),
+
+        // Tiering experiments for the warm-up of a fresh instance (issue 24). Call counting starts only after 100 ms
+        // without new tier-0 methods, which a start under load may keep postponing.
+        ["tc0"] = ("DOTNET_TC_CallCountingDelayMs", "0"),
+
+        // Methods with loops (the event loops) compiled optimised at once, without dynamic PGO, rather than in tier 0
+        // until on-stack replacement moves their running frame to optimised code.
+        ["noosr"] = ("DOTNET_TC_QuickJitForLoops", "0"),
+
+        // The runtime ignores precompiled code and JIT-compiles everything: a ReadyToRun build without its R2R code.
+        ["nor2r"] = ("DOTNET_ReadyToRun", "0"),
         ["nopoll"] = ("SOCKEYE_EVENTLOOPPOLL", "0"),
     };
+
+    /// <summary>The scenarios measured on one instance per run, after the JIT warm-up; the others start their own.</summary>
+    private static readonly string[] SharedInstanceScenarios = ["throughput", "tunnels", "latency", "fixedload", "udp"];
 
     private readonly BenchSettings _settings;
     private readonly List<string> _subjects = [];
@@ -28,6 +42,7 @@ internal sealed class Bench
     private readonly Dictionary<(string Figure, string Subject), List<double>> _samples = [];
     private readonly List<string> _failures = [];
     private readonly Dictionary<string, List<double>> _stealPercent = [];
+    private readonly Dictionary<string, List<ColdStartRun>> _coldStarts = [];
     private (long Total, long Steal) _machineAtStart;
 
     public Bench(BenchSettings settings) => _settings = settings;
@@ -55,6 +70,11 @@ internal sealed class Bench
             return 2;
         }
 
+        if (_settings.Wants("warmup"))
+        {
+            await WarmUpGeneratorAsync(subjects, targets);
+        }
+
         for (int run = 1; run <= _settings.Runs; run++)
         {
             foreach ((string name, Func<bool, Task<ProxyUnderTest>> start) in subjects)
@@ -67,14 +87,17 @@ internal sealed class Bench
 
                 (long Total, long Steal) machineBefore = ProcessStats.MachineTicks();
 
-                await using (ProxyUnderTest subject = await start(false))
+                if (SharedInstanceScenarios.Any(_settings.Wants))
                 {
-                    await WarmUpIfJitAsync(subject, targets, tunnelsOnly: false);
-                    await MeasureAsync(subject, targets);
-                }
+                    await using (ProxyUnderTest subject = await start(false))
+                    {
+                        await WarmUpIfJitAsync(subject, targets, tunnelsOnly: false);
+                        await MeasureAsync(subject, targets);
+                    }
 
-                // Let the TIME_WAIT sockets of this subject's tunnels expire from the kernel's tables before the next one.
-                await Task.Delay(TimeSpan.FromSeconds(5));
+                    // Let the TIME_WAIT sockets of this subject's tunnels expire from the kernel's tables before the next one.
+                    await Task.Delay(TimeSpan.FromSeconds(5));
+                }
 
                 if (_settings.Wants("memory") && name != "direct")
                 {
@@ -106,6 +129,13 @@ internal sealed class Bench
                     await Task.Delay(TimeSpan.FromSeconds(5));
                 }
 
+                if (_settings.Wants("warmup") && name != "direct")
+                {
+                    // On an instance of its own that nothing has warmed up: the warm-up is what this figure measures.
+                    await MeasureColdStartAsync(start, name, targets);
+                    await Task.Delay(TimeSpan.FromSeconds(5));
+                }
+
                 double steal = StealPercent(machineBefore, ProcessStats.MachineTicks());
                 if (!_stealPercent.TryGetValue(name, out List<double>? steals))
                 {
@@ -128,11 +158,14 @@ internal sealed class Bench
             }
         }
 
-        string report = Report();
-        Console.WriteLine(report);
+        string? report = _figures.Count > 0 ? Report() : null;
+        string? coldStart = _coldStarts.Count == 0 ? null : ColdStart.Section(
+            [.. _subjects.Where(_coldStarts.ContainsKey).Select(s => (s, (IReadOnlyList<ColdStartRun>)_coldStarts[s]))],
+            (int)_settings.ColdStartLoad.TotalSeconds, _settings.JitWarmUp.TotalSeconds);
+        Console.WriteLine(string.Join(Environment.NewLine, new[] { report, coldStart }.OfType<string>()));
         if (_settings.Output is not null)
         {
-            await File.WriteAllTextAsync(_settings.Output, Document(report, releaseBuild));
+            await File.WriteAllTextAsync(_settings.Output, Document(report, coldStart, releaseBuild));
             Console.Error.WriteLine($"wrote {_settings.Output}");
         }
 
@@ -153,7 +186,7 @@ internal sealed class Bench
             string[] parts = variant.Split('+');
 
             // "aot" is the published NativeAOT binary (--aot) in the default relay mode: what a release deploys, with no
-            // JIT warming up during the first seconds of a fresh instance.
+            // JIT warming up during the first seconds of a fresh instance. A --builds name is that build, the same way.
             string sockeye = settings.Sockeye;
             if (parts[0] == "aot")
             {
@@ -165,27 +198,34 @@ internal sealed class Bench
                 sockeye = settings.AotBinary;
                 parts[0] = "splice";
             }
-
-            var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = parts[0] };
-            foreach (string experiment in parts.AsSpan(1))
+            else if (settings.Builds.FirstOrDefault(b => b.Name == parts[0]) is PublishedBuild build)
             {
-                if (experiment.StartsWith("poll", StringComparison.Ordinal)
-                    && int.TryParse(experiment.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out int windowMicroseconds))
-                {
-                    // +poll50: the event loops' polling window in µs (eventLoopPoll), to compare windows without a rebuild.
-                    environment["SOCKEYE_EVENTLOOPPOLL"] = $"{windowMicroseconds}us";
-                    continue;
-                }
+                sockeye = build.Path;
+                parts[0] = "splice";
+            }
 
-                if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
-                {
-                    return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}, or pollN (a polling window of N µs)";
-                }
+            if (VariantEnvironment(parts[0], parts.AsSpan(1), out Dictionary<string, string> environment) is string error)
+            {
+                return error;
+            }
 
-                environment[setting.Name] = setting.Value;
+            if (subjects.Exists(s => s.Name == name))
+            {
+                return $"'{variant}' is measured twice";
             }
 
             subjects.Add(new Subject(name, withUser => ProxyUnderTest.StartSockeyeAsync(name, sockeye, cpus, withUser, environment)));
+        }
+
+        // Every build is a column, with no suffix unless --variants gave it one; named there alone, it is not added twice.
+        foreach (PublishedBuild build in settings.Builds)
+        {
+            string name = $"sockeye ({build.Name})";
+            if (!settings.Variants.Contains(build.Name, StringComparer.Ordinal))
+            {
+                var environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = "splice" };
+                subjects.Add(new Subject(name, withUser => ProxyUnderTest.StartSockeyeAsync(name, build.Path, cpus, withUser, environment)));
+            }
         }
 
         foreach (string peer in settings.Compare)
@@ -219,6 +259,34 @@ internal sealed class Bench
         return null;
     }
 
+    /// <summary>
+    /// The environment of a Sockeye variant: its relay mode and the settings its suffixes name, or why a suffix is
+    /// unknown.
+    /// </summary>
+    private static string? VariantEnvironment(string relayMode, ReadOnlySpan<string> suffixes, out Dictionary<string, string> environment)
+    {
+        environment = new Dictionary<string, string> { ["SOCKEYE_RELAYMODE"] = relayMode };
+        foreach (string experiment in suffixes)
+        {
+            if (experiment.StartsWith("poll", StringComparison.Ordinal)
+                && int.TryParse(experiment.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out int windowMicroseconds))
+            {
+                // +poll50: the event loops' polling window in µs (eventLoopPoll), to compare windows without a rebuild.
+                environment["SOCKEYE_EVENTLOOPPOLL"] = $"{windowMicroseconds}us";
+                continue;
+            }
+
+            if (!VariantSettings.TryGetValue(experiment, out (string Name, string Value) setting))
+            {
+                return $"unknown variant suffix '+{experiment}': use one of {string.Join(", ", VariantSettings.Keys)}, or pollN (a polling window of N µs)";
+            }
+
+            environment[setting.Name] = setting.Value;
+        }
+
+        return null;
+    }
+
     private async Task WarmUpIfJitAsync(ProxyUnderTest subject, Targets targets, bool tunnelsOnly)
     {
         if (!subject.JitCompiled || _settings.JitWarmUp <= TimeSpan.Zero)
@@ -234,9 +302,60 @@ internal sealed class Bench
         }
     }
 
+    /// <summary>
+    /// Gives the generator's own tunnel loop <see cref="BenchSettings.JitWarmUp"/> of load through a throw-away instance
+    /// of the first server, so that the first cold server measured is not also waiting for the generator's JIT (the
+    /// warmup scenario alone runs nothing before it).
+    /// </summary>
+    private async Task WarmUpGeneratorAsync(List<Subject> subjects, Targets targets)
+    {
+        if (_settings.JitWarmUp <= TimeSpan.Zero || subjects.FirstOrDefault(s => s.Name != "direct") is not Subject first)
+        {
+            return;
+        }
+
+        Console.Error.WriteLine($"warming up the generator: {_settings.JitWarmUp.TotalSeconds:0} s of tunnel loops through a throw-away {first.Name}");
+        await using (ProxyUnderTest throwAway = await first.Start(false))
+        {
+            (_, long errors) = await Scenarios.TunnelsPerSecondAsync(throwAway, targets, (int)Math.Ceiling(_settings.JitWarmUp.TotalSeconds));
+            if (errors > 0)
+            {
+                _failures.Add($"{first.Name}: {errors} tunnels failed while the generator warmed up");
+            }
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(5));
+    }
+
+    private async Task MeasureColdStartAsync(Func<bool, Task<ProxyUnderTest>> start, string name, Targets targets)
+    {
+        try
+        {
+            await using ProxyUnderTest fresh = await start(false);
+            ColdStartRun run = await ColdStart.MeasureAsync(fresh, targets, _settings.ColdStartLoad);
+            if (!_coldStarts.TryGetValue(name, out List<ColdStartRun>? runs))
+            {
+                _coldStarts[name] = runs = [];
+            }
+
+            runs.Add(run);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  cold start: {run.TimeToListenMs:0} ms to listen; tunnels/s per second: {string.Join(' ', run.TunnelsPerSecond)}; settled from second {ColdStart.SecondsUntilSettled(run.TunnelsPerSecond)?.ToString(CultureInfo.InvariantCulture) ?? "never"}; {run.CpuSeconds:0.00} CPU s; {run.Errors} errors"));
+            if (fresh.ExitReport() is { } exit)
+            {
+                _failures.Add(exit);
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException)
+        {
+            _failures.Add($"{name}, warmup: {e.Message}");
+            Console.Error.WriteLine($"  warmup failed for {name}: {e.Message}");
+        }
+    }
+
     private async Task MeasureAsync(ProxyUnderTest subject, Targets targets)
     {
-        foreach (string scenario in (string[])["throughput", "tunnels", "latency", "fixedload", "udp"])
+        foreach (string scenario in SharedInstanceScenarios)
         {
             if (_settings.Wants(scenario) && !await TryMeasureAsync(subject, targets, scenario))
             {
@@ -403,7 +522,7 @@ internal sealed class Bench
         return table.ToString();
     }
 
-    private string Document(string table, string? releaseBuild)
+    private string Document(string? table, string? coldStart, string? releaseBuild)
     {
         var document = new StringBuilder();
         document.AppendLine("# Performance");
@@ -448,6 +567,11 @@ internal sealed class Bench
             document.AppendLine(ReleaseBuild.PublishCommand);
         }
 
+        if (_settings.Builds.Count > 0)
+        {
+            document.AppendLine("# and the --builds, published as bench/README.md says");
+        }
+
         document.Append("dotnet run -c Release --project bench/Sockeye.Bench --");
         foreach (string argument in _settings.CommandLine.Skip(1))
         {
@@ -456,10 +580,14 @@ internal sealed class Bench
 
         document.AppendLine();
         document.AppendLine("```");
-        document.AppendLine();
-        document.AppendLine("## Results");
-        document.AppendLine();
-        document.Append(table);
+        if (table is not null)
+        {
+            document.AppendLine();
+            document.AppendLine("## Results");
+            document.AppendLine();
+            document.Append(table);
+        }
+
         if (_failures.Count > 0)
         {
             document.AppendLine();
@@ -469,6 +597,12 @@ internal sealed class Bench
             {
                 document.Append("- ").AppendLine(failure);
             }
+        }
+
+        if (coldStart is not null)
+        {
+            document.AppendLine();
+            document.Append(coldStart);
         }
 
         if (releaseBuild is not null)

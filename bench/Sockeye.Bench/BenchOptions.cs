@@ -6,9 +6,9 @@ namespace Sockeye.Bench;
 internal sealed class BenchOptions
 {
     private readonly Option<string?> _sockeye = new("--sockeye") { Description = "sockeye executable or sockeye.dll. Default: src/Sockeye built in Release." };
-    private readonly Option<string> _variants = new("--variants") { Description = "Sockeye builds and relay modes to measure, comma-separated: splice, copy, aot (the --aot binary, splice).", DefaultValueFactory = _ => "splice,copy" };
+    private readonly Option<string> _variants = new("--variants") { Description = "Sockeye builds and relay modes to measure, comma-separated: splice, copy, aot (the --aot binary, splice), or a --builds name; each may take +suffixes (bench/README.md).", DefaultValueFactory = _ => "splice,copy" };
     private readonly Option<string> _compare = new("--compare") { Description = "Other servers to measure: microsocks, dante (Debian packages). hev-socks5-server is --hev.", DefaultValueFactory = _ => "" };
-    private readonly Option<string> _scenarios = new("--scenarios") { Description = "throughput,tunnels,latency,fixedload,memory,udp", DefaultValueFactory = _ => "throughput,tunnels,latency,fixedload,memory,udp" };
+    private readonly Option<string> _scenarios = new("--scenarios") { Description = "throughput,tunnels,latency,fixedload,memory,udp; also warmup (not by default): fresh instances from a cold start.", DefaultValueFactory = _ => "throughput,tunnels,latency,fixedload,memory,udp" };
     private readonly Option<bool> _pin = new("--pin") { Description = "Pin the proxy to CPU 0 and the generator to the other CPUs: --proxy-cpus 1." };
     private readonly Option<int?> _proxyCpus = new("--proxy-cpus") { Description = "Pin the proxy to CPUs 0 to N-1 and the generator to the rest (unpinned when N is every CPU); hev gets N workers." };
     private readonly Option<int> _runs = new("--runs") { Description = "Runs per figure; the median is reported.", DefaultValueFactory = _ => 3 };
@@ -18,12 +18,28 @@ internal sealed class BenchOptions
     private readonly Option<int> _tunnels = new("--tunnels") { Description = "Open tunnels for the memory figure.", DefaultValueFactory = _ => 8800 };
     private readonly Option<int> _datagrams = new("--datagrams") { Description = "Datagrams per UDP run.", DefaultValueFactory = _ => 100_000 };
     private readonly Option<string?> _aot = new("--aot") { Description = "A NativeAOT-published sockeye binary: adds its size and time to listen (and the JIT build's) to the report, and is the binary of the aot variant." };
+    private readonly Option<string> _builds = new("--builds") { Description = "Published Sockeye builds to measure side by side, name=PATH[,name=PATH...]: an apphost or a sockeye.dll each; each is the column \"sockeye (name)\" in splice mode.", DefaultValueFactory = _ => "" };
+    private readonly Option<int> _warmUpSeconds = new("--warmup-seconds") { Description = "Seconds of 16-worker tunnel loops the warmup scenario gives each fresh instance.", DefaultValueFactory = _ => 30 };
     private readonly Option<string?> _hev = new("--hev") { Description = "A built hev-socks5-server binary (bench/README.md): adds it as a column. Without it there is no hev column." };
     private readonly Option<string?> _output = new("--output") { Description = "Markdown file to write the report to, e.g. docs/performance.md." };
 
     public BenchOptions(int machineCpus)
     {
         MachineCpus = machineCpus;
+        _builds.Validators.Add(result =>
+        {
+            if (PublishedBuild.TryParseList(result.GetValueOrDefault<string>() ?? "", out _) is string error)
+            {
+                result.AddError(error);
+            }
+        });
+        _warmUpSeconds.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1)
+            {
+                result.AddError("--warmup-seconds must be at least 1");
+            }
+        });
         _proxyCpus.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<int?>() is int proxyCpus && Pinning.Validate(proxyCpus, MachineCpus) is string error)
@@ -39,7 +55,7 @@ internal sealed class BenchOptions
     /// <summary>The root command with every option of the load generator, its action still to be set.</summary>
     public RootCommand CreateRootCommand() => new("Sockeye load generator")
     {
-        _sockeye, _variants, _compare, _scenarios, _pin, _proxyCpus, _runs, _gib, _duration, _warmUp, _tunnels, _datagrams, _aot, _hev, _output,
+        _sockeye, _variants, _compare, _scenarios, _pin, _proxyCpus, _runs, _gib, _duration, _warmUp, _tunnels, _datagrams, _aot, _builds, _warmUpSeconds, _hev, _output,
     };
 
     /// <summary>The settings a parse without errors gives.</summary>
@@ -47,6 +63,7 @@ internal sealed class BenchOptions
     {
         // --pin is --proxy-cpus 1; --proxy-cpus wins when both are given.
         int proxyCpus = parse.GetValue(_proxyCpus) ?? (parse.GetValue(_pin) ? 1 : 0);
+        PublishedBuild.TryParseList(parse.GetValue(_builds)!, out List<PublishedBuild> builds);
         return new BenchSettings(
             parse.GetValue(_sockeye) ?? BenchSettings.DefaultSockeye(),
             Split(parse.GetValue(_variants)!),
@@ -60,6 +77,8 @@ internal sealed class BenchOptions
             parse.GetValue(_tunnels),
             parse.GetValue(_datagrams),
             parse.GetValue(_aot),
+            builds,
+            TimeSpan.FromSeconds(parse.GetValue(_warmUpSeconds)),
             parse.GetValue(_hev),
             parse.GetValue(_output),
             commandLine);

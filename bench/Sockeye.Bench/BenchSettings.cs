@@ -13,6 +13,8 @@ internal sealed record BenchSettings(
     int MemoryTunnels,
     int Datagrams,
     string? AotBinary,
+    IReadOnlyList<PublishedBuild> Builds,
+    TimeSpan ColdStartLoad,
     string? Hev,
     string? Output,
     string[] CommandLine)

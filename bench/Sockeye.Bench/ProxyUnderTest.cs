@@ -51,10 +51,17 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public int? MaxIdleTunnels { get; private set; }
 
     /// <summary>
-    /// Whether the server runs on the JIT (a sockeye.dll): it then needs <see cref="BenchSettings.JitWarmUp"/> of load before
+    /// Whether the server runs on the JIT (a sockeye.dll, or an apphost with one beside it:
+    /// <see cref="PublishedBuild.IsJitCompiled"/>): it then needs <see cref="BenchSettings.JitWarmUp"/> of load before
     /// its code is fully optimised, which pinned to one busy core takes the runtime 10–20 s.
     /// </summary>
     public bool JitCompiled { get; private set; }
+
+    /// <summary>
+    /// From starting the process (through its shell and <c>taskset</c>) to the first TCP connect its listener accepted,
+    /// polled every millisecond or so; zero for direct.
+    /// </summary>
+    public TimeSpan TimeToListen { get; private init; }
 
     public static ProxyUnderTest Direct() => new("direct", null, null, supportsUdp: true, supportsUser: false);
 
@@ -96,7 +103,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         }
 
         ProxyUnderTest started = await StartAsync(name, port, cpus, managed ? "dotnet" : sockeye, arguments, supportsUdp: true, supportsUser: withUser, environment: environment);
-        started.JitCompiled = managed;
+        started.JitCompiled = PublishedBuild.IsJitCompiled(sockeye);
         return started;
     }
 
@@ -224,6 +231,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             start.Environment[variable.Key] = variable.Value;
         }
 
+        var clock = Stopwatch.StartNew();
         Process process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {file}");
         var lastOutput = new Queue<string>();
         DataReceivedEventHandler keep = (_, line) =>
@@ -247,7 +255,8 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        for (int attempt = 0; attempt < 200; attempt++)
+        // A refused connect on loopback answers at once, so polling every millisecond bounds the error of TimeToListen.
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
         {
             if (process.HasExited)
             {
@@ -258,11 +267,11 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             try
             {
                 await probe.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(1));
-                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory, lastOutput);
+                return new ProxyUnderTest(name, endPoint, process, supportsUdp, supportsUser, directory, lastOutput) { TimeToListen = clock.Elapsed };
             }
             catch (Exception e) when (e is SocketException or TimeoutException)
             {
-                await Task.Delay(50);
+                await Task.Delay(1);
             }
         }
 

@@ -29,6 +29,9 @@ internal static class ReleaseBuild
         double aot = await MedianTimeToListenAsync(aotBinary, []);
         Console.Error.WriteLine($"  NativeAOT: {size:#,0} bytes, {aot:0.0} ms to listen (median of {Starts})");
         string jitCell = "—";
+        string jitLabel = jitBuild.EndsWith(".dll", StringComparison.Ordinal)
+            ? "`dotnet sockeye.dll` (JIT, framework-dependent)"
+            : $"`{Path.GetFileName(jitBuild)}` from `--sockeye` ({(PublishedBuild.IsJitCompiled(jitBuild) ? "JIT, with its .dll beside it" : "no .dll beside it: not a JIT build")})";
         if (File.Exists(jitBuild))
         {
             bool managed = jitBuild.EndsWith(".dll", StringComparison.Ordinal);
@@ -48,7 +51,7 @@ internal static class ReleaseBuild
         section.AppendLine("| --- | ---: | ---: |");
         section.AppendLine(CultureInfo.InvariantCulture,
             $"| NativeAOT `sockeye` | {size / 1048576.0:0.0} MiB ({size:#,0} bytes) | {aot:0} ms |");
-        section.AppendLine($"| `dotnet sockeye.dll` (JIT, framework-dependent) | — | {jitCell} |");
+        section.AppendLine($"| {jitLabel} | — | {jitCell} |");
         section.AppendLine();
         section.AppendLine("Time to listen: from starting the process to the first TCP connect its listener accepts, polled every millisecond.");
         return section.ToString();

@@ -125,8 +125,24 @@ internal static class Scenarios
         return failures;
     }
 
+    /// <summary>
+    /// 16 tunnel loops by IPv4 (those of <see cref="TunnelRateAsync"/>, with nothing untimed) for
+    /// <paramref name="seconds"/> seconds from now: the tunnels completed in each second, and the errors.
+    /// </summary>
+    public static async Task<(long[] CompletedPerSecond, long Errors)> TunnelsPerSecondAsync(ProxyUnderTest proxy, Targets targets, int seconds)
+    {
+        long[] completed = new long[seconds];
+        (long errors, _) = await RunTunnelLoopsAsync(proxy, targets, 16, byName: false, withUser: false, TimeSpan.FromSeconds(seconds), completed);
+        return (completed, errors);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="workers"/> tunnel loops for <paramref name="duration"/>; with
+    /// <paramref name="completedPerSecond"/>, also counts each completed tunnel in the second it completed in (those
+    /// completing after the last second are not counted there).
+    /// </summary>
     private static async Task<(long Errors, long Done)> RunTunnelLoopsAsync(
-        ProxyUnderTest proxy, Targets targets, int workers, bool byName, bool withUser, TimeSpan duration)
+        ProxyUnderTest proxy, Targets targets, int workers, bool byName, bool withUser, TimeSpan duration, long[]? completedPerSecond = null)
     {
         long done = 0;
         long errors = 0;
@@ -160,6 +176,10 @@ internal static class Scenarios
                         }
 
                         Interlocked.Increment(ref done);
+                        if (completedPerSecond is not null && (int)clock.Elapsed.TotalSeconds is int second && second < completedPerSecond.Length)
+                        {
+                            Interlocked.Increment(ref completedPerSecond[second]);
+                        }
                     }
                     catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
                     {
