@@ -51,20 +51,21 @@ public sealed class SockeyeServerOptions
     public RelayEngine RelayEngine { get; set; } = RelayEngine.Auto;
 
     /// <summary>
-    /// How long an event-loop thread keeps polling for more events, after it has handled some, before it sleeps in
-    /// epoll_wait(2). Only the splice mode's loops on Linux poll (TCP sessions and UDP associations).
+    /// The window an event-loop thread may poll for its next event, after it has handled some, before it sleeps in
+    /// epoll_wait(2). Only the Linux engine's loops poll (TCP sessions and UDP associations).
     /// </summary>
     /// <remarks>
-    /// Defaults to <see cref="DefaultEventLoopPoll"/> (100 µs). <see cref="TimeSpan.Zero"/> sleeps at once. Polling saves
+    /// Defaults to <see cref="DefaultEventLoopPoll"/> (40 µs). <see cref="TimeSpan.Zero"/> sleeps at once. Polling saves
     /// the wake-up a sleeping thread pays for its next event, which on a virtual machine costs tens of microseconds of
-    /// latency, at the price of CPU time: a loop whose events come less than the window apart never sleeps, so its core
-    /// shows busy even under a light load (docs/performance-notes.md, "Polling before sleep"). At most
-    /// 10 ms.
+    /// latency, at the price of CPU time for as long as it polls. So a loop polls only while nearly every recent gap
+    /// between its events ended within the window (round trips back to back, a busy loop), and sleeps when they do not
+    /// (a light or paced load, whose polls would mostly run out): docs/performance-notes.md, "Polling before sleep".
+    /// At most 10 ms.
     /// </remarks>
     public TimeSpan EventLoopPoll { get; set; } = DefaultEventLoopPoll;
 
-    /// <summary>The default of <see cref="EventLoopPoll"/>: 100 µs.</summary>
-    public static TimeSpan DefaultEventLoopPoll { get; } = TimeSpan.FromMicroseconds(100);
+    /// <summary>The default of <see cref="EventLoopPoll"/>: 40 µs.</summary>
+    public static TimeSpan DefaultEventLoopPoll { get; } = TimeSpan.FromMicroseconds(40);
 
     /// <summary>
     /// Whether the meter also publishes each user's sessions and bytes (<c>sockeye.user.sessions</c>,

@@ -30,7 +30,7 @@ public class SettingsReaderTests
         Assert.Equal(defaults.ShutdownTimeout, settings.Server.ShutdownTimeout);
         Assert.Equal(defaults.ListenBacklog, settings.Server.ListenBacklog);
         Assert.Equal(defaults.RelayBufferBytes, settings.Server.RelayBufferBytes);
-        Assert.Equal(TimeSpan.FromMicroseconds(100), settings.Server.EventLoopPoll);
+        Assert.Equal(TimeSpan.FromMicroseconds(40), settings.Server.EventLoopPoll);
     }
 
     [Fact]

@@ -85,11 +85,13 @@ internal sealed partial class EpollLoop : IDisposable
     private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
     private static readonly int DataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
 
-    // After handling events the loop keeps polling for a while (SockeyeServerOptions.EventLoopPoll) before it sleeps
+    // After handling events the loop may keep polling for a while (SockeyeServerOptions.EventLoopPoll) before it sleeps
     // in epoll_wait. A sleeping thread costs a wake-up of tens of microseconds on the next datagram, which is most of a
     // round trip on a fast path: measured (2026-11-25, pinned, through a UDP echo) one datagram at a time went from 110
-    // to 42 µs at p50 with 50 µs or more of polling (25 µs was too short to catch the echo's answer). An idle loop never
-    // polls: the window opens only after events.
+    // to 42 µs at p50 with 50 µs or more of polling (25 µs was too short to catch the echo's answer). But a poll that
+    // runs out costs its whole window, and a light steady load whose gaps are longer than the window paid that on every
+    // gap: AdaptivePolling polls only while nearly every recent gap ended within the window. An idle loop never polls:
+    // the window opens only after events.
 
     [ThreadStatic]
     private static EpollLoop? t_current;

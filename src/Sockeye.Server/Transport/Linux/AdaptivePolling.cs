@@ -1,0 +1,84 @@
+namespace Sockeye.Server.Transport.Linux;
+
+/// <summary>
+/// Decides, each time an <see cref="EpollLoop"/> runs out of events, whether it polls for the next one (for at most its
+/// window) or sleeps in epoll_wait(2): it polls while nearly every recent gap between batches ended within the window.
+/// Used by the loop's own thread only.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Polling pays off when the next event comes soon: the loop is awake for it, where a sleeping thread pays a wake-up of
+/// tens of microseconds of latency and a few of CPU. When gaps are longer than the window, every poll is spent for
+/// nothing and then the wake-up is paid anyway. Under a light but steady load (a ping-pong paced at 1 000 or 10 000 a
+/// second) half the gaps or more are of that kind, and polling after every batch kept a core busy for work that costs
+/// the peers half of one (docs/performance-notes.md). Under a load that keeps the loop busy (a bulk stream, a burst of
+/// tunnels, round trips back to back) nearly every poll finds work and polling stays on.
+/// </para>
+/// <para>
+/// The measure is the share of recent gaps that ended within the window, an exponentially weighted average over about
+/// the last 16. While the loop sleeps it cannot see whether a poll would have found work (the time it slept includes
+/// its own wake-up), so one gap in <see cref="ProbeOneIn"/>, chosen at random, is polled anyway as a sample; random,
+/// so that a load whose gaps alternate (short after a request, long after the answer) is not sampled on one kind only.
+/// </para>
+/// </remarks>
+internal struct AdaptivePolling
+{
+    /// <summary>How many gaps in a row, on average, the loop sleeps through before it samples one by polling.</summary>
+    public const int ProbeOneIn = 16;
+
+    // The share of gaps within the window, in 1/1024ths. Polling starts at 15/16 and stops under 7/8: a load whose gaps
+    // alternate between short and long (half of them within the window) sleeps, and so does a light stream of tunnels,
+    // whose setup has a handful of short gaps (the client's next message) and then a long one; round trips back to back
+    // or a busy loop (nearly every gap short) poll. The space between keeps a share near one threshold from switching on
+    // every gap.
+    private const int Whole = 1024;
+    private const int StartPollingAt = Whole * 15 / 16;
+    private const int StopPollingBelow = Whole * 7 / 8;
+    private const int WeightShift = 4;
+
+    private int _share;
+    private bool _polling;
+    private uint _random;
+
+    /// <summary>Starts in the polling state, as if every recent gap had been short.</summary>
+    public AdaptivePolling(uint seed)
+    {
+        _share = Whole;
+        _polling = true;
+        _random = seed | 1;
+    }
+
+    /// <summary>Whether the loop polls now, when its recent gaps were mostly short.</summary>
+    public readonly bool IsPolling => _polling;
+
+    /// <summary>The share of recent gaps that ended within the window, from 0 to 1.</summary>
+    public readonly double ShareWithinWindow => (double)_share / Whole;
+
+    /// <summary>
+    /// Whether to poll through the gap that starts now: always while <see cref="IsPolling"/>, otherwise as an occasional
+    /// sample. The caller reports how the poll ended with <see cref="OnPolled"/>.
+    /// </summary>
+    public bool ShouldPoll()
+    {
+        if (_polling)
+        {
+            return true;
+        }
+
+        // xorshift32: cheap, and any fixed pattern in the gaps is unlikely to line up with it.
+        uint x = _random;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        _random = x;
+        return x % ProbeOneIn == 0;
+    }
+
+    /// <summary>Records a poll that found work within the window (<paramref name="foundWork"/>) or ran out.</summary>
+    public void OnPolled(bool foundWork)
+    {
+        int target = foundWork ? Whole : 0;
+        _share += (target - _share) >> WeightShift;
+        _polling = _polling ? _share >= StopPollingBelow : _share >= StartPollingAt;
+    }
+}

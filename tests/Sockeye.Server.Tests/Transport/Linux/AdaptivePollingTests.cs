@@ -1,0 +1,132 @@
+using Sockeye.Server.Transport.Linux;
+
+namespace Sockeye.Server.Tests.Transport.Linux;
+
+public class AdaptivePollingTests
+{
+    [Fact]
+    public void New_Polls()
+    {
+        var polling = new AdaptivePolling(seed: 1);
+
+        Assert.True(polling.IsPolling);
+        Assert.True(polling.ShouldPoll());
+        Assert.Equal(1.0, polling.ShareWithinWindow);
+    }
+
+    [Fact]
+    public void GapsThatAlternateShortAndLong_StopThePolling_AndKeepItStopped()
+    {
+        // A ping-pong paced slower than the loop's round trip: the answer comes within the window, the next request does not.
+        var polling = new AdaptivePolling(seed: 7);
+        bool found = true;
+        int polled = 0;
+        for (int gap = 0; gap < 10_000; gap++)
+        {
+            if (polling.ShouldPoll())
+            {
+                polled++;
+                polling.OnPolled(found);
+            }
+
+            found = !found;
+        }
+
+        Assert.False(polling.IsPolling);
+        Assert.InRange(polling.ShareWithinWindow, 0.3, 0.7);
+
+        // Once asleep, only the samples poll: about one gap in ProbeOneIn.
+        Assert.InRange(polled, 10_000 / AdaptivePolling.ProbeOneIn / 2, 10_000 / AdaptivePolling.ProbeOneIn * 2);
+    }
+
+    [Fact]
+    public void ALightStreamOfTunnels_SixShortGapsThenALongOne_StopsThePolling()
+    {
+        // The share hovers around 6/7, under the threshold that stops the polling, but samples can lift it over the one
+        // that starts it for a while: most gaps, not every one, are slept through.
+        var polling = new AdaptivePolling(seed: 3);
+        int polled = 0;
+        const int Gaps = 70_000;
+        for (int gap = 0; gap < Gaps; gap++)
+        {
+            if (polling.ShouldPoll())
+            {
+                polled++;
+                polling.OnPolled(foundWork: gap % 7 != 6);
+            }
+        }
+
+        Assert.InRange(polled, 0, Gaps / 4);
+    }
+
+    [Fact]
+    public void NearlyEveryGapShort_KeepsPolling_ThroughAnOccasionalLongOne()
+    {
+        var polling = new AdaptivePolling(seed: 5);
+        for (int gap = 0; gap < 10_000; gap++)
+        {
+            Assert.True(polling.ShouldPoll());
+            polling.OnPolled(foundWork: gap % 50 != 49);
+            Assert.True(polling.IsPolling);
+        }
+    }
+
+    [Fact]
+    public void AfterSleeping_ShortGapsFoundBySamples_StartThePollingAgain()
+    {
+        var polling = new AdaptivePolling(seed: 11);
+        for (int gap = 0; gap < 100; gap++)
+        {
+            polling.OnPolled(foundWork: false);
+        }
+
+        Assert.False(polling.IsPolling);
+
+        int gaps = 0;
+        while (!polling.IsPolling && gaps < 100_000)
+        {
+            gaps++;
+            if (polling.ShouldPoll())
+            {
+                polling.OnPolled(foundWork: true);
+            }
+        }
+
+        Assert.True(polling.IsPolling);
+
+        // From no short gap at all to polling takes about 45 samples (the share from 0 to 15/16 at a weight of 1/16):
+        // some hundreds of gaps, a few milliseconds of a busy loop's time.
+        Assert.InRange(gaps, 100, 5_000);
+    }
+
+    [Fact]
+    public void Samples_AreNotLockedToEveryOtherGap()
+    {
+        // A load whose gaps alternate must be sampled on both kinds, or the share would read 0 or 1.
+        var polling = new AdaptivePolling(seed: 13);
+        for (int gap = 0; gap < 100; gap++)
+        {
+            polling.OnPolled(foundWork: false);
+        }
+
+        int sampledEven = 0;
+        int sampledOdd = 0;
+        for (int gap = 0; gap < 16_000; gap++)
+        {
+            if (polling.ShouldPoll())
+            {
+                if (gap % 2 == 0)
+                {
+                    sampledEven++;
+                }
+                else
+                {
+                    sampledOdd++;
+                }
+            }
+        }
+
+        Assert.InRange(sampledEven, 250, 750);
+        Assert.InRange(sampledOdd, 250, 750);
+    }
+}
