@@ -7,6 +7,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using Sockeye.Admin;
 using Sockeye.Configuration;
@@ -325,6 +326,12 @@ internal static class SockeyeCommandLine
                 console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             });
         }
+
+        // The console logger writes from a bounded queue on a thread of its own, and by default a logger finding the
+        // queue full waits for room: with stdout no longer read (a stalled pipe, a stopped log shipper) every thread
+        // that logs would wait, the event loops among them, and every tunnel with them. Dropping is what a full log
+        // can afford; the logger reports how many lines it dropped once it can write again.
+        builder.Services.Configure<ConsoleLoggerOptions>(console => console.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite);
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
         if (accessLog is not null)
         {
