@@ -87,6 +87,12 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
 
     // 1 while this session counts against the handshake cap; cleared exactly once.
     private int _inHandshake = 1;
+
+    // This session's place in the registry's list of sessions in their handshake, oldest first (SessionRegistry owns
+    // them, under its lock): an intrusive list, so that a handshake costs no node of its own.
+    internal ProxySession? HandshakesPrevious;
+    internal ProxySession? HandshakesNext;
+    internal bool InHandshakeList;
     private (IPAddress Client, string? User, int Descriptors)? _slot;
 
     // The user whose session this is counted for across instances (limits.shared); null when it is not.
@@ -320,6 +326,7 @@ internal sealed partial class ProxySession : IThreadPoolWorkItem
         if (Interlocked.Exchange(ref _inHandshake, 0) == 1)
         {
             _services.Limiter.LeaveHandshake();
+            _registry.LeftHandshake(this);
         }
     }
 

@@ -20,6 +20,12 @@ internal sealed class SessionRegistry : IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly Lock _sweepLock = new();
     private readonly Lock _emptyLock = new();
+
+    // The sessions in their handshake, oldest first, so that the handshake cap evicts the oldest without walking every
+    // session (with 100 000 tunnels up, a flood of handshakes over the cap made each accept a walk of all of them).
+    private readonly Lock _handshakesLock = new();
+    private ProxySession? _oldestHandshake;
+    private ProxySession? _newestHandshake;
     private ITimer? _sweep;
     private long _sweepPeriodTicks = long.MaxValue;
     private bool _disposed;
@@ -80,10 +86,42 @@ internal sealed class SessionRegistry : IDisposable
         }
     }
 
-    public void Add(ProxySession session) => _sessions[session.Id] = session;
+    public void Add(ProxySession session)
+    {
+        _sessions[session.Id] = session;
+        if (session.IsInHandshake)
+        {
+            lock (_handshakesLock)
+            {
+                session.HandshakesPrevious = _newestHandshake;
+                session.HandshakesNext = null;
+                if (_newestHandshake is null)
+                {
+                    _oldestHandshake = session;
+                }
+                else
+                {
+                    _newestHandshake.HandshakesNext = session;
+                }
+
+                _newestHandshake = session;
+                session.InHandshakeList = true;
+            }
+        }
+    }
+
+    /// <summary>The session's handshake is over (it relays, or it ended): it is no longer a candidate for eviction.</summary>
+    public void LeftHandshake(ProxySession session)
+    {
+        lock (_handshakesLock)
+        {
+            Unlink(session);
+        }
+    }
 
     public void Remove(ProxySession session)
     {
+        LeftHandshake(session);
         _sessions.TryRemove(session.Id, out _);
         if (_sessions.IsEmpty)
         {
@@ -128,20 +166,57 @@ internal sealed class SessionRegistry : IDisposable
     /// <summary>Aborts the session that has been in its handshake longest, other than <paramref name="except"/>.</summary>
     public bool AbortOldestHandshake(ProxySession except)
     {
-        ProxySession? oldest = null;
-        foreach (KeyValuePair<long, ProxySession> entry in _sessions)
+        ProxySession? oldest;
+        lock (_handshakesLock)
         {
-            ProxySession session = entry.Value;
-            // A session already aborted is on its way out; evicting it again would make no room.
-            if (session != except && session.IsInHandshake && session.CloseReason == SessionCloseReason.None &&
-                (oldest is null || session.Id < oldest.Id))
+            oldest = _oldestHandshake;
+
+            // A session already aborted (by the sweep's handshake timeout) is on its way out; evicting it again would
+            // make no room. It leaves the list as it ends, so few are ever passed over here.
+            while (oldest is not null && (oldest == except || oldest.CloseReason != SessionCloseReason.None))
             {
-                oldest = session;
+                oldest = oldest.HandshakesNext;
+            }
+
+            // Out of the list now: the next eviction, perhaps before this abort has ended it, takes the next one.
+            if (oldest is not null)
+            {
+                Unlink(oldest);
             }
         }
 
         oldest?.Abort(SessionCloseReason.HandshakeEvicted);
         return oldest is not null;
+    }
+
+    private void Unlink(ProxySession session)
+    {
+        if (!session.InHandshakeList)
+        {
+            return;
+        }
+
+        if (session.HandshakesPrevious is null)
+        {
+            _oldestHandshake = session.HandshakesNext;
+        }
+        else
+        {
+            session.HandshakesPrevious.HandshakesNext = session.HandshakesNext;
+        }
+
+        if (session.HandshakesNext is null)
+        {
+            _newestHandshake = session.HandshakesPrevious;
+        }
+        else
+        {
+            session.HandshakesNext.HandshakesPrevious = session.HandshakesPrevious;
+        }
+
+        session.HandshakesPrevious = null;
+        session.HandshakesNext = null;
+        session.InHandshakeList = false;
     }
 
     private void Sweep()

@@ -212,6 +212,34 @@ public sealed class IdleFloodTests(ITestOutputHelper output)
         Assert.Equal(1, server.Server.LimitStatistics.EvictedHandshakes);
     }
 
+    [Fact]
+    public async Task HandshakeEviction_InTheOrderTheHandshakesBegan_NeverATunnelThatIsRelaying()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.HandshakeTimeout = TimeSpan.FromSeconds(30);
+            o.Limits.MaxHandshakes = 2;
+        });
+        using var target = new TcpTarget();
+
+        // The oldest session of all relays: its handshake is over, so it is no candidate.
+        using RawClient tunnel = await RawClient.OpenTunnelAsync(server.EndPoint, target.EndPoint);
+        using Socket upstream = await target.AcceptAsync();
+        using Socket first = await Hostile.ConnectAsync(server.EndPoint);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 2);
+        using Socket second = await Hostile.ConnectAsync(server.EndPoint);
+        await SocketTestExtensions.WaitUntilAsync(() => server.Server.ActiveSessionCount == 3);
+
+        using Socket third = await Hostile.ConnectAsync(server.EndPoint);
+        Assert.Empty(await Hostile.ReadToFinAsync(first));
+        using Socket fourth = await Hostile.ConnectAsync(server.EndPoint);
+        Assert.Empty(await Hostile.ReadToFinAsync(second));
+        Assert.Equal(2, server.Server.LimitStatistics.EvictedHandshakes);
+
+        await tunnel.Socket.SendAsync("still here"u8.ToArray());
+        Assert.Equal("still here"u8.ToArray(), await upstream.ReceiveExactlyAsync(10));
+    }
+
     private static async Task OpenFloodAsync(IPEndPoint server, Socket[] flood)
     {
         await Parallel.ForEachAsync(Enumerable.Range(0, flood.Length), new ParallelOptions { MaxDegreeOfParallelism = ConnectConcurrency }, async (i, _) =>
