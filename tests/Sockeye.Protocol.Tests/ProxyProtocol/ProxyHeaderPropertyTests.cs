@@ -120,7 +120,10 @@ public class ProxyHeaderPropertyTests
                 Assert.InRange(outcome.Consumed, 1, maxLength);
             }
         }, iter: HostileInputs);
-        tally.AssertEachAtLeast(HostileInputs, 0.05);
+
+        // The hostile generator reaches "needs more" in 4.5–6 % of inputs (68–92 of 1 500 in four runs), so a
+        // bound of 5 % failed a clean-clone run at 74 of 1 500: 2 % still proves each outcome is exercised, by dozens.
+        tally.AssertEachAtLeast(HostileInputs, 0.02);
     }
 
     /// <summary>
