@@ -114,7 +114,6 @@ internal sealed partial class EpollLoop : IDisposable
     private long _nextId;
     private long _emptyPolls;
     private AdaptivePolling _polling;
-    private bool _pollingNow = true;
     private long _handlerFaults;
     private volatile bool _stopping;
     private volatile bool _failed;
@@ -176,7 +175,8 @@ internal sealed partial class EpollLoop : IDisposable
     /// Whether the loop polls through the gaps between its events now (for tests and diagnostics): it does while nearly
     /// every recent gap ended within the window (<see cref="AdaptivePolling"/>), and never without a window.
     /// </summary>
-    public bool IsPollingBetweenEvents => _pollBeforeSleepTicks > 0 && Volatile.Read(ref _pollingNow);
+    /// <remarks>A plain read of the loop thread's state: a caller on another thread sees it a moment late at most.</remarks>
+    public bool IsPollingBetweenEvents => _pollBeforeSleepTicks > 0 && _polling.IsPolling;
 
     /// <summary>
     /// Whether the loop has failed (epoll_wait failed other than by a signal): its thread is gone, every socket that was on
@@ -401,7 +401,6 @@ internal sealed partial class EpollLoop : IDisposable
                     {
                         pollUntil = 0;
                         _polling.OnPolled(foundWork: false);
-                        _pollingNow = _polling.IsPolling;
                     }
                 }
 
@@ -414,7 +413,6 @@ internal sealed partial class EpollLoop : IDisposable
             {
                 pollUntil = 0;
                 _polling.OnPolled(foundWork: true);
-                _pollingNow = _polling.IsPolling;
             }
 
             for (int i = 0; i < count && !_stopping; i++)
