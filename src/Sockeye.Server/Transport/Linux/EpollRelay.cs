@@ -9,12 +9,19 @@ using Sockeye.Server.Limits;
 namespace Sockeye.Server.Transport.Linux;
 
 /// <summary>
-/// The relay of two <see cref="EpollTunnelSocket"/>s: socket → pipe → socket with splice(2), each direction going on
-/// where its socket's readiness lands, on the event loop's thread, with no hand-off to the thread pool.
+/// The relay of two <see cref="EpollTunnelSocket"/>s: small messages copied, bulk socket → pipe → socket with splice(2),
+/// each direction going on where its socket's readiness lands, on the event loop's thread, with no hand-off to the
+/// thread pool.
 /// <list type="bullet">
-/// <item>Readiness is the system call's own answer: a direction splices until EAGAIN, then returns its pipe to the pool
-/// and waits for the next edge, so an idle tunnel holds no pipe and no buffer, and a busy one makes no extra call to learn
-/// that data is there.</item>
+/// <item>Small messages are copied: a direction starts by reading into its thread's buffer (<see cref="SmallReadBytes"/>)
+/// and sending what it read, two system calls per message where splicing takes two and a third for EAGAIN, and no pipe.
+/// A read shorter than asked drained the socket, so the direction waits for the next edge at once (unless the peer's FIN
+/// may be queued behind the data, <see cref="EpollTunnelSocket.HasHungUp"/>). The first read that fills the buffer, a
+/// sink that pushes back make it splice; a splicing turn (reads until EAGAIN) that moved less than the buffer makes it
+/// copy again.</item>
+/// <item>Readiness is the system call's own answer: a splicing direction splices until EAGAIN, then returns its pipe to
+/// the pool and waits for the next edge, so an idle tunnel holds no pipe and no buffer, and a busy one makes no extra
+/// call to learn that data is there.</item>
 /// <item>A full sink is waited for as such (EPOLLOUT), with the bytes left in the pipe: backpressure without a copy.</item>
 /// <item>Fairness: edge-triggered readiness never tells a busy direction to stop, so after a pipe's worth it lets the
 /// loop's other descriptors have their turn.</item>
@@ -28,6 +35,17 @@ namespace Sockeye.Server.Transport.Linux;
 [SupportedOSPlatform("linux")]
 internal sealed class EpollRelay : TunnelRelay
 {
+    /// <summary>
+    /// The most a copying direction reads at once: a read that fills it is taken for the start of a bulk transfer, and the
+    /// direction splices from then on.
+    /// </summary>
+    internal const int SmallReadBytes = 16 * 1024;
+
+    // The buffer copying directions read into on this thread: one per loop thread (and per pool thread that starts a
+    // relay), never held across an await, so an idle tunnel holds none.
+    [ThreadStatic]
+    private static byte[]? t_smallReads;
+
     private readonly EpollTunnelSocket _client;
     private readonly EpollTunnelSocket _target;
     private readonly SplicePipePool _pipes;
@@ -93,10 +111,89 @@ internal sealed class EpollRelay : TunnelRelay
         // Set while the pipe may hold bytes not yet sent: such a pipe is closed, never returned to the pool.
         bool pipeDirty = false;
         long movedThisTurn = 0;
+
+        // Small messages are copied (SmallReadBytes): a read that fills the buffer or a sink that pushes back switch the
+        // direction to splicing, and a splicing turn (reads until EAGAIN) that moved less than the buffer back to copying.
+        bool copying = true;
+        long movedSinceWait = 0;
+        byte[]? unsent = null;
         try
         {
             while (true)
             {
+                if (copying)
+                {
+                    int asked = SmallReadBytes;
+                    if (pacing is not null)
+                    {
+                        asked = pacing.Pacer.TryTake(asked, out TimeSpan wait);
+                        if (asked == 0)
+                        {
+                            await pacing.WaitAsync(wait).ConfigureAwait(false);
+                            if (SocketsFailed(source, sink))
+                            {
+                                return Canceled;
+                            }
+
+                            continue;
+                        }
+                    }
+
+                    long read = ReadAndSend(source, sink, asked, out int copyErrno, out unsent, out int unsentLength);
+                    pacing?.Pacer.Refund(read > 0 ? asked - (int)read : asked);
+                    if (read == 0)
+                    {
+                        return ForwardEof(upstream);
+                    }
+
+                    if (read < 0)
+                    {
+                        if (copyErrno != Errno.EAGAIN)
+                        {
+                            return Ended(RelayDirectionEnd.ReadFailed, Errno.ToSocketError(copyErrno));
+                        }
+
+                        await source.WaitReadableAsync().ConfigureAwait(false);
+                        continue;
+                    }
+
+                    MarkActivity();
+                    if (copyErrno != 0)
+                    {
+                        return Ended(RelayDirectionEnd.WriteFailed, Errno.ToSocketError(copyErrno));
+                    }
+
+                    if (unsent is not null)
+                    {
+                        try
+                        {
+                            await sink.SendAsync(unsent.AsMemory(0, unsentLength), CancellationToken.None).ConfigureAwait(false);
+                        }
+                        catch (SocketException e)
+                        {
+                            return Ended(RelayDirectionEnd.WriteFailed, e.SocketErrorCode);
+                        }
+
+                        ArrayPool<byte>.Shared.Return(unsent);
+                        unsent = null;
+                        copying = false;
+                    }
+
+                    CountDelivered(upstream, read);
+                    if (read == SmallReadBytes)
+                    {
+                        copying = false;
+                        movedSinceWait = read;
+                    }
+                    else if (read < asked && !source.HasHungUp)
+                    {
+                        // Drained (see EpollTunnelSocket.HasHungUp): anything that comes now makes a new edge.
+                        await source.WaitReadableAsync().ConfigureAwait(false);
+                    }
+
+                    continue;
+                }
+
                 if (!hasPipe)
                 {
                     if (!pool.TryRent(out pipe, out _))
@@ -152,6 +249,8 @@ internal sealed class EpollRelay : TunnelRelay
                     hasPipe = false;
                     pool.Return(pipe);
                     movedThisTurn = 0;
+                    copying = movedSinceWait < SmallReadBytes;
+                    movedSinceWait = 0;
                     await source.WaitReadableAsync().ConfigureAwait(false);
                     continue;
                 }
@@ -180,6 +279,7 @@ internal sealed class EpollRelay : TunnelRelay
                 pipeDirty = false;
                 CountDelivered(upstream, moved);
                 movedThisTurn += moved;
+                movedSinceWait += moved;
                 if (movedThisTurn >= pool.PipeSize)
                 {
                     movedThisTurn = 0;
@@ -201,7 +301,55 @@ internal sealed class EpollRelay : TunnelRelay
             {
                 pool.Release(pipe, mayHoldBytes: pipeDirty);
             }
+
+            if (unsent is not null)
+            {
+                ArrayPool<byte>.Shared.Return(unsent);
+            }
         }
+    }
+
+    /// <summary>
+    /// One read of a copying direction, into this thread's small-read buffer, and the send of what it read.
+    /// </summary>
+    /// <returns>
+    /// The bytes read: 0 at EOF, -1 when the read failed (<paramref name="errno"/>, EAGAIN included). After a read, a
+    /// non-zero <paramref name="errno"/> is the send's failure; what the sink did not take (it answered EAGAIN) is copied
+    /// to <paramref name="unsent"/>, a pooled buffer, because the thread's buffer is the next direction's as soon as this
+    /// one awaits.
+    /// </returns>
+    private static long ReadAndSend(EpollTunnelSocket source, EpollTunnelSocket sink, int asked, out int errno, out byte[]? unsent, out int unsentLength)
+    {
+        byte[] buffer = t_smallReads ??= GC.AllocateUninitializedArray<byte>(SmallReadBytes, pinned: true);
+        unsent = null;
+        unsentLength = 0;
+        source.ConsumeReadable();
+        long read = RawSocket.Receive(source.Descriptor, buffer.AsSpan(0, asked));
+        errno = read < 0 ? Libc.LastError : 0;
+        for (int offset = 0; read > 0 && offset < read;)
+        {
+            sink.ConsumeWritable();
+            long sent = RawSocket.Send(sink.Descriptor, buffer.AsSpan(offset, (int)read - offset));
+            if (sent > 0)
+            {
+                offset += (int)sent;
+                continue;
+            }
+
+            int sendErrno = Libc.LastError;
+            if (sendErrno != Errno.EAGAIN)
+            {
+                errno = sendErrno;
+                break;
+            }
+
+            unsentLength = (int)read - offset;
+            unsent = ArrayPool<byte>.Shared.Rent(unsentLength);
+            buffer.AsSpan(offset, unsentLength).CopyTo(unsent);
+            break;
+        }
+
+        return read;
     }
 
     /// <summary>

@@ -32,6 +32,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
 {
     private const uint ReadEvents = EpollLoop.EpollIn | EpollLoop.EpollRdHup | EpollLoop.EpollErr | EpollLoop.EpollHup;
     private const uint WriteEvents = EpollLoop.EpollOut | EpollLoop.EpollErr | EpollLoop.EpollHup;
+    private const uint HangUpEvents = EpollLoop.EpollRdHup | EpollLoop.EpollErr | EpollLoop.EpollHup;
     private const uint Registered = EpollLoop.EpollIn | EpollLoop.EpollOut | EpollLoop.EpollRdHup | EpollLoop.EpollEt;
 
     // Closed gracefully by close(2), never by a SafeSocketHandle, whose release closes abortively (RST): a graceful
@@ -45,6 +46,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     private ulong _id;
     private int _closed;
     private bool _connecting;
+    private bool _hungUp;
 
     private EpollTunnelSocket(EpollLoop loop, int fd, EndPoint? remoteEndPoint)
     {
@@ -65,6 +67,18 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
 
     // Not kept: read once or twice per session (the reply's BND.ADDR), and 72 bytes an idle tunnel need not hold.
     public override EndPoint? LocalEndPoint => RawSocket.LocalEndPoint(_fd);
+
+    /// <summary>
+    /// Whether an event has reported the peer's FIN, a hang-up or an error. Set on the loop's thread before the readable
+    /// edge is signalled, and never cleared, so a reader resumed by that edge, or whose <see cref="ConsumeReadable"/>
+    /// took it, sees it.
+    /// </summary>
+    /// <remarks>
+    /// A read that returns less than it asked for has drained the socket, and any later arrival (data or FIN) makes a new
+    /// edge: so a reader may wait after a short read instead of reading again for EAGAIN. Except when the FIN was already
+    /// queued behind the data when the edge was taken: no edge will come for it, and this says so.
+    /// </remarks>
+    public bool HasHungUp => Volatile.Read(ref _hungUp);
 
     /// <summary>Whether <see cref="CancelPending"/> (or a canceled wait) has ended this socket's waits.</summary>
     public bool IsCanceled => _read.IsCanceled;
@@ -416,6 +430,12 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
 
     void IEpollEventTarget.OnEvents(uint events, Span<byte> scratch)
     {
+        if ((events & HangUpEvents) != 0)
+        {
+            // Before the signal, whose interlocked exchange publishes it to a reader on another thread.
+            Volatile.Write(ref _hungUp, true);
+        }
+
         if ((events & ReadEvents) != 0)
         {
             _read.Signal();
