@@ -95,8 +95,8 @@ public class AdaptivePollingTests
         Assert.True(polling.IsPolling);
 
         // From no short gap at all to polling takes about 45 samples (the share from 0 to 15/16 at a weight of 1/16):
-        // some hundreds of gaps, a few milliseconds of a busy loop's time.
-        Assert.InRange(gaps, 100, 5_000);
+        // about 45 * ProbeOneIn gaps, a tenth of a second of a busy loop's time.
+        Assert.InRange(gaps, 20 * AdaptivePolling.ProbeOneIn, 100 * AdaptivePolling.ProbeOneIn);
     }
 
     [Fact]
@@ -111,7 +111,8 @@ public class AdaptivePollingTests
 
         int sampledEven = 0;
         int sampledOdd = 0;
-        for (int gap = 0; gap < 16_000; gap++)
+        const int Gaps = 1_000 * AdaptivePolling.ProbeOneIn;
+        for (int gap = 0; gap < Gaps; gap++)
         {
             if (polling.ShouldPoll())
             {
@@ -126,6 +127,7 @@ public class AdaptivePollingTests
             }
         }
 
+        // About 500 of each.
         Assert.InRange(sampledEven, 250, 750);
         Assert.InRange(sampledOdd, 250, 750);
     }
