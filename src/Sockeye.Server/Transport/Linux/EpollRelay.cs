@@ -16,7 +16,9 @@ namespace Sockeye.Server.Transport.Linux;
 /// <item>Small messages are copied: a direction starts by reading into its thread's buffer (<see cref="SmallReadBytes"/>)
 /// and sending what it read, two system calls per message where splicing takes two and a third for EAGAIN, and no pipe.
 /// A read shorter than asked drained the socket, so the direction waits for the next edge at once (unless the peer's FIN
-/// may be queued behind the data, <see cref="EpollTunnelSocket.HasHungUp"/>). The first read that fills the buffer, a
+/// may be queued behind the data, <see cref="EpollTunnelSocket.HasHungUp"/>); the socket remembers it
+/// (<see cref="EpollTunnelSocket.IsReadDrained"/>), so a direction starts with a wait, not a read, when the handshake's
+/// last read drained the client or the destination has sent nothing yet. The first read that fills the buffer, a
 /// sink that pushes back make it splice; a splicing turn (reads until EAGAIN) that moved less than the buffer makes it
 /// copy again.</item>
 /// <item>Readiness is the system call's own answer: a splicing direction splices until EAGAIN, then returns its pipe to
@@ -123,6 +125,12 @@ internal sealed class EpollRelay : TunnelRelay
             {
                 if (copying)
                 {
+                    if (source.IsReadDrained)
+                    {
+                        // The last read (the handshake's, or this direction's) took everything: wait, then read.
+                        await source.WaitReadableAsync().ConfigureAwait(false);
+                    }
+
                     int asked = SmallReadBytes;
                     if (pacing is not null)
                     {
@@ -184,11 +192,6 @@ internal sealed class EpollRelay : TunnelRelay
                     {
                         copying = false;
                         movedSinceWait = read;
-                    }
-                    else if (read < asked && !source.HasHungUp)
-                    {
-                        // Drained (see EpollTunnelSocket.HasHungUp): anything that comes now makes a new edge.
-                        await source.WaitReadableAsync().ConfigureAwait(false);
                     }
 
                     continue;
@@ -326,6 +329,7 @@ internal sealed class EpollRelay : TunnelRelay
         source.ConsumeReadable();
         long read = RawSocket.Receive(source.Descriptor, buffer.AsSpan(0, asked));
         errno = read < 0 ? Libc.LastError : 0;
+        source.NoteRead(read, asked);
         for (int offset = 0; read > 0 && offset < read;)
         {
             sink.ConsumeWritable();

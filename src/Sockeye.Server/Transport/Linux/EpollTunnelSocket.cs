@@ -40,7 +40,8 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
     // for the runtime's sockets. _fd is the copy every system call uses, valid until then.
     private readonly DescriptorHandle _handle;
     private readonly int _fd;
-    private readonly ReadinessWaiter _read = new();
+    // Starts drained: registration reports data already there as an edge, so until one comes there is nothing to read.
+    private readonly ReadinessWaiter _read = new(drained: true);
     private readonly ReadinessWaiter _write = new();
     private readonly EndPoint? _remoteEndPoint;
     private ulong _id;
@@ -260,10 +261,17 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             return WaitForDataAsync(cancellationToken);
         }
 
+        if (_read.IsDrained)
+        {
+            // The last read took everything and no edge has come since: a read now would answer EAGAIN.
+            return ReceiveWhenReadableAsync(buffer, cancellationToken);
+        }
+
         _read.Consume();
         long read = RawSocket.Receive(_fd, buffer.Span);
         if (read >= 0)
         {
+            NoteRead(read, buffer.Length);
             return ValueTask.FromResult((int)read);
         }
 
@@ -283,6 +291,7 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
             long read = RawSocket.Receive(_fd, buffer.Span);
             if (read >= 0)
             {
+                NoteRead(read, buffer.Length);
                 return (int)read;
             }
 
@@ -377,7 +386,29 @@ internal sealed class EpollTunnelSocket : TunnelSocket, IEpollEventTarget, IEpol
         }
     }
 
-    /// <summary>Waits for readability after a call on the descriptor answered EAGAIN (see <see cref="ReadinessWaiter"/>).</summary>
+    /// <summary>
+    /// Whether the socket is known to have nothing to read: the last read drained it and no edge has come since (or none
+    /// ever came). A reader then waits (<see cref="WaitReadableAsync"/>) before it reads.
+    /// </summary>
+    public bool IsReadDrained => _read.IsDrained;
+
+    /// <summary>
+    /// Notes what a read of the caller's own (after <see cref="ConsumeReadable"/>) returned: fewer bytes than asked for
+    /// drained the socket, unless the peer's FIN may be queued behind them (<see cref="HasHungUp"/>), which no edge
+    /// will report again.
+    /// </summary>
+    public void NoteRead(long read, int asked)
+    {
+        if (read > 0 && read < asked && !HasHungUp)
+        {
+            _read.MarkDrained();
+        }
+    }
+
+    /// <summary>
+    /// Waits for readability after a call on the descriptor answered EAGAIN, or while <see cref="IsReadDrained"/> (see
+    /// <see cref="ReadinessWaiter"/>).
+    /// </summary>
     public ValueTask WaitReadableAsync() => _read.WaitAsync();
 
     /// <summary>Waits for room to write after a call on the descriptor answered EAGAIN.</summary>

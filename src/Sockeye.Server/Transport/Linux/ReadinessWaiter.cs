@@ -9,7 +9,7 @@ namespace Sockeye.Server.Transport.Linux;
 /// </summary>
 /// <remarks>
 /// The protocol with the owner: call <see cref="Consume"/> before each non-blocking system call, and
-/// <see cref="WaitAsync"/> only after that call answered EAGAIN. An edge that comes between the two leaves the state at
+/// <see cref="WaitAsync"/> only after that call answered EAGAIN, or while <see cref="IsDrained"/>. An edge that comes between the two leaves the state at
 /// ready, so the wait completes at once and the call is tried again; no edge is ever lost. Cancellation is terminal (the
 /// descriptor is about to close) unless the wait says otherwise.
 /// </remarks>
@@ -20,6 +20,10 @@ internal sealed class ReadinessWaiter : IValueTaskSource
     private const int Ready = 2;
     private const int Canceled = 3;
 
+    // Idle, and known to have nothing to read: the last read drained the descriptor and no edge has come since, so the
+    // next read would answer EAGAIN (MarkDrained). An edge makes it Ready, as from Idle.
+    private const int Drained = 4;
+
     private static readonly Action<object?> CancelCallback = static state => ((ReadinessWaiter)state!).Cancel();
     private static readonly Action<object?> InterruptCallback = static state => ((ReadinessWaiter)state!).Interrupt();
 
@@ -27,11 +31,40 @@ internal sealed class ReadinessWaiter : IValueTaskSource
     private CancellationTokenRegistration _registration;
     private int _state;
 
+    /// <param name="drained">
+    /// Start as known to have nothing to read (<see cref="IsDrained"/>): right for a socket registered edge-triggered,
+    /// since registering a descriptor that already has data reports it as an edge.
+    /// </param>
+    public ReadinessWaiter(bool drained = false) => _state = drained ? Drained : Idle;
+
+    /// <summary>
+    /// Whether the descriptor is known to have nothing to read: a read has drained it (<see cref="MarkDrained"/>) and no
+    /// edge has come since. The owner may then wait at once instead of making a call that would answer EAGAIN.
+    /// </summary>
+    public bool IsDrained => Volatile.Read(ref _state) == Drained;
+
+    /// <summary>
+    /// Notes that the read just made (after <see cref="Consume"/>) drained the descriptor. An edge that came since then
+    /// wins: the state stays ready.
+    /// </summary>
+    public void MarkDrained() => Interlocked.CompareExchange(ref _state, Drained, Idle);
+
     /// <summary>Whether <see cref="Cancel"/> has run: every later wait fails at once.</summary>
     public bool IsCanceled => Volatile.Read(ref _state) == Canceled;
 
-    /// <summary>Forgets an edge already seen, before a system call that will find out for itself.</summary>
-    public void Consume() => Interlocked.CompareExchange(ref _state, Idle, Ready);
+    /// <summary>
+    /// Forgets an edge already seen (or that the descriptor was drained), before a system call that will find out for
+    /// itself.
+    /// </summary>
+    public void Consume()
+    {
+        // An edge racing with this leaves the state ready (the CAS fails), as it would have come after it.
+        int state = Volatile.Read(ref _state);
+        if (state is Ready or Drained)
+        {
+            Interlocked.CompareExchange(ref _state, Idle, state);
+        }
+    }
 
     /// <summary>
     /// Completes when the next edge comes, or at once if one came since <see cref="Consume"/>. Throws
@@ -61,12 +94,24 @@ internal sealed class ReadinessWaiter : IValueTaskSource
 
         // Reset before publishing Waiting: from then on the signalling thread may complete the core at any moment.
         _core.Reset();
-        switch (Interlocked.CompareExchange(ref _state, Waiting, Idle))
+        int state = Volatile.Read(ref _state);
+        while (true)
         {
-            case Ready:
-                return ValueTask.CompletedTask;
-            case Canceled:
-                return ValueTask.FromException(new OperationCanceledException());
+            switch (state)
+            {
+                case Ready:
+                    return ValueTask.CompletedTask;
+                case Canceled:
+                    return ValueTask.FromException(new OperationCanceledException());
+            }
+
+            int seen = Interlocked.CompareExchange(ref _state, Waiting, state);
+            if (seen == state)
+            {
+                break;
+            }
+
+            state = seen;
         }
 
         if (cancellationToken.CanBeCanceled)

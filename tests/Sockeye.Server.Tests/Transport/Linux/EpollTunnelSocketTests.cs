@@ -174,6 +174,64 @@ public sealed class EpollTunnelSocketTests
     }
 
     [LinuxFact]
+    public async Task ReceiveAsync_ShortRead_KnowsTheSocketDrained_NextReceiveWaitsForTheNextEdge()
+    {
+        using EpollLoop loop = NewLoop();
+        using Connection connection = await ConnectAsync(loop);
+        var (socket, peer) = connection;
+
+        // Nothing came yet: a fresh socket is drained until its first edge.
+        Assert.True(socket.IsReadDrained);
+        byte[] buffer = new byte[16];
+        await peer.SendAsync("abc"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        Assert.Equal(3, await socket.ReceiveAsync(buffer, CancellationToken.None).DefaultTimeout());
+        Assert.True(socket.IsReadDrained);
+
+        ValueTask<int> next = socket.ReceiveAsync(buffer, CancellationToken.None);
+        Assert.False(next.IsCompleted);
+        await peer.SendAsync("defg"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        Assert.Equal(4, await next.DefaultTimeout());
+        Assert.Equal("defg"u8.ToArray(), buffer[..4]);
+    }
+
+    [LinuxFact]
+    public async Task ReceiveAsync_ReadFillsTheBuffer_NotDrained_TheRestComesWithoutAnEdge()
+    {
+        using EpollLoop loop = NewLoop();
+        using Connection connection = await ConnectAsync(loop);
+        var (socket, peer) = connection;
+        await peer.SendAsync("abcdefgh"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+
+        byte[] buffer = new byte[4];
+        Assert.Equal(4, await socket.ReceiveAsync(buffer, CancellationToken.None).DefaultTimeout());
+        Assert.False(socket.IsReadDrained);
+
+        ValueTask<int> rest = socket.ReceiveAsync(buffer, CancellationToken.None);
+        Assert.True(rest.IsCompletedSuccessfully);
+        Assert.Equal(4, await rest);
+        Assert.Equal("efgh"u8.ToArray(), buffer);
+    }
+
+    [LinuxFact]
+    public async Task ReceiveAsync_DataAndFinInOneEdge_ShortReadIsNotTakenForDrained_FinReadNext()
+    {
+        // No further edge comes for a FIN already queued behind the data when the edge was taken.
+        using EpollLoop loop = NewLoop();
+        using Connection connection = await ConnectAsync(loop);
+        var (socket, peer) = connection;
+        await peer.SendAsync("abc"u8.ToArray(), SocketFlags.None).DefaultTimeout();
+        peer.Shutdown(SocketShutdown.Send);
+        await SocketTestExtensions.WaitUntilAsync(() => socket.HasHungUp);
+
+        byte[] buffer = new byte[16];
+        Assert.Equal(3, await socket.ReceiveAsync(buffer, CancellationToken.None).DefaultTimeout());
+        Assert.False(socket.IsReadDrained);
+        ValueTask<int> end = socket.ReceiveAsync(buffer, CancellationToken.None);
+        Assert.True(end.IsCompletedSuccessfully);
+        Assert.Equal(0, await end);
+    }
+
+    [LinuxFact]
     public async Task ReceiveAsync_PeerSendsFin_PendingReceiveReturnsZero_AndSoDoesTheNext()
     {
         using EpollLoop loop = NewLoop();

@@ -49,6 +49,71 @@ public sealed class ReadinessWaiterTests
     }
 
     [Fact]
+    public async Task StartedDrained_WaitPendsUntilAnEdge_WhichEndsTheDrainedState()
+    {
+        var waiter = new ReadinessWaiter(drained: true);
+        Assert.True(waiter.IsDrained);
+
+        ValueTask wait = waiter.WaitAsync();
+        Assert.False(wait.IsCompleted);
+
+        waiter.Signal();
+        await AssertCompletedAsync(wait);
+        Assert.False(waiter.IsDrained);
+    }
+
+    [Fact]
+    public async Task MarkDrained_AfterConsume_IsDrained_UntilTheNextEdge()
+    {
+        var waiter = new ReadinessWaiter();
+        waiter.Signal();
+        waiter.Consume();
+        waiter.MarkDrained();
+        Assert.True(waiter.IsDrained);
+
+        waiter.Signal();
+        Assert.False(waiter.IsDrained);
+        await AssertCompletedAsync(waiter.WaitAsync());
+    }
+
+    [Fact]
+    public async Task MarkDrained_AnEdgeCameAfterConsume_TheEdgeWins()
+    {
+        // The read drained the descriptor, but data came after it: the wait must not pend.
+        var waiter = new ReadinessWaiter();
+        waiter.Consume();
+        waiter.Signal();
+        waiter.MarkDrained();
+
+        Assert.False(waiter.IsDrained);
+        await AssertCompletedAsync(waiter.WaitAsync());
+    }
+
+    [Fact]
+    public async Task Consume_EndsTheDrainedState_TheCallFindsOutForItself()
+    {
+        var waiter = new ReadinessWaiter(drained: true);
+        waiter.Consume();
+        Assert.False(waiter.IsDrained);
+
+        ValueTask wait = waiter.WaitAsync();
+        Assert.False(wait.IsCompleted);
+        waiter.Signal();
+        await AssertCompletedAsync(wait);
+    }
+
+    [Fact]
+    public async Task Cancel_WhileDrained_IsTerminal()
+    {
+        var waiter = new ReadinessWaiter(drained: true);
+        waiter.Cancel();
+
+        Assert.False(waiter.IsDrained);
+        Assert.True(waiter.IsCanceled);
+        await Assert.ThrowsAsync<OperationCanceledException>(async () => await waiter.WaitAsync());
+    }
+
+    [Fact]
     public async Task PendingWait_Signal_CompletesIt_ContinuationRunsInlineOnTheSignallingThread()
     {
         var waiter = new ReadinessWaiter();
