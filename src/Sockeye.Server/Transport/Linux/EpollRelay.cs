@@ -18,8 +18,8 @@ namespace Sockeye.Server.Transport.Linux;
 /// A read shorter than asked drained the socket, so the direction waits for the next edge at once (unless the peer's FIN
 /// may be queued behind the data, <see cref="EpollTunnelSocket.HasHungUp"/>); the socket remembers it
 /// (<see cref="EpollTunnelSocket.IsReadDrained"/>), so a direction starts with a wait, not a read, when the handshake's
-/// last read drained the client or the destination has sent nothing yet. The first read that fills the buffer, a
-/// sink that pushes back make it splice; a splicing turn (reads until EAGAIN) that moved less than the buffer makes it
+/// last read drained the client or the destination has sent nothing yet. The first read that fills the buffer, or a
+/// sink that pushes back, makes it splice; a splicing turn (reads until EAGAIN) that moved less than the buffer makes it
 /// copy again.</item>
 /// <item>Readiness is the system call's own answer: a splicing direction splices until EAGAIN, then returns its pipe to
 /// the pool and waits for the next edge, so an idle tunnel holds no pipe and no buffer, and a busy one makes no extra
@@ -39,7 +39,7 @@ internal sealed class EpollRelay : TunnelRelay
 {
     /// <summary>
     /// The most a copying direction reads at once: a read that fills it is taken for the start of a bulk transfer, and the
-    /// direction splices from then on.
+    /// direction splices until a splicing turn moves less than this.
     /// </summary>
     internal const int SmallReadBytes = 16 * 1024;
 
