@@ -2,8 +2,8 @@ namespace Sockeye.Server.Transport.Linux;
 
 /// <summary>
 /// Decides, each time an <see cref="EpollLoop"/> runs out of events, whether it polls for the next one (for at most its
-/// window) or sleeps in epoll_wait(2): it polls while nearly every recent gap between batches ended within the window.
-/// Used by the loop's own thread only.
+/// window) or sleeps in epoll_wait(2): it polls while nearly every recent gap between batches ended within the window,
+/// unless its batches show a concurrent load. Used by the loop's own thread only.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -19,6 +19,16 @@ namespace Sockeye.Server.Transport.Linux;
 /// the last 16. While the loop sleeps it cannot see whether a poll would have found work (the time it slept includes
 /// its own wake-up), so one gap in <see cref="ProbeOneIn"/>, chosen at random, is polled anyway as a sample; random,
 /// so that a load whose gaps alternate (short after a request, long after the answer) is not sampled on one kind only.
+/// </para>
+/// <para>
+/// Short gaps alone do not say that polling pays. A poll saves the wake-up of one event: that is a hop of latency when
+/// the loop serves one exchange at a time (a lone ping-pong, a lone client's tunnels, a bulk stream), whose batches hold
+/// one event each. Under a concurrent load (16 clients opening tunnels) the gaps are short too, but while the loop
+/// sleeps, events of other sessions pile up and one wake-up serves several; polling takes each as it comes, a batch of
+/// one or two, and pays its own time on top: at 16 tunnel workers it added a quarter to the proxy's CPU per tunnel
+/// against not polling, for a rate within the run-to-run spread (docs/performance-journal.md, 2026-12-05 22:15–23:00).
+/// So the loop also keeps the share of recent batches that held more than one event, and does not poll while it is
+/// high.
 /// </para>
 /// </remarks>
 internal struct AdaptivePolling
@@ -42,9 +52,17 @@ internal struct AdaptivePolling
     private const int StopPollingBelow = Whole * 7 / 8;
     private const int WeightShift = 4;
 
+    // The share of batches with more than one event, in 1/1024ths, weighted over about the last 16 batches. A loop
+    // serving one exchange at a time has about 1 in 100 (a FIN and the other side's data in one batch); 16 tunnel
+    // workers about 55 in 100 while it polls, more while it sleeps. Concurrent from 1/4, serial again under 1/8.
+    private const int ConcurrentFrom = Whole / 4;
+    private const int SerialBelow = Whole / 8;
+
     private int _share;
     private bool _polling;
     private uint _random;
+    private int _multiEventShare;
+    private bool _concurrent;
 
     /// <summary>Starts in the polling state, as if every recent gap had been short.</summary>
     public AdaptivePolling(uint seed)
@@ -52,10 +70,18 @@ internal struct AdaptivePolling
         _share = Whole;
         _polling = true;
         _random = seed | 1;
+        _multiEventShare = 0;
+        _concurrent = false;
     }
 
-    /// <summary>Whether the loop polls now, when its recent gaps were mostly short.</summary>
-    public readonly bool IsPolling => _polling;
+    /// <summary>Whether the loop polls now: its recent gaps were mostly short and its batches show no concurrent load.</summary>
+    public readonly bool IsPolling => _polling && !_concurrent;
+
+    /// <summary>Whether the recent batches held several events often enough to call the load concurrent.</summary>
+    public readonly bool IsConcurrent => _concurrent;
+
+    /// <summary>The share of recent batches that held more than one event, from 0 to 1.</summary>
+    public readonly double ShareOfMultiEventBatches => (double)_multiEventShare / Whole;
 
     /// <summary>The share of recent gaps that ended within the window, from 0 to 1.</summary>
     public readonly double ShareWithinWindow => (double)_share / Whole;
@@ -66,6 +92,13 @@ internal struct AdaptivePolling
     /// </summary>
     public bool ShouldPoll()
     {
+        if (_concurrent)
+        {
+            // Sleeping is what batches the events; the gap share is not sampled meanwhile, and is read as it was left
+            // when the load turns serial again.
+            return false;
+        }
+
         if (_polling)
         {
             return true;
@@ -78,6 +111,14 @@ internal struct AdaptivePolling
         x ^= x << 5;
         _random = x;
         return x % ProbeOneIn == 0;
+    }
+
+    /// <summary>Records how many events a batch the loop handled held (its own wake-up not counted); empty batches are not reported.</summary>
+    public void OnBatch(int events)
+    {
+        int target = events > 1 ? Whole : 0;
+        _multiEventShare += (target - _multiEventShare) >> WeightShift;
+        _concurrent = _concurrent ? _multiEventShare >= SerialBelow : _multiEventShare >= ConcurrentFrom;
     }
 
     /// <summary>Records a poll that found work within the window (<paramref name="foundWork"/>) or ran out.</summary>

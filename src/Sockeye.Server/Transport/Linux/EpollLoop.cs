@@ -415,12 +415,14 @@ internal sealed partial class EpollLoop : IDisposable
                 _polling.OnPolled(foundWork: true);
             }
 
+            int socketEvents = count;
             for (int i = 0; i < count && !_stopping; i++)
             {
                 uint flags = *(uint*)(events + (i * EventSize));
                 ulong id = *(ulong*)(events + (i * EventSize) + DataOffset);
                 if (id == WakeId)
                 {
+                    socketEvents--;
                     ulong drained;
                     _ = read(_wake, &drained, sizeof(ulong));
                     continue;
@@ -431,6 +433,11 @@ internal sealed partial class EpollLoop : IDisposable
                 {
                     Dispatch(id, target, flags);
                 }
+            }
+
+            if (socketEvents > 0)
+            {
+                _polling.OnBatch(socketEvents);
             }
 
             RunPosted();

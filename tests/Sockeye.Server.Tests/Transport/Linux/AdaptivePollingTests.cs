@@ -131,4 +131,85 @@ public class AdaptivePollingTests
         Assert.InRange(sampledEven, 250, 750);
         Assert.InRange(sampledOdd, 250, 750);
     }
+
+    [Fact]
+    public void BatchesOfOneEvent_LeaveTheDecisionToTheGaps()
+    {
+        // A lone client: each batch one event, the odd one with two (a FIN and the other side's data).
+        var polling = new AdaptivePolling(seed: 17);
+        for (int batch = 0; batch < 10_000; batch++)
+        {
+            polling.OnBatch(batch % 100 == 99 ? 2 : 1);
+            Assert.True(polling.ShouldPoll());
+            polling.OnPolled(foundWork: true);
+            Assert.False(polling.IsConcurrent);
+            Assert.True(polling.IsPolling);
+        }
+    }
+
+    [Fact]
+    public void BatchesOfSeveralEvents_StopThePolling_ThoughEveryGapIsShort()
+    {
+        // 16 tunnel workers through a polling loop: about half the batches hold two or more events.
+        var polling = new AdaptivePolling(seed: 19);
+        for (int batch = 0; batch < 100; batch++)
+        {
+            polling.OnBatch(batch % 2 == 0 ? 3 : 1);
+            if (polling.ShouldPoll())
+            {
+                polling.OnPolled(foundWork: true);
+            }
+        }
+
+        Assert.True(polling.IsConcurrent);
+        Assert.False(polling.IsPolling);
+        Assert.InRange(polling.ShareOfMultiEventBatches, 0.25, 0.75);
+
+        // While the load stays concurrent no gap is polled, not even as a sample.
+        for (int batch = 0; batch < 100 * AdaptivePolling.ProbeOneIn; batch++)
+        {
+            polling.OnBatch(batch % 2 == 0 ? 3 : 1);
+            Assert.False(polling.ShouldPoll());
+        }
+    }
+
+    [Fact]
+    public void ATwoEventBatchNowAndThen_DoesNotStopThePolling()
+    {
+        // One batch in 20 with two events: the share settles near 1/20, under the 1/4 that calls the load concurrent.
+        var polling = new AdaptivePolling(seed: 23);
+        for (int batch = 0; batch < 10_000; batch++)
+        {
+            polling.OnBatch(batch % 20 == 0 ? 2 : 1);
+            Assert.False(polling.IsConcurrent);
+        }
+
+        Assert.True(polling.IsPolling);
+    }
+
+    [Fact]
+    public void WhenTheLoadTurnsSerialAgain_PollingResumes_WithTheGapShareItHadLeft()
+    {
+        var polling = new AdaptivePolling(seed: 29);
+        for (int batch = 0; batch < 100; batch++)
+        {
+            polling.OnBatch(4);
+        }
+
+        Assert.True(polling.IsConcurrent);
+        Assert.False(polling.ShouldPoll());
+
+        // Between 1/4 and 1/8 the load still counts as concurrent: a share near one threshold does not switch every batch.
+        int batches = 0;
+        while (polling.IsConcurrent && batches < 1_000)
+        {
+            batches++;
+            polling.OnBatch(1);
+        }
+
+        // From a share of 1 to under 1/8 at a weight of 1/16: about 33 batches.
+        Assert.InRange(batches, 20, 50);
+        Assert.True(polling.IsPolling);
+        Assert.True(polling.ShouldPoll());
+    }
 }

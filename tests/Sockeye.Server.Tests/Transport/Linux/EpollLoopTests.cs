@@ -248,6 +248,78 @@ public sealed class EpollLoopTests
     }
 
     [LinuxFact]
+    public async Task PollBeforeSleep_BatchesOfSeveralEvents_StopThePolling_SingleEventsStartItAgain()
+    {
+        // A window longer than any gap of this test (it waits in steps of 10 ms): only the batches can stop the polling.
+        using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromSeconds(2));
+        var pairs = new UdpPairSockets[4];
+        var handlers = new CollectingHandler[pairs.Length];
+        var registrations = new EpollRegistration[pairs.Length];
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            pairs[i] = UdpPair();
+            handlers[i] = new CollectingHandler(pairs[i].Receiver);
+            registrations[i] = loop.Register(pairs[i].Receiver, handlers[i]);
+        }
+
+        try
+        {
+            Assert.True(loop.IsPollingBetweenEvents);
+
+            // Each round holds the loop in posted work while a datagram reaches every receiver, so that its next
+            // epoll_wait returns all four in one batch: a concurrent load, which the loop serves by sleeping.
+            int rounds = 0;
+            for (; rounds < 200 && loop.IsPollingBetweenEvents; rounds++)
+            {
+                using var held = new ManualResetEventSlim();
+                var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                loop.Post(() =>
+                {
+                    running.SetResult();
+                    held.Wait(TimeSpan.FromSeconds(10));
+                });
+                await running.Task.DefaultTimeout();
+                for (int i = 0; i < pairs.Length; i++)
+                {
+                    pairs[i].Sender.SendTo([(byte)rounds], pairs[i].Receiver.LocalEndPoint!);
+                }
+
+                held.Set();
+                int expected = rounds + 1;
+                await SocketTestExtensions.WaitUntilAsync(() => Array.TrueForAll(handlers, h => h.Received.Count == expected));
+            }
+
+            Assert.False(loop.IsPollingBetweenEvents);
+
+            // About five rounds of four-event batches make the share of several-event batches reach 1/4.
+            Assert.InRange(rounds, 3, 20);
+
+            // One datagram at a time: single-event batches bring the share under 1/8, and the loop polls again.
+            int sent = 0;
+            for (; sent < 200 && !loop.IsPollingBetweenEvents; sent++)
+            {
+                pairs[0].Sender.SendTo([(byte)sent], pairs[0].Receiver.LocalEndPoint!);
+                int expected = rounds + sent + 1;
+                await SocketTestExtensions.WaitUntilAsync(() => handlers[0].Received.Count == expected);
+            }
+
+            Assert.True(loop.IsPollingBetweenEvents);
+        }
+        finally
+        {
+            foreach (EpollRegistration registration in registrations)
+            {
+                registration.Dispose();
+            }
+
+            foreach (UdpPairSockets pair in pairs)
+            {
+                pair.Dispose();
+            }
+        }
+    }
+
+    [LinuxFact]
     public async Task PollBeforeSleep_WithoutAWindow_NeverPolls()
     {
         using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.Zero);
