@@ -26,7 +26,7 @@ namespace Sockeye.Server.Transport.Linux;
 /// one event each. Under a concurrent load (16 clients opening tunnels) the gaps are short too, but while the loop
 /// sleeps, events of other sessions pile up and one wake-up serves several; polling takes each as it comes, a batch of
 /// one or two, and pays its own time on top: at 16 tunnel workers it added a quarter to the proxy's CPU per tunnel
-/// against not polling, for a rate within the run-to-run spread (docs/performance-journal.md, 2026-12-05 22:15–23:00).
+/// against not polling, for a rate within the run-to-run spread (docs/performance-journal.md, 2026-12-05 22:15–22:50).
 /// So the loop also keeps the share of recent batches that held more than one event, and does not poll while it is
 /// high.
 /// </para>
