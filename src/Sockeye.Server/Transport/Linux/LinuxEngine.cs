@@ -16,10 +16,12 @@ namespace Sockeye.Server.Transport.Linux;
 [SupportedOSPlatform("linux")]
 internal sealed class LinuxEngine : TransportEngine
 {
-    // 1 MiB, the default /proc/sys/fs/pipe-max-size: with 64 KiB pipes one stream moved 1.3 GB/s at 0.6 CPU s/GiB,
-    // with 1 MiB 1.8 GB/s at 0.36 (bench/Sockeye.Bench, pinned, 2026-11-25). The kernel fills pipe pages only as data
-    // arrives, and only busy directions hold a pipe.
-    private const int SplicePipeBytes = 1 << 20;
+    // 256 KiB: with 64 KiB pipes one stream moved 1.3 GB/s at 0.6 CPU s/GiB, with 1 MiB 1.8 GB/s at 0.36
+    // (bench/Sockeye.Bench, pinned, 2026-11-25); 256 KiB against 1 MiB was level then (2026-12-04) and ahead on one and
+    // eight streams both ways in two runs of 2026-12-05 (docs/performance-journal.md, 23:31–23:39), at the same CPU
+    // per GiB: a busy direction hands the loop back to the others after a quarter of the bytes. The kernel fills pipe
+    // pages only as data arrives, and only busy directions hold a pipe.
+    private const int SplicePipeBytes = 1 << 18;
 
     private readonly SockeyeServerOptions _options;
     private readonly TimeProvider _timeProvider;
