@@ -179,6 +179,12 @@ internal sealed partial class EpollLoop : IDisposable
     public bool IsPollingBetweenEvents => _pollBeforeSleepTicks > 0 && _polling.IsPolling;
 
     /// <summary>
+    /// Whether the loop's recent batches often held several events (<see cref="AdaptivePolling.IsConcurrent"/>): many
+    /// sessions at once, rather than one exchange at a time. Read on the loop's thread; elsewhere, a moment late.
+    /// </summary>
+    public bool HasConcurrentLoad => _polling.IsConcurrent;
+
+    /// <summary>
     /// Whether the loop has failed (epoll_wait failed other than by a signal): its thread is gone, every socket that was on
     /// it has been told (<see cref="IEpollEventTarget.OnRemovedAfterFault"/>), work posted to it runs on the thread pool,
     /// and it takes no new sockets. The server replaces such a loop.
