@@ -53,7 +53,7 @@ internal sealed class Bench
         if (_settings.Pinning.GeneratorAffinity is long generatorCpus && OperatingSystem.IsLinux())
         {
             // The CPUs the proxy does not get; with --proxy-cpus equal to every CPU the generator stays unpinned.
-            Process.GetCurrentProcess().ProcessorAffinity = (nint)generatorCpus;
+            Native.PinEveryThread(generatorCpus);
         }
 
         if (!File.Exists(_settings.Sockeye) && _settings.Sockeye.EndsWith(".dll", StringComparison.Ordinal))
@@ -461,7 +461,7 @@ internal sealed class Bench
         {
             foreach (int payload in new[] { 64, 1200 })
             {
-                (double rate, long lost) = await Scenarios.UdpAsync(subject, targets, payload, _settings.Datagrams);
+                (double rate, long lost) = await Scenarios.UdpAsync(subject, payload, _settings.Datagrams);
                 Record($"UDP round trips/s, {payload}-byte payload, window 16", "datagrams/s", name, rate, higherIsBetter: true);
                 Record($"UDP datagrams lost of {_settings.Datagrams}, {payload}-byte payload", "lost", name, lost, higherIsBetter: false);
             }

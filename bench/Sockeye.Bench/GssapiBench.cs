@@ -25,7 +25,7 @@ internal sealed class GssapiBench(GssapiBenchSettings settings)
     {
         if (settings.Pin && OperatingSystem.IsLinux())
         {
-            Process.GetCurrentProcess().ProcessorAffinity = 2; // CPU 1; the proxy gets CPU 0.
+            Native.PinEveryThread(2); // CPU 1; the proxy gets CPU 0.
         }
 
         await using KerberosRealm realm = await KerberosRealm.StartAsync();

@@ -5,7 +5,8 @@ namespace Sockeye.Bench;
 
 /// <summary>
 /// The destinations, in the generator's process: an echo (on 127.0.0.1 and ::1, one port, so "localhost" works whichever
-/// address a proxy tries first), a sink that reads to EOF, a source that writes a fixed amount, and a UDP echo.
+/// address a proxy tries first), a sink that reads to EOF, and a source that writes a fixed amount. The UDP scenario
+/// brings its own echo (<see cref="UdpRoundTrips"/>).
 /// </summary>
 internal sealed class Targets : IDisposable
 {
@@ -23,10 +24,6 @@ internal sealed class Targets : IDisposable
         _listeners.AddRange([sink, source]);
         SinkPort = ((IPEndPoint)sink.LocalEndPoint!).Port;
         SourcePort = ((IPEndPoint)source.LocalEndPoint!).Port;
-        UdpEcho = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        UdpEcho.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        UdpEcho.ReceiveBufferSize = 4 << 20;
-        UdpEchoEndPoint = (IPEndPoint)UdpEcho.LocalEndPoint!;
 
         _ = AcceptLoopAsync(echo4, EchoAsync);
         _ = AcceptLoopAsync(echo6, EchoAsync);
@@ -34,7 +31,6 @@ internal sealed class Targets : IDisposable
         _ = AcceptLoopAsync(once6, AnswerOnceAsync);
         _ = AcceptLoopAsync(sink, socket => BlockingTransfer.RunAsync("bench sink", () => Sink(socket)));
         _ = AcceptLoopAsync(source, socket => BlockingTransfer.RunAsync("bench source", () => Source(socket)));
-        _ = UdpEchoLoopAsync();
     }
 
     public int EchoPort { get; }
@@ -49,10 +45,6 @@ internal sealed class Targets : IDisposable
     public int SinkPort { get; }
 
     public int SourcePort { get; }
-
-    public IPEndPoint UdpEchoEndPoint { get; }
-
-    private Socket UdpEcho { get; }
 
     /// <summary>What the source sends on each connection.</summary>
     public long SourceBytes { get; set; }
@@ -193,24 +185,6 @@ internal sealed class Targets : IDisposable
         }
     }
 
-    private async Task UdpEchoLoopAsync()
-    {
-        byte[] buffer = new byte[65536];
-        var from = new SocketAddress(AddressFamily.InterNetwork);
-        try
-        {
-            while (true)
-            {
-                int read = await UdpEcho.ReceiveFromAsync(buffer, SocketFlags.None, from, _stop.Token);
-                await UdpEcho.SendToAsync(buffer.AsMemory(0, read), SocketFlags.None, from, _stop.Token);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-            // Stopped.
-        }
-    }
-
     public void Dispose()
     {
         _stop.Cancel();
@@ -219,7 +193,6 @@ internal sealed class Targets : IDisposable
             listener.Dispose();
         }
 
-        UdpEcho.Dispose();
         _stop.Dispose();
     }
 }
