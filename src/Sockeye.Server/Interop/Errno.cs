@@ -7,6 +7,7 @@ internal static class Errno
 {
     public const int EPERM = 1;
     public const int EINTR = 4;
+    public const int EIO = 5;
     public const int EAGAIN = 11;
     public const int EACCES = 13;
     public const int EINVAL = 22;
@@ -14,6 +15,9 @@ internal static class Errno
     public const int EMFILE = 24;
     public const int EPIPE = 32;
     public const int ENOSYS = 38;
+    public const int EMSGSIZE = 90;
+    public const int ENOPROTOOPT = 92;
+    public const int EOPNOTSUPP = 95;
     public const int EAFNOSUPPORT = 97;
     public const int EADDRINUSE = 98;
     public const int EADDRNOTAVAIL = 99;

@@ -25,6 +25,9 @@ internal static unsafe partial class Libc
     public const int TcpNodelay = 1;
     public const int SolIp = 0;
     public const int IpBindAddressNoPort = 24;
+    public const int SockDgram = 2;
+    public const int SolUdp = 17;
+    public const int UdpSegment = 103;
 
     // recv(2), send(2), recvfrom(2), sendto(2), recvmmsg(2), sendmmsg(2), shutdown(2)
     public const int MsgPeek = 0x2;

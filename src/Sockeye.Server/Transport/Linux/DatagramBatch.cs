@@ -11,14 +11,17 @@ namespace Sockeye.Server.Transport.Linux;
 
 /// <summary>
 /// Up to <see cref="Capacity"/> datagrams moved by one recvmmsg(2) or sendmmsg(2), laid out in an event loop's scratch
-/// buffer: the message headers, their iovecs, their addresses and a number for each (<see cref="Tag"/>), then one slot
-/// of <see cref="SlotBytes"/> per datagram. Nothing is allocated: the loop's buffer is allocated once, pinned, so the
-/// pointers written into it stay valid from one call to the next.
+/// buffer: the message headers, their iovecs, their addresses and a number for each (<see cref="Tag"/>), the headers of
+/// segmented sends with their control messages, then one slot of <see cref="SlotBytes"/> per datagram. Nothing is
+/// allocated: the loop's buffer is allocated once, pinned, so the pointers written into it stay valid from one call to
+/// the next.
 /// </summary>
 /// <remarks>
 /// The datagrams received are sent from where they were read. Message <c>j</c> of a send is built from the datagram of
 /// slot <c>i ≥ j</c>, after everything the receive left for <c>j</c> (its length, its source) has been read, so one
-/// set of headers serves both calls.
+/// set of headers serves both calls. A segmented send (<see cref="SendSegmented"/>) writes headers of its own, each
+/// over a run of the outgoing messages' iovecs, and leaves the outgoing messages as they were, so that a run the kernel
+/// refuses can be sent again one datagram per message.
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal readonly unsafe ref struct DatagramBatch
@@ -29,12 +32,22 @@ internal readonly unsafe ref struct DatagramBatch
     // sockaddr_in6 is 28 bytes, the largest address a UDP socket of either family reads or sends; 32 keeps alignment.
     private const int AddressBytes = 32;
     private const int TagBytes = 8;
-    private const int HeaderBytesPerMessage = 64 + 16 + AddressBytes + TagBytes;
+
+    // CMSG_SPACE(sizeof(uint16_t)): a 16-byte cmsghdr and the segment size, aligned to 8.
+    private const int SegmentControlBytes = 24;
+    private const int RunLengthBytes = 8;
+    private const int HeaderBytesPerMessage = 64 + 16 + AddressBytes + TagBytes + 64 + SegmentControlBytes + RunLengthBytes;
+
+    // A segmented message is one UDP datagram to the stack until it is cut: its payload stays under IPv4's 65 507 bytes.
+    private const int MaxSegmentedBytes = 65_000;
 
     private readonly MMsgHdr* _messages;
     private readonly IoVec* _vectors;
     private readonly byte* _addresses;
     private readonly int* _tags;
+    private readonly MMsgHdr* _segmented;
+    private readonly byte* _segmentControls;
+    private readonly int* _runLengths;
     private readonly byte* _slots;
 
     /// <summary>
@@ -51,8 +64,18 @@ internal readonly unsafe ref struct DatagramBatch
         _vectors = (IoVec*)(start + (Capacity * sizeof(MMsgHdr)));
         _addresses = (byte*)(_vectors + Capacity);
         _tags = (int*)(_addresses + (Capacity * AddressBytes));
+        _segmented = (MMsgHdr*)((byte*)_tags + (Capacity * TagBytes));
+        _segmentControls = (byte*)(_segmented + Capacity);
+        _runLengths = (int*)(_segmentControls + (Capacity * SegmentControlBytes));
         _slots = start + (Capacity * HeaderBytesPerMessage);
     }
+
+    /// <summary>
+    /// Whether this kernel cuts a datagram into segments for the sender (UDP_SEGMENT, Linux 4.18 and later). A kernel
+    /// without it would ignore the control message and send a run as one datagram, so <see cref="SendSegmented"/> is
+    /// used only where this says yes.
+    /// </summary>
+    public static bool SegmentationSupported { get; } = ProbeSegmentation();
 
     /// <summary>The room each datagram has.</summary>
     public int SlotBytes { get; }
@@ -182,5 +205,139 @@ internal readonly unsafe ref struct DatagramBatch
         }
     }
 
+    /// <summary>
+    /// Sends outgoing messages from <paramref name="first"/> on, up to <paramref name="count"/> of them, as
+    /// <see cref="Send"/> does, except that a run of two or more to one destination, of one length but for the last
+    /// (which may be shorter), leaves as one message that the kernel cuts back into those datagrams (UDP generic
+    /// segmentation offload): one pass through the stack for the run instead of one per datagram. Receivers get the
+    /// same datagrams as from <see cref="Send"/>. Returns how many outgoing messages the kernel took, in order, as
+    /// <see cref="Send"/>. A run the kernel refuses is sent again one datagram per message; when the refusal is one
+    /// that segmenting causes (a length over the path's MTU, a device or a socket that cannot segment),
+    /// <paramref name="segmentationRefused"/> is set, and the caller sends with <see cref="Send"/> from then on.
+    /// </summary>
+    public int SendSegmented(Socket socket, int first, int count, out bool segmentationRefused)
+    {
+        Debug.Assert(first >= 0 && count > 0 && first + count <= Capacity && SegmentationSupported);
+        segmentationRefused = false;
+        int messages = GroupRuns(first, first + count);
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
+        if (handle is null)
+        {
+            return 0;
+        }
+
+        int sent;
+        int errno;
+        try
+        {
+            do
+            {
+                sent = sendmmsg((int)handle.DangerousGetHandle(), _segmented, (uint)messages, MsgDontwait | MsgNosignal);
+                errno = sent < 0 ? Libc.LastError : 0;
+            }
+            while (sent < 0 && errno == Errno.EINTR);
+        }
+        finally
+        {
+            handle.DangerousRelease();
+        }
+
+        if (sent > 0)
+        {
+            int taken = 0;
+            for (int i = 0; i < sent; i++)
+            {
+                taken += _runLengths[i];
+            }
+
+            return taken;
+        }
+
+        if (_runLengths[0] == 1)
+        {
+            return 0;
+        }
+
+        segmentationRefused = errno is Errno.EINVAL or Errno.EIO or Errno.EMSGSIZE or Errno.EOPNOTSUPP;
+        return Send(socket, first, _runLengths[0]);
+    }
+
+    /// <summary>
+    /// Writes the segmented messages for outgoing messages <paramref name="first"/> to <paramref name="end"/>
+    /// (excluded): each over a run of their iovecs, with its run's length in <see cref="_runLengths"/>. Returns how many.
+    /// </summary>
+    private int GroupRuns(int first, int end)
+    {
+        int messages = 0;
+        for (int start = first; start < end; messages++)
+        {
+            MsgHdr header = _messages[start].Header;
+            nuint segment = _vectors[start].Length;
+            nuint bytes = segment;
+            int run = 1;
+            while (segment > 0 && start + run < end)
+            {
+                nuint next = _vectors[start + run].Length;
+                if (next == 0 || next > segment || bytes + next > MaxSegmentedBytes || !SameDestination(start, start + run))
+                {
+                    break;
+                }
+
+                bytes += next;
+                run++;
+                if (next < segment)
+                {
+                    // Only the last segment may be shorter.
+                    break;
+                }
+            }
+
+            header.IovLength = (nuint)run;
+            if (run > 1)
+            {
+                byte* control = _segmentControls + (messages * SegmentControlBytes);
+                *(nuint*)control = 16 + sizeof(ushort); // cmsg_len: CMSG_LEN(sizeof(uint16_t))
+                *(int*)(control + 8) = SolUdp;
+                *(int*)(control + 12) = UdpSegment;
+                *(ushort*)(control + 16) = (ushort)segment;
+                header.Control = control;
+                header.ControlLength = SegmentControlBytes;
+            }
+
+            _segmented[messages] = new MMsgHdr { Header = header };
+            _runLengths[messages] = run;
+            start += run;
+        }
+
+        return messages;
+    }
+
+    private bool SameDestination(int one, int other)
+    {
+        int length = _messages[one].Header.NameLength;
+        return _messages[other].Header.NameLength == length
+            && new ReadOnlySpan<byte>(Address(one), length).SequenceEqual(new ReadOnlySpan<byte>(Address(other), length));
+    }
+
     private byte* Address(int index) => _addresses + (index * AddressBytes);
+
+    private static bool ProbeSegmentation()
+    {
+        int probe = Libc.socket(AfInet, SockDgram | SockCloexec, 0);
+        if (probe < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            int segment = 0;
+            int length = sizeof(int);
+            return getsockopt(probe, SolUdp, UdpSegment, &segment, &length) == 0;
+        }
+        finally
+        {
+            _ = close(probe);
+        }
+    }
 }

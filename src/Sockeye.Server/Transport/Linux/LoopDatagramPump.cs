@@ -13,11 +13,12 @@ namespace Sockeye.Server.Transport.Linux;
 /// <remarks>
 /// Datagrams are read into the loop's own buffer, so an association holds no buffer at all, up to
 /// <see cref="DatagramBatch.Capacity"/> per recvmmsg(2), and those that go on leave a run per sendmmsg(2): one system
-/// call each way for a burst rather than two per datagram. A datagram to a name not in the route cache is the one
-/// exception to running on the loop: it and the datagrams read with it behind it are copied, the client socket is
-/// paused, and the name is resolved on the thread pool; the datagram is then forwarded, the rest are routed in order on
-/// the loop, and the client socket resumed, so datagrams still leave in the order they came and a burst waits in the
-/// kernel's buffer, as with the portable pump.
+/// call each way for a burst rather than two per datagram; within a run, datagrams of one length to one address go as
+/// one segmented message (<see cref="DatagramBatch.SendSegmented"/>), one pass through the network stack for them all.
+/// A datagram to a name not in the route cache is the one exception to running on the loop: it and the datagrams read
+/// with it behind it are copied, the client socket is paused, and the name is resolved on the thread pool; the datagram
+/// is then forwarded, the rest are routed in order on the loop, and the client socket resumed, so datagrams still leave
+/// in the order they came and a burst waits in the kernel's buffer, as with the portable pump.
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : DatagramPump(relay)
@@ -35,6 +36,11 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
     private CancellationToken _cancellationToken;
     private bool _leftLoop;
     private volatile bool _faulted;
+
+    // Runs of datagrams of one length to one address leave as one segmented message (UDP GSO), in each direction until
+    // the kernel refuses it there (a path whose MTU is below the datagrams, a device that cannot segment). Loop-only.
+    private bool _segmentToDestinations = DatagramBatch.SegmentationSupported;
+    private bool _segmentToClient = DatagramBatch.SegmentationSupported;
 
     /// <summary>Whether a socket was taken off the loop after a fault (the loop failed, or a handler threw).</summary>
     public override bool Faulted => _faulted;
@@ -160,7 +166,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         int next = 0;
         while (next < count)
         {
-            int sent = batch.Send(outbound!, next, count - next);
+            int sent = Send(batch, outbound!, next, count - next, ref _segmentToDestinations);
 
             // A message refused (a full buffer, no route) is counted as not taken, and those behind it get their own try,
             // as each would have with a sendto(2) of its own. UDP drops, and the association goes on.
@@ -184,7 +190,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
         int next = 0;
         while (next < count)
         {
-            int sent = batch.Send(relaySocket, next, count - next);
+            int sent = Send(batch, relaySocket, next, count - next, ref _segmentToClient);
 
             // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
             if (sent == 0)
@@ -198,6 +204,22 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
                 Relay.OnSentToClient(true, batch.Tag(next));
             }
         }
+    }
+
+    /// <summary>
+    /// Sends outgoing messages of <paramref name="batch"/> as <see cref="DatagramBatch.Send"/>, segmented while
+    /// <paramref name="segment"/> says so; a kernel that refuses segmenting on this path clears it for good.
+    /// </summary>
+    private static int Send(DatagramBatch batch, Socket socket, int first, int count, ref bool segment)
+    {
+        if (!segment || count == 1)
+        {
+            return batch.Send(socket, first, count);
+        }
+
+        int sent = batch.SendSegmented(socket, first, count, out bool refused);
+        segment = !refused;
+        return sent;
     }
 
     /// <summary>

@@ -180,6 +180,91 @@ public sealed class LoopDatagramPumpTests
     }
 
     [LinuxFact]
+    public async Task ClientBurst_OfOneLengthToOneDestination_LeavesSegmented_AndWithoutGroArrivesAsTheSameDatagrams()
+    {
+        using var relay = new ScriptedRelay();
+
+        // With UDP_GRO on, a segmented message over loopback arrives whole: a read longer than one datagram shows that
+        // the pump sent several as one.
+        relay.First.SetRawSocketOption(17, 104, BitConverter.GetBytes(1));
+        List<byte[]> sent = [];
+        for (int sequence = 0; sequence < 120; sequence++)
+        {
+            byte[] datagram = Datagram(ToFirst, sequence, 600);
+            datagram[1] = 2; // Counted bytes, one length for all.
+            sent.Add(datagram);
+            relay.FromClient(datagram);
+        }
+
+        byte[] expected = [.. sent.SelectMany(d => d)];
+        await using (await PumpRunning.StartAsync(relay))
+        {
+            List<int> reads = [];
+            byte[] received = new byte[expected.Length];
+            byte[] buffer = new byte[65536];
+            for (int got = 0; got < expected.Length && reads.Count < sent.Count;)
+            {
+                int read = (await relay.First.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout()).ReceivedBytes;
+                buffer.AsSpan(0, Math.Min(read, expected.Length - got)).CopyTo(received.AsSpan(got));
+                got += read;
+                reads.Add(read);
+            }
+
+            Assert.Equal(expected, received);
+            Assert.Contains(reads, read => read > 600);
+            Assert.All(reads, read => Assert.Equal(0, read % 600));
+            await SocketTestExtensions.WaitUntilAsync(() => relay.TakenUp == sent.Count);
+            Assert.Equal(0, relay.RefusedUp);
+        }
+
+        // The same burst to a receiver without GRO: one datagram per read, in order, whole.
+        using var plain = new ScriptedRelay();
+        foreach (byte[] datagram in sent)
+        {
+            plain.FromClient(datagram);
+        }
+
+        await using (await PumpRunning.StartAsync(plain))
+        {
+            Assert.Equal(sent, await ReceiveAsync(plain.First, sent.Count));
+        }
+    }
+
+    [LinuxFact]
+    public async Task DestinationBurst_OfOneLength_LeavesForTheClientSegmented()
+    {
+        using var relay = new ScriptedRelay();
+        relay.Client.SetRawSocketOption(17, 104, BitConverter.GetBytes(1)); // UDP_GRO: a segmented message arrives whole.
+        using var remote = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        remote.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        List<byte[]> sent = [.. Enumerable.Range(0, 100).Select(sequence => Datagram(ToFirst, sequence, 300))];
+        foreach (byte[] datagram in sent)
+        {
+            remote.SendTo(datagram, relay.First.LocalEndPoint!);
+        }
+
+        byte[] expected = [.. sent.SelectMany(d => (byte[])[0xAB, 0xCD, .. d])];
+        await using (PumpRunning pump = await PumpRunning.StartAsync(relay))
+        {
+            pump.Pump.AddDestination(relay.First);
+            List<int> reads = [];
+            byte[] received = new byte[expected.Length];
+            byte[] buffer = new byte[65536];
+            for (int got = 0; got < expected.Length && reads.Count < sent.Count;)
+            {
+                int read = (await relay.Client.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout()).ReceivedBytes;
+                buffer.AsSpan(0, Math.Min(read, expected.Length - got)).CopyTo(received.AsSpan(got));
+                got += read;
+                reads.Add(read);
+            }
+
+            Assert.Equal(expected, received);
+            Assert.Contains(reads, read => read > 302);
+            await SocketTestExtensions.WaitUntilAsync(() => relay.TakenDown == sent.Count);
+        }
+    }
+
+    [LinuxFact]
     public void NativeLayouts_MatchLinuxOn64BitArchitectures()
     {
         Assert.Equal(16, System.Runtime.CompilerServices.Unsafe.SizeOf<Sockeye.Server.Interop.Libc.IoVec>());
