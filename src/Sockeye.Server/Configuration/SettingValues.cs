@@ -42,6 +42,7 @@ internal sealed class SettingValues
         new("udp.portRange", static o => o.Udp.PortRange),
         new("udp.idleTimeout", static o => o.Udp.IdleTimeout),
         new("udp.maxDatagramBytes", static o => o.Udp.MaxDatagramBytes, RestartOnly: true),
+        new("udp.segmentationOffload", static o => o.Udp.SegmentationOffload, RestartOnly: true),
         new("listenBacklog", static o => o.ListenBacklog, RestartOnly: true),
         new("relayBufferBytes", static o => o.RelayBufferBytes, RestartOnly: true),
         new("relay.engine", static o => o.RelayEngine, RestartOnly: true),

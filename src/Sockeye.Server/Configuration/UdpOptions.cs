@@ -64,6 +64,17 @@ public sealed class UdpOptions
     public int MaxDatagramBytes { get; set; } = 65507;
 
     /// <summary>
+    /// Whether the Linux engine sends a run of datagrams of one length to one address as one segmented message that the
+    /// kernel (or the network card) cuts back into those datagrams (UDP generic segmentation offload, Linux 4.18 and
+    /// later): one pass through the network stack for the run. Receivers get the same datagrams either way; a packet
+    /// capture on this host shows the run as one large packet before it is cut. Where the kernel refuses it on a path
+    /// (an MTU below the datagrams, a device that cannot segment) the association falls back to one datagram per
+    /// message by itself; turning it off is for a device whose driver mishandles segmented packets.
+    /// </summary>
+    /// <remarks>Defaults to <see langword="true"/>. Read at start: a reload that changes it keeps the value in force.</remarks>
+    public bool SegmentationOffload { get; set; } = true;
+
+    /// <summary>
     /// An association with no datagram in either direction for this long is closed, with its control connection. While
     /// an association lives, this replaces <see cref="SockeyeServerOptions.IdleTimeout"/> for its control connection,
     /// which is silent by design.

@@ -57,7 +57,7 @@ internal static class SettingsReader
         "failureDelay", "maxFailureDelay", "maxFailures", "banDuration", "verifiedCacheTtl", "banExempt",
     };
 
-    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "portRange", "maxDatagramBytes", "idleTimeout" };
+    private static readonly HashSet<string> KnownUdpKeys = new(StringComparer.OrdinalIgnoreCase) { "advertiseAddress", "portRange", "maxDatagramBytes", "idleTimeout", "segmentationOffload" };
 
     public static SockeyeSettings? Read(IConfiguration configuration, CommandLineValues commandLine, List<string> errors)
     {
@@ -270,6 +270,7 @@ internal static class SettingsReader
         options.DnsCacheTtl = ReadDuration(null, "", configuration, "dnsCacheTtl", options.DnsCacheTtl, errors);
         options.Udp.MaxDatagramBytes = ReadInt(configuration, "udp:maxDatagramBytes", options.Udp.MaxDatagramBytes, errors, "udp.maxDatagramBytes");
         options.Udp.IdleTimeout = ReadDuration(null, "", configuration, "udp:idleTimeout", options.Udp.IdleTimeout, errors, "udp.idleTimeout");
+        options.Udp.SegmentationOffload = configuration["udp:segmentationOffload"] is null || ParseBool(configuration["udp:segmentationOffload"], "udp.segmentationOffload", errors);
         ReadOutbound(configuration.GetSection("outbound"), options.Outbound, errors);
         CheckSectionKeys(configuration.GetSection("authentication"), "authentication", KnownAuthenticationKeys, errors);
         AuthenticationOptions authentication = options.Authentication;

@@ -605,13 +605,14 @@ public class SettingsReaderTests
             {
               "bind": { "advertiseAddress": "203.0.113.5", "acceptTimeout": "45s" },
               "dnsCacheTtl": "2m",
-              "udp": { "advertiseAddress": "2001:db8::5", "maxDatagramBytes": 1500 }
+              "udp": { "advertiseAddress": "2001:db8::5", "maxDatagramBytes": 1500, "segmentationOffload": false }
             }
             """;
         var errors = new List<string>();
         SockeyeSettings? settings = SettingsReader.Read(Json(json), NoCommandLine, errors);
 
         Assert.Empty(errors);
+        Assert.False(settings!.Server.Udp.SegmentationOffload);
         Assert.NotNull(settings);
         Assert.Equal(IPAddress.Parse("203.0.113.5"), settings.Server.Bind.AdvertiseAddress);
         Assert.Equal(TimeSpan.FromSeconds(45), settings.Server.Bind.AcceptTimeout);
@@ -630,6 +631,7 @@ public class SettingsReaderTests
         Assert.Null(settings.Server.Bind.AdvertiseAddress);
         Assert.Equal(TimeSpan.FromSeconds(60), settings.Server.Bind.AcceptTimeout);
         Assert.Null(settings.Server.Udp.AdvertiseAddress);
+        Assert.True(settings.Server.Udp.SegmentationOffload);
     }
 
     [Fact]
@@ -639,7 +641,7 @@ public class SettingsReaderTests
             {
               "bind": { "advertiseAddress": "not-an-ip", "acceptTimout": "5s" },
               "dnsCacheTtl": "soon",
-              "udp": { "maxDatagramBytes": 100000 }
+              "udp": { "maxDatagramBytes": 100000, "segmentationOffload": "sometimes" }
             }
             """;
         var errors = new List<string>();
@@ -650,7 +652,8 @@ public class SettingsReaderTests
         Assert.Contains(errors, e => e.StartsWith("bind.acceptTimout: unknown setting", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("dnsCacheTtl:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("udp.maxDatagramBytes:", StringComparison.Ordinal));
-        Assert.Equal(4, errors.Count);
+        Assert.Contains("udp.segmentationOffload: 'sometimes' is not true or false.", errors);
+        Assert.Equal(5, errors.Count);
     }
 
     [Fact]

@@ -29,6 +29,7 @@ internal sealed class LinuxEngine : TransportEngine
     private readonly EpollLoop?[] _tcpLoops = new EpollLoop?[Environment.ProcessorCount];
     private readonly EpollLoop?[] _udpLoops = new EpollLoop?[Environment.ProcessorCount];
     private readonly int _udpLoopScratchBytes;
+    private readonly bool _segmentDatagrams;
     private readonly Func<EpollLoop> _nextTcpLoop;
     private int _nextUdpLoop;
     private int _nextTcpLoopIndex;
@@ -43,6 +44,7 @@ internal sealed class LinuxEngine : TransportEngine
         _logger = loggerFactory.CreateLogger("Sockeye.Server");
         Pipes = new SplicePipePool(SplicePipeBytes, descriptors.SplicePipes);
         _udpLoopScratchBytes = DatagramBatch.ScratchBytes(DatagramPump.BufferBytesForEitherDirection(options.Udp.MaxDatagramBytes));
+        _segmentDatagrams = options.Udp.SegmentationOffload && DatagramBatch.SegmentationSupported;
         _nextTcpLoop = NextTcpLoop;
     }
 
@@ -85,7 +87,7 @@ internal sealed class LinuxEngine : TransportEngine
         LoopBindListener.Open(LoopNear(near), localAddress, out error);
 
     /// <summary>On the next UDP loop: the association's datagrams are read into that loop's buffer, on its thread.</summary>
-    public override DatagramPump CreateDatagramPump(IDatagramRelay relay) => new LoopDatagramPump(NextUdpLoop(), relay);
+    public override DatagramPump CreateDatagramPump(IDatagramRelay relay) => new LoopDatagramPump(NextUdpLoop(), relay, _segmentDatagrams);
 
     /// <summary>The client's loop, where its target belongs; the next loop for a socket of no loop's.</summary>
     private EpollLoop LoopNear(TunnelSocket? near) => near?.Underlying is EpollTunnelSocket socket ? socket.Loop : NextTcpLoop();

@@ -21,7 +21,7 @@ namespace Sockeye.Server.Transport.Linux;
 /// in the order they came and a burst waits in the kernel's buffer, as with the portable pump.
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : DatagramPump(relay)
+internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay, bool segment) : DatagramPump(relay)
 {
     // Datagrams one socket may handle per wake-up before the loop serves its other sockets (level-triggered: the rest
     // are handled on the next turn).
@@ -37,10 +37,11 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay) : D
     private bool _leftLoop;
     private volatile bool _faulted;
 
-    // Runs of datagrams of one length to one address leave as one segmented message (UDP GSO), in each direction until
+    // Runs of datagrams of one length to one address leave as one segmented message (UDP GSO) where the kernel can
+    // (DatagramBatch.SegmentationSupported) and the settings allow (udp.segmentationOffload), in each direction until
     // the kernel refuses it there (a path whose MTU is below the datagrams, a device that cannot segment). Loop-only.
-    private bool _segmentToDestinations = DatagramBatch.SegmentationSupported;
-    private bool _segmentToClient = DatagramBatch.SegmentationSupported;
+    private bool _segmentToDestinations = segment;
+    private bool _segmentToClient = segment;
 
     /// <summary>Whether a socket was taken off the loop after a fault (the loop failed, or a handler threw).</summary>
     public override bool Faulted => _faulted;

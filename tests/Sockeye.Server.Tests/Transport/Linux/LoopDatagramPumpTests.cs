@@ -231,6 +231,26 @@ public sealed class LoopDatagramPumpTests
     }
 
     [LinuxFact]
+    public async Task SegmentationOff_ARunOfOneLength_LeavesOneDatagramPerMessage()
+    {
+        using var relay = new ScriptedRelay();
+        relay.First.SetRawSocketOption(17, 104, BitConverter.GetBytes(1)); // UDP_GRO: a segmented message would arrive whole.
+        List<byte[]> sent = [];
+        for (int sequence = 0; sequence < 60; sequence++)
+        {
+            byte[] datagram = Datagram(ToFirst, sequence, 400);
+            datagram[1] = 2;
+            sent.Add(datagram);
+            relay.FromClient(datagram);
+        }
+
+        await using (await PumpRunning.StartAsync(relay, segment: false))
+        {
+            Assert.Equal(sent, await ReceiveAsync(relay.First, sent.Count));
+        }
+    }
+
+    [LinuxFact]
     public async Task DestinationBurst_OfOneLength_LeavesForTheClientSegmented()
     {
         using var relay = new ScriptedRelay();
@@ -333,17 +353,17 @@ public sealed class LoopDatagramPumpTests
         private readonly CancellationTokenSource _end = new();
         private Task _run = Task.CompletedTask;
 
-        private PumpRunning(ScriptedRelay relay)
+        private PumpRunning(ScriptedRelay relay, bool segment)
         {
             _loop = new EpollLoop("pump-test", DatagramBatch.ScratchBytes(DatagramPump.BufferBytesForEitherDirection(MaxPayloadBytes)), NullLogger.Instance);
-            Pump = new LoopDatagramPump(_loop, relay);
+            Pump = new LoopDatagramPump(_loop, relay, segment);
         }
 
         internal LoopDatagramPump Pump { get; }
 
-        public static async Task<PumpRunning> StartAsync(ScriptedRelay relay)
+        public static async Task<PumpRunning> StartAsync(ScriptedRelay relay, bool segment = true)
         {
-            var running = new PumpRunning(relay);
+            var running = new PumpRunning(relay, segment);
             running._run = running.Pump.RunAsync(running._end.Token);
             await SocketTestExtensions.WaitUntilAsync(() => running._loop.Count > 0);
             return running;
