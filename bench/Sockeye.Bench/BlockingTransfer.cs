@@ -31,10 +31,10 @@ internal static partial class BlockingTransfer
     /// <summary>Reads until the peer's end of stream and returns the bytes read.</summary>
     public static Task<long> DownloadAsync(Socket socket) => RunAsync("bench download", () => ReceiveToEnd(socket));
 
-    /// <summary>Runs <paramref name="work"/> on a background thread of its own.</summary>
-    public static Task<long> RunAsync(string name, Func<long> work)
+    /// <summary>Runs <paramref name="work"/> on a background thread of its own (it inherits the generator's pinning).</summary>
+    public static Task<T> RunAsync<T>(string name, Func<T> work)
     {
-        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try

@@ -76,7 +76,7 @@ internal static class FixedLoad
             return true;
         }
 
-        return await RunOnOwnThreadAsync("bench fixed-load ping-pong", () => Run(proxy, perSecond, warmUp, duration, RoundTrip));
+        return await BlockingTransfer.RunAsync("bench fixed-load ping-pong", () => Run(proxy, perSecond, warmUp, duration, RoundTrip));
     }
 
     /// <summary>
@@ -103,7 +103,7 @@ internal static class FixedLoad
             }
         }
 
-        return RunOnOwnThreadAsync("bench fixed-load tunnels", () => Run(proxy, perSecond, warmUp, duration, Tunnel));
+        return BlockingTransfer.RunAsync("bench fixed-load tunnels", () => Run(proxy, perSecond, warmUp, duration, Tunnel));
     }
 
     private static async Task OneTunnelAsync(ProxyUnderTest proxy, int port, byte[] message, byte[] answer)
@@ -239,29 +239,6 @@ internal static class FixedLoad
         const int SendTimeout = 21;
         socket.SetRawSocketOption(SolSocket, ReceiveTimeout, timeval);
         socket.SetRawSocketOption(SolSocket, SendTimeout, timeval);
-    }
-
-    /// <summary>Runs <paramref name="work"/> on a thread of its own (it inherits the generator's pinning to CPU 1).</summary>
-    private static Task<Result> RunOnOwnThreadAsync(string name, Func<Result> work)
-    {
-        var finished = new TaskCompletionSource<Result>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                finished.SetResult(work());
-            }
-            catch (Exception e)
-            {
-                finished.SetException(e);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = name,
-        };
-        thread.Start();
-        return finished.Task;
     }
 
     private readonly record struct Phase(long Slots, long Done, long Missed, long Errors, double Seconds, TimeSpan LongestOperation);

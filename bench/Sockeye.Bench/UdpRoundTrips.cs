@@ -42,27 +42,7 @@ internal sealed class UdpRoundTrips
     }
 
     /// <summary>Runs on a thread of its own: it spins its core for the whole run.</summary>
-    public Task<(double PerSecond, long Lost)> RunAsync()
-    {
-        var result = new TaskCompletionSource<(double, long)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                result.SetResult(Run());
-            }
-            catch (Exception e)
-            {
-                result.SetException(e);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "bench udp generator",
-        };
-        thread.Start();
-        return result.Task;
-    }
+    public Task<(double PerSecond, long Lost)> RunAsync() => BlockingTransfer.RunAsync("bench udp generator", Run);
 
     private unsafe (double PerSecond, long Lost) Run()
     {

@@ -199,16 +199,7 @@ public sealed class LoopDatagramPumpTests
         byte[] expected = [.. sent.SelectMany(d => d)];
         await using (await PumpRunning.StartAsync(relay))
         {
-            List<int> reads = [];
-            byte[] received = new byte[expected.Length];
-            byte[] buffer = new byte[65536];
-            for (int got = 0; got < expected.Length && reads.Count < sent.Count;)
-            {
-                int read = (await relay.First.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout()).ReceivedBytes;
-                buffer.AsSpan(0, Math.Min(read, expected.Length - got)).CopyTo(received.AsSpan(got));
-                got += read;
-                reads.Add(read);
-            }
+            (byte[] received, List<int> reads) = await ReceiveCoalescedAsync(relay.First, expected.Length, sent.Count);
 
             Assert.Equal(expected, received);
             Assert.Contains(reads, read => read > 600);
@@ -267,16 +258,7 @@ public sealed class LoopDatagramPumpTests
         await using (PumpRunning pump = await PumpRunning.StartAsync(relay))
         {
             pump.Pump.AddDestination(relay.First);
-            List<int> reads = [];
-            byte[] received = new byte[expected.Length];
-            byte[] buffer = new byte[65536];
-            for (int got = 0; got < expected.Length && reads.Count < sent.Count;)
-            {
-                int read = (await relay.Client.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout()).ReceivedBytes;
-                buffer.AsSpan(0, Math.Min(read, expected.Length - got)).CopyTo(received.AsSpan(got));
-                got += read;
-                reads.Add(read);
-            }
+            (byte[] received, List<int> reads) = await ReceiveCoalescedAsync(relay.Client, expected.Length, sent.Count);
 
             Assert.Equal(expected, received);
             Assert.Contains(reads, read => read > 302);
@@ -333,6 +315,26 @@ public sealed class LoopDatagramPumpTests
         }
 
         return received;
+    }
+
+    /// <summary>
+    /// Reads <paramref name="bytes"/> from a socket with UDP_GRO on, in at most <paramref name="maxReads"/> reads:
+    /// everything that came, and the length of each read (a segmented message arrives as one).
+    /// </summary>
+    private static async Task<(byte[] Received, List<int> Reads)> ReceiveCoalescedAsync(Socket socket, int bytes, int maxReads)
+    {
+        List<int> reads = [];
+        byte[] received = new byte[bytes];
+        byte[] buffer = new byte[65536];
+        for (int got = 0; got < bytes && reads.Count < maxReads;)
+        {
+            int read = (await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout()).ReceivedBytes;
+            buffer.AsSpan(0, Math.Min(read, bytes - got)).CopyTo(received.AsSpan(got));
+            got += read;
+            reads.Add(read);
+        }
+
+        return (received, reads);
     }
 
     private static Socket Bound(IPAddress address)
