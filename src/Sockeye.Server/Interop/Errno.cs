@@ -16,7 +16,6 @@ internal static class Errno
     public const int EPIPE = 32;
     public const int ENOSYS = 38;
     public const int EMSGSIZE = 90;
-    public const int ENOPROTOOPT = 92;
     public const int EOPNOTSUPP = 95;
     public const int EAFNOSUPPORT = 97;
     public const int EADDRINUSE = 98;
