@@ -238,29 +238,31 @@ internal sealed partial class UdpAssociation : IDatagramRelay, IDisposable
         return destination is null ? ClientDatagramRoute.Dropped : RouteTo(destination, payloadOffset, route.PayloadLength);
     }
 
-    void IDatagramRelay.OnSentToDestination(bool taken, int payloadBytes)
+    void IDatagramRelay.OnSentToDestination(int taken, long takenBytes, int refused)
     {
-        if (taken)
+        if (taken > 0)
         {
-            _statistics.CountFromClient();
-            Interlocked.Add(ref _bytesUp, payloadBytes);
+            _statistics.CountFromClients(taken);
+            Interlocked.Add(ref _bytesUp, takenBytes);
         }
-        else
+
+        if (refused > 0)
         {
-            _statistics.CountUnroutable();
+            _statistics.CountUnroutable(refused);
         }
     }
 
-    void IDatagramRelay.OnSentToClient(bool taken, int payloadBytes)
+    void IDatagramRelay.OnSentToClient(int taken, long takenBytes, int refused)
     {
-        if (taken)
+        if (taken > 0)
         {
-            _statistics.CountToClient();
-            Interlocked.Add(ref _bytesDown, payloadBytes);
+            _statistics.CountToClients(taken);
+            Interlocked.Add(ref _bytesDown, takenBytes);
         }
-        else
+
+        if (refused > 0)
         {
-            _statistics.CountUnroutable();
+            _statistics.CountUnroutable(refused);
         }
     }
 

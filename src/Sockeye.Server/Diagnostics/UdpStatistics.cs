@@ -48,9 +48,9 @@ public sealed class UdpStatistics
     /// </summary>
     public long PortRangeExhausted => Volatile.Read(ref _portRangeExhausted);
 
-    internal void CountFromClient() => Interlocked.Increment(ref _fromClients);
+    internal void CountFromClients(int datagrams) => Interlocked.Add(ref _fromClients, datagrams);
 
-    internal void CountToClient() => Interlocked.Increment(ref _toClients);
+    internal void CountToClients(int datagrams) => Interlocked.Add(ref _toClients, datagrams);
 
     internal void CountForeignSource() => Interlocked.Increment(ref _droppedForeignSource);
 
@@ -59,6 +59,8 @@ public sealed class UdpStatistics
     internal void CountMalformed() => Interlocked.Increment(ref _droppedMalformed);
 
     internal void CountUnroutable() => Interlocked.Increment(ref _droppedUnroutable);
+
+    internal void CountUnroutable(int datagrams) => Interlocked.Add(ref _droppedUnroutable, datagrams);
 
     internal void CountDenied() => Interlocked.Increment(ref _droppedDenied);
     internal void CountOverRate() => Interlocked.Increment(ref _droppedOverRate);

@@ -33,6 +33,14 @@ internal abstract class DatagramPump : IDisposable
     /// <summary>The association whose datagrams this pump moves.</summary>
     protected IDatagramRelay Relay { get; }
 
+    /// <summary>Tells the relay of one datagram sent toward its destination on its own (<paramref name="taken"/>) or refused.</summary>
+    protected void ReportSentToDestination(bool taken, int countedBytes) =>
+        Relay.OnSentToDestination(taken ? 1 : 0, taken ? countedBytes : 0, taken ? 0 : 1);
+
+    /// <summary>Tells the relay of one datagram sent toward the client on its own (<paramref name="taken"/>) or refused.</summary>
+    protected void ReportSentToClient(bool taken, int countedBytes) =>
+        Relay.OnSentToClient(taken ? 1 : 0, taken ? countedBytes : 0, taken ? 0 : 1);
+
     /// <summary>The largest datagram a client sends with a payload of <paramref name="maxPayloadBytes"/>: behind the largest header, a name's.</summary>
     public static int LargestFromClient(int maxPayloadBytes) => Socks5Limits.MaxUdpHeaderLength + maxPayloadBytes;
 

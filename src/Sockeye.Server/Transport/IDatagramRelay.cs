@@ -39,11 +39,12 @@ internal interface IDatagramRelay
     ValueTask<ClientDatagramRoute> ResolveAsync(ReadOnlyMemory<byte> datagram, ClientDatagramRoute route, CancellationToken cancellationToken);
 
     /// <summary>
-    /// A datagram that counts as <paramref name="payloadBytes"/> (its route's <see cref="ClientDatagramRoute.CountedBytes"/>)
-    /// was handed to the kernel toward its destination (<paramref name="taken"/>), or refused. Calls come in the order
-    /// the datagrams were routed, though a pump may route several before it sends any.
+    /// <paramref name="taken"/> datagrams were handed to the kernel toward their destinations, counting as
+    /// <paramref name="takenBytes"/> together (each its route's <see cref="ClientDatagramRoute.CountedBytes"/>), and
+    /// <paramref name="refused"/> were refused. A pump reports each run it sent in one call (a datagram alone is a run of
+    /// one), so that counters shared by every association are touched once per run rather than once per datagram.
     /// </summary>
-    void OnSentToDestination(bool taken, int payloadBytes);
+    void OnSentToDestination(int taken, long takenBytes, int refused);
 
     /// <summary>
     /// For a datagram of <paramref name="payloadLength"/> bytes from <paramref name="source"/>, read into
@@ -55,10 +56,9 @@ internal interface IDatagramRelay
     int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length, out int countedBytes);
 
     /// <summary>
-    /// A datagram with a payload of <paramref name="payloadBytes"/> (the <c>countedBytes</c> of
-    /// <see cref="PrepareForClient"/>: headers not counted) was handed to the kernel toward the client
-    /// (<paramref name="taken"/>), or refused. Calls come in the order the datagrams were prepared, though a pump may
-    /// prepare several before it sends any.
+    /// <paramref name="taken"/> datagrams were handed to the kernel toward the client, with payloads of
+    /// <paramref name="takenBytes"/> together (the <c>countedBytes</c> of <see cref="PrepareForClient"/>: headers not
+    /// counted), and <paramref name="refused"/> were refused; one call per run sent, as <see cref="OnSentToDestination"/>.
     /// </summary>
-    void OnSentToClient(bool taken, int payloadBytes);
+    void OnSentToClient(int taken, long takenBytes, int refused);
 }

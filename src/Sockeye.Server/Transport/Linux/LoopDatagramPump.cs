@@ -161,50 +161,54 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay, boo
         return true;
     }
 
-    /// <summary>Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> on <paramref name="outbound"/>, and counts each.</summary>
+    /// <summary>Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> on <paramref name="outbound"/>, and reports them.</summary>
     private void SendToDestinations(DatagramBatch batch, Socket? outbound, int count)
     {
-        int next = 0;
-        while (next < count)
+        if (count > 0)
         {
-            int sent = Send(batch, outbound!, next, count - next, ref _segmentToDestinations);
-
-            // A message refused (a full buffer, no route) is counted as not taken, and those behind it get their own try,
-            // as each would have with a sendto(2) of its own. UDP drops, and the association goes on.
-            if (sent == 0)
-            {
-                Relay.OnSentToDestination(false, batch.Tag(next++));
-                continue;
-            }
-
-            for (int end = next + sent; next < end; next++)
-            {
-                Relay.OnSentToDestination(true, batch.Tag(next));
-            }
+            (int taken, long takenBytes) = SendAll(batch, outbound!, count, ref _segmentToDestinations);
+            Relay.OnSentToDestination(taken, takenBytes, count - taken);
         }
     }
 
-    /// <summary>Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> to the client, and counts each.</summary>
+    /// <summary>Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> to the client, and reports them.</summary>
     private void SendToClient(DatagramBatch batch, int count)
     {
-        Socket relaySocket = Relay.ClientSocket;
+        if (count > 0)
+        {
+            (int taken, long takenBytes) = SendAll(batch, Relay.ClientSocket, count, ref _segmentToClient);
+            Relay.OnSentToClient(taken, takenBytes, count - taken);
+        }
+    }
+
+    /// <summary>
+    /// Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> on <paramref name="socket"/>
+    /// and returns how many the kernel took and the sum of their tags. A message refused (a full buffer, no route, the
+    /// client's port gone) is not taken, and those behind it get their own try, as each would have with a sendto(2) of
+    /// its own: UDP drops, and the association goes on.
+    /// </summary>
+    private static (int Taken, long TakenBytes) SendAll(DatagramBatch batch, Socket socket, int count, ref bool segment)
+    {
+        int taken = 0;
+        long takenBytes = 0;
         int next = 0;
         while (next < count)
         {
-            int sent = Send(batch, relaySocket, next, count - next, ref _segmentToClient);
-
-            // Not taken: the client's port is gone or its buffer is full. UDP drops, the association goes on.
+            int sent = Send(batch, socket, next, count - next, ref segment);
             if (sent == 0)
             {
-                Relay.OnSentToClient(false, batch.Tag(next++));
+                next++;
                 continue;
             }
 
+            taken += sent;
             for (int end = next + sent; next < end; next++)
             {
-                Relay.OnSentToClient(true, batch.Tag(next));
+                takenBytes += batch.Tag(next);
             }
         }
+
+        return (taken, takenBytes);
     }
 
     /// <summary>
@@ -299,7 +303,7 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay, boo
             // Not taken: a destination that answered with ICMP unreachable, a full buffer, no route. UDP drops, and the
             // association goes on.
             ReadOnlySpan<byte> payload = datagram.Slice(route.PayloadOffset, route.PayloadLength);
-            Relay.OnSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), route.CountedBytes);
+            ReportSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), route.CountedBytes);
         }
     }
 

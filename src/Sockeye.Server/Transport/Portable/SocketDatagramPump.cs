@@ -87,7 +87,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToDestination(taken, route.CountedBytes);
+                ReportSentToDestination(taken, route.CountedBytes);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -144,7 +144,7 @@ internal sealed class SocketDatagramPump(IDatagramRelay relay) : DatagramPump(re
                     taken = false;
                 }
 
-                Relay.OnSentToClient(taken, countedBytes);
+                ReportSentToClient(taken, countedBytes);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

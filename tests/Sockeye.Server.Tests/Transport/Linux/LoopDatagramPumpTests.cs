@@ -122,6 +122,9 @@ public sealed class LoopDatagramPumpTests
             Assert.Equal(96, relay.TakenUp);
             Assert.Equal(4, relay.RefusedUp);
             Assert.Equal(expected.Sum(d => d.Length - d[1]), relay.BytesUp);
+
+            // All queued before the first read, to one socket: one report per recvmmsg(2), refusals included.
+            Assert.Equal((100 + DatagramBatch.Capacity - 1) / DatagramBatch.Capacity, relay.ReportsUp);
         }
     }
 
@@ -172,6 +175,7 @@ public sealed class LoopDatagramPumpTests
             await SocketTestExtensions.WaitUntilAsync(() => relay.TakenDown == expected.Length);
             Assert.Equal(expected.Sum(d => d.Length - 2 - d[3]), relay.BytesDown);
             Assert.Equal(0, relay.RefusedDown);
+            Assert.Equal((200 + DatagramBatch.Capacity - 1) / DatagramBatch.Capacity, relay.ReportsDown);
         }
 
         Assert.Equal(200, relay.Prepared.Count);
@@ -398,6 +402,8 @@ public sealed class LoopDatagramPumpTests
         private long _takenDown;
         private long _refusedDown;
         private long _bytesDown;
+        private long _reportsUp;
+        private long _reportsDown;
         private int _lookups;
 
         public ScriptedRelay()
@@ -428,6 +434,12 @@ public sealed class LoopDatagramPumpTests
         public long RefusedDown => Interlocked.Read(ref _refusedDown);
 
         public long BytesDown => Interlocked.Read(ref _bytesDown);
+
+        /// <summary>Calls of <see cref="OnSentToDestination"/>: one per run sent, not one per datagram.</summary>
+        public long ReportsUp => Interlocked.Read(ref _reportsUp);
+
+        /// <summary>Calls of <see cref="OnSentToClient"/>.</summary>
+        public long ReportsDown => Interlocked.Read(ref _reportsDown);
 
         public int Lookups => Volatile.Read(ref _lookups);
 
@@ -461,7 +473,8 @@ public sealed class LoopDatagramPumpTests
             return ClientDatagramRoute.SendWithHeaderTo(_outbound, _firstAddress, datagram.Length, datagram.Span[1]);
         }
 
-        public void OnSentToDestination(bool taken, int payloadBytes) => Count(taken, payloadBytes, ref _takenUp, ref _refusedUp, ref _bytesUp);
+        public void OnSentToDestination(int taken, long takenBytes, int refused) =>
+            Count(taken, takenBytes, refused, ref _takenUp, ref _refusedUp, ref _bytesUp, ref _reportsUp);
 
         public int PrepareForClient(Span<byte> buffer, int payloadLength, SocketAddress source, out SocketAddress? client, out int length, out int countedBytes)
         {
@@ -482,7 +495,8 @@ public sealed class LoopDatagramPumpTests
             return start;
         }
 
-        public void OnSentToClient(bool taken, int payloadBytes) => Count(taken, payloadBytes, ref _takenDown, ref _refusedDown, ref _bytesDown);
+        public void OnSentToClient(int taken, long takenBytes, int refused) =>
+            Count(taken, takenBytes, refused, ref _takenDown, ref _refusedDown, ref _bytesDown, ref _reportsDown);
 
         public void Dispose()
         {
@@ -492,16 +506,14 @@ public sealed class LoopDatagramPumpTests
             }
         }
 
-        private static void Count(bool taken, int payloadBytes, ref long takenCount, ref long refusedCount, ref long bytes)
+        private static void Count(int taken, long takenBytes, int refused, ref long takenCount, ref long refusedCount, ref long bytes, ref long reports)
         {
-            if (!taken)
-            {
-                Interlocked.Increment(ref refusedCount);
-                return;
-            }
-
-            Interlocked.Increment(ref takenCount);
-            Interlocked.Add(ref bytes, payloadBytes);
+            Assert.True(taken + refused > 0, "a report of nothing sent");
+            Assert.True(taken > 0 || takenBytes == 0, "bytes without a datagram");
+            Interlocked.Add(ref refusedCount, refused);
+            Interlocked.Add(ref takenCount, taken);
+            Interlocked.Add(ref bytes, takenBytes);
+            Interlocked.Increment(ref reports);
         }
     }
 }
