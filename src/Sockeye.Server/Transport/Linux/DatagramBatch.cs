@@ -177,32 +177,7 @@ internal readonly unsafe ref struct DatagramBatch
     public int Send(Socket socket, int first, int count)
     {
         Debug.Assert(first >= 0 && count > 0 && first + count <= Capacity);
-        SafeHandle? handle = SocketHandles.TryAddRef(socket);
-        if (handle is null)
-        {
-            return 0;
-        }
-
-        try
-        {
-            while (true)
-            {
-                int sent = sendmmsg((int)handle.DangerousGetHandle(), _messages + first, (uint)count, MsgDontwait | MsgNosignal);
-                if (sent >= 0)
-                {
-                    return sent;
-                }
-
-                if (Libc.LastError != Errno.EINTR)
-                {
-                    return 0;
-                }
-            }
-        }
-        finally
-        {
-            handle.DangerousRelease();
-        }
+        return Math.Max(SendMessages(socket, _messages + first, count, out _), 0);
     }
 
     /// <summary>
@@ -220,28 +195,7 @@ internal readonly unsafe ref struct DatagramBatch
         Debug.Assert(first >= 0 && count > 0 && first + count <= Capacity && SegmentationSupported);
         segmentationRefused = false;
         int messages = GroupRuns(first, first + count);
-        SafeHandle? handle = SocketHandles.TryAddRef(socket);
-        if (handle is null)
-        {
-            return 0;
-        }
-
-        int sent;
-        int errno;
-        try
-        {
-            do
-            {
-                sent = sendmmsg((int)handle.DangerousGetHandle(), _segmented, (uint)messages, MsgDontwait | MsgNosignal);
-                errno = sent < 0 ? Libc.LastError : 0;
-            }
-            while (sent < 0 && errno == Errno.EINTR);
-        }
-        finally
-        {
-            handle.DangerousRelease();
-        }
-
+        int sent = SendMessages(socket, _segmented, messages, out int errno);
         if (sent > 0)
         {
             int taken = 0;
@@ -253,13 +207,45 @@ internal readonly unsafe ref struct DatagramBatch
             return taken;
         }
 
-        if (_runLengths[0] == 1)
+        if (errno == 0 || _runLengths[0] == 1)
         {
+            // The socket is closed, or the first message was a single datagram: nothing to send again.
             return 0;
         }
 
         segmentationRefused = errno is Errno.EINVAL or Errno.EIO or Errno.EMSGSIZE or Errno.EOPNOTSUPP;
         return Send(socket, first, _runLengths[0]);
+    }
+
+    /// <summary>
+    /// One sendmmsg(2) of <paramref name="count"/> headers at <paramref name="headers"/> on <paramref name="socket"/>,
+    /// without waiting, tried again when a signal interrupts it. Returns how many the kernel took, or -1 with its
+    /// <paramref name="errno"/>; -1 with errno 0 when the socket is already closed.
+    /// </summary>
+    private static int SendMessages(Socket socket, MMsgHdr* headers, int count, out int errno)
+    {
+        SafeHandle? handle = SocketHandles.TryAddRef(socket);
+        if (handle is null)
+        {
+            errno = 0;
+            return -1;
+        }
+
+        try
+        {
+            int sent;
+            do
+            {
+                sent = sendmmsg((int)handle.DangerousGetHandle(), headers, (uint)count, MsgDontwait | MsgNosignal);
+                errno = sent < 0 ? Libc.LastError : 0;
+            }
+            while (sent < 0 && errno == Errno.EINTR);
+            return sent;
+        }
+        finally
+        {
+            handle.DangerousRelease();
+        }
     }
 
     /// <summary>

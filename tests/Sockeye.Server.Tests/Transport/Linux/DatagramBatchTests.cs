@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.Versioning;
+using Sockeye.Server.Interop;
 using Sockeye.Server.Tests.Infrastructure;
 using Sockeye.Server.Transport.Linux;
 using Sockeye.Testing;
@@ -15,9 +16,7 @@ namespace Sockeye.Server.Tests.Transport.Linux;
 [SupportedOSPlatform("linux")]
 public sealed class DatagramBatchTests
 {
-    private const int SolUdp = 17;
     private const int UdpGro = 104;
-    private const int SolSocket = 1;
     private const int SoNoCheck = 11;
     private const int SlotBytes = 2048;
 
@@ -84,7 +83,7 @@ public sealed class DatagramBatchTests
         using Socket sender = Bound();
 
         // Without UDP checksums the kernel refuses to segment (EINVAL); plain sends still go.
-        sender.SetRawSocketOption(SolSocket, SoNoCheck, BitConverter.GetBytes(1));
+        sender.SetRawSocketOption(Libc.SolSocket, SoNoCheck, BitConverter.GetBytes(1));
         using Socket receiver = Bound();
         byte[] scratch = GC.AllocateArray<byte>(DatagramBatch.ScratchBytes(SlotBytes), pinned: true);
         var batch = new DatagramBatch(scratch);
@@ -154,7 +153,7 @@ public sealed class DatagramBatchTests
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         if (gro)
         {
-            socket.SetRawSocketOption(SolUdp, UdpGro, BitConverter.GetBytes(1));
+            socket.SetRawSocketOption(Libc.SolUdp, UdpGro, BitConverter.GetBytes(1));
         }
 
         return socket;
