@@ -12,14 +12,24 @@ internal static class ProcessStats
     /// children that have already exited used: a process's reaped children add theirs to its own cutime and cstime, so
     /// that a child that exits between two readings still counts, and counts once.
     /// </summary>
-    public static double CpuSeconds(int pid)
+    public static double CpuSeconds(int pid) => SumOverTree(pid, userOnly: false);
+
+    /// <summary>
+    /// The user-space part of <see cref="CpuSeconds"/>: what the server's own code costs, apart from the kernel's work
+    /// in its system calls. The kernel splits a thread's time between the two by tick samples, so over a short run the
+    /// split is a sample, not an exact count.
+    /// </summary>
+    public static double UserCpuSeconds(int pid) => SumOverTree(pid, userOnly: true);
+
+    private static double SumOverTree(int pid, bool userOnly)
     {
         double total = 0;
         foreach (int member in ProcessTree(pid))
         {
             try
             {
-                total += CpuSecondsOf(member);
+                (double user, double system) = CpuSecondsOf(member);
+                total += userOnly ? user : user + system;
             }
             catch (IOException)
             {
@@ -157,7 +167,7 @@ internal static class ProcessStats
         return tree;
     }
 
-    private static double CpuSecondsOf(int pid)
+    private static (double User, double System) CpuSecondsOf(int pid)
     {
         // /proc/PID/stat: the command name (field 2) may contain spaces, so count fields after its closing parenthesis.
         string stat = File.ReadAllText($"/proc/{pid}/stat");
@@ -166,7 +176,7 @@ internal static class ProcessStats
         long stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
         long cutime = long.Parse(fields[13], CultureInfo.InvariantCulture);
         long cstime = long.Parse(fields[14], CultureInfo.InvariantCulture);
-        return (utime + stime + cutime + cstime) / TicksPerSecond;
+        return ((utime + cutime) / TicksPerSecond, (stime + cstime) / TicksPerSecond);
     }
 
     private static long ResidentBytesOf(int pid)

@@ -67,6 +67,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
 
     public double CpuSeconds() => Process is null ? 0 : ProcessStats.CpuSeconds(Process.Id);
 
+    /// <summary>The user-space part of <see cref="CpuSeconds"/> (<see cref="ProcessStats.UserCpuSeconds"/>).</summary>
+    public double UserCpuSeconds() => Process is null ? 0 : ProcessStats.UserCpuSeconds(Process.Id);
+
     public long ResidentBytes() => Process is null ? 0 : ProcessStats.ResidentBytes(Process.Id);
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Xunit.Abstractions;
 
 namespace Sockeye.Bench.Tests;
@@ -57,6 +58,11 @@ public sealed class LoadGeneratorTests(ITestOutputHelper output)
                     Assert.Equal(column == "microsocks" ? "—" : "0.00", table[row][column]);
                 }
             }
+
+            // The tunnels' CPU comes with its user-space part, never more than the whole.
+            double tunnelCpu = double.Parse(table["Proxy CPU s per 10 000 tunnels, 16 workers"]["sockeye (splice)"], CultureInfo.InvariantCulture);
+            double userCpu = double.Parse(table["Proxy user-space CPU s per 10 000 tunnels, 16 workers"]["sockeye (splice)"], CultureInfo.InvariantCulture);
+            Assert.InRange(userCpu, 0, tunnelCpu + 0.01);
 
             // Every figure of Sockeye was measured: a number, not a dash for a missing one.
             foreach ((string figure, Dictionary<string, string> cells) in table)
