@@ -12,24 +12,24 @@ internal static class ProcessStats
     /// children that have already exited used: a process's reaped children add theirs to its own cutime and cstime, so
     /// that a child that exits between two readings still counts, and counts once.
     /// </summary>
-    public static double CpuSeconds(int pid) => SumOverTree(pid, userOnly: false);
+    public static double CpuSeconds(int pid) => CpuTimes(pid).Total;
 
     /// <summary>
-    /// The user-space part of <see cref="CpuSeconds"/>: what the server's own code costs, apart from the kernel's work
-    /// in its system calls. The kernel splits a thread's time between the two by tick samples, so over a short run the
-    /// split is a sample, not an exact count.
+    /// <see cref="CpuSeconds"/> and its user-space part, from one walk of the tree: what the server's own code costs,
+    /// apart from the kernel's work in its system calls. The kernel splits a thread's time between the two by tick
+    /// samples, so over a short run the split is a sample, not an exact count.
     /// </summary>
-    public static double UserCpuSeconds(int pid) => SumOverTree(pid, userOnly: true);
-
-    private static double SumOverTree(int pid, bool userOnly)
+    public static (double Total, double User) CpuTimes(int pid)
     {
         double total = 0;
+        double userTotal = 0;
         foreach (int member in ProcessTree(pid))
         {
             try
             {
                 (double user, double system) = CpuSecondsOf(member);
-                total += userOnly ? user : user + system;
+                total += user + system;
+                userTotal += user;
             }
             catch (IOException)
             {
@@ -37,7 +37,7 @@ internal static class ProcessStats
             }
         }
 
-        return total;
+        return (total, userTotal);
     }
 
     /// <summary>Resident memory of a process and all its descendants.</summary>

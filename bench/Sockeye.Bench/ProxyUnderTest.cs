@@ -67,8 +67,8 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
 
     public double CpuSeconds() => Process is null ? 0 : ProcessStats.CpuSeconds(Process.Id);
 
-    /// <summary>The user-space part of <see cref="CpuSeconds"/> (<see cref="ProcessStats.UserCpuSeconds"/>).</summary>
-    public double UserCpuSeconds() => Process is null ? 0 : ProcessStats.UserCpuSeconds(Process.Id);
+    /// <summary><see cref="CpuSeconds"/> and its user-space part, read together (<see cref="ProcessStats.CpuTimes"/>).</summary>
+    public (double Total, double User) CpuTimes() => Process is null ? (0, 0) : ProcessStats.CpuTimes(Process.Id);
 
     public long ResidentBytes() => Process is null ? 0 : ProcessStats.ResidentBytes(Process.Id);
 

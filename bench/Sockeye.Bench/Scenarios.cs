@@ -58,13 +58,13 @@ internal static class Scenarios
         // The figure is a steady state: the first second of each phase (its workers ramping up, a first lookup of the
         // name) is not timed. A JIT-compiled server needs much longer than that once, in WarmUpJitAsync.
         (long warmUpErrors, _) = await RunTunnelLoopsAsync(proxy, targets, workers, byName, withUser, TunnelWarmUp);
-        double cpuBefore = proxy.CpuSeconds();
-        double userBefore = proxy.UserCpuSeconds();
+        (double cpuBefore, double userBefore) = proxy.CpuTimes();
         var clock = Stopwatch.StartNew();
         (long errors, long done) = await RunTunnelLoopsAsync(proxy, targets, workers, byName, withUser, duration);
         double seconds = clock.Elapsed.TotalSeconds;
-        double cpu = proxy.CpuSeconds() - cpuBefore;
-        double user = proxy.UserCpuSeconds() - userBefore;
+        (double cpuAfter, double userAfter) = proxy.CpuTimes();
+        double cpu = cpuAfter - cpuBefore;
+        double user = userAfter - userBefore;
         return done == 0
             ? (0, warmUpErrors + errors, 0, 0)
             : (done / seconds, warmUpErrors + errors, cpu / done * 10_000, user / done * 10_000);
