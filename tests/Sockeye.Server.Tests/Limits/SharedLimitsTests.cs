@@ -1,7 +1,9 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 using Sockeye.Server.Configuration;
+using Sockeye.Server.Limits.Shared;
 using Sockeye.Server.Tests.Infrastructure;
 
 namespace Sockeye.Server.Tests.Limits;
@@ -130,6 +132,23 @@ public sealed class SharedLimitsTests
         Assert.DoesNotContain(server.Logs.Lines, line => line.Contains("hunter2", StringComparison.Ordinal) || line.Contains("swordfish", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task RedisRefusedAsTheStartBoundRunsOut_TheWarningIsWrittenBeforeTheStartReturns()
+    {
+        // CI caught the start returning with the state "local fallback" and no warning in the log yet: the connection's
+        // failure and the start's bound (both 1 s) fell back at once, the second saw the first's announcement pending
+        // and returned while the first was still writing it. Here the first write is held up while the bound runs out.
+        var time = new FakeTimeProvider();
+        var logger = new SlowFirstWarningLogger(onFirstWarning: () => _ = Task.Run(() => time.Advance(TimeSpan.FromSeconds(5))));
+        var options = new SharedLimitsOptions { Redis = "127.0.0.1:1" };
+        await using var limits = new RedisSharedLimits(options, time, logger);
+
+        await limits.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.StartsWith("local fallback: ", limits.State, StringComparison.Ordinal);
+        Assert.Equal(1, logger.Warnings);
+    }
+
     [RedisFact]
     public async Task UserBandwidth_TwoInstancesUploadingAtOnce_TogetherWithinTenPercentOfTheRateOverTenSeconds()
     {
@@ -175,6 +194,35 @@ public sealed class SharedLimitsTests
         listener.Start();
         listener.RecordObservableInstruments();
         return state ?? throw new InvalidOperationException("sockeye.shared_limits.state is not published.");
+    }
+
+    /// <summary>Counts warnings; the first is held up 300 ms after <c>onFirstWarning</c> runs, as a slow log sink would.</summary>
+    private sealed class SlowFirstWarningLogger(Action onFirstWarning) : Microsoft.Extensions.Logging.ILogger
+    {
+        private int _warnings;
+        private int _started;
+
+        public int Warnings => Volatile.Read(ref _warnings);
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel != Microsoft.Extensions.Logging.LogLevel.Warning)
+            {
+                return;
+            }
+
+            if (Interlocked.Exchange(ref _started, 1) == 0)
+            {
+                onFirstWarning();
+                Thread.Sleep(300);
+            }
+
+            Interlocked.Increment(ref _warnings);
+        }
     }
 
     private static string NewPrefix() => "test-" + Guid.NewGuid().ToString("N");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Sockeye.Server.Configuration;
@@ -155,6 +156,11 @@ internal sealed class RedisSharedLimits : ISharedLimits
 
     // Guards the mode, the counts and the sending of every command that changes a count (see remarks).
     private readonly Lock _lock = new();
+
+    // Taken before _lock by every change of mode that is announced, and held until the announcement is written: a
+    // second fallback that finds the outage announced must not return (and let the start report the state) while the
+    // first is still writing the warning. Sessions take only _lock, so a slow log sink never holds them up.
+    private readonly Lock _announceLock = new();
 
     // This instance's sessions per user, and users whose count in Redis may be stale (at zero) until a rewrite.
     private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
@@ -409,7 +415,9 @@ internal sealed class RedisSharedLimits : ISharedLimits
     {
         try
         {
-            await BoundAsync(pending).ConfigureAwait(false);
+            // Started under _lock: a command that failed at once must not fall back on this thread, which holds _lock
+            // and may not then wait for _announceLock (taken before _lock everywhere).
+            await BoundAsync(pending).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         }
         catch (Exception e) when (IsFailure(e))
         {
@@ -521,34 +529,37 @@ internal sealed class RedisSharedLimits : ISharedLimits
             return;
         }
 
-        bool announce = false;
-        lock (_lock)
+        lock (_announceLock)
         {
-            if (_epoch != epoch || _mode == Mode.Local)
+            bool announce = false;
+            lock (_lock)
             {
-                return;
-            }
-
-            foreach (string user in users)
-            {
-                if (_counts.TryGetValue(user, out int count) && count == 0)
+                if (_epoch != epoch || _mode == Mode.Local)
                 {
-                    _counts.Remove(user);
+                    return;
+                }
+
+                foreach (string user in users)
+                {
+                    if (_counts.TryGetValue(user, out int count) && count == 0)
+                    {
+                        _counts.Remove(user);
+                    }
+                }
+
+                if (_mode == Mode.Resuming)
+                {
+                    _mode = Mode.Shared;
+                    announce = !_announcedShared;
+                    _announcedShared = true;
+                    _announcedLocal = false;
                 }
             }
 
-            if (_mode == Mode.Resuming)
+            if (announce)
             {
-                _mode = Mode.Shared;
-                announce = !_announcedShared;
-                _announcedShared = true;
-                _announcedLocal = false;
+                ServerLog.SharedLimitsInForce(_logger, _redisForLogs, Instance);
             }
-        }
-
-        if (announce)
-        {
-            ServerLog.SharedLimitsInForce(_logger, _redisForLogs, Instance);
         }
     }
 
@@ -558,24 +569,28 @@ internal sealed class RedisSharedLimits : ISharedLimits
     /// </summary>
     private void Fallback(string reason, int epoch)
     {
-        bool announce;
-        lock (_lock)
+        Debug.Assert(!_lock.IsHeldByCurrentThread, "_announceLock is taken before _lock, never inside it.");
+        lock (_announceLock)
         {
-            if (epoch != _epoch)
+            bool announce;
+            lock (_lock)
             {
-                return;
+                if (epoch != _epoch)
+                {
+                    return;
+                }
+
+                _mode = Mode.Local;
+                _reason = reason;
+                announce = !_announcedLocal;
+                _announcedLocal = true;
+                _announcedShared = false;
             }
 
-            _mode = Mode.Local;
-            _reason = reason;
-            announce = !_announcedLocal;
-            _announcedLocal = true;
-            _announcedShared = false;
-        }
-
-        if (announce)
-        {
-            ServerLog.SharedLimitsUnavailable(_logger, reason);
+            if (announce)
+            {
+                ServerLog.SharedLimitsUnavailable(_logger, reason);
+            }
         }
     }
 
