@@ -2,8 +2,9 @@ namespace Sockeye.Server.Transport.Linux;
 
 /// <summary>
 /// Decides, each time an <see cref="EpollLoop"/> runs out of events, whether it polls for the next one (for at most its
-/// window) or sleeps in epoll_wait(2): it polls while nearly every recent gap between batches ended within the window,
-/// unless its batches show a concurrent load. Used by the loop's own thread only.
+/// window) or sleeps in epoll_wait(2): it polls while it is busy handling events most of its time and nearly every
+/// recent gap between batches ended within the window, unless its batches show a concurrent load. Used by the loop's
+/// own thread only.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -29,6 +30,17 @@ namespace Sockeye.Server.Transport.Linux;
 /// against not polling, for a rate within the run-to-run spread (docs/performance-journal.md, 2026-12-05 22:15–22:50).
 /// So the loop also keeps the share of recent batches that held more than one event, and does not poll while it is
 /// high.
+/// </para>
+/// <para>
+/// Nor do short gaps say that polling is cheap. A poll costs the gap's time: while a lone client's ping-pong runs back
+/// to back, each event takes the loop about 12 µs and the next comes 26 µs later, so polling kept the loop's core busy
+/// for round trips that cost a sleeping loop (and the peers) a third of one: a 40 % shorter round trip for nearly three
+/// times the CPU. And whether such gaps fall within the window moves with the machine's speed, so the same load was polled
+/// in some runs and not in others (docs/performance-journal.md, 2026-12-06 08:16–08:20). So the loop also keeps the
+/// share of its time it spends handling batches rather than waiting for them, and polls only while that is high: then
+/// the gaps it polls through are a small part of its time, and the wake-ups it saves are what limits a bulk stream or
+/// a burst of work. A loop that is mostly waiting sleeps, however soon its next event comes, and costs what the work
+/// costs (2026-12-06 10:04–10:16).
 /// </para>
 /// </remarks>
 internal struct AdaptivePolling
@@ -58,7 +70,16 @@ internal struct AdaptivePolling
     private const int ConcurrentFrom = Whole / 4;
     private const int SerialBelow = Whole / 8;
 
+    // The share of the loop's time spent handling batches rather than waiting for them, in 1/1024ths, weighted over
+    // about the last 16 batches. A loop that handles a lone ping-pong's events is busy about a third of its time when
+    // it polls (the rest is the gaps it polls through), a fifth when it sleeps; a bulk stream keeps it busy most of
+    // the time. Busy from 1/2, idle again under 3/8.
+    private const int BusyFrom = Whole / 2;
+    private const int IdleBelow = Whole * 3 / 8;
+
     private int _share;
+    private int _busyShare;
+    private bool _busy;
     private bool _polling;
     private uint _random;
     private int _multiEventShare;
@@ -68,14 +89,24 @@ internal struct AdaptivePolling
     public AdaptivePolling(uint seed)
     {
         _share = Whole;
+        _busyShare = Whole;
+        _busy = true;
         _polling = true;
         _random = seed | 1;
         _multiEventShare = 0;
         _concurrent = false;
     }
 
-    /// <summary>Whether the loop polls now: its recent gaps were mostly short and its batches show no concurrent load.</summary>
-    public readonly bool IsPolling => _polling && !_concurrent;
+    /// <summary>
+    /// Whether the loop polls now: it is busy, its recent gaps were mostly short and its batches show no concurrent load.
+    /// </summary>
+    public readonly bool IsPolling => _polling && _busy && !_concurrent;
+
+    /// <summary>Whether the loop spends most of its recent time handling batches rather than waiting for them.</summary>
+    public readonly bool IsBusy => _busy;
+
+    /// <summary>The share of the loop's recent time spent handling batches, from 0 to 1.</summary>
+    public readonly double ShareBusy => (double)_busyShare / Whole;
 
     /// <summary>Whether the recent batches held several events often enough to call the load concurrent.</summary>
     public readonly bool IsConcurrent => _concurrent;
@@ -92,7 +123,7 @@ internal struct AdaptivePolling
     /// </summary>
     public bool ShouldPoll()
     {
-        if (_concurrent)
+        if (_concurrent || !_busy)
         {
             // Sleeping is what batches the events; the gap share is not sampled meanwhile, and is read as it was left
             // when the load turns serial again.
@@ -113,12 +144,20 @@ internal struct AdaptivePolling
         return x % ProbeOneIn == 0;
     }
 
-    /// <summary>Records how many events a batch the loop handled held (its own wake-up not counted); empty batches are not reported.</summary>
-    public void OnBatch(int events)
+    /// <summary>
+    /// Records how many events a batch the loop handled held (its own wake-up not counted), how long handling it took and
+    /// how long the loop waited for it since the batch before (polling or asleep); empty batches are not reported.
+    /// </summary>
+    public void OnBatch(int events, long busyTicks, long waitedTicks)
     {
         int target = events > 1 ? Whole : 0;
         _multiEventShare += (target - _multiEventShare) >> WeightShift;
         _concurrent = _concurrent ? _multiEventShare >= SerialBelow : _multiEventShare >= ConcurrentFrom;
+
+        long total = busyTicks + waitedTicks;
+        int busyTarget = total <= 0 ? Whole : (int)(Math.Max(busyTicks, 0) * Whole / total);
+        _busyShare += (busyTarget - _busyShare) >> WeightShift;
+        _busy = _busy ? _busyShare >= IdleBelow : _busyShare >= BusyFrom;
     }
 
     /// <summary>Records a poll that found work within the window (<paramref name="foundWork"/>) or ran out.</summary>

@@ -90,8 +90,9 @@ internal sealed partial class EpollLoop : IDisposable
     // round trip on a fast path: measured (2026-11-25, pinned, through a UDP echo) one datagram at a time went from 110
     // to 42 µs at p50 with 50 µs or more of polling (25 µs was too short to catch the echo's answer). But a poll that
     // runs out costs its whole window, and a light steady load whose gaps are longer than the window paid that on every
-    // gap: AdaptivePolling polls only while nearly every recent gap ended within the window. An idle loop never polls:
-    // the window opens only after events.
+    // gap, and a lone exchange whose gaps are short kept a core busy for work that costs a third of one asleep:
+    // AdaptivePolling polls only while the loop is busy most of its time and nearly every recent gap ended within the
+    // window. An idle loop never polls: the window opens only after events.
 
     [ThreadStatic]
     private static EpollLoop? t_current;
@@ -172,8 +173,9 @@ internal sealed partial class EpollLoop : IDisposable
     public long EmptyPolls => Volatile.Read(ref _emptyPolls);
 
     /// <summary>
-    /// Whether the loop polls through the gaps between its events now (for tests and diagnostics): it does while nearly
-    /// every recent gap ended within the window (<see cref="AdaptivePolling"/>), and never without a window.
+    /// Whether the loop polls through the gaps between its events now (for tests and diagnostics): it does while it is
+    /// busy and nearly every recent gap ended within the window (<see cref="AdaptivePolling"/>), and never without a
+    /// window.
     /// </summary>
     /// <remarks>A plain read of the loop thread's state: a caller on another thread sees it a moment late at most.</remarks>
     public bool IsPollingBetweenEvents => _pollBeforeSleepTicks > 0 && _polling.IsPolling;
@@ -183,6 +185,12 @@ internal sealed partial class EpollLoop : IDisposable
     /// sessions at once, rather than one exchange at a time. Read on the loop's thread; elsewhere, a moment late.
     /// </summary>
     public bool HasConcurrentLoad => _polling.IsConcurrent;
+
+    /// <summary>
+    /// Whether the loop spent most of its recent time handling events rather than waiting for them
+    /// (<see cref="AdaptivePolling.IsBusy"/>): only a busy loop polls.
+    /// </summary>
+    public bool IsBusy => _polling.IsBusy;
 
     /// <summary>
     /// Whether the loop has failed (epoll_wait failed other than by a signal): its thread is gone, every socket that was on
@@ -379,6 +387,9 @@ internal sealed partial class EpollLoop : IDisposable
         byte* events = stackalloc byte[MaxEvents * 16];
         // Non-zero while the loop polls through a gap: when the window closes.
         long pollUntil = 0;
+
+        // When the loop last finished handling a batch: from there to the next batch it waited (polling or asleep).
+        long lastBatchEnd = Stopwatch.GetTimestamp();
         while (!_stopping)
         {
             bool workWaiting = !_posted.IsEmpty;
@@ -421,6 +432,7 @@ internal sealed partial class EpollLoop : IDisposable
                 _polling.OnPolled(foundWork: true);
             }
 
+            long batchStart = Stopwatch.GetTimestamp();
             int socketEvents = count;
             for (int i = 0; i < count && !_stopping; i++)
             {
@@ -441,16 +453,18 @@ internal sealed partial class EpollLoop : IDisposable
                 }
             }
 
-            if (socketEvents > 0)
-            {
-                _polling.OnBatch(socketEvents);
-            }
-
             RunPosted();
             RunDueDeadlines();
+            long batchEnd = Stopwatch.GetTimestamp();
+            if (socketEvents > 0)
+            {
+                _polling.OnBatch(socketEvents, busyTicks: batchEnd - batchStart, waitedTicks: batchStart - lastBatchEnd);
+            }
+
+            lastBatchEnd = batchEnd;
             if (_pollBeforeSleepTicks > 0 && _polling.ShouldPoll())
             {
-                pollUntil = Stopwatch.GetTimestamp() + _pollBeforeSleepTicks;
+                pollUntil = batchEnd + _pollBeforeSleepTicks;
             }
         }
     }

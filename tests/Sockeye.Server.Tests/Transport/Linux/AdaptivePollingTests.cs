@@ -139,7 +139,7 @@ public class AdaptivePollingTests
         var polling = new AdaptivePolling(seed: 17);
         for (int batch = 0; batch < 10_000; batch++)
         {
-            polling.OnBatch(batch % 100 == 99 ? 2 : 1);
+            OnBusyBatch(ref polling, batch % 100 == 99 ? 2 : 1);
             Assert.True(polling.ShouldPoll());
             polling.OnPolled(foundWork: true);
             Assert.False(polling.IsConcurrent);
@@ -154,7 +154,7 @@ public class AdaptivePollingTests
         var polling = new AdaptivePolling(seed: 19);
         for (int batch = 0; batch < 100; batch++)
         {
-            polling.OnBatch(batch % 2 == 0 ? 3 : 1);
+            OnBusyBatch(ref polling, batch % 2 == 0 ? 3 : 1);
             if (polling.ShouldPoll())
             {
                 polling.OnPolled(foundWork: true);
@@ -168,7 +168,7 @@ public class AdaptivePollingTests
         // While the load stays concurrent no gap is polled, not even as a sample.
         for (int batch = 0; batch < 100 * AdaptivePolling.ProbeOneIn; batch++)
         {
-            polling.OnBatch(batch % 2 == 0 ? 3 : 1);
+            OnBusyBatch(ref polling, batch % 2 == 0 ? 3 : 1);
             Assert.False(polling.ShouldPoll());
         }
     }
@@ -180,7 +180,7 @@ public class AdaptivePollingTests
         var polling = new AdaptivePolling(seed: 23);
         for (int batch = 0; batch < 10_000; batch++)
         {
-            polling.OnBatch(batch % 20 == 0 ? 2 : 1);
+            OnBusyBatch(ref polling, batch % 20 == 0 ? 2 : 1);
             Assert.False(polling.IsConcurrent);
         }
 
@@ -193,7 +193,7 @@ public class AdaptivePollingTests
         var polling = new AdaptivePolling(seed: 29);
         for (int batch = 0; batch < 100; batch++)
         {
-            polling.OnBatch(4);
+            OnBusyBatch(ref polling, 4);
         }
 
         Assert.True(polling.IsConcurrent);
@@ -204,7 +204,7 @@ public class AdaptivePollingTests
         while (polling.IsConcurrent && batches < 1_000)
         {
             batches++;
-            polling.OnBatch(1);
+            OnBusyBatch(ref polling, 1);
         }
 
         // From a share of 1 to under 1/8 at a weight of 1/16: about 33 batches.
@@ -212,4 +212,108 @@ public class AdaptivePollingTests
         Assert.True(polling.IsPolling);
         Assert.True(polling.ShouldPoll());
     }
+
+    [Fact]
+    public void ALoneRoundTripBackToBack_AThirdOfTheTimeBusy_StopsThePolling_ThoughEveryGapIsShort()
+    {
+        // A lone 64-byte ping-pong: about 12 µs handling each event, 26 µs polling for the next, every poll finding it.
+        // Polling would keep a core busy for what costs a sleeping loop a third of one: the loop sleeps, and does not
+        // even sample (the gap share is not what keeps it asleep).
+        var polling = new AdaptivePolling(seed: 31);
+        int batches = 0;
+        for (; batches < 1_000 && polling.IsPolling; batches++)
+        {
+            polling.OnBatch(1, busyTicks: 12, waitedTicks: 26);
+            if (polling.ShouldPoll())
+            {
+                polling.OnPolled(foundWork: true);
+            }
+        }
+
+        Assert.False(polling.IsBusy);
+        Assert.False(polling.IsPolling);
+        Assert.InRange(batches, 5, 40);
+        Assert.Equal(1.0, polling.ShareWithinWindow, 2);
+
+        // Asleep, the same load's batches are further apart still (the wake-up is in the wait).
+        for (int batch = 0; batch < 100 * AdaptivePolling.ProbeOneIn; batch++)
+        {
+            polling.OnBatch(1, busyTicks: 12, waitedTicks: 55);
+            Assert.False(polling.ShouldPoll());
+        }
+
+        Assert.InRange(polling.ShareBusy, 0.1, 0.3);
+    }
+
+    [Fact]
+    public void ALoopBusyMostOfItsTime_KeepsPolling()
+    {
+        // A bulk stream: each splice takes longer than the wait for the next readiness.
+        var polling = new AdaptivePolling(seed: 37);
+        for (int batch = 0; batch < 10_000; batch++)
+        {
+            polling.OnBatch(1, busyTicks: 20, waitedTicks: 6);
+            Assert.True(polling.ShouldPoll());
+            polling.OnPolled(foundWork: true);
+            Assert.True(polling.IsPolling);
+        }
+
+        Assert.InRange(polling.ShareBusy, 0.7, 0.8);
+    }
+
+    [Fact]
+    public void BetweenTheThresholds_TheBusyStateHolds_AndALoadThatTurnsBusy_IsPolledAgain()
+    {
+        var polling = new AdaptivePolling(seed: 41);
+
+        // Busy 45 % of the time: under the 1/2 that makes a loop busy, over the 3/8 that makes it idle again.
+        for (int batch = 0; batch < 1_000; batch++)
+        {
+            polling.OnBatch(1, busyTicks: 45, waitedTicks: 55);
+            Assert.True(polling.IsBusy);
+        }
+
+        int idleAfter = 0;
+        for (; idleAfter < 1_000 && polling.IsBusy; idleAfter++)
+        {
+            polling.OnBatch(1, busyTicks: 10, waitedTicks: 90);
+        }
+
+        Assert.InRange(idleAfter, 1, 40);
+        Assert.False(polling.ShouldPoll());
+
+        // 45 % again: an idle loop stays idle until the share reaches 1/2.
+        for (int batch = 0; batch < 1_000; batch++)
+        {
+            polling.OnBatch(1, busyTicks: 45, waitedTicks: 55);
+            Assert.False(polling.IsBusy);
+        }
+
+        int busyAfter = 0;
+        for (; busyAfter < 1_000 && !polling.IsBusy; busyAfter++)
+        {
+            polling.OnBatch(1, busyTicks: 80, waitedTicks: 20);
+        }
+
+        Assert.InRange(busyAfter, 1, 40);
+
+        // The gap share was left where it was while the loop slept for being idle: every gap short, so it polls at once.
+        Assert.True(polling.IsPolling);
+        Assert.True(polling.ShouldPoll());
+    }
+
+    [Fact]
+    public void ABatchAfterALongSleep_CountsAsWaiting_AndAClockThatStood_AsBusy()
+    {
+        var polling = new AdaptivePolling(seed: 43);
+        polling.OnBatch(1, busyTicks: 10, waitedTicks: TimeSpan.TicksPerDay * 365);
+        Assert.InRange(polling.ShareBusy, 0.93, 0.94);
+
+        // Two reads of a coarse clock can be equal: such a batch moves the share towards busy, never divides by zero.
+        polling.OnBatch(1, busyTicks: 0, waitedTicks: 0);
+        Assert.InRange(polling.ShareBusy, 0.93, 0.95);
+    }
+
+    /// <summary>A batch of a loop busy three quarters of its time, which leaves the decision to the gaps and the batches.</summary>
+    private static void OnBusyBatch(ref AdaptivePolling polling, int events) => polling.OnBatch(events, busyTicks: 3, waitedTicks: 1);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.Versioning;
@@ -219,7 +220,8 @@ public sealed class EpollLoopTests
         using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromMilliseconds(5));
         using UdpPairSockets pair = UdpPair();
         var (receiver, sender) = pair;
-        var handler = new CollectingHandler(receiver);
+        // Each event keeps the loop busy longer than the gaps after it: only the gaps can stop the polling.
+        var handler = new CollectingHandler(receiver) { WorkPerEvent = TimeSpan.FromMilliseconds(30) };
         using (loop.Register(receiver, handler))
         {
             Assert.True(loop.IsPollingBetweenEvents);
@@ -234,8 +236,11 @@ public sealed class EpollLoopTests
             }
 
             Assert.False(loop.IsPollingBetweenEvents);
+            Assert.True(loop.IsBusy);
 
-            // Datagrams about a millisecond apart: the gaps the loop samples by polling end within the window.
+            // Datagrams about a millisecond apart, each a millisecond's work: the gaps the loop samples by polling end
+            // within the window.
+            handler.WorkPerEvent = TimeSpan.FromMilliseconds(1);
             for (int i = 0; i < 5_000 && !loop.IsPollingBetweenEvents; i++)
             {
                 sender.SendTo([(byte)sent++], receiver.LocalEndPoint!);
@@ -244,6 +249,46 @@ public sealed class EpollLoopTests
 
             Assert.True(loop.IsPollingBetweenEvents);
             await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == sent);
+        }
+    }
+
+    [LinuxFact]
+    public async Task PollBeforeSleep_ALoopMostlyWaiting_StopsPolling_ThoughEveryGapEndsWithinTheWindow()
+    {
+        // A window longer than any gap of this test (it waits in steps of 10 ms), and events that take no time: polling
+        // would find every next event, but the loop would spend nearly all its time polling for it.
+        using EpollLoop loop = NewLoop(pollBeforeSleep: TimeSpan.FromMilliseconds(100));
+        using UdpPairSockets pair = UdpPair();
+        var (receiver, sender) = pair;
+        var handler = new CollectingHandler(receiver);
+        using (loop.Register(receiver, handler))
+        {
+            Assert.True(loop.IsPollingBetweenEvents);
+            int sent = 0;
+            for (; sent < 200 && loop.IsPollingBetweenEvents; sent++)
+            {
+                sender.SendTo([(byte)sent], receiver.LocalEndPoint!);
+                int expected = sent + 1;
+                await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == expected);
+            }
+
+            Assert.False(loop.IsPollingBetweenEvents);
+            Assert.False(loop.IsBusy);
+
+            // About 16 batches at a share of nearly 0 take it from busy to under 3/8.
+            Assert.InRange(sent, 3, 40);
+
+            // From now on the loop sleeps between events: its count of empty polls stands still.
+            await Task.Delay(150);
+            long emptyPolls = loop.EmptyPolls;
+            for (int i = 0; i < 10; i++)
+            {
+                sender.SendTo([(byte)sent++], receiver.LocalEndPoint!);
+                int expected = sent;
+                await SocketTestExtensions.WaitUntilAsync(() => handler.Received.Count == expected);
+            }
+
+            Assert.Equal(emptyPolls, loop.EmptyPolls);
         }
     }
 
@@ -258,7 +303,8 @@ public sealed class EpollLoopTests
         for (int i = 0; i < pairs.Length; i++)
         {
             pairs[i] = UdpPair();
-            handlers[i] = new CollectingHandler(pairs[i].Receiver);
+            // Work that keeps the loop busy longer than the test's waits: only the batches can stop the polling.
+            handlers[i] = new CollectingHandler(pairs[i].Receiver) { WorkPerEvent = TimeSpan.FromMilliseconds(30) };
             registrations[i] = loop.Register(pairs[i].Receiver, handlers[i]);
         }
 
@@ -293,6 +339,9 @@ public sealed class EpollLoopTests
 
             // About five rounds of four-event batches make the share of several-event batches reach 1/4.
             Assert.InRange(rounds, 3, 20);
+
+            Assert.True(loop.HasConcurrentLoad);
+            Assert.True(loop.IsBusy);
 
             // One datagram at a time: single-event batches bring the share under 1/8, and the loop polls again.
             int sent = 0;
@@ -379,9 +428,18 @@ public sealed class EpollLoopTests
 
         public SocketAddress? LastSource { get; private set; }
 
+        /// <summary>How long each event keeps the loop's thread busy, as a session's real work would.</summary>
+        public TimeSpan WorkPerEvent { get; set; }
+
         public void OnReadable(Span<byte> scratch)
         {
             ThreadNames.Enqueue(Thread.CurrentThread.Name);
+            long workUntil = Stopwatch.GetTimestamp() + (long)(WorkPerEvent.TotalSeconds * Stopwatch.Frequency);
+            while (Stopwatch.GetTimestamp() < workUntil)
+            {
+                Thread.SpinWait(20);
+            }
+
             while (true)
             {
                 int received = RawDatagram.ReceiveFrom(socket, scratch, _source, out _);
