@@ -57,11 +57,12 @@ public sealed class SockeyeServerOptions
     /// <remarks>
     /// Defaults to <see cref="DefaultEventLoopPoll"/> (40 µs). <see cref="TimeSpan.Zero"/> sleeps at once. Polling saves
     /// the wake-up a sleeping thread pays for its next event, which on a virtual machine costs tens of microseconds of
-    /// latency, at the price of CPU time for as long as it polls. So a loop polls only while nearly every recent gap
-    /// between its events ended within the window (round trips back to back, a busy loop), and sleeps when they do not
-    /// (a light or paced load, whose polls would mostly run out), or when its batches often hold several events (a
-    /// concurrent load, which a sleeping loop serves several events per wake-up): docs/performance-notes.md, "Polling
-    /// before sleep". At most 10 ms.
+    /// latency, at the price of CPU time for as long as it polls. So a loop polls only while it spends at least half its
+    /// time handling events (a bulk stream, a busy loop; a lone client's round trips leave it mostly waiting) and
+    /// nearly every recent gap between its events ended within the window, and sleeps when they do not (a light or
+    /// paced load, whose polls would mostly run out), or when its batches often hold several events (a concurrent load,
+    /// which a sleeping loop serves several events per wake-up): docs/performance-notes.md, "Polling before sleep". At
+    /// most 10 ms.
     /// </remarks>
     public TimeSpan EventLoopPoll { get; set; } = DefaultEventLoopPoll;
 
