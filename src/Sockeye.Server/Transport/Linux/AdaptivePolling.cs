@@ -40,7 +40,7 @@ namespace Sockeye.Server.Transport.Linux;
 /// share of its time it spends handling batches rather than waiting for them, and polls only while that is high: then
 /// the gaps it polls through are a small part of its time, and the wake-ups it saves are what limits a bulk stream or
 /// a burst of work. A loop that is mostly waiting sleeps, however soon its next event comes, and costs what the work
-/// costs (2026-12-06 10:04–10:16).
+/// costs (2026-12-06 09:38–10:16).
 /// </para>
 /// </remarks>
 internal struct AdaptivePolling
@@ -125,8 +125,8 @@ internal struct AdaptivePolling
     {
         if (_concurrent || !_busy)
         {
-            // Sleeping is what batches the events; the gap share is not sampled meanwhile, and is read as it was left
-            // when the load turns serial again.
+            // Concurrent: sleeping is what batches the events. Idle: a poll would cost more of the loop's time than its
+            // work. Either way the gap share is not sampled meanwhile, and is read as it was left when that changes.
             return false;
         }
 
