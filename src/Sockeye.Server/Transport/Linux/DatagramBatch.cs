@@ -171,13 +171,16 @@ internal readonly unsafe ref struct DatagramBatch
 
     /// <summary>
     /// Sends outgoing messages from <paramref name="first"/> on, up to <paramref name="count"/> of them, without waiting.
-    /// Returns how many the kernel took, in order; 0 when it refused the first (a full buffer, no route, a closed socket).
-    /// After fewer than <paramref name="count"/>, the next message was refused or not tried: sending on from it tells.
+    /// Returns how many the kernel took, in order; 0 when it refused the first (a full buffer, no route, a closed socket),
+    /// with the refusal's <paramref name="errno"/>: <see cref="Errno.EAGAIN"/> for a full send buffer, 0 for a closed
+    /// socket. After fewer than <paramref name="count"/>, the next message was refused or not tried: sending on from it
+    /// tells.
     /// </summary>
-    public int Send(Socket socket, int first, int count)
+    public int Send(Socket socket, int first, int count, out int errno)
     {
         Debug.Assert(first >= 0 && count > 0 && first + count <= Capacity);
-        return Math.Max(SendMessages(socket, _messages + first, count, out _), 0);
+        int sent = SendMessages(socket, _messages + first, count, out errno);
+        return Math.Max(sent, 0);
     }
 
     /// <summary>
@@ -186,16 +189,18 @@ internal readonly unsafe ref struct DatagramBatch
     /// (which may be shorter), leaves as one message that the kernel cuts back into those datagrams (UDP generic
     /// segmentation offload): one pass through the stack for the run instead of one per datagram. Receivers get the
     /// same datagrams as from <see cref="Send"/>. Returns how many outgoing messages the kernel took, in order, as
-    /// <see cref="Send"/>. A run the kernel refuses is sent again one datagram per message; when the refusal is one
-    /// that segmenting causes (a length over the path's MTU, a device or a socket that cannot segment),
-    /// <paramref name="segmentationRefused"/> is set, and the caller sends with <see cref="Send"/> from then on.
+    /// <see cref="Send"/>, with the refusal's <paramref name="errno"/> when that is 0. A run the kernel refuses is sent
+    /// again one datagram per message, unless the refusal was a full send buffer (EAGAIN), which would refuse each of
+    /// them as well; when the refusal is one that segmenting causes (a length over the path's MTU, a device or a socket
+    /// that cannot segment), <paramref name="segmentationRefused"/> is set, and the caller sends with <see cref="Send"/>
+    /// from then on.
     /// </summary>
-    public int SendSegmented(Socket socket, int first, int count, out bool segmentationRefused)
+    public int SendSegmented(Socket socket, int first, int count, out bool segmentationRefused, out int errno)
     {
         Debug.Assert(first >= 0 && count > 0 && first + count <= Capacity && SegmentationSupported);
         segmentationRefused = false;
         int messages = GroupRuns(first, first + count);
-        int sent = SendMessages(socket, _segmented, messages, out int errno);
+        int sent = SendMessages(socket, _segmented, messages, out errno);
         if (sent > 0)
         {
             int taken = 0;
@@ -207,14 +212,14 @@ internal readonly unsafe ref struct DatagramBatch
             return taken;
         }
 
-        if (errno == 0 || _runLengths[0] == 1)
+        if (errno is 0 or Errno.EAGAIN || _runLengths[0] == 1)
         {
-            // The socket is closed, or the first message was a single datagram: nothing to send again.
+            // The socket is closed or its buffer full, or the first message was a single datagram: nothing to send again.
             return 0;
         }
 
         segmentationRefused = errno is Errno.EINVAL or Errno.EIO or Errno.EMSGSIZE or Errno.EOPNOTSUPP;
-        return Send(socket, first, _runLengths[0]);
+        return Send(socket, first, _runLengths[0], out errno);
     }
 
     /// <summary>

@@ -183,48 +183,12 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay, boo
 
     /// <summary>
     /// Sends the first <paramref name="count"/> outgoing messages of <paramref name="batch"/> on <paramref name="socket"/>
-    /// and returns how many the kernel took and the sum of their tags. A message refused (a full buffer, no route, the
-    /// client's port gone) is not taken, and those behind it get their own try, as each would have with a sendto(2) of
-    /// its own: UDP drops, and the association goes on.
+    /// (<see cref="OutgoingDatagrams.SendAll"/>), and returns how many the kernel took and the sum of their tags.
     /// </summary>
     private static (int Taken, long TakenBytes) SendAll(DatagramBatch batch, Socket socket, int count, ref bool segment)
     {
-        int taken = 0;
-        long takenBytes = 0;
-        int next = 0;
-        while (next < count)
-        {
-            int sent = Send(batch, socket, next, count - next, ref segment);
-            if (sent == 0)
-            {
-                next++;
-                continue;
-            }
-
-            taken += sent;
-            for (int end = next + sent; next < end; next++)
-            {
-                takenBytes += batch.Tag(next);
-            }
-        }
-
-        return (taken, takenBytes);
-    }
-
-    /// <summary>
-    /// Sends outgoing messages of <paramref name="batch"/> as <see cref="DatagramBatch.Send"/>, segmented while
-    /// <paramref name="segment"/> says so; a kernel that refuses segmenting on this path clears it for good.
-    /// </summary>
-    private static int Send(DatagramBatch batch, Socket socket, int first, int count, ref bool segment)
-    {
-        if (!segment || count == 1)
-        {
-            return batch.Send(socket, first, count);
-        }
-
-        int sent = batch.SendSegmented(socket, first, count, out bool refused);
-        segment = !refused;
-        return sent;
+        var messages = new BatchOnSocket(batch, socket, ref segment);
+        return OutgoingDatagrams.SendAll(ref messages, count);
     }
 
     /// <summary>
@@ -305,6 +269,38 @@ internal sealed class LoopDatagramPump(EpollLoop loop, IDatagramRelay relay, boo
             ReadOnlySpan<byte> payload = datagram.Slice(route.PayloadOffset, route.PayloadLength);
             ReportSentToDestination(RawDatagram.SendTo(route.Outbound, payload, route.Destination), route.CountedBytes);
         }
+    }
+
+    /// <summary>
+    /// A batch's outgoing messages on one socket, sent segmented while <c>segment</c> says so; a kernel that refuses
+    /// segmenting on this path clears it for good.
+    /// </summary>
+    private ref struct BatchOnSocket : IOutgoingDatagrams
+    {
+        private readonly DatagramBatch _batch;
+        private readonly Socket _socket;
+        private ref bool _segment;
+
+        public BatchOnSocket(DatagramBatch batch, Socket socket, ref bool segment)
+        {
+            _batch = batch;
+            _socket = socket;
+            _segment = ref segment;
+        }
+
+        public int Send(int first, int count, out int errno)
+        {
+            if (!_segment || count == 1)
+            {
+                return _batch.Send(_socket, first, count, out errno);
+            }
+
+            int sent = _batch.SendSegmented(_socket, first, count, out bool refused, out errno);
+            _segment = !refused;
+            return sent;
+        }
+
+        public readonly int Tag(int message) => _batch.Tag(message);
     }
 
     /// <summary>Client → destination, on the loop's thread, a batch of datagrams per system call.</summary>

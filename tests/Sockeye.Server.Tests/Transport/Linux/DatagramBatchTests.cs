@@ -49,7 +49,7 @@ public sealed class DatagramBatchTests
             batch.SetOutgoing(i, i, 0, payload.Length, datagrams[i].To.LocalEndPoint!.Serialize(), tag: i);
         }
 
-        int sent = batch.SendSegmented(sender, 0, datagrams.Length, out bool refused);
+        int sent = batch.SendSegmented(sender, 0, datagrams.Length, out bool refused, out _);
 
         Assert.Equal(datagrams.Length, sent);
         Assert.False(refused);
@@ -71,7 +71,7 @@ public sealed class DatagramBatchTests
             batch.SetOutgoing(i, i, 0, payloads[i].Length, receiver.LocalEndPoint!.Serialize(), tag: i);
         }
 
-        Assert.Equal(payloads.Length, batch.SendSegmented(sender, 0, payloads.Length, out bool refused));
+        Assert.Equal(payloads.Length, batch.SendSegmented(sender, 0, payloads.Length, out bool refused, out _));
 
         Assert.False(refused);
         Assert.Equal(payloads, ReadAll(receiver, payloads.Length));
@@ -94,7 +94,7 @@ public sealed class DatagramBatchTests
             batch.SetOutgoing(i, i, 0, payloads[i].Length, receiver.LocalEndPoint!.Serialize(), tag: i);
         }
 
-        int sent = batch.SendSegmented(sender, 0, payloads.Length, out bool refused);
+        int sent = batch.SendSegmented(sender, 0, payloads.Length, out bool refused, out _);
 
         Assert.True(refused);
         Assert.Equal(payloads.Length, sent);
@@ -116,8 +116,11 @@ public sealed class DatagramBatchTests
             batch.SetOutgoing(i, i, 0, 100, wrongFamily, tag: i);
         }
 
-        Assert.Equal(0, batch.SendSegmented(sender, 0, 4, out bool refused));
+        Assert.Equal(0, batch.SendSegmented(sender, 0, 4, out bool refused, out int errno));
         Assert.False(refused);
+
+        // The refusal of the first datagram sent on its own, which the batch's sender reads to decide what to try next.
+        Assert.Equal(Errno.EAFNOSUPPORT, errno);
     }
 
     private static byte[] Payload(int index, int length)
