@@ -383,6 +383,53 @@ public sealed class EpollLoopTests
         }
     }
 
+    [LinuxFact]
+    public async Task Post_FromOtherThreadsRacingTheLoop_AndFromTheLoopItself_RunsEveryWorkOnce()
+    {
+        using EpollLoop loop = NewLoop();
+        const int Posters = 4;
+        const int PostsEach = 20_000;
+        const int Chain = 2_000;
+        int ran = 0;
+        int onLoop = 0;
+
+        // Work posted by the loop to itself runs on a later turn: a chain of such posts is one per turn.
+        void Link(int left)
+        {
+            Interlocked.Increment(ref onLoop);
+            if (left > 1)
+            {
+                loop.Post(() => Link(left - 1));
+            }
+        }
+
+        loop.Post(() => Link(Chain));
+        Task[] posters = new Task[Posters];
+        for (int p = 0; p < Posters; p++)
+        {
+            posters[p] = Task.Run(() =>
+            {
+                for (int i = 0; i < PostsEach; i++)
+                {
+                    loop.Post(() =>
+                    {
+                        Assert.True(loop.IsCurrent);
+                        Interlocked.Increment(ref ran);
+                    });
+                }
+            });
+        }
+
+        await Task.WhenAll(posters).DefaultTimeout();
+
+        // Nothing is left in the queue behind a flag that says it is empty: the last posts run without any further one.
+        await SocketTestExtensions.WaitUntilAsync(() => Volatile.Read(ref ran) == Posters * PostsEach && Volatile.Read(ref onLoop) == Chain);
+        await AfterTheLoopHasSeenItAsync(loop);
+        Assert.Equal(Posters * PostsEach, Volatile.Read(ref ran));
+        Assert.Equal(Chain, Volatile.Read(ref onLoop));
+        Assert.Equal(0, loop.HandlerFaults);
+    }
+
     /// <summary>
     /// Returns once the loop has waited for events (and handled them) after this call: work posted now may run in the
     /// turn under way, after that turn's wait, so the second posted work is the one that proves a later wait.
