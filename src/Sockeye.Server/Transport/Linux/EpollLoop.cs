@@ -97,7 +97,7 @@ internal sealed partial class EpollLoop : IDisposable
     [ThreadStatic]
     private static EpollLoop? t_current;
 
-    private readonly ConcurrentDictionary<ulong, IEpollEventTarget> _registrations = new();
+    private readonly EpollRegistrationTable _registrations = new();
     private readonly ConcurrentQueue<Action> _posted = new();
 
     // 1 once work was posted and not yet taken by RunPosted: read on every turn of the loop, where the queue's own IsEmpty
@@ -117,7 +117,6 @@ internal sealed partial class EpollLoop : IDisposable
     private readonly int _wake;
     private readonly Thread _thread;
     private readonly byte[] _scratch;
-    private long _nextId;
     private long _emptyPolls;
     private AdaptivePolling _polling;
     private long _handlerFaults;
@@ -220,12 +219,11 @@ internal sealed partial class EpollLoop : IDisposable
     public ulong Register(int fd, IEpollEventTarget target, uint events)
     {
         ThrowIfNotAccepting();
-        ulong id = (ulong)Interlocked.Increment(ref _nextId);
-        _registrations[id] = target;
+        ulong id = _registrations.Add(target);
         if (Control(EpollCtlAdd, fd, (int)events, id) != 0)
         {
             int error = Libc.LastError;
-            _registrations.TryRemove(id, out _);
+            _registrations.Remove(id);
             throw Failure("epoll_ctl", error);
         }
 
@@ -242,7 +240,7 @@ internal sealed partial class EpollLoop : IDisposable
     /// </summary>
     public void Unregister(ulong id, int fd, bool descriptorClosing)
     {
-        _registrations.TryRemove(id, out _);
+        _registrations.Remove(id);
         if (!descriptorClosing)
         {
             _ = Control(EpollCtlDel, fd, 0, id);
@@ -297,13 +295,13 @@ internal sealed partial class EpollLoop : IDisposable
     public EpollRegistration Register(Socket socket, IReadinessHandler handler)
     {
         ThrowIfNotAccepting();
-        ulong id = (ulong)Interlocked.Increment(ref _nextId);
+        ulong id = _registrations.Add(null);
         var registration = new EpollRegistration(this, socket, handler, id);
-        _registrations[id] = registration;
+        _registrations.Publish(id, registration);
         int error = registration.Control(EpollCtlAdd, (int)EpollIn);
         if (error != 0)
         {
-            _registrations.TryRemove(id, out _);
+            _registrations.Remove(id);
             throw Failure("epoll_ctl", error);
         }
 
@@ -326,7 +324,7 @@ internal sealed partial class EpollLoop : IDisposable
         }
 
         _deadlineTimer?.Dispose();
-        _registrations.Clear();
+        _registrations.RemoveAll();
         _epollHandle.Dispose();
         _wakeHandle.Dispose();
     }
@@ -370,7 +368,7 @@ internal sealed partial class EpollLoop : IDisposable
 
     private static IOException Failure(string call, int errno) => new($"{call} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
 
-    internal void Forget(ulong id) => _registrations.TryRemove(id, out _);
+    internal void Forget(ulong id) => _registrations.Remove(id);
 
     internal int Control(int operation, int descriptor, int events, ulong id)
     {
@@ -453,7 +451,7 @@ internal sealed partial class EpollLoop : IDisposable
                 }
 
                 // A registration removed while its event was already in this batch is simply not found.
-                if (_registrations.TryGetValue(id, out IEpollEventTarget? target))
+                if (_registrations.Find(id) is { } target)
                 {
                     Dispatch(id, target, flags);
                 }
@@ -482,21 +480,18 @@ internal sealed partial class EpollLoop : IDisposable
     private void Fail(Exception failure)
     {
         _failed = true;
-        int sockets = 0;
-        foreach (KeyValuePair<ulong, IEpollEventTarget> registration in _registrations)
+        List<IEpollEventTarget> removed = _registrations.RemoveAll();
+        int sockets = removed.Count;
+        foreach (IEpollEventTarget target in removed)
         {
-            if (_registrations.TryRemove(registration.Key, out IEpollEventTarget? target))
+            try
             {
-                sockets++;
-                try
-                {
-                    target.OnRemovedAfterFault();
-                }
-                catch (Exception e)
-                {
-                    Interlocked.Increment(ref _handlerFaults);
-                    ServerLog.EventLoopHandlerFailed(_logger, e);
-                }
+                target.OnRemovedAfterFault();
+            }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref _handlerFaults);
+                ServerLog.EventLoopHandlerFailed(_logger, e);
             }
         }
 
@@ -557,7 +552,7 @@ internal sealed partial class EpollLoop : IDisposable
             // A handler must not throw; if one does, it leaves the loop so that the others keep being served.
             Interlocked.Increment(ref _handlerFaults);
             ServerLog.EventLoopHandlerFailed(_logger, e);
-            _registrations.TryRemove(id, out _);
+            _registrations.Remove(id);
             target.OnRemovedAfterFault();
         }
     }
