@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Sockeye.Server.Diagnostics;
 
 namespace Sockeye.Server.Transport.Linux;
@@ -154,7 +155,7 @@ internal sealed partial class EpollLoop
     private long NextDueLocked()
     {
         long next = long.MaxValue;
-        foreach (DeadlineRing ring in _deadlineRings)
+        foreach (DeadlineRing ring in CollectionsMarshal.AsSpan(_deadlineRings))
         {
             next = Math.Min(next, ring.NextDue);
         }
@@ -188,7 +189,7 @@ internal sealed partial class EpollLoop
                 // The earliest across the rings first: a loop that woke late may find several lengths due at once.
                 DeadlineRing? earliest = null;
                 long earliestDue = long.MaxValue;
-                foreach (DeadlineRing ring in _deadlineRings)
+                foreach (DeadlineRing ring in CollectionsMarshal.AsSpan(_deadlineRings))
                 {
                     long next = ring.NextDue;
                     if (next <= now && next < earliestDue)
